@@ -1,0 +1,135 @@
+//! Verified-token cache: a client reusing its token pays for the signature check once per worker.
+//!
+//! Entries are keyed by the whole token string, so no other token can ever hit an entry, and
+//! only tokens that passed every check are stored: a flood of forged tokens cannot fill or
+//! evict it. An entry is good until the token's `exp` (plus the provider's clock skew); what
+//! depends on the request (route scopes) is re-checked on every hit. Size is bounded: when
+//! full, expired entries go first, then an arbitrary one.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::token::Identity;
+
+/// A bounded map from token to verified identity.
+pub struct TokenCache {
+    entries: HashMap<Box<str>, CachedIdentity>,
+    capacity: usize,
+}
+
+struct CachedIdentity {
+    identity: Rc<Identity>,
+    /// Last second (inclusive) the entry may be used.
+    valid_until: u64,
+}
+
+impl TokenCache {
+    /// A cache holding at most `capacity` tokens; 0 disables caching.
+    pub fn new(capacity: usize) -> TokenCache {
+        TokenCache {
+            entries: HashMap::with_capacity(capacity.min(1024)),
+            capacity,
+        }
+    }
+
+    /// The identity for `token` if it is cached and still valid at `now`.
+    pub fn get(&mut self, token: &str, now: u64) -> Option<Rc<Identity>> {
+        let entry = self.entries.get(token)?;
+        if now <= entry.valid_until {
+            return Some(Rc::clone(&entry.identity));
+        }
+        self.entries.remove(token);
+        None
+    }
+
+    /// Remembers a verified token until `valid_until` (Unix seconds, inclusive).
+    pub fn insert(&mut self, token: &str, identity: Rc<Identity>, valid_until: u64, now: u64) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(token) {
+            self.entries.retain(|_, entry| entry.valid_until >= now);
+            if self.entries.len() >= self.capacity {
+                if let Some(victim) = self.entries.keys().next().cloned() {
+                    self.entries.remove(&victim);
+                }
+            }
+        }
+        self.entries.insert(
+            token.into(),
+            CachedIdentity {
+                identity,
+                valid_until,
+            },
+        );
+    }
+
+    /// Number of cached tokens.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(subject: &str) -> Rc<Identity> {
+        Rc::new(Identity {
+            provider: 0,
+            subject: Some(subject.into()),
+            scopes: vec![],
+            apps: vec![],
+            forwarded_claims: vec![],
+            expires_at: 0,
+        })
+    }
+
+    #[test]
+    fn hit_returns_the_identity_of_that_exact_token() {
+        let mut cache = TokenCache::new(4);
+        cache.insert("a.b.c", identity("alice"), 100, 0);
+        assert_eq!(
+            cache.get("a.b.c", 50).unwrap().subject.as_deref(),
+            Some("alice")
+        );
+        assert!(cache.get("a.b.c ", 50).is_none());
+        assert!(cache.get("a.b.d", 50).is_none());
+    }
+
+    #[test]
+    fn entry_expires_after_valid_until() {
+        let mut cache = TokenCache::new(4);
+        cache.insert("t", identity("alice"), 100, 0);
+        assert!(cache.get("t", 100).is_some());
+        assert!(cache.get("t", 101).is_none());
+        assert!(cache.is_empty(), "expired entry is dropped on lookup");
+    }
+
+    #[test]
+    fn size_stays_bounded_and_expired_entries_go_first() {
+        let mut cache = TokenCache::new(2);
+        cache.insert("old", identity("o"), 10, 0);
+        cache.insert("live", identity("l"), 1000, 0);
+        cache.insert("new", identity("n"), 1000, 50);
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get("live", 60).is_some());
+        assert!(cache.get("new", 60).is_some());
+        for i in 0..100 {
+            cache.insert(&format!("t{i}"), identity("x"), 1000, 60);
+        }
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn zero_capacity_caches_nothing() {
+        let mut cache = TokenCache::new(0);
+        cache.insert("t", identity("a"), 100, 0);
+        assert!(cache.get("t", 1).is_none());
+    }
+}

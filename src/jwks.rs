@@ -1,0 +1,516 @@
+//! Verification keys: parses an RFC 7517 JWK Set once, at configure time, into ready-to-use
+//! verifiers, and picks the candidate keys for a token's `alg` and `kid`.
+//!
+//! A key is only ever a *candidate*: the token header's `alg` and `kid` narrow the search, the
+//! provider's algorithm allow-list and the key's own family decide what may verify what (so an
+//! RSA public key can never serve as an HMAC secret).
+
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+use jwt_simple::prelude::*;
+use serde::Deserialize;
+
+use crate::algorithm::{Algorithm, KeyFamily};
+use crate::config::ConfigError;
+
+/// Base64url as JWK members use it; padding tolerated, since some issuers emit it.
+const JWK_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Smallest RSA modulus accepted (NIST SP 800-131A); smaller keys are forgeable in practice.
+const MIN_RSA_BITS: usize = 2048;
+/// Largest RSA modulus accepted: verification cost grows with it, and nobody issues bigger.
+const MAX_RSA_BITS: usize = 8192;
+
+/// One JWK as found in a set; unknown members (`x5c`, `key_ops`, ...) are ignored, as RFC 7517 asks.
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    alg: Option<String>,
+    #[serde(default, rename = "use")]
+    usage: Option<String>,
+    #[serde(default)]
+    crv: Option<String>,
+    #[serde(default)]
+    n: Option<String>,
+    #[serde(default)]
+    e: Option<String>,
+    #[serde(default)]
+    x: Option<String>,
+    #[serde(default)]
+    y: Option<String>,
+    #[serde(default)]
+    k: Option<String>,
+    #[serde(default)]
+    d: Option<String>,
+}
+
+/// A JWK Set document: `{"keys": [...]}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwkSetDocument {
+    /// The keys, each kept as raw JSON until it is checked one by one.
+    pub keys: Vec<serde_json::Value>,
+}
+
+/// A verifier for exactly one algorithm.
+#[derive(Clone)]
+enum Verifier {
+    RS256(RS256PublicKey),
+    RS384(RS384PublicKey),
+    RS512(RS512PublicKey),
+    PS256(PS256PublicKey),
+    PS384(PS384PublicKey),
+    PS512(PS512PublicKey),
+    ES256(ES256PublicKey),
+    ES384(ES384PublicKey),
+    EdDSA(Ed25519PublicKey),
+    HS256(HS256Key),
+    HS384(HS384Key),
+    HS512(HS512Key),
+}
+
+/// A key bound to one algorithm, ready to check signatures.
+#[derive(Clone)]
+pub struct VerificationKey {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    verifier: Verifier,
+}
+
+/// All verification keys of one issuer.
+#[derive(Clone, Default)]
+pub struct KeySet {
+    keys: Vec<VerificationKey>,
+}
+
+impl VerificationKey {
+    /// The key's `kid`, if the JWK had one.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The one algorithm this key verifies.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// Checks the token's signature (and jwt-simple's own claim checks, given the same `now` and
+    /// tolerance the caller already applied). The token header's `alg` must equal this key's.
+    pub fn verify(
+        &self,
+        token: &str,
+        options: VerificationOptions,
+    ) -> Result<(), jwt_simple::Error> {
+        let options = Some(options);
+        match &self.verifier {
+            Verifier::RS256(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
+            Verifier::RS384(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
+            Verifier::RS512(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
+            Verifier::PS256(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
+            Verifier::PS384(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
+            Verifier::PS512(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
+            Verifier::ES256(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
+            Verifier::ES384(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
+            Verifier::EdDSA(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
+            Verifier::HS256(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
+            Verifier::HS384(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
+            Verifier::HS512(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
+        }
+    }
+}
+
+impl KeySet {
+    /// Parses a JWK Set (`{"keys": [...]}`), keeping only what can verify one of `allowed`.
+    ///
+    /// `field` is the configuration path of the set, used in error messages. Keys marked
+    /// `"use": "enc"` are skipped (issuers publish encryption keys in the same set); any other
+    /// key that is malformed, too weak or carries private material is an error.
+    pub fn from_jwks(
+        document: &JwkSetDocument,
+        allowed: &[Algorithm],
+        field: &str,
+    ) -> Result<KeySet, ConfigError> {
+        let mut keys = Vec::new();
+        for (index, raw) in document.keys.iter().enumerate() {
+            let key_field = format!("{field}.keys[{index}]");
+            let jwk: Jwk = serde_json::from_value(raw.clone())
+                .map_err(|err| ConfigError::new(&key_field, format!("not a JWK: {err}")))?;
+            keys.extend(parse_jwk(&jwk, allowed, &key_field)?);
+        }
+        if keys.is_empty() {
+            return Err(ConfigError::new(
+                field,
+                "no key in the set can verify any of the provider's algorithms",
+            ));
+        }
+        Ok(KeySet { keys })
+    }
+
+    /// The keys that may verify a token signed with `algorithm` and naming `kid` (if any).
+    ///
+    /// With a `kid`, only keys carrying that exact `kid` match; without one, every key of
+    /// the algorithm does.
+    pub fn candidates<'a>(
+        &'a self,
+        algorithm: Algorithm,
+        kid: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a VerificationKey> + 'a {
+        self.keys.iter().filter(move |key| {
+            key.algorithm == algorithm && (kid.is_none() || key.kid.as_deref() == kid)
+        })
+    }
+
+    /// Whether any key carries this `kid` (for telling "unknown kid" from "wrong algorithm").
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|key| key.kid.as_deref() == Some(kid))
+    }
+
+    /// Number of (key, algorithm) pairs.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set holds no usable key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+fn parse_jwk(
+    jwk: &Jwk,
+    allowed: &[Algorithm],
+    field: &str,
+) -> Result<Vec<VerificationKey>, ConfigError> {
+    if jwk.usage.as_deref() == Some("enc") {
+        return Ok(Vec::new());
+    }
+    if let Some(usage) = jwk.usage.as_deref() {
+        if usage != "sig" {
+            return Err(ConfigError::new(
+                &format!("{field}.use"),
+                format!("must be \"sig\" or \"enc\", not {usage:?}"),
+            ));
+        }
+    }
+    let family = key_family(jwk, field)?;
+    if family != KeyFamily::Secret && jwk.d.is_some() {
+        return Err(ConfigError::new(
+            &format!("{field}.d"),
+            "private key material must never be in the filter configuration; publish only the public key",
+        ));
+    }
+    let algorithms: Vec<Algorithm> = match jwk.alg.as_deref() {
+        Some(name) => {
+            let alg = Algorithm::from_name(name).ok_or_else(|| {
+                ConfigError::new(
+                    &format!("{field}.alg"),
+                    format!("unsupported algorithm {name:?}"),
+                )
+            })?;
+            if alg.key_family() != family {
+                return Err(ConfigError::new(
+                    &format!("{field}.alg"),
+                    format!("{alg} cannot be used with a {} key", jwk.kty),
+                ));
+            }
+            allowed.iter().copied().filter(|a| *a == alg).collect()
+        }
+        None => allowed
+            .iter()
+            .copied()
+            .filter(|a| a.key_family() == family)
+            .collect(),
+    };
+    let kid = jwk.kid.clone();
+    algorithms
+        .into_iter()
+        .map(|algorithm| {
+            Ok(VerificationKey {
+                kid: kid.clone(),
+                algorithm,
+                verifier: build_verifier(jwk, algorithm, field)?,
+            })
+        })
+        .collect()
+}
+
+fn key_family(jwk: &Jwk, field: &str) -> Result<KeyFamily, ConfigError> {
+    let crv = jwk.crv.as_deref();
+    match (jwk.kty.as_str(), crv) {
+        ("RSA", _) => Ok(KeyFamily::Rsa),
+        ("EC", Some("P-256")) => Ok(KeyFamily::P256),
+        ("EC", Some("P-384")) => Ok(KeyFamily::P384),
+        ("OKP", Some("Ed25519")) => Ok(KeyFamily::Ed25519),
+        ("oct", _) => Ok(KeyFamily::Secret),
+        ("EC", _) | ("OKP", _) => Err(ConfigError::new(
+            &format!("{field}.crv"),
+            format!(
+                "unsupported curve {:?} (supported: P-256, P-384, Ed25519)",
+                crv.unwrap_or("")
+            ),
+        )),
+        (kty, _) => Err(ConfigError::new(
+            &format!("{field}.kty"),
+            format!("unsupported key type {kty:?} (supported: RSA, EC, OKP, oct)"),
+        )),
+    }
+}
+
+fn member(jwk_field: &Option<String>, field: &str, name: &str) -> Result<Vec<u8>, ConfigError> {
+    let path = format!("{field}.{name}");
+    let text = jwk_field
+        .as_deref()
+        .ok_or_else(|| ConfigError::new(&path, "missing"))?;
+    let bytes = JWK_BASE64
+        .decode(text)
+        .map_err(|_| ConfigError::new(&path, "not valid base64url"))?;
+    if bytes.is_empty() {
+        return Err(ConfigError::new(&path, "empty"));
+    }
+    Ok(bytes)
+}
+
+fn build_verifier(jwk: &Jwk, algorithm: Algorithm, field: &str) -> Result<Verifier, ConfigError> {
+    let invalid = |what: &str| ConfigError::new(field, format!("not a valid {what} public key"));
+    match algorithm.key_family() {
+        KeyFamily::Rsa => {
+            let n = member(&jwk.n, field, "n")?;
+            let e = member(&jwk.e, field, "e")?;
+            let bits = modulus_bits(&n);
+            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+                return Err(ConfigError::new(
+                    &format!("{field}.n"),
+                    format!("RSA modulus has {bits} bits; {MIN_RSA_BITS} to {MAX_RSA_BITS} are accepted"),
+                ));
+            }
+            let rsa = |r: Result<Verifier, jwt_simple::Error>| r.map_err(|_| invalid("RSA"));
+            rsa(match algorithm {
+                Algorithm::RS256 => RS256PublicKey::from_components(&n, &e).map(Verifier::RS256),
+                Algorithm::RS384 => RS384PublicKey::from_components(&n, &e).map(Verifier::RS384),
+                Algorithm::RS512 => RS512PublicKey::from_components(&n, &e).map(Verifier::RS512),
+                Algorithm::PS256 => PS256PublicKey::from_components(&n, &e).map(Verifier::PS256),
+                Algorithm::PS384 => PS384PublicKey::from_components(&n, &e).map(Verifier::PS384),
+                _ => PS512PublicKey::from_components(&n, &e).map(Verifier::PS512),
+            })
+        }
+        KeyFamily::P256 | KeyFamily::P384 => {
+            let size = if algorithm == Algorithm::ES256 {
+                32
+            } else {
+                48
+            };
+            let x = member(&jwk.x, field, "x")?;
+            let y = member(&jwk.y, field, "y")?;
+            if x.len() != size || y.len() != size {
+                return Err(ConfigError::new(
+                    field,
+                    format!(
+                        "x and y must be {size} bytes each for {}",
+                        jwk.crv.as_deref().unwrap_or("")
+                    ),
+                ));
+            }
+            let mut point = Vec::with_capacity(1 + 2 * size);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            if algorithm == Algorithm::ES256 {
+                ES256PublicKey::from_bytes(&point)
+                    .map(Verifier::ES256)
+                    .map_err(|_| invalid("P-256"))
+            } else {
+                ES384PublicKey::from_bytes(&point)
+                    .map(Verifier::ES384)
+                    .map_err(|_| invalid("P-384"))
+            }
+        }
+        KeyFamily::Ed25519 => {
+            let x = member(&jwk.x, field, "x")?;
+            Ed25519PublicKey::from_bytes(&x)
+                .map(Verifier::EdDSA)
+                .map_err(|_| invalid("Ed25519"))
+        }
+        KeyFamily::Secret => {
+            let k = member(&jwk.k, field, "k")?;
+            if k.len() < algorithm.min_secret_bytes() {
+                return Err(ConfigError::new(
+                    &format!("{field}.k"),
+                    format!(
+                        "{algorithm} needs a secret of at least {} bytes, this one has {}",
+                        algorithm.min_secret_bytes(),
+                        k.len()
+                    ),
+                ));
+            }
+            Ok(match algorithm {
+                Algorithm::HS256 => Verifier::HS256(HS256Key::from_bytes(&k)),
+                Algorithm::HS384 => Verifier::HS384(HS384Key::from_bytes(&k)),
+                _ => Verifier::HS512(HS512Key::from_bytes(&k)),
+            })
+        }
+    }
+}
+
+/// Bit length of a big-endian unsigned integer.
+fn modulus_bits(n: &[u8]) -> usize {
+    let significant: Vec<&u8> = n.iter().skip_while(|b| **b == 0).collect();
+    match significant.first() {
+        Some(first) => (significant.len() - 1) * 8 + (8 - first.leading_zeros() as usize),
+        None => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn document(keys: serde_json::Value) -> JwkSetDocument {
+        serde_json::from_value(json!({ "keys": keys })).unwrap()
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn rsa_jwk(kid: &str) -> serde_json::Value {
+        let pair = RS256KeyPair::generate(2048).unwrap();
+        let parts = pair.public_key().to_components();
+        json!({"kty": "RSA", "kid": kid, "n": b64(&parts.n), "e": b64(&parts.e)})
+    }
+
+    #[test]
+    fn rsa_key_without_alg_serves_every_allowed_rsa_algorithm() {
+        let set = KeySet::from_jwks(
+            &document(json!([rsa_jwk("r1")])),
+            &[Algorithm::RS256, Algorithm::PS256, Algorithm::ES256],
+            "jwks",
+        )
+        .unwrap();
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.candidates(Algorithm::RS256, Some("r1")).count(), 1);
+        assert_eq!(set.candidates(Algorithm::PS256, None).count(), 1);
+        assert_eq!(set.candidates(Algorithm::ES256, None).count(), 0);
+        assert_eq!(set.candidates(Algorithm::RS256, Some("other")).count(), 0);
+        assert!(set.has_kid("r1"));
+    }
+
+    #[test]
+    fn key_alg_narrows_what_the_key_verifies() {
+        let mut jwk = rsa_jwk("r1");
+        jwk["alg"] = json!("RS256");
+        let set = KeySet::from_jwks(
+            &document(json!([jwk])),
+            &[Algorithm::RS256, Algorithm::PS256],
+            "jwks",
+        )
+        .unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.candidates(Algorithm::PS256, None).count(), 0);
+    }
+
+    #[test]
+    fn encryption_keys_are_skipped() {
+        let mut enc = rsa_jwk("e1");
+        enc["use"] = json!("enc");
+        enc["alg"] = json!("RSA-OAEP");
+        let set = KeySet::from_jwks(
+            &document(json!([enc, rsa_jwk("s1")])),
+            &[Algorithm::RS256],
+            "jwks",
+        )
+        .unwrap();
+        assert!(!set.has_kid("e1"));
+        assert!(set.has_kid("s1"));
+    }
+
+    #[test]
+    fn private_rsa_material_is_refused_naming_the_member() {
+        let mut jwk = rsa_jwk("r1");
+        jwk["d"] = json!("AQAB");
+        let err = KeySet::from_jwks(
+            &document(json!([jwk])),
+            &[Algorithm::RS256],
+            "providers[0].jwks",
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.field(), "providers[0].jwks.keys[0].d");
+    }
+
+    #[test]
+    fn short_rsa_modulus_is_refused() {
+        let jwk = json!({"kty": "RSA", "n": b64(&[0xC5; 128]), "e": "AQAB"});
+        let err = KeySet::from_jwks(&document(json!([jwk])), &[Algorithm::RS256], "jwks")
+            .err()
+            .unwrap();
+        assert_eq!(err.field(), "jwks.keys[0].n");
+        assert!(err.to_string().contains("1024 bits"), "{err}");
+    }
+
+    #[test]
+    fn short_hmac_secret_is_refused() {
+        let jwk = json!({"kty": "oct", "k": b64(b"too short")});
+        let err = KeySet::from_jwks(&document(json!([jwk])), &[Algorithm::HS256], "jwks")
+            .err()
+            .unwrap();
+        assert_eq!(err.field(), "jwks.keys[0].k");
+    }
+
+    #[test]
+    fn ec_key_with_wrong_coordinate_size_is_refused() {
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&[1; 31]), "y": b64(&[1; 32])});
+        let err = KeySet::from_jwks(&document(json!([jwk])), &[Algorithm::ES256], "jwks")
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn point_not_on_curve_is_refused() {
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&[1; 32]), "y": b64(&[1; 32])});
+        assert!(KeySet::from_jwks(&document(json!([jwk])), &[Algorithm::ES256], "jwks").is_err());
+    }
+
+    #[test]
+    fn unsupported_key_type_and_curve_name_the_member() {
+        let err = KeySet::from_jwks(&document(json!([{"kty": "DSA"}])), &[Algorithm::RS256], "j")
+            .err()
+            .unwrap();
+        assert_eq!(err.field(), "j.keys[0].kty");
+        let err = KeySet::from_jwks(
+            &document(json!([{"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}])),
+            &[Algorithm::ES256],
+            "j",
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.field(), "j.keys[0].crv");
+    }
+
+    #[test]
+    fn set_with_no_key_for_the_allowed_algorithms_is_an_error() {
+        let err = KeySet::from_jwks(
+            &document(json!([rsa_jwk("r")])),
+            &[Algorithm::ES256],
+            "jwks",
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.field(), "jwks");
+    }
+
+    #[test]
+    fn modulus_bits_ignores_leading_zero_bytes() {
+        assert_eq!(modulus_bits(&[0, 0, 0x80, 0]), 16);
+        assert_eq!(modulus_bits(&[0x01]), 1);
+        assert_eq!(modulus_bits(&[0, 0]), 0);
+    }
+}

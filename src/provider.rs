@@ -1,0 +1,37 @@
+//! A trusted token issuer: who it is, which audiences and algorithms it may use, its keys,
+//! and how its tokens name scopes and applications.
+
+use crate::algorithm::Algorithm;
+use crate::jwks::KeySet;
+
+/// One identity provider, compiled from `providers[i]`.
+pub struct Provider {
+    /// Operator-facing name, used in logs and the provider header.
+    pub name: String,
+    /// Exact `iss` value of its tokens.
+    pub issuer: String,
+    /// Accepted `aud` values; a token must name at least one.
+    pub audiences: Vec<String>,
+    /// Algorithm allow-list.
+    pub algorithms: Vec<Algorithm>,
+    /// Verification keys.
+    pub keys: KeySet,
+    /// Tolerance applied to `exp`, `nbf` and `iat`.
+    pub clock_skew_seconds: u64,
+    /// Longest accepted lifetime (`exp - iat`, or `exp - now` without `iat`).
+    pub max_lifetime_seconds: Option<u64>,
+    /// Claims that may carry scopes, tried in order (space-separated string or array).
+    pub scope_claims: Vec<String>,
+    /// Claim listing the applications the token grants.
+    pub apps_claim: Option<String>,
+}
+
+impl Provider {
+    /// Finds the provider whose issuer is exactly `iss`.
+    pub fn for_issuer<'a>(providers: &'a [Provider], iss: &str) -> Option<(usize, &'a Provider)> {
+        providers
+            .iter()
+            .enumerate()
+            .find(|(_, provider)| provider.issuer == iss)
+    }
+}

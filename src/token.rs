@@ -1,0 +1,653 @@
+//! Bearer JWT validation: from the compact token string to a verified [`Identity`].
+//!
+//! Checks run cheapest first, so a token that fails cheaply never reaches the signature:
+//! size and shape, header (`alg`, `kid`, `crit`), issuer, algorithm allow-list, key lookup,
+//! time (`exp`, `nbf`, `iat`, lifetime) and audience, and only then the signature. The header's
+//! `alg` and `kid` only pick candidate keys; what a key may verify is decided by the provider.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jwt_simple::prelude::{Duration, UnixTimeStamp, VerificationOptions};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::algorithm::Algorithm;
+use crate::config::Forward;
+use crate::provider::Provider;
+
+/// Longest token accepted, in bytes. Real access tokens are 1-4 KiB.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Most keys tried for a token without `kid`: bounds the work one request can cause.
+const MAX_KEYS_WITHOUT_KID: usize = 4;
+
+/// Why a token was refused. The `Display` text is safe to show clients: it names the check,
+/// never key material or claim values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    /// Larger than [`MAX_TOKEN_BYTES`].
+    TooLarge,
+    /// Not three base64url parts with JSON header and claims.
+    Malformed,
+    /// `alg: none`.
+    Unsigned,
+    /// An `alg` edge-auth does not implement.
+    UnsupportedAlgorithm,
+    /// A `crit` header parameter: no extension is understood, so none may be critical.
+    CriticalExtension,
+    /// No `iss` claim.
+    MissingIssuer,
+    /// `iss` names no configured provider.
+    UnknownIssuer,
+    /// `alg` is not in the provider's allow-list.
+    AlgorithmNotAllowed,
+    /// `kid` names no key of the provider.
+    UnknownKey,
+    /// No key of the provider can verify this algorithm.
+    NoKeyForAlgorithm,
+    /// No `exp` claim, or not an integer NumericDate.
+    MissingExpiry,
+    /// `exp` is past (beyond the clock skew).
+    Expired,
+    /// `nbf` is in the future.
+    NotYetValid,
+    /// `iat` is in the future.
+    IssuedInFuture,
+    /// `exp - iat` (or `exp - now`) exceeds the provider's maximum lifetime.
+    LifetimeTooLong,
+    /// `nbf` or `iat` present but not an integer NumericDate.
+    BadTimeClaim,
+    /// `aud` missing or naming none of the provider's audiences.
+    AudienceNotAllowed,
+    /// The signature does not verify with any candidate key.
+    BadSignature,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TokenError::TooLarge => "token is too large",
+            TokenError::Malformed => "token is not a well-formed JWT",
+            TokenError::Unsigned => "unsigned tokens are not accepted",
+            TokenError::UnsupportedAlgorithm => "token algorithm is not supported",
+            TokenError::CriticalExtension => "token uses an unsupported critical header",
+            TokenError::MissingIssuer => "token has no issuer",
+            TokenError::UnknownIssuer => "token issuer is not trusted",
+            TokenError::AlgorithmNotAllowed => "token algorithm is not allowed for its issuer",
+            TokenError::UnknownKey => "token signing key is unknown",
+            TokenError::NoKeyForAlgorithm => "no key of the issuer verifies the token's algorithm",
+            TokenError::MissingExpiry => "token has no valid expiry",
+            TokenError::Expired => "token has expired",
+            TokenError::NotYetValid => "token is not valid yet",
+            TokenError::IssuedInFuture => "token is issued in the future",
+            TokenError::LifetimeTooLong => "token lifetime exceeds the allowed maximum",
+            TokenError::BadTimeClaim => "token has an invalid time claim",
+            TokenError::AudienceNotAllowed => "token audience is not accepted",
+            TokenError::BadSignature => "token signature is invalid",
+        })
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// What a verified token says about its bearer; what the cache keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Index of the provider in the policy.
+    pub provider: usize,
+    /// The `sub` claim.
+    pub subject: Option<String>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Applications the token grants (the provider's apps claim).
+    pub apps: Vec<String>,
+    /// Configured claims to forward, as (header, value).
+    pub forwarded_claims: Vec<(String, String)>,
+    /// The token's `exp`.
+    pub expires_at: u64,
+}
+
+impl Identity {
+    /// Whether every scope in `required` was granted.
+    pub fn has_scopes(&self, required: &[String]) -> bool {
+        required.iter().all(|scope| self.scopes.contains(scope))
+    }
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Option<Value>,
+}
+
+/// Validates `token` against the configured providers at time `now` (Unix seconds).
+pub fn verify(
+    token: &str,
+    providers: &[Provider],
+    forward: &Forward,
+    now: u64,
+) -> Result<Identity, TokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::TooLarge);
+    }
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+
+    let header: Header = decode_json(header_b64)?;
+    if header.alg.eq_ignore_ascii_case("none") {
+        return Err(TokenError::Unsigned);
+    }
+    let algorithm = Algorithm::from_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
+    if header.crit.is_some() {
+        return Err(TokenError::CriticalExtension);
+    }
+    if signature_b64.is_empty() || URL_SAFE_NO_PAD.decode(signature_b64).is_err() {
+        return Err(TokenError::Malformed);
+    }
+
+    let claims: Map<String, Value> = decode_json(claims_b64)?;
+    let issuer = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .ok_or(TokenError::MissingIssuer)?;
+    let (provider_index, provider) =
+        Provider::for_issuer(providers, issuer).ok_or(TokenError::UnknownIssuer)?;
+    if !provider.algorithms.contains(&algorithm) {
+        return Err(TokenError::AlgorithmNotAllowed);
+    }
+    let kid = header.kid.as_deref();
+    let candidates: Vec<_> = provider
+        .keys
+        .candidates(algorithm, kid)
+        .take(MAX_KEYS_WITHOUT_KID)
+        .collect();
+    if candidates.is_empty() {
+        return Err(match kid {
+            Some(kid) if !provider.keys.has_kid(kid) => TokenError::UnknownKey,
+            _ => TokenError::NoKeyForAlgorithm,
+        });
+    }
+
+    let expires_at = check_time(&claims, provider, now)?;
+    check_audience(&claims, provider)?;
+
+    let options = VerificationOptions {
+        artificial_time: Some(UnixTimeStamp::from_secs(now)),
+        time_tolerance: Some(Duration::from_secs(provider.clock_skew_seconds)),
+        max_token_length: Some(MAX_TOKEN_BYTES),
+        ..VerificationOptions::default()
+    };
+    let verified = candidates
+        .iter()
+        .any(|key| match key.verify(token, options.clone()) {
+            Ok(()) => true,
+            Err(err) => {
+                log::debug!(
+                    "provider {}: key {:?} rejected token: {err}",
+                    provider.name,
+                    key.kid()
+                );
+                false
+            }
+        });
+    if !verified {
+        return Err(TokenError::BadSignature);
+    }
+
+    Ok(Identity {
+        provider: provider_index,
+        subject: claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        scopes: provider
+            .scope_claims
+            .iter()
+            .find_map(|name| claims.get(name))
+            .map(string_list)
+            .unwrap_or_default(),
+        apps: provider
+            .apps_claim
+            .as_ref()
+            .and_then(|name| claims.get(name))
+            .map(string_list)
+            .unwrap_or_default(),
+        forwarded_claims: forward
+            .claims
+            .iter()
+            .filter_map(|(claim, header)| {
+                claims
+                    .get(claim)
+                    .and_then(header_value)
+                    .map(|value| (header.clone(), value))
+            })
+            .collect(),
+        expires_at,
+    })
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TokenError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| TokenError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
+}
+
+/// Checks `exp` (required), `nbf`, `iat` and the lifetime; returns `exp`.
+fn check_time(
+    claims: &Map<String, Value>,
+    provider: &Provider,
+    now: u64,
+) -> Result<u64, TokenError> {
+    let skew = provider.clock_skew_seconds;
+    let numeric = |name: &str| -> Result<Option<u64>, TokenError> {
+        match claims.get(name) {
+            None => Ok(None),
+            Some(value) => value.as_u64().map(Some).ok_or(TokenError::BadTimeClaim),
+        }
+    };
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_u64)
+        .ok_or(TokenError::MissingExpiry)?;
+    let nbf = numeric("nbf")?;
+    let iat = numeric("iat")?;
+    if exp.saturating_add(skew) < now {
+        return Err(TokenError::Expired);
+    }
+    if nbf.is_some_and(|nbf| nbf > now.saturating_add(skew)) {
+        return Err(TokenError::NotYetValid);
+    }
+    if iat.is_some_and(|iat| iat > now.saturating_add(skew)) {
+        return Err(TokenError::IssuedInFuture);
+    }
+    if let Some(max) = provider.max_lifetime_seconds {
+        let lifetime = exp.saturating_sub(iat.unwrap_or(now));
+        if lifetime > max {
+            return Err(TokenError::LifetimeTooLong);
+        }
+    }
+    Ok(exp)
+}
+
+fn check_audience(claims: &Map<String, Value>, provider: &Provider) -> Result<(), TokenError> {
+    let accepted = |aud: &str| provider.audiences.iter().any(|a| a == aud);
+    let ok = match claims.get("aud") {
+        Some(Value::String(aud)) => accepted(aud),
+        Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(accepted),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(TokenError::AudienceNotAllowed)
+    }
+}
+
+/// A claim holding a space-separated string or an array of strings, as a list.
+fn string_list(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(text) => text.split_whitespace().map(str::to_string).collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A claim value as a header value: strings as they are, anything else as compact JSON.
+/// Values with control characters are JSON-encoded too, so they cannot split a header.
+fn header_value(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(text) if !text.chars().any(char::is_control) => Some(text.clone()),
+        other => serde_json::to_string(other).ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Policy;
+    use crate::mint::SigningKey;
+    use serde_json::json;
+    use std::sync::OnceLock;
+
+    const ISS: &str = "https://auth.example.com/realms/main";
+    const NOW: u64 = 1_800_000_000;
+
+    struct Keys {
+        rsa: SigningKey,
+        ec: SigningKey,
+        ed: SigningKey,
+        hmac: SigningKey,
+    }
+
+    fn keys() -> &'static Keys {
+        static KEYS: OnceLock<Keys> = OnceLock::new();
+        KEYS.get_or_init(|| Keys {
+            rsa: SigningKey::generate(Algorithm::RS256)
+                .unwrap()
+                .with_kid("rsa-1"),
+            ec: SigningKey::generate(Algorithm::ES256)
+                .unwrap()
+                .with_kid("ec-1"),
+            ed: SigningKey::generate(Algorithm::EdDSA)
+                .unwrap()
+                .with_kid("ed-1"),
+            hmac: SigningKey::generate(Algorithm::HS256)
+                .unwrap()
+                .with_kid("hs-1"),
+        })
+    }
+
+    fn policy_with(provider_extra: serde_json::Value) -> Policy {
+        let k = keys();
+        let mut provider = json!({
+            "name": "idp",
+            "issuer": ISS,
+            "audiences": ["edge-api"],
+            "algorithms": ["RS256", "ES256", "EdDSA", "HS256"],
+            "jwks": {"keys": [k.rsa.public_jwk("rsa-1"), k.ec.public_jwk("ec-1"), k.ed.public_jwk("ed-1"), k.hmac.public_jwk("hs-1")]},
+            "clock_skew_seconds": 30,
+            "max_lifetime_seconds": 36000,
+            "claims": {"apps": "apps"}
+        });
+        for (key, value) in provider_extra.as_object().unwrap() {
+            provider[key] = value.clone();
+        }
+        let config = json!({
+            "providers": [provider],
+            "forward": {"subject_header": "x-auth-subject", "claims": {"email": "x-auth-email", "tenant": "x-auth-tenant"}}
+        });
+        Policy::from_json(config.to_string().as_bytes()).unwrap()
+    }
+
+    fn policy() -> Policy {
+        policy_with(json!({}))
+    }
+
+    fn claims(extra: serde_json::Value) -> Map<String, Value> {
+        let mut claims = json!({
+            "iss": ISS, "aud": "edge-api", "sub": "alice",
+            "iat": NOW - 60, "exp": NOW + 3600, "scope": "devices:read profile:read"
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            if value.is_null() {
+                claims.as_object_mut().unwrap().remove(key);
+            } else {
+                claims[key] = value.clone();
+            }
+        }
+        claims.as_object().unwrap().clone()
+    }
+
+    fn check(token: &str) -> Result<Identity, TokenError> {
+        let policy = policy();
+        verify(token, &policy.providers, &policy.forward, NOW)
+    }
+
+    fn b64json(value: serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(value.to_string())
+    }
+
+    #[test]
+    fn valid_tokens_of_every_key_type_pass() {
+        let k = keys();
+        for key in [&k.rsa, &k.ec, &k.ed, &k.hmac] {
+            let identity = check(&key.sign(&claims(json!({}))).unwrap()).unwrap();
+            assert_eq!(
+                identity.subject.as_deref(),
+                Some("alice"),
+                "{}",
+                key.algorithm()
+            );
+            assert_eq!(identity.scopes, ["devices:read", "profile:read"]);
+            assert_eq!(identity.expires_at, NOW + 3600);
+        }
+    }
+
+    #[test]
+    fn time_checks_apply_clock_skew() {
+        let rsa = &keys().rsa;
+        let sign = |extra| rsa.sign(&claims(extra)).unwrap();
+        assert_eq!(
+            check(&sign(json!({"exp": NOW - 31}))),
+            Err(TokenError::Expired)
+        );
+        assert!(
+            check(&sign(json!({"exp": NOW - 29}))).is_ok(),
+            "within skew"
+        );
+        assert_eq!(
+            check(&sign(json!({"nbf": NOW + 31}))),
+            Err(TokenError::NotYetValid)
+        );
+        assert!(check(&sign(json!({"nbf": NOW + 29}))).is_ok());
+        assert_eq!(
+            check(&sign(json!({"iat": NOW + 31}))),
+            Err(TokenError::IssuedInFuture)
+        );
+        assert_eq!(
+            check(&sign(json!({"exp": null}))),
+            Err(TokenError::MissingExpiry)
+        );
+        assert_eq!(
+            check(&sign(json!({"exp": "tomorrow"}))),
+            Err(TokenError::MissingExpiry)
+        );
+        assert_eq!(
+            check(&sign(json!({"nbf": 1.5}))),
+            Err(TokenError::BadTimeClaim)
+        );
+    }
+
+    #[test]
+    fn lifetime_is_measured_from_iat_or_now() {
+        let rsa = &keys().rsa;
+        let sign = |extra| rsa.sign(&claims(extra)).unwrap();
+        assert_eq!(
+            check(&sign(json!({"iat": NOW - 60, "exp": NOW + 36000}))),
+            Err(TokenError::LifetimeTooLong)
+        );
+        assert!(check(&sign(json!({"iat": NOW - 60, "exp": NOW + 35000}))).is_ok());
+        assert_eq!(
+            check(&sign(json!({"iat": null, "exp": NOW + 36001}))),
+            Err(TokenError::LifetimeTooLong)
+        );
+        assert!(check(&sign(json!({"iat": null, "exp": NOW + 36000}))).is_ok());
+    }
+
+    #[test]
+    fn issuer_and_audience_must_match_a_provider() {
+        let rsa = &keys().rsa;
+        let sign = |extra| rsa.sign(&claims(extra)).unwrap();
+        assert_eq!(
+            check(&sign(json!({"iss": "https://evil.example.com"}))),
+            Err(TokenError::UnknownIssuer)
+        );
+        assert_eq!(
+            check(&sign(json!({"iss": null}))),
+            Err(TokenError::MissingIssuer)
+        );
+        assert_eq!(
+            check(&sign(json!({"aud": "other-api"}))),
+            Err(TokenError::AudienceNotAllowed)
+        );
+        assert_eq!(
+            check(&sign(json!({"aud": null}))),
+            Err(TokenError::AudienceNotAllowed)
+        );
+        assert!(check(&sign(json!({"aud": ["other-api", "edge-api"]}))).is_ok());
+    }
+
+    #[test]
+    fn tampered_claims_fail_the_signature() {
+        let token = keys().rsa.sign(&claims(json!({}))).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64json(json!(claims(json!({"scope": "admin"})))),
+            parts[2]
+        );
+        assert_eq!(check(&forged), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn unsigned_tokens_are_refused() {
+        let header = b64json(json!({"alg": "none"}));
+        let body = b64json(json!(claims(json!({}))));
+        assert_eq!(
+            check(&format!("{header}.{body}.")),
+            Err(TokenError::Unsigned)
+        );
+        let header = b64json(json!({"alg": "nOnE"}));
+        assert_eq!(
+            check(&format!("{header}.{body}.c2ln")),
+            Err(TokenError::Unsigned)
+        );
+    }
+
+    #[test]
+    fn rsa_public_key_used_as_hmac_secret_is_refused() {
+        // The classic algorithm-confusion forgery: HS256 keyed with the RSA public key bytes,
+        // naming the RSA key's kid.
+        let k = keys();
+        let rsa_jwk = k.rsa.public_jwk("rsa-1");
+        let confused =
+            SigningKey::from_text(Algorithm::HS256, &rsa_jwk["n"].as_str().unwrap()[..64])
+                .unwrap()
+                .with_kid("rsa-1");
+        let token = confused.sign(&claims(json!({}))).unwrap();
+        assert_eq!(check(&token), Err(TokenError::NoKeyForAlgorithm));
+    }
+
+    #[test]
+    fn algorithm_outside_the_allow_list_is_refused_before_any_key_lookup() {
+        let es384 = SigningKey::generate(Algorithm::ES384)
+            .unwrap()
+            .with_kid("ec-1");
+        assert_eq!(
+            check(&es384.sign(&claims(json!({}))).unwrap()),
+            Err(TokenError::AlgorithmNotAllowed)
+        );
+    }
+
+    #[test]
+    fn unknown_kid_is_refused_and_missing_kid_tries_keys_of_the_algorithm() {
+        let k = keys();
+        let stranger = SigningKey::generate(Algorithm::ES256)
+            .unwrap()
+            .with_kid("nobody");
+        assert_eq!(
+            check(&stranger.sign(&claims(json!({}))).unwrap()),
+            Err(TokenError::UnknownKey)
+        );
+        let ec_text = k.ec.to_text().unwrap();
+        let no_kid = SigningKey::from_text(Algorithm::ES256, &ec_text).unwrap();
+        assert!(check(&no_kid.sign(&claims(json!({}))).unwrap()).is_ok());
+        let stranger_no_kid = SigningKey::generate(Algorithm::ES256).unwrap();
+        assert_eq!(
+            check(&stranger_no_kid.sign(&claims(json!({}))).unwrap()),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused_without_panicking() {
+        for token in [
+            "",
+            ".",
+            "..",
+            "a.b.c",
+            "a.b.c.d",
+            "%%%.%%%.%%%",
+            "eyJhbGciOiJSUzI1NiJ9..sig",
+            "\u{0}.\u{0}.\u{0}",
+        ] {
+            let result = check(token);
+            assert!(
+                matches!(
+                    result,
+                    Err(TokenError::Malformed) | Err(TokenError::UnsupportedAlgorithm)
+                ),
+                "{token:?}: {result:?}"
+            );
+        }
+        assert_eq!(
+            check(&"a".repeat(MAX_TOKEN_BYTES + 1)),
+            Err(TokenError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn critical_header_extensions_are_refused() {
+        let header = b64json(json!({"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]}));
+        let body = b64json(json!(claims(json!({}))));
+        assert_eq!(
+            check(&format!("{header}.{body}.c2ln")),
+            Err(TokenError::CriticalExtension)
+        );
+    }
+
+    #[test]
+    fn scopes_come_from_a_string_or_an_array_and_claims_are_forwarded_safely() {
+        let rsa = &keys().rsa;
+        let token = rsa
+            .sign(&claims(json!({"scope": null, "scp": ["a:read", "b:write"], "email": "a@example.com", "tenant": {"id": 7}, "apps": ["app-1"]})))
+            .unwrap();
+        let identity = check(&token).unwrap();
+        assert_eq!(identity.scopes, ["a:read", "b:write"]);
+        assert_eq!(identity.apps, ["app-1"]);
+        assert_eq!(
+            identity.forwarded_claims,
+            [
+                ("x-auth-email".to_string(), "a@example.com".to_string()),
+                ("x-auth-tenant".to_string(), "{\"id\":7}".to_string())
+            ]
+        );
+        let token = rsa
+            .sign(&claims(json!({"email": "a@example.com\r\nx-admin: 1"})))
+            .unwrap();
+        let identity = check(&token).unwrap();
+        assert_eq!(
+            identity.forwarded_claims[0].1,
+            "\"a@example.com\\r\\nx-admin: 1\""
+        );
+    }
+
+    #[test]
+    fn configured_scope_claim_replaces_the_defaults() {
+        let policy = policy_with(json!({"claims": {"scopes": "permissions"}}));
+        let token = keys()
+            .rsa
+            .sign(&claims(json!({"permissions": "x:read"})))
+            .unwrap();
+        let identity = verify(&token, &policy.providers, &policy.forward, NOW).unwrap();
+        assert_eq!(identity.scopes, ["x:read"]);
+    }
+
+    #[test]
+    fn error_messages_name_the_check_only() {
+        assert_eq!(TokenError::Expired.to_string(), "token has expired");
+        assert_eq!(
+            TokenError::BadSignature.to_string(),
+            "token signature is invalid"
+        );
+        assert_eq!(
+            TokenError::Unsigned.to_string(),
+            "unsigned tokens are not accepted"
+        );
+    }
+}
