@@ -1,0 +1,172 @@
+//! `edge-auth`: the operator's command-line companion to the filter, built from the same core.
+//!
+//! - `edge-auth check CONFIG.json` validates a plugin configuration exactly as the filter does;
+//! - `edge-auth keygen --alg ALG --kid KID --out FILE` makes a demo signing key and prints its JWK;
+//! - `edge-auth token --alg ALG --key FILE ...` mints a token for tests and demos.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use edge_auth::algorithm::Algorithm;
+use edge_auth::config::Policy;
+use edge_auth::mint::SigningKey;
+use serde_json::{json, Map, Value};
+
+const USAGE: &str = "usage:
+  edge-auth check CONFIG.json
+      Validate a plugin configuration as the filter would; print a summary or the error.
+  edge-auth keygen --alg ALG --kid KID --out FILE
+      Generate a signing key (PEM, or base64url secret for HS*), write it to FILE (mode 600),
+      and print its public JWK (for HS* the JWK holds the secret itself).
+  edge-auth token --alg ALG --key FILE --iss ISSUER --aud AUDIENCE [--kid KID] [--sub SUBJECT]
+                  [--scope \"a b\"] [--ttl SECONDS] [--claim NAME=JSON_OR_TEXT]...
+      Mint a signed token: iat = now, exp = now + ttl (default 3600).";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = args
+        .split_first()
+        .map_or(("", &[][..]), |(c, r)| (c.as_str(), r));
+    let result = match command {
+        "check" => check(rest),
+        "keygen" => keygen(rest),
+        "token" => token(rest),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(args: &[String]) -> Result<(), String> {
+    let [path] = args else {
+        return Err(USAGE.to_string());
+    };
+    let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let policy =
+        Policy::from_json(&bytes).map_err(|e| format!("{path}: invalid configuration: {e}"))?;
+    println!("{path}: valid");
+    for provider in &policy.providers {
+        let algorithms: Vec<&str> = provider.algorithms.iter().map(|a| a.name()).collect();
+        println!(
+            "  provider {:?}: issuer {}, audiences {:?}, algorithms {}, {} key(s)",
+            provider.name,
+            provider.issuer,
+            provider.audiences,
+            algorithms.join(" "),
+            provider.keys.len()
+        );
+    }
+    let sources: Vec<&str> = policy.token_sources.iter().map(|s| s.header()).collect();
+    println!("  token headers: {}", sources.join(", "));
+    println!("  rules: {}", policy.rules.len());
+    Ok(())
+}
+
+/// Parses `--name value` pairs; `--claim` may repeat.
+fn options(args: &[String]) -> Result<(HashMap<String, String>, Vec<String>), String> {
+    let mut named = HashMap::new();
+    let mut claims = Vec::new();
+    let mut iter = args.iter();
+    while let Some(flag) = iter.next() {
+        let name = flag
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {flag:?}\n{USAGE}"))?;
+        let value = iter
+            .next()
+            .ok_or_else(|| format!("--{name} needs a value"))?;
+        if name == "claim" {
+            claims.push(value.clone());
+        } else if named.insert(name.to_string(), value.clone()).is_some() {
+            return Err(format!("--{name} given twice"));
+        }
+    }
+    Ok((named, claims))
+}
+
+fn required<'a>(named: &'a HashMap<String, String>, name: &str) -> Result<&'a str, String> {
+    named
+        .get(name)
+        .map(String::as_str)
+        .ok_or_else(|| format!("--{name} is required\n{USAGE}"))
+}
+
+fn algorithm(named: &HashMap<String, String>) -> Result<Algorithm, String> {
+    let name = required(named, "alg")?;
+    Algorithm::from_name(name).ok_or_else(|| format!("unknown algorithm {name:?}"))
+}
+
+fn keygen(args: &[String]) -> Result<(), String> {
+    let (named, _) = options(args)?;
+    let alg = algorithm(&named)?;
+    let kid = required(&named, "kid")?;
+    let out = required(&named, "out")?;
+    let key = SigningKey::generate(alg)?;
+    write_private(out, &key.to_text()?)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&key.public_jwk(kid)).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
+fn write_private(path: &str, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| format!("{path}: {e}"))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+fn token(args: &[String]) -> Result<(), String> {
+    let (named, extra) = options(args)?;
+    let alg = algorithm(&named)?;
+    let key_path = required(&named, "key")?;
+    let text = std::fs::read_to_string(key_path).map_err(|e| format!("{key_path}: {e}"))?;
+    let mut key = SigningKey::from_text(alg, &text)?;
+    if let Some(kid) = named.get("kid") {
+        key = key.with_kid(kid);
+    }
+    let ttl: u64 = named
+        .get("ttl")
+        .map_or(Ok(3600), |t| t.parse())
+        .map_err(|_| "--ttl must be whole seconds")?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(required(&named, "iss")?));
+    claims.insert("aud".into(), json!(required(&named, "aud")?));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + ttl));
+    for (flag, claim) in [("sub", "sub"), ("scope", "scope")] {
+        if let Some(value) = named.get(flag) {
+            claims.insert(claim.into(), json!(value));
+        }
+    }
+    for pair in extra {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--claim {pair:?} is not NAME=VALUE"))?;
+        let value = serde_json::from_str::<Value>(value).unwrap_or_else(|_| json!(value));
+        claims.insert(name.to_string(), value);
+    }
+    println!("{}", key.sign(&claims)?);
+    Ok(())
+}
