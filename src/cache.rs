@@ -85,6 +85,8 @@ mod tests {
             subject: Some(subject.into()),
             scopes: vec![],
             apps: vec![],
+            client_id: None,
+            allowed_cidrs: vec![],
             forwarded_claims: vec![],
             expires_at: 0,
         })

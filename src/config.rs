@@ -12,10 +12,13 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::algorithm::Algorithm;
-use crate::credential::TokenSource;
+use crate::allowlist::{Cidr, OriginPattern};
+use crate::api_keys::{parse_digest_hex, Client, ClientRegistry};
+use crate::credential::{CredentialKind, CredentialSources, TokenSource};
 use crate::jwks::{JwkSetDocument, KeySet};
 use crate::provider::Provider;
-use crate::rules::{Rule, Rules};
+use crate::rules::{Route, Rule, Rules};
+use crate::transport::TlsVersion;
 
 /// Default realm in `WWW-Authenticate` challenges.
 const DEFAULT_REALM: &str = "edge";
@@ -27,6 +30,8 @@ const MAX_CLOCK_SKEW_SECONDS: u64 = 300;
 const DEFAULT_CACHE_ENTRIES: usize = 1024;
 /// Upper bound on the verified-token cache, to keep memory per worker bounded.
 const MAX_CACHE_ENTRIES: usize = 65_536;
+/// Most proxy hops `trusted_hops` may name.
+const MAX_TRUSTED_HOPS: usize = 10;
 
 /// A configuration problem, with the path of the field it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +78,16 @@ pub struct Policy {
     pub realm: String,
     /// Trusted issuers, looked up by the token's `iss`.
     pub providers: Vec<Provider>,
-    /// Where bearer tokens are read from, in order of preference.
-    pub token_sources: Vec<TokenSource>,
+    /// Where credentials are read from.
+    pub credentials: CredentialSources,
+    /// API key clients (for key pairs and Basic).
+    pub clients: ClientRegistry,
+    /// Request header naming the application the caller acts for.
+    pub app_header: Option<String>,
+    /// Trusted proxies in front of Envoy that append to `X-Forwarded-For` (0: use the peer).
+    pub trusted_hops: usize,
+    /// Oldest TLS version accepted downstream; `None` accepts plain text too.
+    pub min_tls_version: Option<TlsVersion>,
     /// Route rules, first match wins.
     pub rules: Rules,
     /// Identity headers added for the upstream.
@@ -94,6 +107,12 @@ pub struct Forward {
     pub scopes_header: Option<String>,
     /// Header for the name of the provider that issued the token.
     pub provider_header: Option<String>,
+    /// Header for the client id (API key id, or the token's `client_id`/`azp`).
+    pub client_header: Option<String>,
+    /// Header for the credential kind (`jwt`, `api_key`, `basic`).
+    pub credential_header: Option<String>,
+    /// Header for the application named in the request and granted to the caller.
+    pub application_header: Option<String>,
     /// Claim name to header name.
     pub claims: Vec<(String, String)>,
 }
@@ -105,6 +124,9 @@ impl Forward {
             .iter()
             .chain(self.scopes_header.iter())
             .chain(self.provider_header.iter())
+            .chain(self.client_header.iter())
+            .chain(self.credential_header.iter())
+            .chain(self.application_header.iter())
             .map(String::as_str)
             .chain(self.claims.iter().map(|(_, header)| header.as_str()))
     }
@@ -117,6 +139,7 @@ impl Forward {
 struct RawConfig {
     #[serde(default)]
     realm: Option<String>,
+    #[serde(default)]
     providers: Vec<RawProvider>,
     #[serde(default)]
     token_headers: Option<Vec<RawTokenHeader>>,
@@ -128,6 +151,49 @@ struct RawConfig {
     allow_cors_preflight: Option<bool>,
     #[serde(default)]
     token_cache: Option<RawTokenCache>,
+    #[serde(default)]
+    api_keys: Option<RawApiKeys>,
+    #[serde(default)]
+    query_token: Option<RawQueryToken>,
+    #[serde(default)]
+    app_header: Option<String>,
+    #[serde(default)]
+    trusted_hops: Option<usize>,
+    #[serde(default)]
+    min_tls_version: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApiKeys {
+    #[serde(default)]
+    id_header: Option<String>,
+    #[serde(default)]
+    secret_header: Option<String>,
+    #[serde(default)]
+    basic: Option<bool>,
+    clients: Vec<RawClient>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    id: String,
+    secret_sha256: String,
+    #[serde(default)]
+    apps: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    allowed_cidrs: Vec<String>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueryToken {
+    param: String,
 }
 
 #[derive(Deserialize)]
@@ -144,6 +210,10 @@ struct RawProvider {
     max_lifetime_seconds: Option<u64>,
     #[serde(default)]
     claims: Option<RawClaims>,
+    #[serde(default)]
+    allowed_cidrs: Vec<String>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -153,6 +223,8 @@ struct RawClaims {
     scopes: Option<String>,
     #[serde(default)]
     apps: Option<String>,
+    #[serde(default)]
+    allowed_cidrs: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -173,6 +245,10 @@ struct RawRule {
     scopes: Vec<String>,
     #[serde(default)]
     public: bool,
+    #[serde(default)]
+    accept: Option<Vec<String>>,
+    #[serde(default)]
+    require_app: bool,
 }
 
 #[derive(Deserialize)]
@@ -184,6 +260,12 @@ struct RawForward {
     scopes_header: Option<String>,
     #[serde(default)]
     provider_header: Option<String>,
+    #[serde(default)]
+    client_header: Option<String>,
+    #[serde(default)]
+    credential_header: Option<String>,
+    #[serde(default)]
+    application_header: Option<String>,
     #[serde(default)]
     claims: BTreeMap<String, String>,
 }
@@ -232,12 +314,26 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         ));
     }
 
-    if raw.providers.is_empty() {
+    if raw.providers.is_empty() && raw.api_keys.is_none() {
         return Err(ConfigError::new(
             "providers",
-            "at least one provider is required",
+            "configure at least one provider, or api_keys",
         ));
     }
+    if raw.providers.is_empty() {
+        for (name, set) in [
+            ("token_headers", raw.token_headers.is_some()),
+            ("query_token", raw.query_token.is_some()),
+        ] {
+            if set {
+                return Err(ConfigError::new(
+                    name,
+                    "tokens need at least one provider to verify them",
+                ));
+            }
+        }
+    }
+    let jwt_enabled = !raw.providers.is_empty();
     let mut providers: Vec<Provider> = Vec::with_capacity(raw.providers.len());
     for (index, provider) in raw.providers.into_iter().enumerate() {
         let field = format!("providers[{index}]");
@@ -258,6 +354,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
     }
 
     let token_sources = match raw.token_headers {
+        None if !jwt_enabled => Vec::new(),
         None => vec![TokenSource::new("authorization", "Bearer ")],
         Some(headers) if headers.is_empty() => {
             return Err(ConfigError::new(
@@ -294,14 +391,54 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         }
     }
 
+    let query_param = raw
+        .query_token
+        .map(|query| {
+            let valid = !query.param.is_empty()
+                && query
+                    .param
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
+            if valid {
+                Ok(query.param)
+            } else {
+                Err(ConfigError::new(
+                    "query_token.param",
+                    "must be a plain parameter name (letters, digits, - _ . ~)",
+                ))
+            }
+        })
+        .transpose()?;
+    let (api_key_headers, basic, clients) = match raw.api_keys {
+        None => (None, false, ClientRegistry::default()),
+        Some(api_keys) => compile_api_keys(api_keys, &token_sources)?,
+    };
+    let credentials = CredentialSources {
+        token_headers: token_sources,
+        query_param,
+        api_key_headers,
+        basic,
+    };
+
+    let app_header = raw
+        .app_header
+        .map(|name| header_name(&name, "app_header"))
+        .transpose()?;
     let rules = raw
         .rules
         .into_iter()
         .enumerate()
-        .map(|(index, rule)| compile_rule(rule, &format!("rules[{index}]")))
+        .map(|(index, rule)| {
+            compile_rule(
+                rule,
+                &format!("rules[{index}]"),
+                &credentials,
+                app_header.is_some(),
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
-    let forward = compile_forward(raw.forward, &token_sources)?;
+    let forward = compile_forward(raw.forward, &credentials, app_header.as_deref())?;
 
     let token_cache_entries = match raw.token_cache {
         None => DEFAULT_CACHE_ENTRIES,
@@ -313,16 +450,167 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         }
         Some(cache) => cache.max_entries,
     };
+    let trusted_hops = raw.trusted_hops.unwrap_or(0);
+    if trusted_hops > MAX_TRUSTED_HOPS {
+        return Err(ConfigError::new(
+            "trusted_hops",
+            format!("at most {MAX_TRUSTED_HOPS}"),
+        ));
+    }
+    let min_tls_version = raw
+        .min_tls_version
+        .map(|name| {
+            TlsVersion::parse(&name).ok_or_else(|| {
+                ConfigError::new(
+                    "min_tls_version",
+                    format!("{name:?} is not one of TLSv1.0, TLSv1.1, TLSv1.2, TLSv1.3"),
+                )
+            })
+        })
+        .transpose()?;
 
     Ok(Policy {
         realm,
         providers,
-        token_sources,
+        credentials,
+        clients,
+        app_header,
+        trusted_hops,
+        min_tls_version,
         rules: Rules::new(rules),
         forward,
         allow_cors_preflight: raw.allow_cors_preflight.unwrap_or(true),
         token_cache_entries,
     })
+}
+
+type ApiKeySetup = (Option<(String, String)>, bool, ClientRegistry);
+
+fn compile_api_keys(
+    raw: RawApiKeys,
+    token_sources: &[TokenSource],
+) -> Result<ApiKeySetup, ConfigError> {
+    let headers = match (raw.id_header, raw.secret_header) {
+        (None, None) => None,
+        (Some(id), Some(secret)) => {
+            let id = header_name(&id, "api_keys.id_header")?;
+            let secret = header_name(&secret, "api_keys.secret_header")?;
+            if id == secret {
+                return Err(ConfigError::new(
+                    "api_keys.secret_header",
+                    "must differ from id_header",
+                ));
+            }
+            for (name, field) in [
+                (&id, "api_keys.id_header"),
+                (&secret, "api_keys.secret_header"),
+            ] {
+                if token_sources.iter().any(|source| source.header() == name)
+                    || name == "authorization"
+                {
+                    return Err(ConfigError::new(
+                        field,
+                        format!("{name:?} is already a token or Basic header"),
+                    ));
+                }
+            }
+            Some((id, secret))
+        }
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                "api_keys.secret_header",
+                "missing: a key pair needs both headers",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                "api_keys.id_header",
+                "missing: a key pair needs both headers",
+            ))
+        }
+    };
+    let basic = raw.basic.unwrap_or(false);
+    if headers.is_none() && !basic {
+        return Err(ConfigError::new(
+            "api_keys",
+            "set id_header and secret_header, or basic: true, or both",
+        ));
+    }
+    if raw.clients.is_empty() {
+        return Err(ConfigError::new(
+            "api_keys.clients",
+            "at least one client is required",
+        ));
+    }
+    let mut registry = ClientRegistry::default();
+    for (index, raw_client) in raw.clients.into_iter().enumerate() {
+        let field = format!("api_keys.clients[{index}]");
+        let id = raw_client.id;
+        if id.is_empty() || id.contains(':') || id.chars().any(|c| c.is_control() || c == ',') {
+            return Err(ConfigError::new(
+                &format!("{field}.id"),
+                "must be non-empty, without ':' ',' or control characters",
+            ));
+        }
+        let digest = parse_digest_hex(&raw_client.secret_sha256).ok_or_else(|| {
+            ConfigError::new(
+                &format!("{field}.secret_sha256"),
+                "must be the 64-hex-digit SHA-256 of the secret (edge-auth hash-secret prints it); never the secret itself",
+            )
+        })?;
+        let mut client = Client::new(id, digest);
+        client.scopes = scope_list(raw_client.scopes, &format!("{field}.scopes"))?;
+        client.apps = raw_client.apps;
+        client.allowed_cidrs =
+            cidr_list(&raw_client.allowed_cidrs, &format!("{field}.allowed_cidrs"))?;
+        client.allowed_origins = origin_list(
+            &raw_client.allowed_origins,
+            &format!("{field}.allowed_origins"),
+        )?;
+        if !registry.insert(client) {
+            return Err(ConfigError::new(
+                &format!("{field}.id"),
+                "duplicate client id",
+            ));
+        }
+    }
+    Ok((headers, basic, registry))
+}
+
+fn scope_list(scopes: Vec<String>, field: &str) -> Result<Vec<String>, ConfigError> {
+    for (index, scope) in scopes.iter().enumerate() {
+        if scope.is_empty()
+            || scope
+                .chars()
+                .any(|c| c.is_whitespace() || c == '"' || c == '\\' || c.is_control())
+        {
+            return Err(ConfigError::new(
+                &format!("{field}[{index}]"),
+                format!("{scope:?} is not a valid scope token"),
+            ));
+        }
+    }
+    Ok(scopes)
+}
+
+fn cidr_list(list: &[String], field: &str) -> Result<Vec<Cidr>, ConfigError> {
+    list.iter()
+        .enumerate()
+        .map(|(index, text)| {
+            Cidr::parse(text)
+                .map_err(|problem| ConfigError::new(&format!("{field}[{index}]"), problem))
+        })
+        .collect()
+}
+
+fn origin_list(list: &[String], field: &str) -> Result<Vec<OriginPattern>, ConfigError> {
+    list.iter()
+        .enumerate()
+        .map(|(index, text)| {
+            OriginPattern::parse(text)
+                .map_err(|problem| ConfigError::new(&format!("{field}[{index}]"), problem))
+        })
+        .collect()
 }
 
 fn compile_provider(raw: RawProvider, field: &str) -> Result<Provider, ConfigError> {
@@ -387,8 +675,13 @@ fn compile_provider(raw: RawProvider, field: &str) -> Result<Provider, ConfigErr
     let claims = raw.claims.unwrap_or(RawClaims {
         scopes: None,
         apps: None,
+        allowed_cidrs: None,
     });
-    for (name, value) in [("scopes", &claims.scopes), ("apps", &claims.apps)] {
+    for (name, value) in [
+        ("scopes", &claims.scopes),
+        ("apps", &claims.apps),
+        ("allowed_cidrs", &claims.allowed_cidrs),
+    ] {
         if value.as_deref() == Some("") {
             return Err(ConfigError::new(
                 &format!("{field}.claims.{name}"),
@@ -409,10 +702,18 @@ fn compile_provider(raw: RawProvider, field: &str) -> Result<Provider, ConfigErr
             None => vec!["scope".to_string(), "scp".to_string()],
         },
         apps_claim: claims.apps,
+        cidrs_claim: claims.allowed_cidrs,
+        allowed_cidrs: cidr_list(&raw.allowed_cidrs, &format!("{field}.allowed_cidrs"))?,
+        allowed_origins: origin_list(&raw.allowed_origins, &format!("{field}.allowed_origins"))?,
     })
 }
 
-fn compile_rule(raw: RawRule, field: &str) -> Result<Rule, ConfigError> {
+fn compile_rule(
+    raw: RawRule,
+    field: &str,
+    credentials: &CredentialSources,
+    has_app_header: bool,
+) -> Result<Rule, ConfigError> {
     if !raw.path_prefix.starts_with('/') {
         return Err(ConfigError::new(
             &format!("{field}.path_prefix"),
@@ -449,30 +750,71 @@ fn compile_rule(raw: RawRule, field: &str) -> Result<Rule, ConfigError> {
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
-    if raw.public && !raw.scopes.is_empty() {
-        return Err(ConfigError::new(
-            &format!("{field}.scopes"),
-            "a public rule cannot require scopes",
-        ));
+    if raw.public {
+        for (name, set) in [
+            ("scopes", !raw.scopes.is_empty()),
+            ("accept", raw.accept.is_some()),
+            ("require_app", raw.require_app),
+        ] {
+            if set {
+                return Err(ConfigError::new(
+                    &format!("{field}.{name}"),
+                    format!("a public rule cannot set {name}"),
+                ));
+            }
+        }
+        return Ok(Rule::public(raw.path_prefix, methods));
     }
-    for (index, scope) in raw.scopes.iter().enumerate() {
-        if scope.is_empty()
-            || scope
-                .chars()
-                .any(|c| c.is_whitespace() || c == '"' || c == '\\' || c.is_control())
-        {
+    let scopes = scope_list(raw.scopes, &format!("{field}.scopes"))?;
+    let accept = match raw.accept {
+        None => None,
+        Some(kinds) if kinds.is_empty() => {
             return Err(ConfigError::new(
-                &format!("{field}.scopes[{index}]"),
-                format!("{scope:?} is not a valid scope token"),
+                &format!("{field}.accept"),
+                "must list at least one credential kind (omit it for all)",
             ));
         }
+        Some(kinds) => Some(
+            kinds
+                .iter()
+                .enumerate()
+                .map(|(index, name)| {
+                    let kind_field = format!("{field}.accept[{index}]");
+                    let kind = CredentialKind::from_name(name).ok_or_else(|| {
+                        ConfigError::new(
+                            &kind_field,
+                            format!("{name:?} is not one of jwt, api_key, basic"),
+                        )
+                    })?;
+                    if !credentials.offers(kind) {
+                        return Err(ConfigError::new(
+                            &kind_field,
+                            format!("{name} credentials are not configured"),
+                        ));
+                    }
+                    Ok(kind)
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    if raw.require_app && !has_app_header {
+        return Err(ConfigError::new(
+            &format!("{field}.require_app"),
+            "needs app_header to name the application header",
+        ));
     }
-    Ok(Rule::new(raw.path_prefix, methods, raw.scopes, raw.public))
+    let route = Route {
+        scopes,
+        accept,
+        require_app: raw.require_app,
+    };
+    Ok(Rule::authenticated(raw.path_prefix, methods, route))
 }
 
 fn compile_forward(
     raw: Option<RawForward>,
-    sources: &[TokenSource],
+    credentials: &CredentialSources,
+    app_header: Option<&str>,
 ) -> Result<Forward, ConfigError> {
     let Some(raw) = raw else {
         return Ok(Forward::default());
@@ -484,6 +826,9 @@ fn compile_forward(
         subject_header: optional(raw.subject_header, "forward.subject_header")?,
         scopes_header: optional(raw.scopes_header, "forward.scopes_header")?,
         provider_header: optional(raw.provider_header, "forward.provider_header")?,
+        client_header: optional(raw.client_header, "forward.client_header")?,
+        credential_header: optional(raw.credential_header, "forward.credential_header")?,
+        application_header: optional(raw.application_header, "forward.application_header")?,
         claims: raw
             .claims
             .into_iter()
@@ -493,6 +838,18 @@ fn compile_forward(
             })
             .collect::<Result<Vec<_>, ConfigError>>()?,
     };
+    let mut credential_headers: Vec<&str> = credentials
+        .token_headers
+        .iter()
+        .map(|s| s.header())
+        .collect();
+    if let Some((id, secret)) = &credentials.api_key_headers {
+        credential_headers.extend([id.as_str(), secret.as_str()]);
+    }
+    if credentials.basic {
+        credential_headers.push("authorization");
+    }
+    credential_headers.extend(app_header);
     let names: Vec<&str> = forward.header_names().collect();
     for (index, name) in names.iter().enumerate() {
         if names.iter().take(index).any(|earlier| earlier == name) {
@@ -501,10 +858,10 @@ fn compile_forward(
                 format!("header {name:?} is used twice"),
             ));
         }
-        if sources.iter().any(|source| source.header() == *name) {
+        if credential_headers.contains(name) {
             return Err(ConfigError::new(
                 "forward",
-                format!("header {name:?} is also a token header"),
+                format!("header {name:?} is also a credential or application header"),
             ));
         }
     }
@@ -572,7 +929,7 @@ mod tests {
         let policy = Policy::from_json(valid().to_string().as_bytes()).unwrap();
         assert_eq!(policy.realm, "edge");
         assert_eq!(
-            policy.token_sources,
+            policy.credentials.token_headers,
             vec![TokenSource::new("authorization", "Bearer ")]
         );
         assert!(policy.allow_cors_preflight);
@@ -707,7 +1064,7 @@ mod tests {
         config["token_headers"] = json!([{"name": "X-RPZ-Auth", "prefix": "Bearer "}]);
         config["forward"] = json!({"subject_header": "X-Auth-Subject"});
         let policy = Policy::from_json(config.to_string().as_bytes()).unwrap();
-        assert_eq!(policy.token_sources[0].header(), "x-rpz-auth");
+        assert_eq!(policy.credentials.token_headers[0].header(), "x-rpz-auth");
         assert_eq!(
             policy.forward.subject_header.as_deref(),
             Some("x-auth-subject")
@@ -718,7 +1075,7 @@ mod tests {
         assert_eq!(error_of(config).field(), "forward.claims.email");
         let mut config = valid();
         config["forward"] = json!({"subject_header": "authorization"});
-        assert!(error_of(config).problem().contains("also a token header"));
+        assert!(error_of(config).problem().contains("also a credential"));
         let mut config = valid();
         config["token_headers"] = json!([]);
         assert_eq!(error_of(config).field(), "token_headers");

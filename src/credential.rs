@@ -1,9 +1,27 @@
-//! The request as the core sees it, and finding the bearer token in it.
+//! The request as the core sees it, and finding the caller's credential in it.
 //!
-//! Token sources are tried in the configured order; the first header that is present and
-//! starts with its scheme prefix (compared case-insensitively) supplies the token. Only that
-//! header is consumed: every other header, including a client's own `Authorization` when the
-//! token came in an alternate header, passes upstream untouched.
+//! Credential kinds: a JWT (from a token header or, opt-in, the query string), an API key pair
+//! (id and secret headers), and HTTP Basic `id:secret`. Token headers are tried in the configured
+//! order; the first that is present and starts with its scheme prefix (compared
+//! case-insensitively) supplies the JWT. When that header is not `Authorization`, the client's
+//! `Authorization` is its own business and is not read as a credential. Presenting two
+//! credentials at once is refused, never resolved in either's favour. Only the headers a
+//! credential came in are consumed; every other header passes upstream untouched.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+
+use crate::query_token::{self, QueryToken};
+
+/// Base64 as HTTP Basic uses it (RFC 7617); padding tolerated.
+const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// An HTTP request, reduced to what the decision needs. Header names are compared
 /// case-insensitively; Envoy hands them over lower-cased.
@@ -15,6 +33,10 @@ pub struct Request {
     pub path: String,
     /// All headers in arrival order, duplicates kept.
     pub headers: Vec<(String, String)>,
+    /// The downstream peer address Envoy reports (`source.address`).
+    pub source_address: Option<IpAddr>,
+    /// The downstream TLS version Envoy reports (`connection.tls_version`); `None` for plain text.
+    pub tls_version: Option<String>,
 }
 
 impl Request {
@@ -31,6 +53,8 @@ impl Request {
             method: pseudo(":method"),
             path: pseudo(":path"),
             headers: Vec::new(),
+            source_address: None,
+            tls_version: None,
         }
         .with_headers(headers)
     }
@@ -38,6 +62,16 @@ impl Request {
     fn with_headers(mut self, headers: Vec<(String, String)>) -> Request {
         self.headers = headers;
         self
+    }
+
+    /// The value of header `name` if it appears at most once; an error if repeated.
+    pub fn single_header<'a>(&'a self, name: &'a str) -> Result<Option<&'a str>, CredentialError> {
+        let mut values = self.header_values(name);
+        match (values.next(), values.next()) {
+            (None, _) => Ok(None),
+            (Some(value), None) => Ok(Some(value)),
+            _ => Err(CredentialError::RepeatedHeader),
+        }
     }
 
     /// Values of every header called `name`.
@@ -83,13 +117,22 @@ pub enum CredentialError {
     RepeatedHeader,
     /// The header has the scheme but no token after it.
     EmptyToken,
+    /// Only one half of the API key pair was sent.
+    IncompleteKeyPair,
+    /// `Authorization: Basic` that is not base64 of `id:secret`.
+    MalformedBasic,
+    /// More than one credential in one request.
+    SeveralCredentials,
 }
 
 impl std::fmt::Display for CredentialError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             CredentialError::RepeatedHeader => "more than one credential in the credential header",
-            CredentialError::EmptyToken => "the credential header carries no token",
+            CredentialError::EmptyToken => "the credential carries no token",
+            CredentialError::IncompleteKeyPair => "the API key pair is incomplete",
+            CredentialError::MalformedBasic => "the Basic credential is not base64 of id:secret",
+            CredentialError::SeveralCredentials => "more than one credential was presented",
         })
     }
 }
@@ -165,6 +208,198 @@ pub fn find_bearer<'a>(
     Ok(None)
 }
 
+/// The kinds of credential, as rules name them (`"accept": ["jwt", "api_key", "basic"]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A bearer JWT, from a header or the query string.
+    Jwt,
+    /// An API key id/secret header pair.
+    ApiKey,
+    /// HTTP Basic `id:secret`.
+    Basic,
+}
+
+impl CredentialKind {
+    /// Every kind.
+    pub const ALL: [CredentialKind; 3] = [
+        CredentialKind::Jwt,
+        CredentialKind::ApiKey,
+        CredentialKind::Basic,
+    ];
+
+    /// The configuration and forwarding name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CredentialKind::Jwt => "jwt",
+            CredentialKind::ApiKey => "api_key",
+            CredentialKind::Basic => "basic",
+        }
+    }
+
+    /// Parses a configuration name.
+    pub fn from_name(name: &str) -> Option<CredentialKind> {
+        CredentialKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+}
+
+/// A credential as presented, not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// A JWT.
+    Jwt(Cow<'a, str>),
+    /// An API key pair.
+    ApiKey {
+        /// The client id.
+        id: &'a str,
+        /// The secret.
+        secret: &'a str,
+    },
+    /// HTTP Basic.
+    Basic {
+        /// The user name: the client id.
+        id: String,
+        /// The password: the API token.
+        secret: String,
+    },
+}
+
+impl Credential<'_> {
+    /// Its kind.
+    pub fn kind(&self) -> CredentialKind {
+        match self {
+            Credential::Jwt(_) => CredentialKind::Jwt,
+            Credential::ApiKey { .. } => CredentialKind::ApiKey,
+            Credential::Basic { .. } => CredentialKind::Basic,
+        }
+    }
+}
+
+/// The credential found in a request, and what must change before the upstream sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented<'a> {
+    /// The credential.
+    pub credential: Credential<'a>,
+    /// Headers the credential was read from that must not reach the upstream.
+    pub consumed_headers: Vec<&'a str>,
+    /// `:path` without the query token, when the token came in the URL.
+    pub path_without_token: Option<String>,
+}
+
+/// Where credentials may be found, compiled from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialSources {
+    /// Headers that may carry a JWT, in order.
+    pub token_headers: Vec<TokenSource>,
+    /// Query parameter that may carry a JWT.
+    pub query_param: Option<String>,
+    /// API key id and secret header names.
+    pub api_key_headers: Option<(String, String)>,
+    /// Whether `Authorization: Basic` is read.
+    pub basic: bool,
+}
+
+impl CredentialSources {
+    /// Whether credentials of this kind can be presented at all.
+    pub fn offers(&self, kind: CredentialKind) -> bool {
+        match kind {
+            CredentialKind::Jwt => !self.token_headers.is_empty() || self.query_param.is_some(),
+            CredentialKind::ApiKey => self.api_key_headers.is_some(),
+            CredentialKind::Basic => self.basic,
+        }
+    }
+
+    /// Finds the one credential in `request`; `None` when there is none, an error when it is
+    /// malformed or when there are several.
+    pub fn find<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> Result<Option<Presented<'a>>, CredentialError> {
+        let mut found: Vec<Presented<'a>> = Vec::with_capacity(1);
+        let bearer = find_bearer(&self.token_headers, request)?;
+        let authorization_is_the_clients =
+            bearer.as_ref().is_some_and(|b| b.header != "authorization");
+        if let Some(bearer) = bearer {
+            found.push(Presented {
+                credential: Credential::Jwt(Cow::Borrowed(bearer.token)),
+                consumed_headers: vec![bearer.header],
+                path_without_token: None,
+            });
+        }
+        if let Some(param) = &self.query_param {
+            match query_token::find(&request.path, param) {
+                QueryToken::Absent => {}
+                QueryToken::Repeated => return Err(CredentialError::RepeatedHeader),
+                QueryToken::Found { token, .. } if token.is_empty() => {
+                    return Err(CredentialError::EmptyToken)
+                }
+                QueryToken::Found {
+                    token,
+                    path_without,
+                } => found.push(Presented {
+                    credential: Credential::Jwt(Cow::Owned(token)),
+                    consumed_headers: Vec::new(),
+                    path_without_token: Some(path_without),
+                }),
+            }
+        }
+        if let Some((id_header, secret_header)) = &self.api_key_headers {
+            let id = request.single_header(id_header)?;
+            let secret = request.single_header(secret_header)?;
+            match (id, secret) {
+                (None, None) => {}
+                (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+                    found.push(Presented {
+                        credential: Credential::ApiKey { id, secret },
+                        consumed_headers: vec![secret_header.as_str()],
+                        path_without_token: None,
+                    })
+                }
+                _ => return Err(CredentialError::IncompleteKeyPair),
+            }
+        }
+        if self.basic && !authorization_is_the_clients {
+            if let Some(basic) = read_basic(request)? {
+                found.push(basic);
+            }
+        }
+        if found.len() > 1 {
+            return Err(CredentialError::SeveralCredentials);
+        }
+        Ok(found.pop())
+    }
+}
+
+fn read_basic(request: &Request) -> Result<Option<Presented<'_>>, CredentialError> {
+    let Some(value) = request.single_header("authorization")? else {
+        return Ok(None);
+    };
+    let value = value.trim_start();
+    let Some(scheme) = value.get(..6) else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("basic ") {
+        return Ok(None);
+    }
+    let encoded = value.get(6..).unwrap_or_default().trim();
+    let decoded = BASIC_BASE64
+        .decode(encoded)
+        .map_err(|_| CredentialError::MalformedBasic)?;
+    let text = String::from_utf8(decoded).map_err(|_| CredentialError::MalformedBasic)?;
+    let (id, secret) = text
+        .split_once(':')
+        .ok_or(CredentialError::MalformedBasic)?;
+    Ok(Some(Presented {
+        credential: Credential::Basic {
+            id: id.to_string(),
+            secret: secret.to_string(),
+        },
+        consumed_headers: vec!["authorization"],
+        path_without_token: None,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +412,7 @@ mod tests {
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
+            ..Request::default()
         }
     }
 
@@ -279,5 +515,117 @@ mod tests {
         ]);
         assert_eq!(req.method, "POST");
         assert_eq!(req.path_only(), "/a");
+    }
+
+    fn all_sources() -> CredentialSources {
+        CredentialSources {
+            token_headers: sources(),
+            query_param: Some("token".into()),
+            api_key_headers: Some(("clientid".into(), "clientsecret".into())),
+            basic: true,
+        }
+    }
+
+    fn basic(id_secret: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(id_secret)
+        )
+    }
+
+    #[test]
+    fn each_kind_is_found_with_the_headers_it_consumes() {
+        let all = all_sources();
+        let req = request(&[("clientid", "c1"), ("clientsecret", "s1")]);
+        let found = all.find(&req).unwrap().unwrap();
+        assert_eq!(
+            found.credential,
+            Credential::ApiKey {
+                id: "c1",
+                secret: "s1"
+            }
+        );
+        assert_eq!(found.consumed_headers, ["clientsecret"]);
+
+        let auth = basic("APP_ID:API:TOKEN");
+        let req = request(&[("authorization", &auth)]);
+        let found = all.find(&req).unwrap().unwrap();
+        assert_eq!(
+            found.credential,
+            Credential::Basic {
+                id: "APP_ID".into(),
+                secret: "API:TOKEN".into()
+            }
+        );
+        assert_eq!(found.consumed_headers, ["authorization"]);
+
+        let mut req = request(&[]);
+        req.path = "/f?a=1&token=x.y.z".into();
+        let found = all.find(&req).unwrap().unwrap();
+        assert_eq!(found.credential, Credential::Jwt(Cow::Borrowed("x.y.z")));
+        assert_eq!(found.path_without_token.as_deref(), Some("/f?a=1"));
+        assert!(found.consumed_headers.is_empty());
+    }
+
+    #[test]
+    fn malformed_basic_and_half_pairs_are_errors() {
+        let all = all_sources();
+        for value in ["Basic %%%", "Basic bm9jb2xvbg==", "basic !"] {
+            assert_eq!(
+                all.find(&request(&[("authorization", value)])),
+                Err(CredentialError::MalformedBasic),
+                "{value}"
+            );
+        }
+        assert_eq!(
+            all.find(&request(&[("clientid", "c1")])),
+            Err(CredentialError::IncompleteKeyPair)
+        );
+        assert_eq!(
+            all.find(&request(&[("clientsecret", "s1")])),
+            Err(CredentialError::IncompleteKeyPair)
+        );
+        assert_eq!(
+            all.find(&request(&[("clientid", ""), ("clientsecret", "s")])),
+            Err(CredentialError::IncompleteKeyPair)
+        );
+    }
+
+    #[test]
+    fn two_credentials_are_refused() {
+        let all = all_sources();
+        let req = request(&[
+            ("authorization", "Bearer a.b.c"),
+            ("clientid", "c1"),
+            ("clientsecret", "s1"),
+        ]);
+        assert_eq!(all.find(&req), Err(CredentialError::SeveralCredentials));
+        let mut req = request(&[("x-rpz-auth", "Bearer a.b.c")]);
+        req.path = "/?token=d.e.f".into();
+        assert_eq!(all.find(&req), Err(CredentialError::SeveralCredentials));
+    }
+
+    #[test]
+    fn authorization_is_the_clients_own_when_the_token_came_elsewhere() {
+        let all = all_sources();
+        let auth = basic("user:pw");
+        let req = request(&[("x-rpz-auth", "Bearer a.b.c"), ("authorization", &auth)]);
+        let found = all.find(&req).unwrap().unwrap();
+        assert_eq!(found.credential, Credential::Jwt(Cow::Borrowed("a.b.c")));
+        assert_eq!(found.consumed_headers, ["x-rpz-auth"]);
+    }
+
+    #[test]
+    fn basic_is_ignored_unless_configured() {
+        let jwt_only = CredentialSources {
+            token_headers: sources(),
+            ..CredentialSources::default()
+        };
+        assert_eq!(
+            jwt_only
+                .find(&request(&[("authorization", &basic("a:b"))]))
+                .unwrap(),
+            None
+        );
     }
 }

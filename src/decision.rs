@@ -1,80 +1,175 @@
 //! The decision: given the policy, a request and the time, allow (with the header changes the
 //! upstream must see) or deny (with the reply the client must see).
 //!
-//! This is the one place where the pieces meet: path sanity, CORS preflight, route rules,
-//! credential extraction, the verified-token cache, token validation and scope checks.
+//! This is the one place where the pieces meet, in this order: path sanity, minimum TLS, CORS
+//! preflight, route rules, credential extraction, authentication (verified-token cache, token
+//! validation, API key clients), scopes, then the allow-lists (source network, web origin,
+//! application). A query token is cut from the path on every forwarded request.
 
 use std::rc::Rc;
 
+use crate::allowlist::{any_contains, url_host, Cidr, OriginPattern};
 use crate::cache::TokenCache;
 use crate::config::Policy;
-use crate::credential::{find_bearer, Request};
+use crate::credential::{Credential, CredentialKind, Request};
 use crate::deny::Denial;
-use crate::rules::{has_dot_segment, Requirement};
+use crate::provider::Provider;
+use crate::query_token;
+use crate::rules::{has_dot_segment, Requirement, Route};
 use crate::token::{self, Identity};
+use crate::transport::{client_address, TlsVersion};
 
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Forward it, after these header changes.
+    /// Forward it, after these changes.
     Allow(Forwarding),
-    /// Answer it locally.
-    Deny(Denial),
+    /// Answer it locally; `schemes` are the credential kinds to challenge for on a 401.
+    Deny {
+        /// Why.
+        denial: Denial,
+        /// Credential kinds for `WWW-Authenticate` challenges.
+        schemes: Vec<CredentialKind>,
+    },
 }
 
-/// Header changes for an allowed request. Removals are applied before additions.
+/// Changes for an allowed request. Removals are applied before additions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Forwarding {
-    /// Headers to remove entirely: client-sent identity headers and the consumed token header.
+    /// Headers to remove entirely: client-sent identity headers and consumed credential headers.
     pub remove: Vec<String>,
     /// Headers to set (replacing any value).
     pub set: Vec<(String, String)>,
+    /// A new `:path`, when a query token was cut out of it.
+    pub path: Option<String>,
+}
+
+/// Who the caller turned out to be, whatever the credential.
+struct Caller<'a> {
+    kind: CredentialKind,
+    client_id: Option<&'a str>,
+    subject: Option<&'a str>,
+    provider: Option<&'a Provider>,
+    scopes: &'a [String],
+    apps: &'a [String],
+    networks: [&'a [Cidr]; 2],
+    origins: &'a [OriginPattern],
+    claims: &'a [(String, String)],
 }
 
 /// Decides `request` at time `now` (Unix seconds), consulting and filling `cache`.
 pub fn authorize(policy: &Policy, cache: &mut TokenCache, request: &Request, now: u64) -> Decision {
+    let offered: Vec<CredentialKind> = CredentialKind::ALL
+        .into_iter()
+        .filter(|kind| policy.credentials.offers(*kind))
+        .collect();
+    let deny = |denial: Denial, schemes: &[CredentialKind]| Decision::Deny {
+        denial,
+        schemes: schemes.to_vec(),
+    };
+
     let mut forwarding = Forwarding {
         remove: policy.forward.header_names().map(str::to_string).collect(),
         set: Vec::new(),
+        path: policy
+            .credentials
+            .query_param
+            .as_ref()
+            .and_then(|param| query_token::strip(&request.path, param)),
     };
     let path = request.path_only();
     if has_dot_segment(path) {
-        return Decision::Deny(Denial::InvalidRequest(
-            "the path contains dot-segments".into(),
-        ));
+        return deny(
+            Denial::InvalidRequest("the path contains dot-segments".into()),
+            &offered,
+        );
+    }
+    if let Some(minimum) = policy.min_tls_version {
+        let version = request.tls_version.as_deref().and_then(TlsVersion::parse);
+        if version.is_none_or(|version| version < minimum) {
+            return deny(
+                Denial::AccessDenied(format!("{} or newer is required", minimum.name())),
+                &[],
+            );
+        }
     }
     if policy.allow_cors_preflight && is_cors_preflight(request) {
         return Decision::Allow(forwarding);
     }
-    let required = match policy.rules.requirement(&request.method, path) {
+    let route = match policy.rules.requirement(&request.method, path) {
         Requirement::Public => return Decision::Allow(forwarding),
-        Requirement::Scopes(scopes) => scopes,
+        Requirement::Authenticated(route) => route,
+    };
+    let schemes: Vec<CredentialKind> = match &route.accept {
+        Some(accepted) => offered
+            .iter()
+            .copied()
+            .filter(|kind| accepted.contains(kind))
+            .collect(),
+        None => offered.clone(),
     };
 
-    let bearer = match find_bearer(&policy.token_sources, request) {
-        Ok(Some(bearer)) => bearer,
-        Ok(None) => return Decision::Deny(Denial::MissingCredential),
-        Err(err) => return Decision::Deny(Denial::InvalidRequest(err.to_string())),
+    let presented = match policy.credentials.find(request) {
+        Ok(Some(presented)) => presented,
+        Ok(None) => return deny(Denial::MissingCredential, &schemes),
+        Err(err) => return deny(Denial::InvalidRequest(err.to_string()), &schemes),
     };
-    let identity = match cached_or_verified(policy, cache, bearer.token, now) {
-        Ok(identity) => identity,
-        Err(err) => {
-            log::debug!("denied {} {}: {err}", request.method, path);
-            return Decision::Deny(Denial::InvalidToken(err.to_string()));
-        }
-    };
-    if !identity.has_scopes(required) {
-        log::debug!(
-            "denied {} {}: missing scope, needs {:?}",
-            request.method,
-            path,
-            required
-        );
-        return Decision::Deny(Denial::InsufficientScope(required.to_vec()));
+    let kind = presented.credential.kind();
+    if !schemes.contains(&kind) {
+        return deny(Denial::CredentialNotAccepted, &schemes);
     }
 
-    forwarding.remove.push(bearer.header.to_string());
-    add_identity_headers(policy, &identity, &mut forwarding.set);
+    // Keeps a cached token identity alive while `caller` borrows from it.
+    let identity: Rc<Identity>;
+    let caller = match &presented.credential {
+        Credential::Jwt(token) => match cached_or_verified(policy, cache, token, now) {
+            Ok(verified) => {
+                identity = verified;
+                jwt_caller(policy, &identity)
+            }
+            Err(err) => {
+                log::debug!("denied {} {}: {err}", request.method, path);
+                return deny(Denial::InvalidToken(err.to_string()), &schemes);
+            }
+        },
+        Credential::ApiKey { id, secret } => {
+            match policy.clients.authenticate(id, secret.as_bytes()) {
+                Some(client) => client_caller(kind, client),
+                None => return deny(Denial::InvalidClient, &[kind]),
+            }
+        }
+        Credential::Basic { id, secret } => {
+            match policy.clients.authenticate(id, secret.as_bytes()) {
+                Some(client) => client_caller(kind, client),
+                None => return deny(Denial::InvalidClient, &[kind]),
+            }
+        }
+    };
+
+    if let Err(denial) = check_caller(policy, route, request, &caller) {
+        log::debug!(
+            "denied {} {}: {}",
+            request.method,
+            path,
+            denial.description()
+        );
+        return deny(denial, &schemes);
+    }
+
+    forwarding.remove.extend(
+        presented
+            .consumed_headers
+            .iter()
+            .map(|header| header.to_string()),
+    );
+    if presented.path_without_token.is_some() {
+        forwarding.path = presented.path_without_token;
+    }
+    let application = policy
+        .app_header
+        .as_deref()
+        .and_then(|name| request.single_header(name).ok().flatten());
+    add_identity_headers(policy, &caller, application, &mut forwarding.set);
     Decision::Allow(forwarding)
 }
 
@@ -106,27 +201,137 @@ fn cached_or_verified(
     Ok(identity)
 }
 
+fn jwt_caller<'a>(policy: &'a Policy, identity: &'a Identity) -> Caller<'a> {
+    let provider = policy.providers.get(identity.provider);
+    Caller {
+        kind: CredentialKind::Jwt,
+        client_id: identity.client_id.as_deref(),
+        subject: identity.subject.as_deref(),
+        provider,
+        scopes: &identity.scopes,
+        apps: &identity.apps,
+        networks: [
+            provider.map_or(&[][..], |p| &p.allowed_cidrs),
+            &identity.allowed_cidrs,
+        ],
+        origins: provider.map_or(&[][..], |p| &p.allowed_origins),
+        claims: &identity.forwarded_claims,
+    }
+}
+
+fn client_caller(kind: CredentialKind, client: &crate::api_keys::Client) -> Caller<'_> {
+    Caller {
+        kind,
+        client_id: Some(&client.id),
+        subject: Some(&client.id),
+        provider: None,
+        scopes: &client.scopes,
+        apps: &client.apps,
+        networks: [&client.allowed_cidrs, &[]],
+        origins: &client.allowed_origins,
+        claims: &[],
+    }
+}
+
+/// Scopes, then where the caller comes from, then the application it acts for.
+fn check_caller(
+    policy: &Policy,
+    route: &Route,
+    request: &Request,
+    caller: &Caller,
+) -> Result<(), Denial> {
+    if !route
+        .scopes
+        .iter()
+        .all(|scope| caller.scopes.contains(scope))
+    {
+        return Err(Denial::InsufficientScope(route.scopes.clone()));
+    }
+    if caller.networks.iter().any(|list| !list.is_empty()) {
+        let forwarded: Vec<&str> = request.header_values("x-forwarded-for").collect();
+        let address = client_address(request.source_address, &forwarded, policy.trusted_hops);
+        let allowed = address.is_some_and(|address| {
+            caller
+                .networks
+                .iter()
+                .all(|list| list.is_empty() || any_contains(list, address))
+        });
+        if !allowed {
+            return Err(Denial::AccessDenied(
+                "requests from this network are not allowed".into(),
+            ));
+        }
+    }
+    if !caller.origins.is_empty() {
+        let origin = request
+            .single_header("origin")
+            .ok()
+            .flatten()
+            .filter(|origin| *origin != "null");
+        let host = origin
+            .or_else(|| request.single_header("referer").ok().flatten())
+            .and_then(url_host);
+        if !host.is_some_and(|host| caller.origins.iter().any(|pattern| pattern.matches(&host))) {
+            return Err(Denial::AccessDenied(
+                "requests from this origin are not allowed".into(),
+            ));
+        }
+    }
+    if let Some(app_header) = &policy.app_header {
+        let application = request.single_header(app_header).map_err(|_| {
+            Denial::InvalidRequest(format!("the {app_header} header appears more than once"))
+        })?;
+        match application {
+            Some(app) if app.contains(',') => {
+                return Err(Denial::InvalidRequest(format!(
+                    "the {app_header} header appears more than once"
+                )));
+            }
+            Some(app) if !caller.apps.iter().any(|granted| granted == app) => {
+                return Err(Denial::AccessDenied(
+                    "the application is not granted to this credential".into(),
+                ));
+            }
+            None if route.require_app => {
+                return Err(Denial::AccessDenied(format!(
+                    "this route requires the {app_header} header"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn is_cors_preflight(request: &Request) -> bool {
     request.method.eq_ignore_ascii_case("OPTIONS")
         && request.has_header("origin")
         && request.has_header("access-control-request-method")
 }
 
-fn add_identity_headers(policy: &Policy, identity: &Identity, set: &mut Vec<(String, String)>) {
+fn add_identity_headers(
+    policy: &Policy,
+    caller: &Caller,
+    application: Option<&str>,
+    set: &mut Vec<(String, String)>,
+) {
     let forward = &policy.forward;
-    if let (Some(header), Some(subject)) = (&forward.subject_header, &identity.subject) {
-        if !subject.chars().any(char::is_control) {
-            set.push((header.clone(), subject.clone()));
+    let clean = |value: &str| !value.chars().any(char::is_control);
+    let mut add = |header: &Option<String>, value: Option<&str>| {
+        if let (Some(header), Some(value)) = (header, value) {
+            if clean(value) {
+                set.push((header.clone(), value.to_string()));
+            }
         }
-    }
-    if let Some(header) = &forward.scopes_header {
-        set.push((header.clone(), identity.scopes.join(" ")));
-    }
-    if let (Some(header), Some(provider)) = (
+    };
+    add(&forward.subject_header, caller.subject);
+    add(&forward.scopes_header, Some(&caller.scopes.join(" ")));
+    add(
         &forward.provider_header,
-        policy.providers.get(identity.provider),
-    ) {
-        set.push((header.clone(), provider.name.clone()));
-    }
-    set.extend(identity.forwarded_claims.iter().cloned());
+        caller.provider.map(|p| p.name.as_str()),
+    );
+    add(&forward.client_header, caller.client_id);
+    add(&forward.credential_header, Some(caller.kind.name()));
+    add(&forward.application_header, application);
+    set.extend(caller.claims.iter().cloned());
 }

@@ -1,21 +1,31 @@
 //! Deny responses: the contract clients see when a request is refused.
 //!
-//! 401 with `WWW-Authenticate: Bearer realm="..."` when no credential came; 401 with
-//! `error="invalid_token"` for a bad one; 403 with `error="insufficient_scope"` and the scopes
-//! the route needs; 400 with `error="invalid_request"` for a request whose credential cannot be
-//! read. Every denial has a small JSON body and `cache-control: no-store` (RFC 6750 section 3).
+//! 401 when no acceptable credential came (with a challenge per credential scheme the route
+//! accepts: `Bearer`, `Basic`, `ApiKey`) or a bad one did (`error="invalid_token"` for tokens,
+//! `invalid_client` for API keys and Basic); 403 with `error="insufficient_scope"` and the scopes
+//! the route needs, or `access_denied` when an allow-list (application, network, origin, TLS)
+//! refuses; 400 `invalid_request` for a request whose credential cannot be read; 503 when the
+//! filter cannot decide. Every denial has a small JSON body and `cache-control: no-store`.
 
 use serde::Serialize;
 
-/// Why a request is refused; each maps to one status and RFC 6750 error code.
+use crate::credential::CredentialKind;
+
+/// Why a request is refused; each maps to one status and error code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denial {
     /// No credential at all: 401 without an error code.
     MissingCredential,
-    /// A credential that is not valid: 401 `invalid_token`.
+    /// A credential of a kind this route does not accept: 401.
+    CredentialNotAccepted,
+    /// A token that is not valid: 401 `invalid_token`.
     InvalidToken(String),
+    /// An API key or Basic credential that does not authenticate: 401 `invalid_client`.
+    InvalidClient,
     /// A valid credential lacking scopes: 403 `insufficient_scope`, naming the route's scopes.
     InsufficientScope(Vec<String>),
+    /// A valid credential refused by an allow-list: 403 `access_denied`.
+    AccessDenied(String),
     /// A request that cannot be read: 400 `invalid_request`.
     InvalidRequest(String),
     /// The filter cannot decide right now (not configured): 503, never a pass.
@@ -27,7 +37,7 @@ pub enum Denial {
 pub struct DenyResponse {
     /// HTTP status.
     pub status: u32,
-    /// Response headers.
+    /// Response headers (`www-authenticate` may repeat, one per scheme).
     pub headers: Vec<(String, String)>,
     /// JSON body.
     pub body: String,
@@ -43,68 +53,103 @@ impl Denial {
     /// HTTP status of this denial.
     pub fn status(&self) -> u32 {
         match self {
-            Denial::MissingCredential | Denial::InvalidToken(_) => 401,
-            Denial::InsufficientScope(_) => 403,
+            Denial::MissingCredential
+            | Denial::CredentialNotAccepted
+            | Denial::InvalidToken(_)
+            | Denial::InvalidClient => 401,
+            Denial::InsufficientScope(_) | Denial::AccessDenied(_) => 403,
             Denial::InvalidRequest(_) => 400,
             Denial::Unavailable(_) => 503,
         }
     }
 
-    /// RFC 6750 error code, if any.
-    pub fn error_code(&self) -> Option<&'static str> {
+    /// The error code in the body and, where RFC 6750 defines one, in the challenge.
+    pub fn error_code(&self) -> &'static str {
         match self {
-            Denial::MissingCredential => None,
-            Denial::InvalidToken(_) => Some("invalid_token"),
-            Denial::InsufficientScope(_) => Some("insufficient_scope"),
-            Denial::InvalidRequest(_) => Some("invalid_request"),
-            Denial::Unavailable(_) => Some("temporarily_unavailable"),
+            Denial::MissingCredential | Denial::CredentialNotAccepted => "unauthorized",
+            Denial::InvalidToken(_) => "invalid_token",
+            Denial::InvalidClient => "invalid_client",
+            Denial::InsufficientScope(_) => "insufficient_scope",
+            Denial::AccessDenied(_) => "access_denied",
+            Denial::InvalidRequest(_) => "invalid_request",
+            Denial::Unavailable(_) => "temporarily_unavailable",
         }
     }
 
     /// Short, client-safe description.
     pub fn description(&self) -> String {
         match self {
-            Denial::MissingCredential => "a bearer token is required".to_string(),
-            Denial::InvalidToken(why) | Denial::InvalidRequest(why) | Denial::Unavailable(why) => {
-                why.clone()
+            Denial::MissingCredential => "a credential is required".to_string(),
+            Denial::CredentialNotAccepted => {
+                "this route does not accept this kind of credential".to_string()
             }
+            Denial::InvalidClient => "client authentication failed".to_string(),
             Denial::InsufficientScope(_) => {
-                "the token lacks a scope this route requires".to_string()
+                "the credential lacks a scope this route requires".to_string()
             }
+            Denial::InvalidToken(why)
+            | Denial::AccessDenied(why)
+            | Denial::InvalidRequest(why)
+            | Denial::Unavailable(why) => why.clone(),
         }
     }
 
     /// The reply for this denial in `realm` (validated at configure time: no quotes).
-    pub fn response(&self, realm: &str) -> DenyResponse {
+    /// `schemes` are the credential kinds the route accepts, for 401 challenges; for
+    /// `InvalidClient`, the kind that failed.
+    pub fn response(&self, realm: &str, schemes: &[CredentialKind]) -> DenyResponse {
         let description = self.description();
-        let mut challenge = format!("Bearer realm=\"{realm}\"");
-        if let Some(code) = self.error_code().filter(|_| self.status() != 503) {
-            challenge.push_str(&format!(
-                ", error=\"{code}\", error_description=\"{}\"",
+        let code = self.error_code();
+        let with_error = |scheme: &str| {
+            format!(
+                "{scheme} realm=\"{realm}\", error=\"{code}\", error_description=\"{}\"",
                 quoted(&description)
-            ));
-        }
-        if let Denial::InsufficientScope(scopes) = self {
-            challenge.push_str(&format!(", scope=\"{}\"", quoted(&scopes.join(" "))));
-        }
+            )
+        };
+        let challenges: Vec<String> = match self {
+            Denial::MissingCredential | Denial::CredentialNotAccepted | Denial::InvalidClient => {
+                schemes.iter().map(|kind| challenge(*kind, realm)).collect()
+            }
+            Denial::InvalidToken(_) => vec![with_error("Bearer")],
+            Denial::InsufficientScope(scopes) => {
+                vec![format!(
+                    "{}, scope=\"{}\"",
+                    with_error("Bearer"),
+                    quoted(&scopes.join(" "))
+                )]
+            }
+            Denial::InvalidRequest(_) if schemes.contains(&CredentialKind::Jwt) => {
+                vec![with_error("Bearer")]
+            }
+            Denial::InvalidRequest(_) | Denial::AccessDenied(_) | Denial::Unavailable(_) => {
+                Vec::new()
+            }
+        };
         let body = serde_json::to_string(&Body {
-            error: self.error_code().unwrap_or("unauthorized"),
+            error: code,
             error_description: &description,
         })
         .unwrap_or_default();
+        let mut headers: Vec<(String, String)> = challenges
+            .into_iter()
+            .map(|value| ("www-authenticate".to_string(), value))
+            .collect();
+        headers.push(("content-type".to_string(), "application/json".to_string()));
+        headers.push(("cache-control".to_string(), "no-store".to_string()));
         DenyResponse {
             status: self.status(),
-            headers: [
-                ("www-authenticate", challenge.as_str()),
-                ("content-type", "application/json"),
-                ("cache-control", "no-store"),
-            ]
-            .into_iter()
-            .filter(|(name, _)| self.status() != 503 || *name != "www-authenticate")
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect(),
+            headers,
             body,
         }
+    }
+}
+
+/// The bare challenge for a credential kind.
+fn challenge(kind: CredentialKind, realm: &str) -> String {
+    match kind {
+        CredentialKind::Jwt => format!("Bearer realm=\"{realm}\""),
+        CredentialKind::Basic => format!("Basic realm=\"{realm}\", charset=\"UTF-8\""),
+        CredentialKind::ApiKey => format!("ApiKey realm=\"{realm}\""),
     }
 }
 
@@ -119,13 +164,61 @@ fn quoted(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn challenges(response: &DenyResponse) -> Vec<&str> {
+        response
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "www-authenticate")
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn missing_credential_challenges_every_accepted_scheme() {
+        let response = Denial::MissingCredential
+            .response("edge", &[CredentialKind::Jwt, CredentialKind::Basic]);
+        assert_eq!(
+            challenges(&response),
+            [
+                "Bearer realm=\"edge\"",
+                "Basic realm=\"edge\", charset=\"UTF-8\""
+            ]
+        );
+        let basic_only = Denial::CredentialNotAccepted.response("edge", &[CredentialKind::Basic]);
+        assert_eq!(basic_only.status, 401);
+        assert_eq!(
+            challenges(&basic_only),
+            ["Basic realm=\"edge\", charset=\"UTF-8\""]
+        );
+    }
+
+    #[test]
+    fn failed_client_authentication_is_401_invalid_client() {
+        let response = Denial::InvalidClient.response("edge", &[CredentialKind::ApiKey]);
+        assert_eq!(response.status, 401);
+        assert_eq!(challenges(&response), ["ApiKey realm=\"edge\""]);
+        let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(body["error"], "invalid_client");
+    }
+
+    #[test]
+    fn allow_list_refusal_is_403_access_denied_without_a_challenge() {
+        let response = Denial::AccessDenied("application not granted".into())
+            .response("edge", &[CredentialKind::Jwt]);
+        assert_eq!(response.status, 403);
+        assert!(challenges(&response).is_empty());
+        let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(body["error"], "access_denied");
+        assert_eq!(body["error_description"], "application not granted");
+    }
+
     fn header<'a>(response: &'a DenyResponse, name: &str) -> &'a str {
         &response.headers.iter().find(|(n, _)| n == name).unwrap().1
     }
 
     #[test]
     fn missing_credential_is_a_bare_bearer_challenge() {
-        let response = Denial::MissingCredential.response("edge");
+        let response = Denial::MissingCredential.response("edge", &[CredentialKind::Jwt]);
         assert_eq!(response.status, 401);
         assert_eq!(
             header(&response, "www-authenticate"),
@@ -137,7 +230,8 @@ mod tests {
 
     #[test]
     fn invalid_token_carries_error_and_description() {
-        let response = Denial::InvalidToken("token has expired".into()).response("edge");
+        let response = Denial::InvalidToken("token has expired".into())
+            .response("edge", &[CredentialKind::Jwt]);
         assert_eq!(response.status, 401);
         assert_eq!(
             header(&response, "www-authenticate"),
@@ -149,8 +243,8 @@ mod tests {
 
     #[test]
     fn insufficient_scope_names_the_required_scopes() {
-        let response =
-            Denial::InsufficientScope(vec!["devices:write".into(), "admin".into()]).response("api");
+        let response = Denial::InsufficientScope(vec!["devices:write".into(), "admin".into()])
+            .response("api", &[CredentialKind::Jwt]);
         assert_eq!(response.status, 403);
         assert!(header(&response, "www-authenticate").ends_with("scope=\"devices:write admin\""));
         let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
@@ -159,7 +253,8 @@ mod tests {
 
     #[test]
     fn unavailable_is_503_without_a_challenge() {
-        let response = Denial::Unavailable("not configured".into()).response("edge");
+        let response =
+            Denial::Unavailable("not configured".into()).response("edge", &[CredentialKind::Jwt]);
         assert_eq!(response.status, 503);
         assert!(response
             .headers
@@ -171,7 +266,8 @@ mod tests {
 
     #[test]
     fn invalid_request_is_400_and_quotes_cannot_break_the_challenge() {
-        let response = Denial::InvalidRequest("bad \"header\"\r\n".into()).response("edge");
+        let response = Denial::InvalidRequest("bad \"header\"\r\n".into())
+            .response("edge", &[CredentialKind::Jwt]);
         assert_eq!(response.status, 400);
         assert!(header(&response, "www-authenticate").contains("error_description=\"bad header\""));
     }

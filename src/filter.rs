@@ -21,6 +21,7 @@ use crate::config::Policy;
 use crate::credential::Request;
 use crate::decision::{authorize, Decision};
 use crate::deny::Denial;
+use crate::transport::parse_peer_address;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -57,9 +58,10 @@ impl RootContext for EdgeAuthRoot {
         match Policy::from_json(&bytes) {
             Ok(policy) => {
                 log::info!(
-                    "configured {} provider(s), {} token header(s)",
+                    "configured {} provider(s), {} API client(s), {} rule(s)",
                     policy.providers.len(),
-                    policy.token_sources.len()
+                    policy.clients.len(),
+                    policy.rules.len()
                 );
                 let cache = RefCell::new(TokenCache::new(policy.token_cache_entries));
                 self.shared = Some(Rc::new(Shared { policy, cache }));
@@ -111,7 +113,12 @@ impl HttpContext for EdgeAuthRequest {
                 );
             }
         };
-        let request = Request::from_headers(headers);
+        let mut request = Request::from_headers(headers);
+        request.source_address = property_text(&["source", "address"])
+            .as_deref()
+            .and_then(parse_peer_address);
+        request.tls_version =
+            property_text(&["connection", "tls_version"]).filter(|version| !version.is_empty());
         let now = hostcalls::get_current_time()
             .ok()
             .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
@@ -127,38 +134,51 @@ impl HttpContext for EdgeAuthRequest {
         };
         match decision {
             Decision::Allow(forwarding) => {
-                for name in &forwarding.remove {
-                    if let Err(status) =
-                        hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)
-                    {
-                        log::error!("cannot remove header {name}: {status:?}");
+                let headers = MapType::HttpRequestHeaders;
+                let removals = forwarding.remove.iter().map(|name| (name.as_str(), None));
+                let path = forwarding.path.as_deref().map(|path| (":path", Some(path)));
+                let sets = forwarding
+                    .set
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), Some(value.as_str())));
+                for (name, value) in removals.chain(path).chain(sets) {
+                    if let Err(status) = hostcalls::set_map_value(headers, name, value) {
+                        log::error!("cannot change request header {name}: {status:?}");
                         return deny(
-                            &Denial::InvalidRequest("request headers unwritable".into()),
-                            &shared.policy.realm,
-                        );
-                    }
-                }
-                for (name, value) in &forwarding.set {
-                    if let Err(status) =
-                        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
-                    {
-                        log::error!("cannot set header {name}: {status:?}");
-                        return deny(
-                            &Denial::InvalidRequest("request headers unwritable".into()),
+                            &Denial::Unavailable("request headers unwritable".into()),
                             &shared.policy.realm,
                         );
                     }
                 }
                 Action::Continue
             }
-            Decision::Deny(denial) => deny(&denial, &shared.policy.realm),
+            Decision::Deny { denial, schemes } => {
+                deny_with(&denial, &shared.policy.realm, &schemes)
+            }
         }
     }
 }
 
-/// Sends the local reply for `denial` and stops the request.
+/// A connection property as text (`source.address`, `connection.tls_version`), if Envoy has it.
+fn property_text(path: &[&str]) -> Option<String> {
+    match hostcalls::get_property(path.to_vec()) {
+        Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
+        _ => None,
+    }
+}
+
+/// Sends the local reply for a denial that has no credential challenge.
 fn deny(denial: &Denial, realm: &str) -> Action {
-    let response = denial.response(realm);
+    deny_with(denial, realm, &[])
+}
+
+/// Sends the local reply for `denial`, challenging for `schemes`, and stops the request.
+fn deny_with(
+    denial: &Denial,
+    realm: &str,
+    schemes: &[crate::credential::CredentialKind],
+) -> Action {
+    let response = denial.response(realm, schemes);
     let headers: Vec<(&str, &str)> = response
         .headers
         .iter()

@@ -13,6 +13,8 @@
 //! parsed and compiled once by [`config`].
 
 pub mod algorithm;
+pub mod allowlist;
+pub mod api_keys;
 pub mod cache;
 pub mod config;
 pub mod credential;
@@ -22,8 +24,10 @@ pub mod jwks;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;
 pub mod provider;
+pub mod query_token;
 pub mod rules;
 pub mod token;
+pub mod transport;
 
 #[cfg(target_arch = "wasm32")]
 mod filter;

@@ -2,6 +2,7 @@
 //! and how its tokens name scopes and applications.
 
 use crate::algorithm::Algorithm;
+use crate::allowlist::{Cidr, OriginPattern};
 use crate::jwks::KeySet;
 
 /// One identity provider, compiled from `providers[i]`.
@@ -24,6 +25,12 @@ pub struct Provider {
     pub scope_claims: Vec<String>,
     /// Claim listing the applications the token grants.
     pub apps_claim: Option<String>,
+    /// Claim listing networks (CIDRs) the token may be used from.
+    pub cidrs_claim: Option<String>,
+    /// Networks every token of this provider may be used from (empty: anywhere).
+    pub allowed_cidrs: Vec<Cidr>,
+    /// Web origins every token of this provider may be used from (empty: any).
+    pub allowed_origins: Vec<OriginPattern>,
 }
 
 impl Provider {

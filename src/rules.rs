@@ -1,17 +1,31 @@
-//! Route rules: which requests are public and which scopes a route and method require.
+//! Route rules: which requests are public, and what a route and method require of the caller:
+//! scopes, the kinds of credential accepted, and whether an application must be named.
 //!
 //! Rules are tried in order and the first whose path prefix and method match wins. A prefix
 //! matches whole path segments only, so `/public` covers `/public` and `/public/x` but never
 //! `/publicity`. Paths with dot-segments (`/a/../b`, also percent-encoded) are refused before
 //! matching, so that no spelling of a path can reach a rule meant for another.
 
+use crate::credential::CredentialKind;
+
 /// One compiled rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     path_prefix: String,
     methods: Option<Vec<String>>,
-    scopes: Vec<String>,
     public: bool,
+    route: Route,
+}
+
+/// What an authenticated route requires.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Route {
+    /// Every one of these scopes (possibly none).
+    pub scopes: Vec<String>,
+    /// The credential kinds accepted; `None` for every configured kind.
+    pub accept: Option<Vec<CredentialKind>>,
+    /// Whether the request must name an application (the configured app header).
+    pub require_app: bool,
 }
 
 /// What the matched rule (or the default) requires of the request.
@@ -19,9 +33,16 @@ pub struct Rule {
 pub enum Requirement<'a> {
     /// No credential needed.
     Public,
-    /// A valid credential holding every one of these scopes (possibly none).
-    Scopes(&'a [String]),
+    /// A valid credential meeting this route's requirements.
+    Authenticated(&'a Route),
 }
+
+/// Where no rule matches: any valid credential, no scope.
+static DEFAULT_ROUTE: Route = Route {
+    scopes: Vec::new(),
+    accept: None,
+    require_app: false,
+};
 
 /// The ordered rule list.
 #[derive(Debug, Clone, Default)]
@@ -30,18 +51,23 @@ pub struct Rules {
 }
 
 impl Rule {
-    /// A rule; `methods` are upper-case, `None` meaning every method.
-    pub fn new(
-        path_prefix: String,
-        methods: Option<Vec<String>>,
-        scopes: Vec<String>,
-        public: bool,
-    ) -> Rule {
+    /// A public rule; `methods` are upper-case, `None` meaning every method.
+    pub fn public(path_prefix: String, methods: Option<Vec<String>>) -> Rule {
         Rule {
             path_prefix,
             methods,
-            scopes,
-            public,
+            public: true,
+            route: Route::default(),
+        }
+    }
+
+    /// A rule requiring an authenticated caller meeting `route`.
+    pub fn authenticated(path_prefix: String, methods: Option<Vec<String>>, route: Route) -> Rule {
+        Rule {
+            path_prefix,
+            methods,
+            public: false,
+            route,
         }
     }
 
@@ -76,12 +102,12 @@ impl Rules {
     }
 
     /// The requirement for a request; `path` is without query string.
-    /// Without a matching rule, a valid credential with no particular scope is required.
+    /// Without a matching rule, any valid credential with no particular scope is required.
     pub fn requirement(&self, method: &str, path: &str) -> Requirement<'_> {
         match self.rules.iter().find(|rule| rule.matches(method, path)) {
             Some(rule) if rule.public => Requirement::Public,
-            Some(rule) => Requirement::Scopes(&rule.scopes),
-            None => Requirement::Scopes(&[]),
+            Some(rule) => Requirement::Authenticated(&rule.route),
+            None => Requirement::Authenticated(&DEFAULT_ROUTE),
         }
     }
 }
@@ -98,22 +124,27 @@ pub fn has_dot_segment(path: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn scopes(scopes: &[&str]) -> Route {
+        Route {
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..Route::default()
+        }
+    }
+
     fn rules() -> Rules {
         Rules::new(vec![
-            Rule::new("/public".into(), None, vec![], true),
-            Rule::new(
+            Rule::public("/public".into(), None),
+            Rule::authenticated(
                 "/devices".into(),
                 Some(vec!["GET".into()]),
-                vec!["devices:read".into()],
-                false,
+                scopes(&["devices:read"]),
             ),
-            Rule::new(
+            Rule::authenticated(
                 "/devices".into(),
                 Some(vec!["POST".into(), "DELETE".into()]),
-                vec!["devices:write".into()],
-                false,
+                scopes(&["devices:write"]),
             ),
-            Rule::new("/static/".into(), None, vec![], true),
+            Rule::public("/static/".into(), None),
         ])
     }
 
@@ -122,11 +153,11 @@ mod tests {
         let rules = rules();
         assert_eq!(
             rules.requirement("GET", "/devices/42"),
-            Requirement::Scopes(&["devices:read".to_string()])
+            Requirement::Authenticated(&scopes(&["devices:read"]))
         );
         assert_eq!(
             rules.requirement("DELETE", "/devices"),
-            Requirement::Scopes(&["devices:write".to_string()])
+            Requirement::Authenticated(&scopes(&["devices:write"]))
         );
     }
 
@@ -140,7 +171,7 @@ mod tests {
         );
         assert_eq!(
             rules.requirement("GET", "/publicity"),
-            Requirement::Scopes(&[])
+            Requirement::Authenticated(&DEFAULT_ROUTE)
         );
         assert_eq!(
             rules.requirement("GET", "/static/app.js"),
@@ -153,9 +184,12 @@ mod tests {
         let rules = rules();
         assert_eq!(
             rules.requirement("PUT", "/devices/1"),
-            Requirement::Scopes(&[])
+            Requirement::Authenticated(&DEFAULT_ROUTE)
         );
-        assert_eq!(rules.requirement("GET", "/other"), Requirement::Scopes(&[]));
+        assert_eq!(
+            rules.requirement("GET", "/other"),
+            Requirement::Authenticated(&DEFAULT_ROUTE)
+        );
     }
 
     #[test]

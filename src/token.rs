@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
+use crate::allowlist::Cidr;
 use crate::config::Forward;
 use crate::provider::Provider;
 
@@ -62,6 +63,8 @@ pub enum TokenError {
     AudienceNotAllowed,
     /// The signature does not verify with any candidate key.
     BadSignature,
+    /// The provider's network claim is not a list of CIDRs.
+    BadNetworkClaim,
 }
 
 impl fmt::Display for TokenError {
@@ -85,6 +88,7 @@ impl fmt::Display for TokenError {
             TokenError::BadTimeClaim => "token has an invalid time claim",
             TokenError::AudienceNotAllowed => "token audience is not accepted",
             TokenError::BadSignature => "token signature is invalid",
+            TokenError::BadNetworkClaim => "token has an invalid network claim",
         })
     }
 }
@@ -102,6 +106,10 @@ pub struct Identity {
     pub scopes: Vec<String>,
     /// Applications the token grants (the provider's apps claim).
     pub apps: Vec<String>,
+    /// The OAuth client the token was issued to (`client_id`, else `azp`).
+    pub client_id: Option<String>,
+    /// Networks the token itself restricts its use to (the provider's network claim).
+    pub allowed_cidrs: Vec<Cidr>,
     /// Configured claims to forward, as (header, value).
     pub forwarded_claims: Vec<(String, String)>,
     /// The token's `exp`.
@@ -202,8 +210,27 @@ pub fn verify(
         return Err(TokenError::BadSignature);
     }
 
+    let allowed_cidrs = match provider
+        .cidrs_claim
+        .as_ref()
+        .and_then(|name| claims.get(name))
+    {
+        None => Vec::new(),
+        Some(value) => string_list(value)
+            .iter()
+            .map(|text| Cidr::parse(text))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| TokenError::BadNetworkClaim)?,
+    };
+    let client_id = ["client_id", "azp"]
+        .iter()
+        .find_map(|name| claims.get(*name).and_then(Value::as_str))
+        .map(str::to_string);
+
     Ok(Identity {
         provider: provider_index,
+        client_id,
+        allowed_cidrs,
         subject: claims
             .get("sub")
             .and_then(Value::as_str)

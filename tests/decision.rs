@@ -24,6 +24,7 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
+        ..Request::default()
     }
 }
 
@@ -34,13 +35,13 @@ fn decide(policy: &Policy, cache: &mut TokenCache, request: &Request, at: u64) -
 fn allowed(decision: Decision) -> Forwarding {
     match decision {
         Decision::Allow(forwarding) => forwarding,
-        Decision::Deny(denial) => panic!("denied: {denial:?}"),
+        Decision::Deny { denial, .. } => panic!("denied: {denial:?}"),
     }
 }
 
 fn denied(decision: Decision) -> Denial {
     match decision {
-        Decision::Deny(denial) => denial,
+        Decision::Deny { denial, .. } => denial,
         Decision::Allow(forwarding) => panic!("allowed: {forwarding:?}"),
     }
 }
@@ -167,7 +168,7 @@ fn missing_scope_is_403_naming_what_the_route_needs() {
         denial,
         Denial::InsufficientScope(vec!["devices:write".into()])
     );
-    let response = denial.response(&policy.realm);
+    let response = denial.response(&policy.realm, &[]);
     assert_eq!(response.status, 403);
 }
 

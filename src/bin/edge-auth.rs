@@ -1,6 +1,7 @@
 //! `edge-auth`: the operator's command-line companion to the filter, built from the same core.
 //!
 //! - `edge-auth check CONFIG.json` validates a plugin configuration exactly as the filter does;
+//! - `edge-auth hash-secret` reads an API secret on stdin and prints its `secret_sha256`;
 //! - `edge-auth keygen --alg ALG --kid KID --out FILE` makes a demo signing key and prints its JWK;
 //! - `edge-auth token --alg ALG --key FILE ...` mints a token for tests and demos.
 
@@ -16,6 +17,9 @@ use serde_json::{json, Map, Value};
 const USAGE: &str = "usage:
   edge-auth check CONFIG.json
       Validate a plugin configuration as the filter would; print a summary or the error.
+  edge-auth hash-secret < SECRET_FILE
+      Read an API key secret on standard input (one trailing newline is ignored) and print the
+      value for api_keys.clients[].secret_sha256.
   edge-auth keygen --alg ALG --kid KID --out FILE
       Generate a signing key (PEM, or base64url secret for HS*), write it to FILE (mode 600),
       and print its public JWK (for HS* the JWK holds the secret itself).
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
     let result = match command {
         "check" => check(rest),
         "keygen" => keygen(rest),
+        "hash-secret" => hash_secret(rest),
         "token" => token(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
@@ -66,9 +71,68 @@ fn check(args: &[String]) -> Result<(), String> {
             provider.keys.len()
         );
     }
-    let sources: Vec<&str> = policy.token_sources.iter().map(|s| s.header()).collect();
-    println!("  token headers: {}", sources.join(", "));
+    let credentials = &policy.credentials;
+    let sources: Vec<&str> = credentials
+        .token_headers
+        .iter()
+        .map(|s| s.header())
+        .collect();
+    if !sources.is_empty() {
+        println!("  token headers: {}", sources.join(", "));
+    }
+    if let Some(param) = &credentials.query_param {
+        println!("  query token parameter: {param} (removed before the upstream)");
+    }
+    if let Some((id, secret)) = &credentials.api_key_headers {
+        println!("  API key headers: {id} / {secret}");
+    }
+    if credentials.basic {
+        println!("  HTTP Basic: on");
+    }
+    if !policy.clients.is_empty() {
+        println!("  API clients: {}", policy.clients.len());
+    }
+    if let Some(app) = &policy.app_header {
+        println!("  application header: {app}");
+    }
+    if policy.trusted_hops > 0 {
+        println!(
+            "  trusted proxy hops (X-Forwarded-For): {}",
+            policy.trusted_hops
+        );
+    }
+    if let Some(tls) = policy.min_tls_version {
+        println!("  minimum TLS: {}", tls.name());
+    }
     println!("  rules: {}", policy.rules.len());
+    Ok(())
+}
+
+fn hash_secret(args: &[String]) -> Result<(), String> {
+    use std::io::Read;
+    if !args.is_empty() {
+        return Err("hash-secret reads the secret on standard input, so it never shows in `ps` or shell history".into());
+    }
+    let mut secret = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut secret)
+        .map_err(|e| e.to_string())?;
+    if secret.ends_with(b"\n") {
+        secret.pop();
+        if secret.ends_with(b"\r") {
+            secret.pop();
+        }
+    }
+    if secret.is_empty() {
+        return Err("the secret on standard input is empty".into());
+    }
+    if secret.len() < 16 {
+        eprintln!(
+            "warning: a {}-byte secret is guessable; API secrets should be long random strings",
+            secret.len()
+        );
+    }
+    println!("{}", edge_auth::api_keys::secret_digest_hex(&secret));
     Ok(())
 }
 
