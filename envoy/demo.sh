@@ -68,6 +68,23 @@ try 401 -H "Authorization: Bearer $EXPIRED" http://127.0.0.1:10000/devices
 show "curl -i -H 'x-auth-subject: admin' -H \"Authorization: Bearer \$READ\" http://127.0.0.1:10000/profile   # spoofed identity header is replaced"
 try 200 -H 'x-auth-subject: admin' -H "Authorization: Bearer $READ" http://127.0.0.1:10000/profile
 
+KEY=(-H 'clientId: demo-client' -H 'clientSecret: demo-secret-2f9c41d7e8a3b605')
+show "curl -i -H 'clientId: demo-client' -H 'clientSecret: demo-secret-2f9c41d7e8a3b605' http://127.0.0.1:10000/devices   # API key pair"
+try 200 "${KEY[@]}" http://127.0.0.1:10000/devices
+show "curl -i -H 'clientId: demo-client' -H 'clientSecret: wrong' http://127.0.0.1:10000/devices   # wrong secret"
+try 401 -H 'clientId: demo-client' -H 'clientSecret: wrong' http://127.0.0.1:10000/devices
+show "curl -i -u demo-client:demo-secret-2f9c41d7e8a3b605 http://127.0.0.1:10000/legacy/status   # HTTP Basic on a Basic-only route"
+try 200 -u demo-client:demo-secret-2f9c41d7e8a3b605 http://127.0.0.1:10000/legacy/status
+show "curl -i -H \"Authorization: Bearer \$READ\" http://127.0.0.1:10000/legacy/status   # a token is refused there"
+try 401 -H "Authorization: Bearer $READ" http://127.0.0.1:10000/legacy/status
+show "curl -i \"http://127.0.0.1:10000/devices?page=2&token=\$READ\"   # query token; the upstream sees /devices?page=2"
+try 200 "http://127.0.0.1:10000/devices?page=2&token=$READ"
+show "curl -i -H 'appId: demo-app' -H 'clientId: demo-client' -H 'clientSecret: demo-secret-2f9c41d7e8a3b605' http://127.0.0.1:10000/devices   # granted application"
+try 200 -H 'appId: demo-app' "${KEY[@]}" http://127.0.0.1:10000/devices
+show "curl -i -H 'appId: other-app' -H 'clientId: demo-client' -H 'clientSecret: demo-secret-2f9c41d7e8a3b605' http://127.0.0.1:10000/devices   # application not granted"
+try 403 -H 'appId: other-app' "${KEY[@]}" http://127.0.0.1:10000/devices
+
 echo "Mint more: $EDGE_AUTH_CLI token --alg HS256 --key envoy/demo-keys/demo-hs256.key --kid demo-hs256 --iss $iss --aud edge-api --sub bob --scope devices:read"
+echo "API secrets for the config: printf '%s' 'the-secret' | $EDGE_AUTH_CLI hash-secret"
 echo "Logs: .run/envoy.log and .run/echo.log.  Press Ctrl-C to stop."
 wait "$envoy_pid"

@@ -1093,4 +1093,110 @@ mod tests {
         config["realm"] = json!("a\"b");
         assert_eq!(error_of(config).field(), "realm");
     }
+
+    fn with_api_keys(api_keys: Value) -> Value {
+        let mut config = valid();
+        config["api_keys"] = api_keys;
+        config
+    }
+
+    fn client() -> Value {
+        json!({"id": "c1", "secret_sha256": crate::api_keys::secret_digest_hex(b"secret-of-c1-0123456789")})
+    }
+
+    #[test]
+    fn api_key_setup_is_validated() {
+        let ok = with_api_keys(
+            json!({"id_header": "ClientId", "secret_header": "ClientSecret", "clients": [client()]}),
+        );
+        let policy = Policy::from_json(ok.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            policy.credentials.api_key_headers,
+            Some(("clientid".into(), "clientsecret".into()))
+        );
+        assert!(!policy.credentials.basic);
+
+        let half = with_api_keys(json!({"id_header": "clientid", "clients": [client()]}));
+        assert_eq!(error_of(half).field(), "api_keys.secret_header");
+        let nothing = with_api_keys(json!({"clients": [client()]}));
+        assert_eq!(error_of(nothing).field(), "api_keys");
+        let empty = with_api_keys(json!({"basic": true, "clients": []}));
+        assert_eq!(error_of(empty).field(), "api_keys.clients");
+        let clash = with_api_keys(
+            json!({"id_header": "authorization", "secret_header": "s", "clients": [client()]}),
+        );
+        assert_eq!(error_of(clash).field(), "api_keys.id_header");
+    }
+
+    #[test]
+    fn plain_text_secrets_are_refused_naming_the_field() {
+        let mut bad = client();
+        bad["secret_sha256"] = json!("my-secret");
+        let err = error_of(with_api_keys(json!({"basic": true, "clients": [bad]})));
+        assert_eq!(err.field(), "api_keys.clients[0].secret_sha256");
+        assert!(err.problem().contains("hash-secret"), "{err}");
+    }
+
+    #[test]
+    fn client_lists_are_validated() {
+        let mut bad = client();
+        bad["allowed_cidrs"] = json!(["10.0.0.0/8", "10.0.0.1/8"]);
+        let err = error_of(with_api_keys(json!({"basic": true, "clients": [bad]})));
+        assert_eq!(err.field(), "api_keys.clients[0].allowed_cidrs[1]");
+        let mut bad = client();
+        bad["allowed_origins"] = json!(["https://app.example.com"]);
+        let err = error_of(with_api_keys(json!({"basic": true, "clients": [bad]})));
+        assert_eq!(err.field(), "api_keys.clients[0].allowed_origins[0]");
+        let mut colon = client();
+        colon["id"] = json!("a:b");
+        assert_eq!(
+            error_of(with_api_keys(json!({"basic": true, "clients": [colon]}))).field(),
+            "api_keys.clients[0].id"
+        );
+        let twice = with_api_keys(json!({"basic": true, "clients": [client(), client()]}));
+        assert_eq!(error_of(twice).field(), "api_keys.clients[1].id");
+    }
+
+    #[test]
+    fn rule_accept_and_require_app_must_be_satisfiable() {
+        let mut config = valid();
+        config["rules"] = json!([{"path_prefix": "/legacy", "accept": ["basic"]}]);
+        let err = error_of(config);
+        assert_eq!(
+            err.to_string(),
+            "rules[0].accept[0]: basic credentials are not configured"
+        );
+        let mut config = valid();
+        config["rules"] = json!([{"path_prefix": "/x", "accept": ["kerberos"]}]);
+        assert_eq!(error_of(config).field(), "rules[0].accept[0]");
+        let mut config = valid();
+        config["rules"] = json!([{"path_prefix": "/x", "require_app": true}]);
+        assert_eq!(error_of(config).field(), "rules[0].require_app");
+        let mut config = valid();
+        config["rules"] = json!([{"path_prefix": "/x", "public": true, "accept": ["jwt"]}]);
+        assert_eq!(error_of(config).field(), "rules[0].accept");
+    }
+
+    #[test]
+    fn transport_settings_are_validated() {
+        let mut config = valid();
+        config["min_tls_version"] = json!("TLS1.2");
+        assert_eq!(error_of(config).field(), "min_tls_version");
+        let mut config = valid();
+        config["trusted_hops"] = json!(50);
+        assert_eq!(error_of(config).field(), "trusted_hops");
+        let mut config = valid();
+        config["query_token"] = json!({"param": "to ken"});
+        assert_eq!(error_of(config).field(), "query_token.param");
+    }
+
+    #[test]
+    fn tokens_need_a_provider() {
+        let config = json!({
+            "api_keys": {"basic": true, "clients": [client()]},
+            "query_token": {"param": "token"}
+        });
+        assert_eq!(error_of(config).field(), "query_token");
+        assert_eq!(error_of(json!({})).field(), "providers");
+    }
 }

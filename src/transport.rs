@@ -47,10 +47,14 @@ pub fn parse_peer_address(text: &str) -> Option<IpAddr> {
         .ok()
 }
 
-/// The caller's address. With `trusted_hops == 0`, the downstream peer Envoy saw; `X-Forwarded-For`
-/// is ignored, since any client can send it. With `N` trusted proxies in front, each appending the
-/// address it was connected from, the caller is the `N`th entry from the right of the
-/// (comma-joined) `X-Forwarded-For` values; `None` if there are fewer entries or it is not an IP.
+/// The caller's address.
+///
+/// Envoy must run with `use_remote_address: true`: it then reports the real TCP peer as `peer`
+/// and appends that peer to `X-Forwarded-For`. With `trusted_hops == 0` the caller is the peer,
+/// and `X-Forwarded-For` is ignored (any client can send it). With `N` trusted proxies in front
+/// of Envoy, each appending the address it was connected from, the caller is the entry `N`
+/// places left of the last one (the one Envoy appended: the peer, or Envoy's own address when
+/// the peer is loopback); `None` when there are too few entries or the entry is not an address.
 pub fn client_address(
     peer: Option<IpAddr>,
     forwarded_for: &[&str],
@@ -64,7 +68,7 @@ pub fn client_address(
         .flat_map(|value| value.split(','))
         .map(str::trim)
         .collect();
-    let index = entries.len().checked_sub(trusted_hops)?;
+    let index = entries.len().checked_sub(trusted_hops + 1)?;
     entries
         .get(index)
         .and_then(|entry| parse_peer_address(entry))
@@ -96,26 +100,29 @@ mod tests {
 
     #[test]
     fn trusted_hops_pick_the_entry_the_nearest_trusted_proxy_saw() {
-        // The client forged the first entry; the one trusted proxy appended the real address.
+        // Client forged 203.0.113.5; the trusted proxy (10.0.0.2) appended the real client,
+        // 198.51.100.7; Envoy appended the proxy it was connected from.
+        let xff = ["203.0.113.5, 198.51.100.7, 10.0.0.2"];
+        assert_eq!(client_address(ip("10.0.0.2"), &xff, 1), ip("198.51.100.7"));
+        let two = ["203.0.113.5", "198.51.100.7, 10.0.0.1", "10.0.0.2"];
+        assert_eq!(client_address(ip("10.0.0.2"), &two, 2), ip("198.51.100.7"));
+        let short = ["198.51.100.7, 10.0.0.2"];
         assert_eq!(
-            client_address(ip("10.0.0.2"), &["203.0.113.5, 198.51.100.7"], 1),
-            ip("198.51.100.7")
-        );
-        assert_eq!(
-            client_address(
-                ip("10.0.0.2"),
-                &["203.0.113.5", "198.51.100.7, 10.0.0.1"],
-                2
-            ),
-            ip("198.51.100.7")
-        );
-        assert_eq!(
-            client_address(ip("10.0.0.2"), &["198.51.100.7"], 2),
+            client_address(ip("10.0.0.2"), &short, 2),
             None,
             "too few entries"
         );
         assert_eq!(client_address(ip("10.0.0.2"), &[], 1), None);
-        assert_eq!(client_address(ip("10.0.0.2"), &["garbage"], 1), None);
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &["garbage, 10.0.0.2"], 1),
+            None
+        );
+        let unappended = ["198.51.100.7"];
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &unappended, 1),
+            None,
+            "only Envoy's own entry"
+        );
     }
 
     #[test]

@@ -9,23 +9,11 @@ use edge_auth::config::Policy;
 use edge_auth::credential::Request;
 use edge_auth::decision::{authorize, Decision, Forwarding};
 use edge_auth::deny::Denial;
-use fixtures::{issuer, now};
+use fixtures::{issuer, now, request};
 use serde_json::{json, Value};
 
 fn policy(config: Value) -> Policy {
     Policy::from_json(config.to_string().as_bytes()).unwrap()
-}
-
-fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
-    Request {
-        method: method.into(),
-        path: path.into(),
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        ..Request::default()
-    }
 }
 
 fn decide(policy: &Policy, cache: &mut TokenCache, request: &Request, at: u64) -> Decision {

@@ -52,6 +52,73 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// How a test wants the rendered Envoy changed.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Serve the listener over TLS with this certificate.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A certificate and its private key (PEM files).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+}
+
+impl TlsFiles {
+    /// A fresh self-signed P-256 certificate for `localhost` / 127.0.0.1, made with `openssl`
+    /// in `dir` (valid for one day).
+    pub fn self_signed(dir: &Path) -> TlsFiles {
+        let certificate = dir.join("cert.pem");
+        let private_key = dir.join("key.pem");
+        let output = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+            ])
+            .args(["-days", "1", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(&private_key)
+            .arg("-out")
+            .arg(&certificate)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run openssl (make test installs it): {e}"));
+        assert!(
+            output.status.success(),
+            "openssl failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        TlsFiles {
+            certificate,
+            private_key,
+        }
+    }
+}
+
+/// The listener's filter chain, as envoy/envoy.yaml writes it.
+pub const FILTER_CHAIN: &str = "    filter_chains:\n    - filters:\n";
+
+/// The rendered yaml with a TLS transport socket on the listener's filter chain.
+fn with_tls_listener(yaml: &str, tls: &TlsFiles) -> String {
+    let path = |p: &Path| serde_json::to_string(&p.to_string_lossy()).expect("path as JSON string");
+    let chain = format!(
+        "    filter_chains:\n    - transport_socket:\n        name: envoy.transport_sockets.tls\n        \
+         typed_config:\n          \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n          \
+         common_tls_context:\n            tls_certificates:\n            - certificate_chain: {{ filename: {} }}\n              \
+         private_key: {{ filename: {} }}\n      filters:\n",
+        path(&tls.certificate),
+        path(&tls.private_key)
+    );
+    replace_once(yaml, FILTER_CHAIN, &chain)
+}
+
 /// A running Envoy with the edge-auth filter, in front of a running echo upstream.
 pub struct Envoy {
     child: Child,
@@ -66,17 +133,25 @@ impl Envoy {
     /// Starts the echo upstream and a real Envoy rendered from envoy/envoy.yaml with this plugin configuration (JSON text).
     /// Panics with a loud, actionable message if ENVOY_BIN / EDGE_AUTH_WASM are unset or missing (never skip).
     pub fn start(plugin_config_json: &str) -> Envoy {
+        Envoy::start_with(plugin_config_json, &Options::default())
+    }
+
+    /// Like [`Envoy::start`], with the listener adjusted by `options`.
+    pub fn start_with(plugin_config_json: &str, options: &Options) -> Envoy {
         let (envoy_bin, wasm) = required_inputs();
         for attempt in 1..=START_ATTEMPTS {
             let [admin_port, listener_port, upstream_port] = free_ports();
             let dir = TempDir::create();
-            let yaml = render_envoy_yaml(
+            let mut yaml = render_envoy_yaml(
                 plugin_config_json,
                 admin_port,
                 listener_port,
                 upstream_port,
                 &wasm,
             );
+            if let Some(tls) = &options.tls {
+                yaml = with_tls_listener(&yaml, tls);
+            }
             let config_path = dir.path().join("envoy.yaml");
             fs::write(&config_path, yaml).expect("write rendered envoy.yaml");
 
@@ -210,6 +285,34 @@ impl Envoy {
 
     /// Envoy's log so far. Envoy flushes it every 20 ms (`--file-flush-interval-msec`), so a
     /// line from the request just answered may not be there yet: use `wait_for_log` for that.
+    /// Sends an HTTPS request with curl (so a test can pin TLS versions with `tls_args`, e.g.
+    /// `--tlsv1.3` or `--tls-max 1.2`), trusting any certificate. Panics if curl fails.
+    pub fn https_get(&self, path: &str, tls_args: &[&str], headers: &[(&str, &str)]) -> Response {
+        let url = format!("https://127.0.0.1:{}{path}", self.listener_port);
+        let mut command = Command::new("curl");
+        command
+            .args(["-sS", "-k", "-i", "--http1.1", "--max-time", "10"])
+            .args(tls_args);
+        for (name, value) in headers {
+            command.arg("-H").arg(format!("{name}: {value}"));
+        }
+        let output = command
+            .arg(&url)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run curl: {e}"));
+        assert!(
+            output.status.success(),
+            "curl {url} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        parse_response(&output.stdout, true).unwrap_or_else(|| {
+            panic!(
+                "curl gave no HTTP response: {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()
     }
