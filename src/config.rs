@@ -438,6 +438,14 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
 
+    let default_route = Route {
+        scopes: Vec::new(),
+        accept: CredentialKind::ALL
+            .into_iter()
+            .filter(|kind| credentials.offers(*kind))
+            .collect(),
+        require_app: false,
+    };
     let forward = compile_forward(raw.forward, &credentials, app_header.as_deref())?;
 
     let token_cache_entries = match raw.token_cache {
@@ -477,7 +485,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         app_header,
         trusted_hops,
         min_tls_version,
-        rules: Rules::new(rules),
+        rules: Rules::new(rules, default_route),
         forward,
         allow_cors_preflight: raw.allow_cors_preflight.unwrap_or(true),
         token_cache_entries,
@@ -766,36 +774,37 @@ fn compile_rule(
         return Ok(Rule::public(raw.path_prefix, methods));
     }
     let scopes = scope_list(raw.scopes, &format!("{field}.scopes"))?;
+    let offered = CredentialKind::ALL
+        .into_iter()
+        .filter(|kind| credentials.offers(*kind));
     let accept = match raw.accept {
-        None => None,
+        None => offered.collect(),
         Some(kinds) if kinds.is_empty() => {
             return Err(ConfigError::new(
                 &format!("{field}.accept"),
                 "must list at least one credential kind (omit it for all)",
             ));
         }
-        Some(kinds) => Some(
-            kinds
-                .iter()
-                .enumerate()
-                .map(|(index, name)| {
-                    let kind_field = format!("{field}.accept[{index}]");
-                    let kind = CredentialKind::from_name(name).ok_or_else(|| {
-                        ConfigError::new(
-                            &kind_field,
-                            format!("{name:?} is not one of jwt, api_key, basic"),
-                        )
-                    })?;
-                    if !credentials.offers(kind) {
-                        return Err(ConfigError::new(
-                            &kind_field,
-                            format!("{name} credentials are not configured"),
-                        ));
-                    }
-                    Ok(kind)
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
+        Some(kinds) => kinds
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let kind_field = format!("{field}.accept[{index}]");
+                let kind = CredentialKind::from_name(name).ok_or_else(|| {
+                    ConfigError::new(
+                        &kind_field,
+                        format!("{name:?} is not one of jwt, api_key, basic"),
+                    )
+                })?;
+                if !credentials.offers(kind) {
+                    return Err(ConfigError::new(
+                        &kind_field,
+                        format!("{name} credentials are not configured"),
+                    ));
+                }
+                Ok(kind)
+            })
+            .collect::<Result<Vec<_>, _>>()?,
     };
     if raw.require_app && !has_app_header {
         return Err(ConfigError::new(

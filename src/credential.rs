@@ -65,7 +65,7 @@ impl Request {
     }
 
     /// The value of header `name` if it appears at most once; an error if repeated.
-    pub fn single_header<'a>(&'a self, name: &'a str) -> Result<Option<&'a str>, CredentialError> {
+    pub fn single_header<'r>(&'r self, name: &str) -> Result<Option<&'r str>, CredentialError> {
         let mut values = self.header_values(name);
         match (values.next(), values.next()) {
             (None, _) => Ok(None),
@@ -75,7 +75,10 @@ impl Request {
     }
 
     /// Values of every header called `name`.
-    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn header_values<'r, 'n>(
+        &'r self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'r str> + use<'r, 'n> {
         self.headers
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
@@ -103,11 +106,11 @@ pub struct TokenSource {
 
 /// A bearer token found in a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BearerToken<'a> {
+pub struct BearerToken<'s, 'r> {
     /// The header it was read from (to be removed before the upstream).
-    pub header: &'a str,
+    pub header: &'s str,
     /// The token itself.
-    pub token: &'a str,
+    pub token: &'r str,
 }
 
 /// Why the request's credential could not even be read.
@@ -152,10 +155,10 @@ impl TokenSource {
     }
 
     /// The token in this source's header, if the header is present with the scheme prefix.
-    fn read<'a>(
-        &'a self,
-        request: &'a Request,
-    ) -> Result<Option<BearerToken<'a>>, CredentialError> {
+    fn read<'s, 'r>(
+        &'s self,
+        request: &'r Request,
+    ) -> Result<Option<BearerToken<'s, 'r>>, CredentialError> {
         let mut values = request.header_values(&self.header);
         let Some(value) = values.next() else {
             return Ok(None);
@@ -196,10 +199,10 @@ impl TokenSource {
 }
 
 /// Finds the bearer token: the first configured source that carries one.
-pub fn find_bearer<'a>(
-    sources: &'a [TokenSource],
-    request: &'a Request,
-) -> Result<Option<BearerToken<'a>>, CredentialError> {
+pub fn find_bearer<'s, 'r>(
+    sources: &'s [TokenSource],
+    request: &'r Request,
+) -> Result<Option<BearerToken<'s, 'r>>, CredentialError> {
     for source in sources {
         if let Some(found) = source.read(request)? {
             return Ok(Some(found));
@@ -233,6 +236,15 @@ impl CredentialKind {
             CredentialKind::Jwt => "jwt",
             CredentialKind::ApiKey => "api_key",
             CredentialKind::Basic => "basic",
+        }
+    }
+
+    /// This kind alone, as a slice that lives forever (for challenges).
+    pub fn as_slice(self) -> &'static [CredentialKind] {
+        match self {
+            CredentialKind::Jwt => &[CredentialKind::Jwt],
+            CredentialKind::ApiKey => &[CredentialKind::ApiKey],
+            CredentialKind::Basic => &[CredentialKind::Basic],
         }
     }
 
@@ -278,11 +290,11 @@ impl Credential<'_> {
 
 /// The credential found in a request, and what must change before the upstream sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Presented<'a> {
+pub struct Presented<'s, 'r> {
     /// The credential.
-    pub credential: Credential<'a>,
+    pub credential: Credential<'r>,
     /// Headers the credential was read from that must not reach the upstream.
-    pub consumed_headers: Vec<&'a str>,
+    pub consumed_headers: Vec<&'s str>,
     /// `:path` without the query token, when the token came in the URL.
     pub path_without_token: Option<String>,
 }
@@ -312,11 +324,11 @@ impl CredentialSources {
 
     /// Finds the one credential in `request`; `None` when there is none, an error when it is
     /// malformed or when there are several.
-    pub fn find<'a>(
-        &'a self,
-        request: &'a Request,
-    ) -> Result<Option<Presented<'a>>, CredentialError> {
-        let mut found: Vec<Presented<'a>> = Vec::with_capacity(1);
+    pub fn find<'s, 'r>(
+        &'s self,
+        request: &'r Request,
+    ) -> Result<Option<Presented<'s, 'r>>, CredentialError> {
+        let mut found: Vec<Presented<'s, 'r>> = Vec::with_capacity(1);
         let bearer = find_bearer(&self.token_headers, request)?;
         let authorization_is_the_clients =
             bearer.as_ref().is_some_and(|b| b.header != "authorization");
@@ -371,7 +383,7 @@ impl CredentialSources {
     }
 }
 
-fn read_basic(request: &Request) -> Result<Option<Presented<'_>>, CredentialError> {
+fn read_basic(request: &Request) -> Result<Option<Presented<'static, '_>>, CredentialError> {
     let Some(value) = request.single_header("authorization")? else {
         return Ok(None);
     };

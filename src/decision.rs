@@ -19,27 +19,28 @@ use crate::rules::{has_dot_segment, Requirement, Route};
 use crate::token::{self, Identity};
 use crate::transport::{client_address, TlsVersion};
 
-/// What to do with a request.
+/// What to do with a request. Header names are borrowed from the policy: nothing about them is
+/// allocated per request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub enum Decision<'a> {
     /// Forward it, after these changes.
-    Allow(Forwarding),
+    Allow(Forwarding<'a>),
     /// Answer it locally; `schemes` are the credential kinds to challenge for on a 401.
     Deny {
         /// Why.
         denial: Denial,
         /// Credential kinds for `WWW-Authenticate` challenges.
-        schemes: Vec<CredentialKind>,
+        schemes: &'a [CredentialKind],
     },
 }
 
 /// Changes for an allowed request. Removals are applied before additions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Forwarding {
+pub struct Forwarding<'a> {
     /// Headers to remove entirely: client-sent identity headers and consumed credential headers.
-    pub remove: Vec<String>,
+    pub remove: Vec<&'a str>,
     /// Headers to set (replacing any value).
-    pub set: Vec<(String, String)>,
+    pub set: Vec<(&'a str, String)>,
     /// A new `:path`, when a query token was cut out of it.
     pub path: Option<String>,
 }
@@ -54,22 +55,20 @@ struct Caller<'a> {
     apps: &'a [String],
     networks: [&'a [Cidr]; 2],
     origins: &'a [OriginPattern],
-    claims: &'a [(String, String)],
+    claims: &'a [(usize, String)],
 }
 
 /// Decides `request` at time `now` (Unix seconds), consulting and filling `cache`.
-pub fn authorize(policy: &Policy, cache: &mut TokenCache, request: &Request, now: u64) -> Decision {
-    let offered: Vec<CredentialKind> = CredentialKind::ALL
-        .into_iter()
-        .filter(|kind| policy.credentials.offers(*kind))
-        .collect();
-    let deny = |denial: Denial, schemes: &[CredentialKind]| Decision::Deny {
-        denial,
-        schemes: schemes.to_vec(),
-    };
+pub fn authorize<'a>(
+    policy: &'a Policy,
+    cache: &mut TokenCache,
+    request: &Request,
+    now: u64,
+) -> Decision<'a> {
+    let deny = |denial: Denial, schemes: &'a [CredentialKind]| Decision::Deny { denial, schemes };
 
     let mut forwarding = Forwarding {
-        remove: policy.forward.header_names().map(str::to_string).collect(),
+        remove: policy.forward.header_names().collect(),
         set: Vec::new(),
         path: policy
             .credentials
@@ -81,7 +80,7 @@ pub fn authorize(policy: &Policy, cache: &mut TokenCache, request: &Request, now
     if has_dot_segment(path) {
         return deny(
             Denial::InvalidRequest("the path contains dot-segments".into()),
-            &offered,
+            &[],
         );
     }
     if let Some(minimum) = policy.min_tls_version {
@@ -100,23 +99,15 @@ pub fn authorize(policy: &Policy, cache: &mut TokenCache, request: &Request, now
         Requirement::Public => return Decision::Allow(forwarding),
         Requirement::Authenticated(route) => route,
     };
-    let schemes: Vec<CredentialKind> = match &route.accept {
-        Some(accepted) => offered
-            .iter()
-            .copied()
-            .filter(|kind| accepted.contains(kind))
-            .collect(),
-        None => offered.clone(),
-    };
-
+    let schemes = route.accept.as_slice();
     let presented = match policy.credentials.find(request) {
         Ok(Some(presented)) => presented,
-        Ok(None) => return deny(Denial::MissingCredential, &schemes),
-        Err(err) => return deny(Denial::InvalidRequest(err.to_string()), &schemes),
+        Ok(None) => return deny(Denial::MissingCredential, schemes),
+        Err(err) => return deny(Denial::InvalidRequest(err.to_string()), schemes),
     };
     let kind = presented.credential.kind();
     if !schemes.contains(&kind) {
-        return deny(Denial::CredentialNotAccepted, &schemes);
+        return deny(Denial::CredentialNotAccepted, schemes);
     }
 
     // Keeps a cached token identity alive while `caller` borrows from it.
@@ -129,19 +120,19 @@ pub fn authorize(policy: &Policy, cache: &mut TokenCache, request: &Request, now
             }
             Err(err) => {
                 log::debug!("denied {} {}: {err}", request.method, path);
-                return deny(Denial::InvalidToken(err.to_string()), &schemes);
+                return deny(Denial::InvalidToken(err.to_string()), schemes);
             }
         },
         Credential::ApiKey { id, secret } => {
             match policy.clients.authenticate(id, secret.as_bytes()) {
                 Some(client) => client_caller(kind, client),
-                None => return deny(Denial::InvalidClient, &[kind]),
+                None => return deny(Denial::InvalidClient, kind.as_slice()),
             }
         }
         Credential::Basic { id, secret } => {
             match policy.clients.authenticate(id, secret.as_bytes()) {
                 Some(client) => client_caller(kind, client),
-                None => return deny(Denial::InvalidClient, &[kind]),
+                None => return deny(Denial::InvalidClient, kind.as_slice()),
             }
         }
     };
@@ -153,15 +144,12 @@ pub fn authorize(policy: &Policy, cache: &mut TokenCache, request: &Request, now
             path,
             denial.description()
         );
-        return deny(denial, &schemes);
+        return deny(denial, schemes);
     }
 
-    forwarding.remove.extend(
-        presented
-            .consumed_headers
-            .iter()
-            .map(|header| header.to_string()),
-    );
+    forwarding
+        .remove
+        .extend(presented.consumed_headers.iter().copied());
     if presented.path_without_token.is_some() {
         forwarding.path = presented.path_without_token;
     }
@@ -309,18 +297,17 @@ fn is_cors_preflight(request: &Request) -> bool {
         && request.has_header("access-control-request-method")
 }
 
-fn add_identity_headers(
-    policy: &Policy,
+fn add_identity_headers<'a>(
+    policy: &'a Policy,
     caller: &Caller,
     application: Option<&str>,
-    set: &mut Vec<(String, String)>,
+    set: &mut Vec<(&'a str, String)>,
 ) {
     let forward = &policy.forward;
-    let clean = |value: &str| !value.chars().any(char::is_control);
-    let mut add = |header: &Option<String>, value: Option<&str>| {
+    let mut add = |header: &'a Option<String>, value: Option<&str>| {
         if let (Some(header), Some(value)) = (header, value) {
-            if clean(value) {
-                set.push((header.clone(), value.to_string()));
+            if !value.chars().any(char::is_control) {
+                set.push((header.as_str(), value.to_string()));
             }
         }
     };
@@ -333,5 +320,9 @@ fn add_identity_headers(
     add(&forward.client_header, caller.client_id);
     add(&forward.credential_header, Some(caller.kind.name()));
     add(&forward.application_header, application);
-    set.extend(caller.claims.iter().cloned());
+    for (index, value) in caller.claims {
+        if let Some((_, header)) = forward.claims.get(*index) {
+            set.push((header.as_str(), value.clone()));
+        }
+    }
 }

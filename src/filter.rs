@@ -135,12 +135,12 @@ impl HttpContext for EdgeAuthRequest {
         match decision {
             Decision::Allow(forwarding) => {
                 let headers = MapType::HttpRequestHeaders;
-                let removals = forwarding.remove.iter().map(|name| (name.as_str(), None));
+                let removals = forwarding.remove.iter().map(|name| (*name, None));
                 let path = forwarding.path.as_deref().map(|path| (":path", Some(path)));
                 let sets = forwarding
                     .set
                     .iter()
-                    .map(|(name, value)| (name.as_str(), Some(value.as_str())));
+                    .map(|(name, value)| (*name, Some(value.as_str())));
                 for (name, value) in removals.chain(path).chain(sets) {
                     if let Err(status) = hostcalls::set_map_value(headers, name, value) {
                         log::error!("cannot change request header {name}: {status:?}");
@@ -152,9 +152,7 @@ impl HttpContext for EdgeAuthRequest {
                 }
                 Action::Continue
             }
-            Decision::Deny { denial, schemes } => {
-                deny_with(&denial, &shared.policy.realm, &schemes)
-            }
+            Decision::Deny { denial, schemes } => deny_with(&denial, &shared.policy.realm, schemes),
         }
     }
 }

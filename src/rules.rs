@@ -22,8 +22,8 @@ pub struct Rule {
 pub struct Route {
     /// Every one of these scopes (possibly none).
     pub scopes: Vec<String>,
-    /// The credential kinds accepted; `None` for every configured kind.
-    pub accept: Option<Vec<CredentialKind>>,
+    /// The credential kinds accepted (resolved at configure time: only configured kinds).
+    pub accept: Vec<CredentialKind>,
     /// Whether the request must name an application (the configured app header).
     pub require_app: bool,
 }
@@ -37,17 +37,11 @@ pub enum Requirement<'a> {
     Authenticated(&'a Route),
 }
 
-/// Where no rule matches: any valid credential, no scope.
-static DEFAULT_ROUTE: Route = Route {
-    scopes: Vec::new(),
-    accept: None,
-    require_app: false,
-};
-
-/// The ordered rule list.
+/// The ordered rule list, and what applies where no rule matches.
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     rules: Vec<Rule>,
+    default: Route,
 }
 
 impl Rule {
@@ -86,9 +80,10 @@ impl Rule {
 }
 
 impl Rules {
-    /// Wraps compiled rules, in configuration order.
-    pub fn new(rules: Vec<Rule>) -> Rules {
-        Rules { rules }
+    /// Wraps compiled rules, in configuration order; `default` applies where none matches
+    /// (any valid credential of the configured kinds, no scope).
+    pub fn new(rules: Vec<Rule>, default: Route) -> Rules {
+        Rules { rules, default }
     }
 
     /// Number of rules.
@@ -107,7 +102,7 @@ impl Rules {
         match self.rules.iter().find(|rule| rule.matches(method, path)) {
             Some(rule) if rule.public => Requirement::Public,
             Some(rule) => Requirement::Authenticated(&rule.route),
-            None => Requirement::Authenticated(&DEFAULT_ROUTE),
+            None => Requirement::Authenticated(&self.default),
         }
     }
 }
@@ -132,20 +127,23 @@ mod tests {
     }
 
     fn rules() -> Rules {
-        Rules::new(vec![
-            Rule::public("/public".into(), None),
-            Rule::authenticated(
-                "/devices".into(),
-                Some(vec!["GET".into()]),
-                scopes(&["devices:read"]),
-            ),
-            Rule::authenticated(
-                "/devices".into(),
-                Some(vec!["POST".into(), "DELETE".into()]),
-                scopes(&["devices:write"]),
-            ),
-            Rule::public("/static/".into(), None),
-        ])
+        Rules::new(
+            vec![
+                Rule::public("/public".into(), None),
+                Rule::authenticated(
+                    "/devices".into(),
+                    Some(vec!["GET".into()]),
+                    scopes(&["devices:read"]),
+                ),
+                Rule::authenticated(
+                    "/devices".into(),
+                    Some(vec!["POST".into(), "DELETE".into()]),
+                    scopes(&["devices:write"]),
+                ),
+                Rule::public("/static/".into(), None),
+            ],
+            Route::default(),
+        )
     }
 
     #[test]
@@ -171,7 +169,7 @@ mod tests {
         );
         assert_eq!(
             rules.requirement("GET", "/publicity"),
-            Requirement::Authenticated(&DEFAULT_ROUTE)
+            Requirement::Authenticated(&Route::default())
         );
         assert_eq!(
             rules.requirement("GET", "/static/app.js"),
@@ -184,11 +182,11 @@ mod tests {
         let rules = rules();
         assert_eq!(
             rules.requirement("PUT", "/devices/1"),
-            Requirement::Authenticated(&DEFAULT_ROUTE)
+            Requirement::Authenticated(&Route::default())
         );
         assert_eq!(
             rules.requirement("GET", "/other"),
-            Requirement::Authenticated(&DEFAULT_ROUTE)
+            Requirement::Authenticated(&Route::default())
         );
     }
 
