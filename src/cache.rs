@@ -64,6 +64,13 @@ impl TokenCache {
         );
     }
 
+    /// Forgets every token of the provider at `provider`: its keys changed, and a token must
+    /// not outlive the key that verified it.
+    pub fn forget_provider(&mut self, provider: usize) {
+        self.entries
+            .retain(|_, entry| entry.identity.provider != provider);
+    }
+
     /// Number of cached tokens.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -124,6 +131,18 @@ mod tests {
             cache.insert(&format!("t{i}"), identity("x"), 1000, 60);
         }
         assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn forgetting_a_provider_drops_only_its_tokens() {
+        let mut cache = TokenCache::new(4);
+        let mut other = (*identity("bob")).clone();
+        other.provider = 1;
+        cache.insert("a", identity("alice"), 100, 0);
+        cache.insert("b", Rc::new(other), 100, 0);
+        cache.forget_provider(0);
+        assert!(cache.get("a", 1).is_none());
+        assert!(cache.get("b", 1).is_some());
     }
 
     #[test]

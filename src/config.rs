@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::algorithm::Algorithm;
 use crate::credential::TokenSource;
 use crate::jwks::{JwkSetDocument, KeySet};
+use crate::key_source;
 use crate::provider::Provider;
 use crate::rules::{Rule, Rules};
 
@@ -137,7 +138,12 @@ struct RawProvider {
     issuer: String,
     audiences: Vec<String>,
     algorithms: Vec<String>,
-    jwks: JwkSetDocument,
+    #[serde(default)]
+    jwks: Option<JwkSetDocument>,
+    #[serde(default)]
+    remote_jwks: Option<key_source::RemoteJwksConfig>,
+    #[serde(default)]
+    discovery: Option<key_source::DiscoveryConfig>,
     #[serde(default)]
     clock_skew_seconds: Option<u64>,
     #[serde(default)]
@@ -383,7 +389,17 @@ fn compile_provider(raw: RawProvider, field: &str) -> Result<Provider, ConfigErr
             "must be positive (omit it for no limit)",
         ));
     }
-    let keys = KeySet::from_jwks(&raw.jwks, &algorithms, &format!("{field}.jwks"))?;
+    let remote = key_source::compile(raw.remote_jwks, raw.discovery, &raw.issuer, field)?;
+    let keys = match (raw.jwks, &remote) {
+        (Some(jwks), None) => KeySet::from_jwks(&jwks, &algorithms, &format!("{field}.jwks"))?,
+        (None, Some(_)) => KeySet::default(),
+        _ => {
+            return Err(ConfigError::new(
+                field,
+                "give exactly one of jwks, remote_jwks or discovery",
+            ))
+        }
+    };
     let claims = raw.claims.unwrap_or(RawClaims {
         scopes: None,
         apps: None,
@@ -402,6 +418,7 @@ fn compile_provider(raw: RawProvider, field: &str) -> Result<Provider, ConfigErr
         audiences: raw.audiences,
         algorithms,
         keys,
+        remote,
         clock_skew_seconds,
         max_lifetime_seconds: raw.max_lifetime_seconds,
         scope_claims: match claims.scopes {

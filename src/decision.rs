@@ -11,7 +11,7 @@ use crate::config::Policy;
 use crate::credential::{find_bearer, Request};
 use crate::deny::Denial;
 use crate::rules::{has_dot_segment, Requirement};
-use crate::token::{self, Identity};
+use crate::token::{self, Identity, InlineKeys, KeyLookup};
 
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,17 @@ pub enum Decision {
     Allow(Forwarding),
     /// Answer it locally.
     Deny(Denial),
+    /// The token's issuer publishes its keys and the keys in hand cannot decide it (none have
+    /// arrived yet, or none has the token's `kid`): decide again once `provider`'s keys are
+    /// (re)fetched, or answer `otherwise` if no fetch can come.
+    AwaitKeys {
+        /// Index of the provider whose keys are needed.
+        provider: usize,
+        /// Whether the keys are there but lack the token's `kid` (an early refetch).
+        unknown_kid: bool,
+        /// The answer when no fetch is coming.
+        otherwise: Denial,
+    },
 }
 
 /// Header changes for an allowed request. Removals are applied before additions.
@@ -31,8 +42,20 @@ pub struct Forwarding {
     pub set: Vec<(String, String)>,
 }
 
-/// Decides `request` at time `now` (Unix seconds), consulting and filling `cache`.
+/// Decides `request` at time `now` (Unix seconds), consulting and filling `cache`, with the keys
+/// written in the configuration.
 pub fn authorize(policy: &Policy, cache: &mut TokenCache, request: &Request, now: u64) -> Decision {
+    authorize_with_keys(policy, &InlineKeys(&policy.providers), cache, request, now)
+}
+
+/// [`authorize`], with each provider's current keys from `keys` (fetched keys included).
+pub fn authorize_with_keys(
+    policy: &Policy,
+    keys: &dyn KeyLookup,
+    cache: &mut TokenCache,
+    request: &Request,
+    now: u64,
+) -> Decision {
     let mut forwarding = Forwarding {
         remove: policy.forward.header_names().map(str::to_string).collect(),
         set: Vec::new(),
@@ -56,9 +79,12 @@ pub fn authorize(policy: &Policy, cache: &mut TokenCache, request: &Request, now
         Ok(None) => return Decision::Deny(Denial::MissingCredential),
         Err(err) => return Decision::Deny(Denial::InvalidRequest(err.to_string())),
     };
-    let identity = match cached_or_verified(policy, cache, bearer.token, now) {
+    let identity = match cached_or_verified(policy, keys, cache, bearer.token, now) {
         Ok(identity) => identity,
         Err(err) => {
+            if let Some(wait) = await_keys(policy, bearer.token, err) {
+                return wait;
+            }
             log::debug!("denied {} {}: {err}", request.method, path);
             return Decision::Deny(Denial::InvalidToken(err.to_string()));
         }
@@ -78,8 +104,31 @@ pub fn authorize(policy: &Policy, cache: &mut TokenCache, request: &Request, now
     Decision::Allow(forwarding)
 }
 
+/// For a token refused only for want of its issuer's keys: the decision to wait for them.
+fn await_keys(policy: &Policy, token: &str, err: token::TokenError) -> Option<Decision> {
+    let unknown_kid = match err {
+        token::TokenError::KeysUnavailable => false,
+        token::TokenError::UnknownKey => true,
+        _ => return None,
+    };
+    let provider = token::claimed_provider(token, &policy.providers)?;
+    let remote = policy.providers.get(provider)?.remote.as_ref()?;
+    let otherwise = if unknown_kid {
+        Denial::InvalidToken(err.to_string())
+    } else {
+        log::debug!("no keys yet from cluster {}", remote.cluster);
+        Denial::Unavailable(err.to_string())
+    };
+    Some(Decision::AwaitKeys {
+        provider,
+        unknown_kid,
+        otherwise,
+    })
+}
+
 fn cached_or_verified(
     policy: &Policy,
+    keys: &dyn KeyLookup,
     cache: &mut TokenCache,
     token: &str,
     now: u64,
@@ -87,9 +136,10 @@ fn cached_or_verified(
     if let Some(identity) = cache.get(token, now) {
         return Ok(identity);
     }
-    let identity = Rc::new(token::verify(
+    let identity = Rc::new(token::verify_with_keys(
         token,
         &policy.providers,
+        keys,
         &policy.forward,
         now,
     )?);

@@ -18,7 +18,9 @@ pub mod config;
 pub mod credential;
 pub mod decision;
 pub mod deny;
+pub mod discovery;
 pub mod jwks;
+pub mod key_source;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;
 pub mod provider;

@@ -34,14 +34,14 @@ fn decide(policy: &Policy, cache: &mut TokenCache, request: &Request, at: u64) -
 fn allowed(decision: Decision) -> Forwarding {
     match decision {
         Decision::Allow(forwarding) => forwarding,
-        Decision::Deny(denial) => panic!("denied: {denial:?}"),
+        other => panic!("not allowed: {other:?}"),
     }
 }
 
 fn denied(decision: Decision) -> Denial {
     match decision {
         Decision::Deny(denial) => denial,
-        Decision::Allow(forwarding) => panic!("allowed: {forwarding:?}"),
+        other => panic!("not denied: {other:?}"),
     }
 }
 
