@@ -2,15 +2,23 @@
 //!
 //! The root context compiles the plugin configuration once (refusing a bad one, so Envoy
 //! rejects the plugin) and owns the per-worker verified-token cache. Each HTTP context reads
-//! the request headers and the clock, calls [`crate::decision::authorize`], and applies the
-//! result: header changes and `Continue`, or a local reply.
+//! the request headers and the clock, calls [`crate::decision::authorize_with_keys`], and
+//! applies the result: header changes and `Continue`, a local reply, or a pause until the
+//! issuer's keys arrive.
+//!
+//! For providers whose keys are fetched, the root context also moves bytes for
+//! [`crate::key_source`]: on each tick it installs the key record other workers shared, takes
+//! the fetch lease when the state machine says a fetch is due (compare-and-swap on shared data),
+//! dispatches the HTTP calls to the issuer's cluster, publishes what came back, and decides the
+//! requests that were paused waiting for keys.
 //!
 //! Host calls go through `hostcalls` functions that return `Result` (the SDK's convenience
 //! methods unwrap, and `get_map` panics on a non-UTF-8 header value, which a client can send).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -19,26 +27,70 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 use crate::cache::TokenCache;
 use crate::config::Policy;
 use crate::credential::Request;
-use crate::decision::{authorize, Decision};
+use crate::decision::{authorize_with_keys, Decision};
 use crate::deny::Denial;
+use crate::discovery;
+use crate::jwks::KeySet;
+use crate::key_source::{
+    response_body, KeyRecord, Lease, Locator, Slot, Stage, Sync, Waiter, WorkerKeys,
+};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(EdgeAuthRoot::default()) });
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+        Box::new(EdgeAuthRoot {
+            context_id,
+            shared: None,
+            calls: HashMap::new(),
+        })
+    });
 }}
+
+/// How often the root context looks at shared keys, leases and waiting requests.
+const TICK: Duration = Duration::from_millis(100);
 
 /// What every HTTP context of this worker shares once configured.
 struct Shared {
     policy: Policy,
     cache: RefCell<TokenCache>,
+    /// One per provider (used only by providers whose keys are fetched).
+    slots: RefCell<Vec<Slot>>,
+    /// The root context, made effective again after deciding a paused request.
+    root_id: u32,
 }
 
-#[derive(Default)]
 struct EdgeAuthRoot {
+    context_id: u32,
     shared: Option<Rc<Shared>>,
+    /// HTTP call token to the provider it fetches for.
+    calls: HashMap<u32, usize>,
 }
 
-impl Context for EdgeAuthRoot {}
+impl Context for EdgeAuthRoot {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some(provider) = self.calls.remove(&token_id) else {
+            return;
+        };
+        let status = if num_headers == 0 {
+            None
+        } else {
+            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+                .ok()
+                .flatten()
+                .and_then(|status| status.parse::<u32>().ok())
+        };
+        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten();
+        self.on_fetched(provider, token_id, response_body(status, body));
+    }
+}
 
 impl RootContext for EdgeAuthRoot {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
@@ -61,8 +113,22 @@ impl RootContext for EdgeAuthRoot {
                     policy.providers.len(),
                     policy.token_sources.len()
                 );
+                let remote = policy.providers.iter().any(|p| p.remote.is_some());
+                if remote {
+                    if let Err(status) = hostcalls::set_tick_period(TICK) {
+                        log::error!("cannot set the tick period: {status:?}");
+                        return false;
+                    }
+                }
                 let cache = RefCell::new(TokenCache::new(policy.token_cache_entries));
-                self.shared = Some(Rc::new(Shared { policy, cache }));
+                let slots =
+                    RefCell::new(policy.providers.iter().map(|_| Slot::default()).collect());
+                self.shared = Some(Rc::new(Shared {
+                    policy,
+                    cache,
+                    slots,
+                    root_id: self.context_id,
+                }));
                 true
             }
             Err(err) => {
@@ -72,8 +138,52 @@ impl RootContext for EdgeAuthRoot {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn on_tick(&mut self) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let now = now_ms();
+        for (index, provider) in shared.policy.providers.iter().enumerate() {
+            let Some(remote) = provider.remote.as_ref() else {
+                continue;
+            };
+            sync_keys(&shared, index);
+            let (lease, cas) = read_lease(provider.name.as_str());
+            let mut lease = lease;
+            let (fetching, wanted) = match shared.slots.borrow().get(index) {
+                Some(slot) => (slot.fetching(), slot.unknown_kid_wanted),
+                None => continue,
+            };
+            if !fetching {
+                if let Some((reason, taken)) = lease.take(now, wanted, remote) {
+                    if hostcalls::set_shared_data(
+                        &lease_key(&provider.name),
+                        Some(&taken.encode()),
+                        cas,
+                    )
+                    .is_ok()
+                    {
+                        log::debug!("provider {}: fetching keys ({reason:?})", provider.name);
+                        lease = taken;
+                        self.start_fetch(&shared, index);
+                    }
+                }
+                if let Some(slot) = shared.slots.borrow_mut().get_mut(index) {
+                    // Either this worker fetches now, another one does, or the window forbids it.
+                    slot.unknown_kid_wanted = false;
+                }
+            }
+            let due = match shared.slots.borrow_mut().get_mut(index) {
+                Some(slot) => slot.due_waiters(now, &lease),
+                None => Vec::new(),
+            };
+            self.decide_waiters(&shared, due);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(EdgeAuthRequest {
+            context_id,
             shared: self.shared.clone(),
         }))
     }
@@ -83,7 +193,253 @@ impl RootContext for EdgeAuthRoot {
     }
 }
 
+impl EdgeAuthRoot {
+    /// Dispatches the next call of a fetch for `index`: discovery first unless its JWKS URL is
+    /// known, then the JWKS.
+    fn start_fetch(&mut self, shared: &Shared, index: usize) {
+        let Some(provider) = shared.policy.providers.get(index) else {
+            return;
+        };
+        let Some(remote) = provider.remote.as_ref() else {
+            return;
+        };
+        let known = shared
+            .slots
+            .borrow()
+            .get(index)
+            .and_then(|slot| slot.jwks_url.clone());
+        let (url, discovering) = match (&remote.locator, known) {
+            (Locator::Jwks(url), _) => (url.clone(), false),
+            (Locator::Discovery(_), Some(url)) => (url, false),
+            (Locator::Discovery(url), None) => (url.clone(), true),
+        };
+        let headers = vec![
+            (":method", "GET"),
+            (":path", url.path.as_str()),
+            (":authority", url.authority.as_str()),
+            ("accept", "application/json"),
+        ];
+        match hostcalls::dispatch_http_call(
+            &remote.cluster,
+            headers,
+            None,
+            vec![],
+            Duration::from_millis(remote.timeout_ms),
+        ) {
+            Ok(token) => {
+                self.calls.insert(token, index);
+                if let Some(slot) = shared.slots.borrow_mut().get_mut(index) {
+                    slot.stage = Some(if discovering {
+                        Stage::Discovery(token)
+                    } else {
+                        Stage::Jwks(token)
+                    });
+                }
+            }
+            Err(status) => self.fetch_failed(
+                shared,
+                index,
+                &format!("cannot call cluster {}: {status:?}", remote.cluster),
+            ),
+        }
+    }
+
+    /// Handles the answer to one call of a fetch.
+    fn on_fetched(&mut self, index: usize, token: u32, body: Result<Vec<u8>, String>) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let Some(provider) = shared.policy.providers.get(index) else {
+            return;
+        };
+        let stage = shared.slots.borrow().get(index).and_then(|slot| slot.stage);
+        match (stage, body) {
+            (Some(Stage::Discovery(expected)), Ok(body)) if expected == token => {
+                match discovery::jwks_url(&body, &provider.issuer) {
+                    Ok(url) => {
+                        if let Some(slot) = shared.slots.borrow_mut().get_mut(index) {
+                            slot.jwks_url = Some(url);
+                        }
+                        self.start_fetch(&shared, index);
+                    }
+                    Err(why) => self.fetch_failed(&shared, index, &why),
+                }
+            }
+            (Some(Stage::Jwks(expected)), Ok(body)) if expected == token => {
+                match KeySet::from_fetched_jwks(&body, &provider.algorithms) {
+                    Ok(_) => self.fetch_succeeded(&shared, index, body),
+                    Err(why) => self.fetch_failed(&shared, index, &format!("JWKS {why}")),
+                }
+            }
+            (Some(Stage::Discovery(expected) | Stage::Jwks(expected)), Err(why))
+                if expected == token =>
+            {
+                let what = if matches!(stage, Some(Stage::Discovery(_))) {
+                    "discovery document"
+                } else {
+                    "JWKS"
+                };
+                self.fetch_failed(&shared, index, &format!("{what}: {why}"));
+            }
+            _ => log::debug!("provider {}: stale call {token} answered", provider.name),
+        }
+    }
+
+    fn fetch_succeeded(&mut self, shared: &Shared, index: usize, body: Vec<u8>) {
+        let Some(provider) = shared.policy.providers.get(index) else {
+            return;
+        };
+        let Some(remote) = provider.remote.as_ref() else {
+            return;
+        };
+        let now = now_ms();
+        let record = KeyRecord {
+            fetched_at_ms: now,
+            body,
+        };
+        if let Err(status) =
+            hostcalls::set_shared_data(&record_key(&provider.name), Some(&record.encode()), None)
+        {
+            log::error!("provider {}: cannot share keys: {status:?}", provider.name);
+        }
+        let (lease, _) = read_lease(&provider.name);
+        let done = lease.succeeded(now, remote);
+        // This worker owns the lease while fetching: no compare-and-swap needed.
+        let _ = hostcalls::set_shared_data(&lease_key(&provider.name), Some(&done.encode()), None);
+        self.finish(shared, index, &done);
+    }
+
+    fn fetch_failed(&mut self, shared: &Shared, index: usize, cause: &str) {
+        let Some(provider) = shared.policy.providers.get(index) else {
+            return;
+        };
+        let Some(remote) = provider.remote.as_ref() else {
+            return;
+        };
+        let now = now_ms();
+        let (lease, _) = read_lease(&provider.name);
+        let failed = lease.failed(now, remote);
+        let _ =
+            hostcalls::set_shared_data(&lease_key(&provider.name), Some(&failed.encode()), None);
+        let in_use = match shared.slots.borrow_mut().get_mut(index) {
+            Some(slot) => {
+                // A JWKS URL that failed is discovered again next time.
+                slot.jwks_url = None;
+                slot.keys.as_ref().map_or(0, KeySet::len)
+            }
+            None => 0,
+        };
+        let keeping = if in_use == 0 {
+            "no keys yet, requests get 503".to_string()
+        } else {
+            format!("keeping the last good keys ({in_use})")
+        };
+        log::warn!(
+            "provider {}: fetching keys from cluster {} failed: {cause}; {keeping}; retry {} in {} ms",
+            provider.name,
+            remote.cluster,
+            failed.failures,
+            failed.next_at_ms.saturating_sub(now)
+        );
+        self.finish(shared, index, &failed);
+    }
+
+    /// After a fetch: install what is shared and decide every request that was waiting.
+    fn finish(&mut self, shared: &Shared, index: usize, lease: &Lease) {
+        if let Some(slot) = shared.slots.borrow_mut().get_mut(index) {
+            slot.stage = None;
+        }
+        sync_keys(shared, index);
+        let due = match shared.slots.borrow_mut().get_mut(index) {
+            Some(slot) => slot.due_waiters(now_ms(), lease),
+            None => Vec::new(),
+        };
+        self.decide_waiters(shared, due);
+    }
+
+    /// Decides paused requests with the keys there are now (they may not wait again).
+    fn decide_waiters(&self, shared: &Shared, waiters: Vec<Waiter>) {
+        for waiter in waiters {
+            if hostcalls::set_effective_context(waiter.context_id).is_err() {
+                continue; // the client has gone
+            }
+            if let Action::Continue = decide(shared, waiter.context_id, false) {
+                if let Err(status) = hostcalls::resume_http_request() {
+                    log::error!("cannot resume a request: {status:?}");
+                }
+            }
+        }
+        if let Err(status) = hostcalls::set_effective_context(shared.root_id) {
+            log::error!("cannot return to the root context: {status:?}");
+        }
+    }
+}
+
+/// Installs the provider's shared key record if another fetch changed it.
+fn sync_keys(shared: &Shared, index: usize) {
+    let Some(provider) = shared.policy.providers.get(index) else {
+        return;
+    };
+    let (record, cas) =
+        hostcalls::get_shared_data(&record_key(&provider.name)).unwrap_or((None, None));
+    let outcome = match shared.slots.borrow_mut().get_mut(index) {
+        Some(slot) => slot.sync(record.as_deref(), cas, &provider.algorithms),
+        None => return,
+    };
+    match outcome {
+        Sync::Unchanged => {}
+        Sync::Installed(skipped) => {
+            for why in skipped {
+                log::warn!("provider {}: skipped a fetched key: {why}", provider.name);
+            }
+            let (count, version) = match shared.slots.borrow().get(index) {
+                Some(slot) => (slot.keys.as_ref().map_or(0, KeySet::len), slot.version),
+                None => (0, 0),
+            };
+            log::info!(
+                "provider {}: using {count} fetched key(s), version {version}",
+                provider.name
+            );
+            // A token verified with the old set must not outlive a key that was removed.
+            if let Ok(mut cache) = shared.cache.try_borrow_mut() {
+                cache.forget_provider(index);
+            }
+        }
+        Sync::Unusable(why) => {
+            log::warn!("provider {}: shared keys unusable: {why}", provider.name);
+        }
+    }
+}
+
+fn lease_key(provider: &str) -> String {
+    format!("edge-auth/lease/{provider}")
+}
+
+fn record_key(provider: &str) -> String {
+    format!("edge-auth/jwks/{provider}")
+}
+
+/// The provider's lease and its compare-and-swap value (a fresh lease if none is shared yet).
+fn read_lease(provider: &str) -> (Lease, Option<u32>) {
+    match hostcalls::get_shared_data(&lease_key(provider)) {
+        Ok((Some(bytes), cas)) => (Lease::decode(&bytes).unwrap_or_default(), cas),
+        Ok((None, cas)) => (Lease::default(), cas),
+        Err(_) => (Lease::default(), None),
+    }
+}
+
+/// Milliseconds since the Unix epoch, by the host's clock.
+fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
 struct EdgeAuthRequest {
+    context_id: u32,
     shared: Option<Rc<Shared>>,
 }
 
@@ -98,62 +454,128 @@ impl HttpContext for EdgeAuthRequest {
                 "edge",
             );
         };
-        let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
-            Ok(headers) => headers
-                .into_iter()
-                .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
-                .collect(),
-            Err(status) => {
-                log::error!("cannot read request headers: {status:?}");
-                return deny(
-                    &Denial::InvalidRequest("request headers unreadable".into()),
-                    &shared.policy.realm,
-                );
-            }
+        decide(shared, self.context_id, true)
+    }
+}
+
+/// Decides the request of the effective HTTP context and applies the decision. `may_wait`:
+/// whether it may be paused for keys (once only; a woken request is decided with what there is).
+fn decide(shared: &Shared, context_id: u32, may_wait: bool) -> Action {
+    let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
+        Ok(headers) => headers
+            .into_iter()
+            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+            .collect(),
+        Err(status) => {
+            log::error!("cannot read request headers: {status:?}");
+            return deny(
+                &Denial::InvalidRequest("request headers unreadable".into()),
+                &shared.policy.realm,
+            );
+        }
+    };
+    let request = Request::from_headers(headers);
+    let now = now_ms();
+    let decision = {
+        let (Ok(mut cache), Ok(slots)) = (shared.cache.try_borrow_mut(), shared.slots.try_borrow())
+        else {
+            return deny(
+                &Denial::Unavailable("edge-auth is busy".into()),
+                &shared.policy.realm,
+            );
         };
-        let request = Request::from_headers(headers);
-        let now = hostcalls::get_current_time()
-            .ok()
-            .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |elapsed| elapsed.as_secs());
-        let decision = {
-            let Ok(mut cache) = shared.cache.try_borrow_mut() else {
-                return deny(
-                    &Denial::Unavailable("edge-auth is busy".into()),
-                    &shared.policy.realm,
-                );
-            };
-            authorize(&shared.policy, &mut cache, &request, now)
+        let keys = WorkerKeys {
+            providers: &shared.policy.providers,
+            slots: &slots,
         };
-        match decision {
-            Decision::Allow(forwarding) => {
-                for name in &forwarding.remove {
-                    if let Err(status) =
-                        hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)
-                    {
-                        log::error!("cannot remove header {name}: {status:?}");
-                        return deny(
-                            &Denial::InvalidRequest("request headers unwritable".into()),
-                            &shared.policy.realm,
-                        );
-                    }
+        authorize_with_keys(&shared.policy, &keys, &mut cache, &request, now / 1000)
+    };
+    match decision {
+        Decision::Allow(forwarding) => {
+            for name in &forwarding.remove {
+                if let Err(status) = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)
+                {
+                    log::error!("cannot remove header {name}: {status:?}");
+                    return deny(
+                        &Denial::InvalidRequest("request headers unwritable".into()),
+                        &shared.policy.realm,
+                    );
                 }
-                for (name, value) in &forwarding.set {
-                    if let Err(status) =
-                        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
-                    {
-                        log::error!("cannot set header {name}: {status:?}");
-                        return deny(
-                            &Denial::InvalidRequest("request headers unwritable".into()),
-                            &shared.policy.realm,
-                        );
-                    }
-                }
-                Action::Continue
             }
-            Decision::Deny(denial) => deny(&denial, &shared.policy.realm),
+            for (name, value) in &forwarding.set {
+                if let Err(status) =
+                    hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+                {
+                    log::error!("cannot set header {name}: {status:?}");
+                    return deny(
+                        &Denial::InvalidRequest("request headers unwritable".into()),
+                        &shared.policy.realm,
+                    );
+                }
+            }
+            Action::Continue
+        }
+        Decision::Deny(denial) => deny(&denial, &shared.policy.realm),
+        Decision::AwaitKeys {
+            provider,
+            unknown_kid,
+            otherwise,
+        } => {
+            if may_wait && wait_for_keys(shared, provider, unknown_kid, context_id, now) {
+                Action::Pause
+            } else {
+                deny(&otherwise, &shared.policy.realm)
+            }
         }
     }
+}
+
+/// Parks the request until `provider`'s keys are fetched, if a fetch is coming (or, for an
+/// unknown `kid`, the refetch window allows one); false if nothing would come of waiting.
+fn wait_for_keys(
+    shared: &Shared,
+    provider: usize,
+    unknown_kid: bool,
+    context_id: u32,
+    now: u64,
+) -> bool {
+    let Some(remote) = shared
+        .policy
+        .providers
+        .get(provider)
+        .and_then(|p| p.remote.as_ref())
+    else {
+        return false;
+    };
+    let Some(name) = shared
+        .policy
+        .providers
+        .get(provider)
+        .map(|p| p.name.as_str())
+    else {
+        return false;
+    };
+    let (lease, _) = read_lease(name);
+    let Ok(mut slots) = shared.slots.try_borrow_mut() else {
+        return false;
+    };
+    let Some(slot) = slots.get_mut(provider) else {
+        return false;
+    };
+    let early = unknown_kid && lease.unknown_kid_refetch_allowed(now, remote);
+    if !(slot.fetching() || lease.fetch_coming(now) || early) {
+        return false;
+    }
+    if early {
+        slot.unknown_kid_wanted = true;
+    }
+    slot.waiters.push(Waiter {
+        context_id,
+        deadline_ms: now
+            .saturating_add(remote.timeout_ms.saturating_mul(2))
+            .saturating_add(1000),
+    });
+    true
 }
 
 /// Sends the local reply for `denial` and stops the request.
