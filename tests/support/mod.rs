@@ -52,6 +52,27 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+pub mod issuer;
+
+/// What a test may change about the Envoy it starts, beyond the plugin configuration.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Extra STATIC clusters, each (name, port on 127.0.0.1), plain HTTP/1.1: a test-served
+    /// issuer, for example.
+    pub clusters: Vec<(String, u16)>,
+    /// Envoy's `--concurrency` (worker threads, each with its own Wasm VM).
+    pub concurrency: u32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            clusters: Vec::new(),
+            concurrency: 1,
+        }
+    }
+}
+
 /// A running Envoy with the edge-auth filter, in front of a running echo upstream.
 pub struct Envoy {
     child: Child,
@@ -66,17 +87,23 @@ impl Envoy {
     /// Starts the echo upstream and a real Envoy rendered from envoy/envoy.yaml with this plugin configuration (JSON text).
     /// Panics with a loud, actionable message if ENVOY_BIN / EDGE_AUTH_WASM are unset or missing (never skip).
     pub fn start(plugin_config_json: &str) -> Envoy {
+        Envoy::start_with(plugin_config_json, &Options::default())
+    }
+
+    /// [`Envoy::start`], with extra clusters and a worker count.
+    pub fn start_with(plugin_config_json: &str, options: &Options) -> Envoy {
         let (envoy_bin, wasm) = required_inputs();
         for attempt in 1..=START_ATTEMPTS {
             let [admin_port, listener_port, upstream_port] = free_ports();
             let dir = TempDir::create();
-            let yaml = render_envoy_yaml(
+            let mut yaml = render_envoy_yaml(
                 plugin_config_json,
                 admin_port,
                 listener_port,
                 upstream_port,
                 &wasm,
             );
+            yaml.push_str(&clusters_yaml(&options.clusters));
             let config_path = dir.path().join("envoy.yaml");
             fs::write(&config_path, yaml).expect("write rendered envoy.yaml");
 
@@ -87,7 +114,7 @@ impl Envoy {
                 }
                 Err(why) => panic!("{why}"),
             };
-            let mut child = spawn_envoy(&envoy_bin, &config_path, dir.path());
+            let mut child = spawn_envoy(&envoy_bin, &config_path, dir.path(), options.concurrency);
             let log_path = dir.path().join("envoy.log");
             match wait_ready(&mut child, admin_port, READY_TIMEOUT) {
                 Startup::Ready => {
@@ -150,7 +177,7 @@ impl Envoy {
             );
             let config_path = dir.path().join("envoy.yaml");
             fs::write(&config_path, yaml).expect("write rendered envoy.yaml");
-            let mut child = spawn_envoy(&envoy_bin, &config_path, dir.path());
+            let mut child = spawn_envoy(&envoy_bin, &config_path, dir.path(), 1);
             match wait_ready(&mut child, admin_port, REJECTION_TIMEOUT) {
                 Startup::Ready => {
                     stop(&mut child);
@@ -216,7 +243,12 @@ impl Envoy {
 
     /// Waits (up to 5 s) until Envoy's log contains `needle`; returns the log. Panics otherwise.
     pub fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        self.wait_for_log_within(needle, Duration::from_secs(5))
+    }
+
+    /// Waits up to `limit` until Envoy's log contains `needle`; returns the log. Panics otherwise.
+    pub fn wait_for_log_within(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             let log = self.log();
             if log.contains(needle) {
@@ -224,7 +256,7 @@ impl Envoy {
             }
             if Instant::now() > deadline {
                 panic!(
-                    "Envoy's log has no {needle:?} after 5 s; tail:\n{}",
+                    "Envoy's log has no {needle:?} after {limit:?}; tail:\n{}",
                     tail(&log, 40)
                 );
             }
@@ -541,12 +573,28 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
 }
 
-fn spawn_envoy(envoy_bin: &Path, config: &Path, dir: &Path) -> Child {
+/// YAML for extra STATIC clusters, appended to the rendered envoy.yaml (whose last top-level
+/// list is `static_resources.clusters`).
+fn clusters_yaml(clusters: &[(String, u16)]) -> String {
+    clusters
+        .iter()
+        .map(|(name, port)| {
+            format!(
+                "  - name: {name}\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      \
+                 cluster_name: {name}\n      endpoints:\n      - lb_endpoints:\n        - endpoint:\n            \
+                 address:\n              socket_address: {{ address: 127.0.0.1, port_value: {port} }}\n"
+            )
+        })
+        .collect()
+}
+
+fn spawn_envoy(envoy_bin: &Path, config: &Path, dir: &Path, concurrency: u32) -> Child {
     let log = dir.join("envoy.log");
     Command::new(envoy_bin)
         .arg("-c")
         .arg(config)
-        .args(["--disable-hot-restart", "-l", "info", "--concurrency", "1"])
+        .args(["--disable-hot-restart", "-l", "info", "--concurrency"])
+        .arg(concurrency.to_string())
         .arg("--log-path")
         .arg(&log)
         // The log file is otherwise flushed every 10 s; tests read it right after a request.
