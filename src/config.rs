@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::algorithm::Algorithm;
 use crate::credential::TokenSource;
+use crate::introspection;
 use crate::jwks::{JwkSetDocument, KeySet};
 use crate::key_source;
 use crate::provider::Provider;
@@ -144,6 +145,8 @@ struct RawProvider {
     remote_jwks: Option<key_source::RemoteJwksConfig>,
     #[serde(default)]
     discovery: Option<key_source::DiscoveryConfig>,
+    #[serde(default)]
+    introspection: Option<introspection::IntrospectionConfig>,
     #[serde(default)]
     clock_skew_seconds: Option<u64>,
     #[serde(default)]
@@ -320,6 +323,23 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         Some(cache) => cache.max_entries,
     };
 
+    let introspecting = providers
+        .iter()
+        .filter(|p| p.introspection.is_some())
+        .count();
+    if introspecting > 1 {
+        return Err(ConfigError::new(
+            "providers",
+            "at most one provider may use introspection (opaque tokens do not name their issuer)",
+        ));
+    }
+    if introspecting == 1 && token_cache_entries == 0 {
+        return Err(ConfigError::new(
+            "token_cache.max_entries",
+            "introspection answers are kept in the token cache: it cannot be 0",
+        ));
+    }
+
     Ok(Policy {
         realm,
         providers,
@@ -390,13 +410,19 @@ fn compile_provider(raw: RawProvider, field: &str) -> Result<Provider, ConfigErr
         ));
     }
     let remote = key_source::compile(raw.remote_jwks, raw.discovery, &raw.issuer, field)?;
+    let introspection = raw
+        .introspection
+        .map(|config| introspection::compile(config, &raw.issuer, field))
+        .transpose()?;
     let keys = match (raw.jwks, &remote) {
         (Some(jwks), None) => KeySet::from_jwks(&jwks, &algorithms, &format!("{field}.jwks"))?,
         (None, Some(_)) => KeySet::default(),
+        // A provider of opaque tokens only: introspection is its only way to check a token.
+        (None, None) if introspection.is_some() => KeySet::default(),
         _ => {
             return Err(ConfigError::new(
                 field,
-                "give exactly one of jwks, remote_jwks or discovery",
+                "give exactly one of jwks, remote_jwks or discovery (or only introspection)",
             ))
         }
     };
@@ -419,6 +445,7 @@ fn compile_provider(raw: RawProvider, field: &str) -> Result<Provider, ConfigErr
         algorithms,
         keys,
         remote,
+        introspection,
         clock_skew_seconds,
         max_lifetime_seconds: raw.max_lifetime_seconds,
         scope_claims: match claims.scopes {

@@ -31,6 +31,14 @@ pub enum Decision {
         /// The answer when no fetch is coming.
         otherwise: Denial,
     },
+    /// The token is for `provider`'s introspection endpoint: ask it, remember the answer in the
+    /// token cache, and decide again.
+    Introspect {
+        /// Index of the provider whose endpoint vouches for the token.
+        provider: usize,
+        /// The bearer token to ask about.
+        token: String,
+    },
 }
 
 /// Header changes for an allowed request. Removals are applied before additions.
@@ -79,6 +87,17 @@ pub fn authorize_with_keys(
         Ok(None) => return Decision::Deny(Denial::MissingCredential),
         Err(err) => return Decision::Deny(Denial::InvalidRequest(err.to_string())),
     };
+    if cache.is_inactive(bearer.token, now) {
+        return Decision::Deny(Denial::InvalidToken("token is not active".into()));
+    }
+    if let Some(provider) = introspected_by(policy, bearer.token) {
+        if cache.get(bearer.token, now).is_none() {
+            return Decision::Introspect {
+                provider,
+                token: bearer.token.to_string(),
+            };
+        }
+    }
     let identity = match cached_or_verified(policy, keys, cache, bearer.token, now) {
         Ok(identity) => identity,
         Err(err) => {
@@ -102,6 +121,17 @@ pub fn authorize_with_keys(
     forwarding.remove.push(bearer.header.to_string());
     add_identity_headers(policy, &identity, &mut forwarding.set);
     Decision::Allow(forwarding)
+}
+
+/// The provider whose introspection endpoint decides `token`: the one introspecting every
+/// token, or, for a token that is not a JWT, the one introspecting opaque tokens.
+fn introspected_by(policy: &Policy, token: &str) -> Option<usize> {
+    let (index, introspection) = policy
+        .providers
+        .iter()
+        .enumerate()
+        .find_map(|(index, p)| p.introspection.as_ref().map(|i| (index, i)))?;
+    (introspection.all_tokens || !token::looks_like_jwt(token)).then_some(index)
 }
 
 /// For a token refused only for want of its issuer's keys: the decision to wait for them.

@@ -19,6 +19,7 @@ pub mod credential;
 pub mod decision;
 pub mod deny;
 pub mod discovery;
+pub mod introspection;
 pub mod jwks;
 pub mod key_source;
 #[cfg(not(target_arch = "wasm32"))]

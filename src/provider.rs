@@ -2,6 +2,7 @@
 //! and how its tokens name scopes and applications.
 
 use crate::algorithm::Algorithm;
+use crate::introspection::Introspection;
 use crate::jwks::KeySet;
 use crate::key_source::RemoteKeys;
 
@@ -19,6 +20,8 @@ pub struct Provider {
     pub keys: KeySet,
     /// Where the keys are fetched from, for `remote_jwks` and `discovery` providers.
     pub remote: Option<RemoteKeys>,
+    /// The RFC 7662 endpoint that vouches for its opaque tokens, if any.
+    pub introspection: Option<Introspection>,
     /// Tolerance applied to `exp`, `nbf` and `iat`.
     pub clock_skew_seconds: u64,
     /// Longest accepted lifetime (`exp - iat`, or `exp - now` without `iat`).

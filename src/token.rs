@@ -247,8 +247,34 @@ pub fn verify_with_keys(
     if !verified {
         return Err(TokenError::BadSignature);
     }
+    Ok(identity_from_claims(
+        &claims,
+        provider_index,
+        provider,
+        forward,
+        expires_at,
+    ))
+}
 
-    Ok(Identity {
+/// Whether `token` has the shape of a JWS compact token (three parts, a JSON header):
+/// anything else is an opaque token, for introspection.
+pub fn looks_like_jwt(token: &str) -> bool {
+    let mut parts = token.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(header), Some(_), Some(_), None) => decode_json::<Header>(header).is_ok(),
+        _ => false,
+    }
+}
+
+/// The identity that verified claims (a JWT's, or an introspection answer's) describe.
+pub fn identity_from_claims(
+    claims: &Map<String, Value>,
+    provider_index: usize,
+    provider: &Provider,
+    forward: &Forward,
+    expires_at: u64,
+) -> Identity {
+    Identity {
         provider: provider_index,
         subject: claims
             .get("sub")
@@ -277,7 +303,7 @@ pub fn verify_with_keys(
             })
             .collect(),
         expires_at,
-    })
+    }
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TokenError> {
@@ -324,7 +350,8 @@ fn check_time(
     Ok(exp)
 }
 
-fn check_audience(claims: &Map<String, Value>, provider: &Provider) -> Result<(), TokenError> {
+/// Checks that `aud` names one of the provider's audiences.
+pub fn check_audience(claims: &Map<String, Value>, provider: &Provider) -> Result<(), TokenError> {
     let accepted = |aud: &str| provider.audiences.iter().any(|a| a == aud);
     let ok = match claims.get("aud") {
         Some(Value::String(aud)) => accepted(aud),
