@@ -30,6 +30,7 @@ use crate::credential::Request;
 use crate::decision::{authorize_with_keys, Decision};
 use crate::deny::Denial;
 use crate::discovery;
+use crate::introspection::{self, Outcome};
 use crate::jwks::KeySet;
 use crate::key_source::{
     response_body, KeyRecord, Lease, Locator, Slot, Stage, Sync, Waiter, WorkerKeys,
@@ -77,17 +78,7 @@ impl Context for EdgeAuthRoot {
         let Some(provider) = self.calls.remove(&token_id) else {
             return;
         };
-        let status = if num_headers == 0 {
-            None
-        } else {
-            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-                .ok()
-                .flatten()
-                .and_then(|status| status.parse::<u32>().ok())
-        };
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten();
+        let (status, body) = call_response(num_headers, body_size);
         self.on_fetched(provider, token_id, response_body(status, body));
     }
 }
@@ -185,6 +176,7 @@ impl RootContext for EdgeAuthRoot {
         Some(Box::new(EdgeAuthRequest {
             context_id,
             shared: self.shared.clone(),
+            introspecting: None,
         }))
     }
 
@@ -363,7 +355,7 @@ impl EdgeAuthRoot {
             if hostcalls::set_effective_context(waiter.context_id).is_err() {
                 continue; // the client has gone
             }
-            if let Action::Continue = decide(shared, waiter.context_id, false) {
+            if let Action::Continue = decide(shared, waiter.context_id, false, &mut None) {
                 if let Err(status) = hostcalls::resume_http_request() {
                     log::error!("cannot resume a request: {status:?}");
                 }
@@ -373,6 +365,23 @@ impl EdgeAuthRoot {
             log::error!("cannot return to the root context: {status:?}");
         }
     }
+}
+
+/// The status (`None` when there was no answer: Envoy reports a failed call with no headers)
+/// and body of the HTTP call being answered.
+fn call_response(num_headers: usize, body_size: usize) -> (Option<u32>, Option<Vec<u8>>) {
+    let status = if num_headers == 0 {
+        None
+    } else {
+        hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|status| status.parse::<u32>().ok())
+    };
+    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten();
+    (status, body)
 }
 
 /// Installs the provider's shared key record if another fetch changed it.
@@ -441,9 +450,97 @@ fn now_ms() -> u64 {
 struct EdgeAuthRequest {
     context_id: u32,
     shared: Option<Rc<Shared>>,
+    /// The introspection call in flight for this request.
+    introspecting: Option<Pending>,
 }
 
-impl Context for EdgeAuthRequest {}
+/// An introspection call: its token, the provider asked and the bearer token asked about.
+struct Pending {
+    call: u32,
+    provider: usize,
+    token: String,
+}
+
+impl Context for EdgeAuthRequest {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let (Some(shared), Some(pending)) = (self.shared.clone(), self.introspecting.take()) else {
+            return;
+        };
+        if pending.call != token_id {
+            return;
+        }
+        let realm = shared.policy.realm.as_str();
+        let Some(provider) = shared.policy.providers.get(pending.provider) else {
+            deny(
+                &Denial::Unavailable("edge-auth is misconfigured".into()),
+                realm,
+            );
+            return;
+        };
+        let Some(introspection) = provider.introspection.as_ref() else {
+            deny(
+                &Denial::Unavailable("edge-auth is misconfigured".into()),
+                realm,
+            );
+            return;
+        };
+        let (status, body) = call_response(num_headers, body_size);
+        let now = now_ms() / 1000;
+        let outcome = introspection::interpret(
+            status,
+            body,
+            pending.provider,
+            provider,
+            introspection,
+            &shared.policy.forward,
+            now,
+        );
+        {
+            let Ok(mut cache) = shared.cache.try_borrow_mut() else {
+                deny(&Denial::Unavailable("edge-auth is busy".into()), realm);
+                return;
+            };
+            match outcome {
+                Outcome::Active {
+                    identity,
+                    valid_until,
+                } => cache.insert(&pending.token, Rc::new(identity), valid_until, now),
+                Outcome::Inactive(why) => {
+                    let until = now.saturating_add(introspection.negative_cache_seconds);
+                    cache.insert_inactive(&pending.token, until, now);
+                    deny(&Denial::InvalidToken(why.into()), realm);
+                    return;
+                }
+                Outcome::Unavailable(cause) => {
+                    log::warn!(
+                        "provider {}: introspection via cluster {} failed: {cause}",
+                        provider.name,
+                        introspection.cluster
+                    );
+                    deny(
+                        &Denial::Unavailable(
+                            "the token introspection endpoint is unavailable".into(),
+                        ),
+                        realm,
+                    );
+                    return;
+                }
+            }
+        }
+        // The answer is cached: decide as for any verified token (route scopes, headers).
+        if let Action::Continue = decide(&shared, self.context_id, false, &mut None) {
+            if let Err(status) = hostcalls::resume_http_request() {
+                log::error!("cannot resume a request: {status:?}");
+            }
+        }
+    }
+}
 
 impl HttpContext for EdgeAuthRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -454,13 +551,19 @@ impl HttpContext for EdgeAuthRequest {
                 "edge",
             );
         };
-        decide(shared, self.context_id, true)
+        decide(shared, self.context_id, true, &mut self.introspecting)
     }
 }
 
 /// Decides the request of the effective HTTP context and applies the decision. `may_wait`:
-/// whether it may be paused for keys (once only; a woken request is decided with what there is).
-fn decide(shared: &Shared, context_id: u32, may_wait: bool) -> Action {
+/// whether it may be paused for keys or introspection (once only; a woken request is decided
+/// with what there is); an introspection call started is recorded in `introspecting`.
+fn decide(
+    shared: &Shared,
+    context_id: u32,
+    may_wait: bool,
+    introspecting: &mut Option<Pending>,
+) -> Action {
     let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
         Ok(headers) => headers
             .into_iter()
@@ -526,6 +629,57 @@ fn decide(shared: &Shared, context_id: u32, may_wait: bool) -> Action {
             } else {
                 deny(&otherwise, &shared.policy.realm)
             }
+        }
+        Decision::Introspect { provider, token } => {
+            match may_wait
+                .then(|| introspect(shared, provider, &token))
+                .flatten()
+            {
+                Some(call) => {
+                    *introspecting = Some(Pending {
+                        call,
+                        provider,
+                        token,
+                    });
+                    Action::Pause
+                }
+                None => deny(
+                    &Denial::Unavailable("the token introspection endpoint is unavailable".into()),
+                    &shared.policy.realm,
+                ),
+            }
+        }
+    }
+}
+
+/// POSTs `token` to `provider`'s introspection endpoint; the call's token, or `None` (logged).
+fn introspect(shared: &Shared, provider: usize, token: &str) -> Option<u32> {
+    let provider = shared.policy.providers.get(provider)?;
+    let introspection = provider.introspection.as_ref()?;
+    let body = introspection::request_body(token);
+    let headers = vec![
+        (":method", "POST"),
+        (":path", introspection.path.as_str()),
+        (":authority", introspection.authority.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("accept", "application/json"),
+        ("authorization", introspection.authorization.as_str()),
+    ];
+    match hostcalls::dispatch_http_call(
+        &introspection.cluster,
+        headers,
+        Some(body.as_bytes()),
+        vec![],
+        Duration::from_millis(introspection.timeout_ms),
+    ) {
+        Ok(call) => Some(call),
+        Err(status) => {
+            log::warn!(
+                "provider {}: cannot call introspection cluster {}: {status:?}",
+                provider.name,
+                introspection.cluster
+            );
+            None
         }
     }
 }
