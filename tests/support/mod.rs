@@ -53,6 +53,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub mod issuer;
+pub mod oidc;
 
 /// What a test may change about the Envoy it starts, beyond the plugin configuration.
 #[derive(Debug, Clone)]

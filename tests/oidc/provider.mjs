@@ -1,0 +1,57 @@
+// A real OpenID Connect provider (panva/oidc-provider, installed from npm by `make oidc-provider`)
+// for edge-auth's end-to-end test: issuer http://127.0.0.1:<port>, a fresh RSA signing key per
+// run, two confidential clients for the client credentials grant, and JWT access tokens for the
+// resource "https://edge-api.example" with audience "edge-api".
+//
+//   node tests/oidc/provider.mjs <port>
+//
+// Clients (client_secret_basic):
+//   reader / reader-secret   may request: devices:read
+//   writer / writer-secret   may request: devices:read devices:write
+import { generateKeyPairSync } from 'node:crypto';
+import Provider from 'oidc-provider';
+
+const port = Number(process.argv[2]);
+if (!Number.isInteger(port) || port <= 0) {
+  console.error('usage: node provider.mjs <port>');
+  process.exit(2);
+}
+const issuer = `http://127.0.0.1:${port}`;
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signing = { ...privateKey.export({ format: 'jwk' }), kid: 'oidc-rs256', use: 'sig', alg: 'RS256' };
+const client = (id, scope) => ({
+  client_id: id,
+  client_secret: `${id}-secret`,
+  grant_types: ['client_credentials'],
+  redirect_uris: [],
+  response_types: [],
+  token_endpoint_auth_method: 'client_secret_basic',
+  scope,
+});
+
+const provider = new Provider(issuer, {
+  jwks: { keys: [signing] },
+  clients: [client('reader', 'devices:read'), client('writer', 'devices:read devices:write')],
+  scopes: ['devices:read', 'devices:write'],
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => 'https://edge-api.example',
+      useGrantedResource: () => true,
+      getResourceServerInfo: () => ({
+        scope: 'devices:read devices:write',
+        audience: 'edge-api',
+        accessTokenFormat: 'jwt',
+        accessTokenTTL: 600,
+        jwt: { sign: { alg: 'RS256' } },
+      }),
+    },
+  },
+});
+
+process.on('SIGTERM', () => process.exit(0));
+provider.listen(port, '127.0.0.1', () => {
+  console.log(`oidc provider listening on 127.0.0.1:${port}`);
+});
