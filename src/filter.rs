@@ -35,6 +35,7 @@ use crate::jwks::KeySet;
 use crate::key_source::{
     response_body, KeyRecord, Lease, Locator, Slot, Stage, Sync, Waiter, WorkerKeys,
 };
+use crate::provider::Provider;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -139,7 +140,7 @@ impl RootContext for EdgeAuthRoot {
                 continue;
             };
             sync_keys(&shared, index);
-            let (lease, cas) = read_lease(provider.name.as_str());
+            let (lease, cas) = read_lease(provider);
             let mut lease = lease;
             let (fetching, wanted) = match shared.slots.borrow().get(index) {
                 Some(slot) => (slot.fetching(), slot.unknown_kid_wanted),
@@ -147,12 +148,8 @@ impl RootContext for EdgeAuthRoot {
             };
             if !fetching {
                 if let Some((reason, taken)) = lease.take(now, wanted, remote) {
-                    if hostcalls::set_shared_data(
-                        &lease_key(&provider.name),
-                        Some(&taken.encode()),
-                        cas,
-                    )
-                    .is_ok()
+                    if hostcalls::set_shared_data(&lease_key(provider), Some(&taken.encode()), cas)
+                        .is_ok()
                     {
                         log::debug!("provider {}: fetching keys ({reason:?})", provider.name);
                         lease = taken;
@@ -290,14 +287,14 @@ impl EdgeAuthRoot {
             body,
         };
         if let Err(status) =
-            hostcalls::set_shared_data(&record_key(&provider.name), Some(&record.encode()), None)
+            hostcalls::set_shared_data(&record_key(provider), Some(&record.encode()), None)
         {
             log::error!("provider {}: cannot share keys: {status:?}", provider.name);
         }
-        let (lease, _) = read_lease(&provider.name);
+        let (lease, _) = read_lease(provider);
         let done = lease.succeeded(now, remote);
         // This worker owns the lease while fetching: no compare-and-swap needed.
-        let _ = hostcalls::set_shared_data(&lease_key(&provider.name), Some(&done.encode()), None);
+        let _ = hostcalls::set_shared_data(&lease_key(provider), Some(&done.encode()), None);
         self.finish(shared, index, &done);
     }
 
@@ -309,10 +306,9 @@ impl EdgeAuthRoot {
             return;
         };
         let now = now_ms();
-        let (lease, _) = read_lease(&provider.name);
+        let (lease, _) = read_lease(provider);
         let failed = lease.failed(now, remote);
-        let _ =
-            hostcalls::set_shared_data(&lease_key(&provider.name), Some(&failed.encode()), None);
+        let _ = hostcalls::set_shared_data(&lease_key(provider), Some(&failed.encode()), None);
         let in_use = match shared.slots.borrow_mut().get_mut(index) {
             Some(slot) => {
                 // A JWKS URL that failed is discovered again next time.
@@ -389,8 +385,7 @@ fn sync_keys(shared: &Shared, index: usize) {
     let Some(provider) = shared.policy.providers.get(index) else {
         return;
     };
-    let (record, cas) =
-        hostcalls::get_shared_data(&record_key(&provider.name)).unwrap_or((None, None));
+    let (record, cas) = hostcalls::get_shared_data(&record_key(provider)).unwrap_or((None, None));
     let outcome = match shared.slots.borrow_mut().get_mut(index) {
         Some(slot) => slot.sync(record.as_deref(), cas, &provider.algorithms),
         None => return,
@@ -420,16 +415,24 @@ fn sync_keys(shared: &Shared, index: usize) {
     }
 }
 
-fn lease_key(provider: &str) -> String {
-    format!("edge-auth/lease/{provider}")
+/// Shared-data key of the provider's lease. Keys are named by issuer and cluster, not by the
+/// provider's name, so two configurations in one VM never mix up two issuers' keys.
+fn lease_key(provider: &Provider) -> String {
+    shared_key("lease", provider)
 }
 
-fn record_key(provider: &str) -> String {
-    format!("edge-auth/jwks/{provider}")
+/// Shared-data key of the provider's last good JWKS.
+fn record_key(provider: &Provider) -> String {
+    shared_key("jwks", provider)
+}
+
+fn shared_key(kind: &str, provider: &Provider) -> String {
+    let cluster = provider.remote.as_ref().map_or("", |r| r.cluster.as_str());
+    format!("edge-auth/{kind} {cluster} {}", provider.issuer)
 }
 
 /// The provider's lease and its compare-and-swap value (a fresh lease if none is shared yet).
-fn read_lease(provider: &str) -> (Lease, Option<u32>) {
+fn read_lease(provider: &Provider) -> (Lease, Option<u32>) {
     match hostcalls::get_shared_data(&lease_key(provider)) {
         Ok((Some(bytes), cas)) => (Lease::decode(&bytes).unwrap_or_default(), cas),
         Ok((None, cas)) => (Lease::default(), cas),
@@ -701,15 +704,10 @@ fn wait_for_keys(
     else {
         return false;
     };
-    let Some(name) = shared
-        .policy
-        .providers
-        .get(provider)
-        .map(|p| p.name.as_str())
-    else {
+    let Some(entry) = shared.policy.providers.get(provider) else {
         return false;
     };
-    let (lease, _) = read_lease(name);
+    let (lease, _) = read_lease(entry);
     let Ok(mut slots) = shared.slots.try_borrow_mut() else {
         return false;
     };
