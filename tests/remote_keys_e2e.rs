@@ -320,3 +320,40 @@ fn with_two_workers_the_issuer_sees_one_fetch_per_interval() {
         "{fetches} fetches in 6 s with refresh_seconds 2 and 2 workers"
     );
 }
+
+#[test]
+fn the_readme_cluster_with_tls_to_the_issuer_is_valid_envoy_configuration() {
+    let readme = std::fs::read_to_string(support::repo_root().join("README.md")).unwrap();
+    let start = readme
+        .find("```yaml\n  - name: idp")
+        .expect("README shows the issuer cluster")
+        + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let envoy_yaml =
+        std::fs::read_to_string(support::repo_root().join("envoy/envoy.yaml")).unwrap();
+    let dir = std::env::temp_dir().join(format!("edge-auth-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("envoy.yaml");
+    std::fs::write(&config, format!("{envoy_yaml}{}", &readme[start..end])).unwrap();
+    let envoy = std::env::var("ENVOY_BIN").expect("ENVOY_BIN (run `make test`)");
+    let output = std::process::Command::new(envoy)
+        .args([
+            "--mode",
+            "validate",
+            "--disable-hot-restart",
+            "-l",
+            "error",
+            "-c",
+        ])
+        .arg(&config)
+        .current_dir(support::repo_root())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
