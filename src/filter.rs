@@ -139,8 +139,10 @@ impl RootContext for EdgeAuthRoot {
             let Some(remote) = provider.remote.as_ref() else {
                 continue;
             };
-            sync_keys(&shared, index);
+            // Lease first: a fetcher publishes the keys before it releases the lease, so a lease
+            // read as released guarantees the sync below sees that fetch's keys.
             let (lease, cas) = read_lease(provider);
+            sync_keys(&shared, index);
             let mut lease = lease;
             let (fetching, wanted) = match shared.slots.borrow().get(index) {
                 Some(slot) => (slot.fetching(), slot.unknown_kid_wanted),
@@ -707,7 +709,13 @@ fn wait_for_keys(
     let Some(entry) = shared.policy.providers.get(provider) else {
         return false;
     };
+    let version = |shared: &Shared| shared.slots.borrow().get(provider).map(|s| s.version);
+    let before = version(shared);
+    // Lease, then keys (see on_tick): another worker may have finished a fetch since this
+    // worker's last tick, and its keys are then already shared.
     let (lease, _) = read_lease(entry);
+    sync_keys(shared, provider);
+    let installed = version(shared) != before;
     let Ok(mut slots) = shared.slots.try_borrow_mut() else {
         return false;
     };
@@ -715,7 +723,8 @@ fn wait_for_keys(
         return false;
     };
     let early = unknown_kid && lease.unknown_kid_refetch_allowed(now, remote);
-    if !(slot.fetching() || lease.fetch_coming(now) || early) {
+    // With new keys just installed, the next tick decides the request again with them.
+    if !(installed || slot.fetching() || lease.fetch_coming(now) || early) {
         return false;
     }
     if early {

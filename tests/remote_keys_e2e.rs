@@ -357,3 +357,28 @@ fn the_readme_cluster_with_tls_to_the_issuer_is_valid_envoy_configuration() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn cold_start_with_two_workers_holds_requests_on_every_worker() {
+    let k1 = key("k1");
+    let mut idp = FakeIssuer::start();
+    idp.set_jwks(&jwks(&[&k1]));
+    idp.set_mode("/jwks", "delay 800");
+    let envoy = start(&idp, remote(json!({"timeout_ms": 3000})), 2);
+    // Concurrent connections land on both workers; only one VM fetches, the others wait for
+    // the keys it shares.
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|n| {
+                let (envoy, k1) = (&envoy, &k1);
+                scope.spawn(move || get(envoy, &token(k1, n)).status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(statuses, [200; 8]);
+    assert!(
+        idp.count("/jwks") <= 2,
+        "one fetch (two if VMs race at start)"
+    );
+}
