@@ -112,6 +112,9 @@ impl RootContext for EdgeAuthRoot {
                         return false;
                     }
                 }
+                for provider in policy.providers.iter().filter(|p| p.remote.is_some()) {
+                    create_lease(provider);
+                }
                 let cache = RefCell::new(TokenCache::new(policy.token_cache_entries));
                 let slots =
                     RefCell::new(policy.providers.iter().map(|_| Slot::default()).collect());
@@ -431,6 +434,21 @@ fn record_key(provider: &Provider) -> String {
 fn shared_key(kind: &str, provider: &Provider) -> String {
     let cluster = provider.remote.as_ref().map_or("", |r| r.cluster.as_str());
     format!("edge-auth/{kind} {cluster} {}", provider.issuer)
+}
+
+/// Creates the provider's lease if no VM has yet. Compare-and-swap only guards keys that
+/// exist, so the lease must exist before any VM tries to take it: Envoy configures the main
+/// thread's VM before it starts the workers, which makes this creation race-free.
+fn create_lease(provider: &Provider) {
+    if let Ok((None, _)) = hostcalls::get_shared_data(&lease_key(provider)) {
+        let fresh = Lease::default().encode();
+        if let Err(status) = hostcalls::set_shared_data(&lease_key(provider), Some(&fresh), None) {
+            log::error!(
+                "provider {}: cannot create the fetch lease: {status:?}",
+                provider.name
+            );
+        }
+    }
 }
 
 /// The provider's lease and its compare-and-swap value (a fresh lease if none is shared yet).
