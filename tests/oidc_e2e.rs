@@ -73,3 +73,49 @@ fn tokens_from_a_real_openid_provider_pass_with_their_scopes_enforced() {
     assert_eq!(request(&envoy, "POST", &tampered).status, 401);
     envoy.wait_for_log("provider oidc-provider: using 1 fetched key(s)");
 }
+
+#[test]
+fn opaque_tokens_from_a_real_openid_provider_are_introspected() {
+    let idp = OidcProvider::start();
+    let mut config = fixtures::issuer().config();
+    config["providers"][0] = json!({
+        "name": "oidc-provider",
+        "issuer": idp.issuer(),
+        "audiences": ["edge-api"],
+        "algorithms": ["RS256"],
+        "discovery": {"cluster": "oidc"},
+        "introspection": {"cluster": "oidc", "path": "/token/introspection",
+                          "client_id": "edge", "client_secret": "edge-secret"}
+    });
+    let envoy = Envoy::start_with(
+        &config.to_string(),
+        &Options {
+            clusters: vec![("oidc".into(), idp.port())],
+            concurrency: 1,
+        },
+    );
+    let (status, answer) = idp.client_credentials_for(
+        "reader",
+        "reader-secret",
+        "devices:read",
+        "https://opaque-api.example",
+    );
+    assert_eq!(status, 200, "{answer}");
+    let opaque = answer["access_token"].as_str().unwrap().to_string();
+    assert!(!opaque.contains('.'), "an opaque token: {opaque}");
+
+    let read = request(&envoy, "GET", &opaque);
+    assert_eq!(read.status, 200, "{}", read.body);
+    let upstream = read.upstream();
+    assert_eq!(upstream.header("x-auth-subject"), Some("reader"));
+    assert_eq!(upstream.header("x-auth-scopes"), Some("devices:read"));
+    let write = request(&envoy, "POST", &opaque);
+    assert_eq!(write.status, 403, "{}", write.body);
+    let unknown = request(&envoy, "GET", "not-a-token-the-provider-issued");
+    assert_eq!(unknown.status, 401, "{}", unknown.body);
+    assert!(
+        unknown.body.contains("token is not active"),
+        "{}",
+        unknown.body
+    );
+}

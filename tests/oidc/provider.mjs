@@ -1,13 +1,15 @@
 // A real OpenID Connect provider (panva/oidc-provider, installed from npm by `make oidc-provider`)
 // for edge-auth's end-to-end test: issuer http://127.0.0.1:<port>, a fresh RSA signing key per
-// run, two confidential clients for the client credentials grant, and JWT access tokens for the
-// resource "https://edge-api.example" with audience "edge-api".
+// run, two confidential clients for the client credentials grant, JWT access tokens for the
+// resource "https://edge-api.example" and opaque ones for "https://opaque-api.example" (both with
+// audience "edge-api"), and token introspection for the client "edge" (edge-auth itself).
 //
 //   node tests/oidc/provider.mjs <port>
 //
 // Clients (client_secret_basic):
 //   reader / reader-secret   may request: devices:read
 //   writer / writer-secret   may request: devices:read devices:write
+//   edge / edge-secret       may introspect tokens
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -26,24 +28,32 @@ const client = (id, scope) => ({
   redirect_uris: [],
   response_types: [],
   token_endpoint_auth_method: 'client_secret_basic',
-  scope,
+  ...(scope ? { scope } : {}),
 });
 
 const provider = new Provider(issuer, {
   jwks: { keys: [signing] },
-  clients: [client('reader', 'devices:read'), client('writer', 'devices:read devices:write')],
+  clients: [
+    client('reader', 'devices:read'),
+    client('writer', 'devices:read devices:write'),
+    client('edge'),
+  ],
   scopes: ['devices:read', 'devices:write'],
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    introspection: {
+      enabled: true,
+      allowedPolicy: async (ctx) => ctx.oidc.client.clientId === 'edge',
+    },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => 'https://edge-api.example',
       useGrantedResource: () => true,
-      getResourceServerInfo: () => ({
+      getResourceServerInfo: (ctx, resource) => ({
         scope: 'devices:read devices:write',
         audience: 'edge-api',
-        accessTokenFormat: 'jwt',
+        accessTokenFormat: resource === 'https://opaque-api.example' ? 'opaque' : 'jwt',
         accessTokenTTL: 600,
         jwt: { sign: { alg: 'RS256' } },
       }),

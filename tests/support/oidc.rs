@@ -63,11 +63,24 @@ impl OidcProvider {
         secret: &str,
         scope: &str,
     ) -> (u16, serde_json::Value) {
+        self.client_credentials_for(client_id, secret, scope, "https://edge-api.example")
+    }
+
+    /// [`OidcProvider::client_credentials`] for a resource indicator (RFC 8707):
+    /// "https://edge-api.example" gives JWTs, "https://opaque-api.example" opaque tokens.
+    pub fn client_credentials_for(
+        &self,
+        client_id: &str,
+        secret: &str,
+        scope: &str,
+        resource: &str,
+    ) -> (u16, serde_json::Value) {
         let basic =
             base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
         let body = format!(
-            "grant_type=client_credentials&scope={}",
-            scope.replace(' ', "+")
+            "grant_type=client_credentials&scope={}&resource={}",
+            scope.replace(' ', "+"),
+            resource.replace(':', "%3A").replace('/', "%2F")
         );
         let request = format!(
             "POST /token HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
