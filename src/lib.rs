@@ -32,3 +32,5 @@ pub mod token;
 
 #[cfg(target_arch = "wasm32")]
 mod filter;
+#[cfg(target_arch = "wasm32")]
+mod issuer_calls;
