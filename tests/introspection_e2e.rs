@@ -20,10 +20,7 @@ fn start(idp: &FakeIssuer) -> Envoy {
     });
     Envoy::start_with(
         &config.to_string(),
-        &Options {
-            clusters: vec![("idp".into(), idp.port())],
-            concurrency: 1,
-        },
+        &Options::default().cluster("idp", idp.port()),
     )
 }
 

@@ -31,10 +31,7 @@ fn tokens_from_a_real_openid_provider_pass_with_their_scopes_enforced() {
     });
     let envoy = Envoy::start_with(
         &config.to_string(),
-        &Options {
-            clusters: vec![("oidc".into(), idp.port())],
-            concurrency: 1,
-        },
+        &Options::default().cluster("oidc", idp.port()),
     );
 
     let (status, reader) = idp.client_credentials("reader", "reader-secret", "devices:read");
@@ -89,10 +86,7 @@ fn opaque_tokens_from_a_real_openid_provider_are_introspected() {
     });
     let envoy = Envoy::start_with(
         &config.to_string(),
-        &Options {
-            clusters: vec![("oidc".into(), idp.port())],
-            concurrency: 1,
-        },
+        &Options::default().cluster("oidc", idp.port()),
     );
     let (status, answer) = idp.client_credentials_for(
         "reader",

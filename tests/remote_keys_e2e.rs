@@ -74,10 +74,9 @@ fn remote(settings: Value) -> Value {
 fn start(issuer: &FakeIssuer, keys: Value, concurrency: u32) -> Envoy {
     Envoy::start_with(
         &config(keys),
-        &Options {
-            clusters: vec![("idp".into(), issuer.port())],
-            concurrency,
-        },
+        &Options::default()
+            .cluster("idp", issuer.port())
+            .workers(concurrency),
     )
 }
 

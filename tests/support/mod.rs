@@ -56,21 +56,26 @@ pub mod issuer;
 pub mod oidc;
 
 /// What a test may change about the Envoy it starts, beyond the plugin configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Default, Clone)]
 pub struct Options {
     /// Extra STATIC clusters, each (name, port on 127.0.0.1), plain HTTP/1.1: a test-served
     /// issuer, for example.
     pub clusters: Vec<(String, u16)>,
-    /// Envoy's `--concurrency` (worker threads, each with its own Wasm VM).
+    /// Envoy's `--concurrency` (worker threads, each with its own Wasm VM); 0 means 1.
     pub concurrency: u32,
 }
 
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            clusters: Vec::new(),
-            concurrency: 1,
-        }
+impl Options {
+    /// Adds a plain-HTTP STATIC cluster `name` for 127.0.0.1:`port`.
+    pub fn cluster(mut self, name: &str, port: u16) -> Options {
+        self.clusters.push((name.to_string(), port));
+        self
+    }
+
+    /// Sets Envoy's `--concurrency`.
+    pub fn workers(mut self, concurrency: u32) -> Options {
+        self.concurrency = concurrency;
+        self
     }
 }
 
@@ -115,7 +120,12 @@ impl Envoy {
                 }
                 Err(why) => panic!("{why}"),
             };
-            let mut child = spawn_envoy(&envoy_bin, &config_path, dir.path(), options.concurrency);
+            let mut child = spawn_envoy(
+                &envoy_bin,
+                &config_path,
+                dir.path(),
+                options.concurrency.max(1),
+            );
             let log_path = dir.path().join("envoy.log");
             match wait_ready(&mut child, admin_port, READY_TIMEOUT) {
                 Startup::Ready => {
