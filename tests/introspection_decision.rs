@@ -11,7 +11,7 @@ use edge_auth::config::Policy;
 use edge_auth::credential::Request;
 use edge_auth::decision::{authorize, Decision};
 use edge_auth::deny::Denial;
-use edge_auth::token::Identity;
+use edge_auth::introspection::{interpret, Outcome};
 use fixtures::{issuer, now};
 use serde_json::json;
 
@@ -69,15 +69,26 @@ fn opaque_tokens_are_introspected_and_jwts_verified_locally() {
 fn cached_answers_decide_without_asking_again_with_route_scopes_rechecked() {
     let policy = policy("opaque");
     let mut cache = TokenCache::new(16);
-    let identity = Identity {
-        provider: 0,
-        subject: Some("bob".into()),
-        scopes: vec!["devices:read".into()],
-        apps: vec![],
-        forwarded_claims: vec![],
-        expires_at: now() + 60,
+    // The identity an active answer gives, as the filter caches it.
+    let answer = json!({"active": true, "sub": "bob", "scope": "devices:read",
+                        "aud": "edge-api", "exp": now() + 60});
+    let provider = &policy.providers[0];
+    let Outcome::Active {
+        identity,
+        valid_until,
+    } = interpret(
+        Some(200),
+        Some(answer.to_string().into_bytes()),
+        0,
+        provider,
+        provider.introspection.as_ref().unwrap(),
+        &policy.forward,
+        now(),
+    )
+    else {
+        panic!("not active");
     };
-    cache.insert("opaque-good", Rc::new(identity), now() + 60, now());
+    cache.insert("opaque-good", Rc::new(identity), valid_until, now());
     match authorize(&policy, &mut cache, &request("opaque-good", "GET"), now()) {
         Decision::Allow(forwarding) => assert!(forwarding
             .set
