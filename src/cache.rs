@@ -14,6 +14,8 @@ use crate::token::Identity;
 /// A bounded map from token to verified identity.
 pub struct TokenCache {
     entries: HashMap<Box<str>, CachedIdentity>,
+    /// Tokens an introspection endpoint called inactive, until when (bounded like `entries`).
+    inactive: HashMap<Box<str>, u64>,
     capacity: usize,
 }
 
@@ -28,6 +30,7 @@ impl TokenCache {
     pub fn new(capacity: usize) -> TokenCache {
         TokenCache {
             entries: HashMap::with_capacity(capacity.min(1024)),
+            inactive: HashMap::new(),
             capacity,
         }
     }
@@ -62,6 +65,41 @@ impl TokenCache {
                 valid_until,
             },
         );
+    }
+
+    /// Remembers that the issuer called `token` inactive, until `until` (inclusive).
+    pub fn insert_inactive(&mut self, token: &str, until: u64, now: u64) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.inactive.len() >= self.capacity && !self.inactive.contains_key(token) {
+            self.inactive.retain(|_, until| *until >= now);
+            if self.inactive.len() >= self.capacity {
+                if let Some(victim) = self.inactive.keys().next().cloned() {
+                    self.inactive.remove(&victim);
+                }
+            }
+        }
+        self.inactive.insert(token.into(), until);
+    }
+
+    /// Whether the issuer recently called `token` inactive.
+    pub fn is_inactive(&mut self, token: &str, now: u64) -> bool {
+        match self.inactive.get(token) {
+            Some(until) if now <= *until => true,
+            Some(_) => {
+                self.inactive.remove(token);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets every token of the provider at `provider`: its keys changed, and a token must
+    /// not outlive the key that verified it.
+    pub fn forget_provider(&mut self, provider: usize) {
+        self.entries
+            .retain(|_, entry| entry.identity.provider != provider);
     }
 
     /// Number of cached tokens.
@@ -126,6 +164,31 @@ mod tests {
             cache.insert(&format!("t{i}"), identity("x"), 1000, 60);
         }
         assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn forgetting_a_provider_drops_only_its_tokens() {
+        let mut cache = TokenCache::new(4);
+        let mut other = (*identity("bob")).clone();
+        other.provider = 1;
+        cache.insert("a", identity("alice"), 100, 0);
+        cache.insert("b", Rc::new(other), 100, 0);
+        cache.forget_provider(0);
+        assert!(cache.get("a", 1).is_none());
+        assert!(cache.get("b", 1).is_some());
+    }
+
+    #[test]
+    fn inactive_tokens_are_remembered_briefly_and_boundedly() {
+        let mut cache = TokenCache::new(2);
+        cache.insert_inactive("x", 10, 0);
+        assert!(cache.is_inactive("x", 10));
+        assert!(!cache.is_inactive("x", 11));
+        assert!(!cache.is_inactive("y", 0));
+        for i in 0..100 {
+            cache.insert_inactive(&format!("t{i}"), 1000, 20);
+        }
+        assert_eq!(cache.inactive.len(), 2);
     }
 
     #[test]

@@ -15,7 +15,9 @@ use crate::algorithm::Algorithm;
 use crate::allowlist::{Cidr, OriginPattern};
 use crate::api_keys::{parse_digest_hex, Client, ClientRegistry};
 use crate::credential::{CredentialKind, CredentialSources, TokenSource};
+use crate::introspection;
 use crate::jwks::{JwkSetDocument, KeySet};
+use crate::key_source;
 use crate::provider::Provider;
 use crate::rules::{Route, Rule, Rules};
 use crate::transport::TlsVersion;
@@ -203,7 +205,14 @@ struct RawProvider {
     issuer: String,
     audiences: Vec<String>,
     algorithms: Vec<String>,
-    jwks: JwkSetDocument,
+    #[serde(default)]
+    jwks: Option<JwkSetDocument>,
+    #[serde(default)]
+    remote_jwks: Option<key_source::RemoteJwksConfig>,
+    #[serde(default)]
+    discovery: Option<key_source::DiscoveryConfig>,
+    #[serde(default)]
+    introspection: Option<introspection::IntrospectionConfig>,
     #[serde(default)]
     clock_skew_seconds: Option<u64>,
     #[serde(default)]
@@ -477,6 +486,23 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         })
         .transpose()?;
 
+    let introspecting = providers
+        .iter()
+        .filter(|p| p.introspection.is_some())
+        .count();
+    if introspecting > 1 {
+        return Err(ConfigError::new(
+            "providers",
+            "at most one provider may use introspection (opaque tokens do not name their issuer)",
+        ));
+    }
+    if introspecting == 1 && token_cache_entries == 0 {
+        return Err(ConfigError::new(
+            "token_cache.max_entries",
+            "introspection answers are kept in the token cache: it cannot be 0",
+        ));
+    }
+
     Ok(Policy {
         realm,
         providers,
@@ -679,7 +705,23 @@ fn compile_provider(raw: RawProvider, field: &str) -> Result<Provider, ConfigErr
             "must be positive (omit it for no limit)",
         ));
     }
-    let keys = KeySet::from_jwks(&raw.jwks, &algorithms, &format!("{field}.jwks"))?;
+    let remote = key_source::compile(raw.remote_jwks, raw.discovery, &raw.issuer, field)?;
+    let introspection = raw
+        .introspection
+        .map(|config| introspection::compile(config, &raw.issuer, field))
+        .transpose()?;
+    let keys = match (raw.jwks, &remote) {
+        (Some(jwks), None) => KeySet::from_jwks(&jwks, &algorithms, &format!("{field}.jwks"))?,
+        (None, Some(_)) => KeySet::default(),
+        // A provider of opaque tokens only: introspection is its only way to check a token.
+        (None, None) if introspection.is_some() => KeySet::default(),
+        _ => {
+            return Err(ConfigError::new(
+                field,
+                "give exactly one of jwks, remote_jwks or discovery (or only introspection)",
+            ))
+        }
+    };
     let claims = raw.claims.unwrap_or(RawClaims {
         scopes: None,
         apps: None,
@@ -703,6 +745,8 @@ fn compile_provider(raw: RawProvider, field: &str) -> Result<Provider, ConfigErr
         audiences: raw.audiences,
         algorithms,
         keys,
+        remote,
+        introspection,
         clock_skew_seconds,
         max_lifetime_seconds: raw.max_lifetime_seconds,
         scope_claims: match claims.scopes {

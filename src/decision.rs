@@ -3,8 +3,10 @@
 //!
 //! This is the one place where the pieces meet, in this order: path sanity, minimum TLS, CORS
 //! preflight, route rules, credential extraction, authentication (verified-token cache, token
-//! validation, API key clients), scopes, then the allow-lists (source network, web origin,
-//! application). A query token is cut from the path on every forwarded request.
+//! validation against inline or fetched keys, introspection, API key clients), scopes, then the
+//! allow-lists (source network, web origin, application). A query token is cut from the path on
+//! every forwarded request. Where only the issuer can settle a token (its keys are not in yet,
+//! or it is opaque), the decision says so and the filter asks, then decides again.
 
 use std::rc::Rc;
 
@@ -16,7 +18,7 @@ use crate::deny::Denial;
 use crate::provider::Provider;
 use crate::query_token;
 use crate::rules::{has_dot_segment, Requirement, Route};
-use crate::token::{self, Identity};
+use crate::token::{self, Identity, InlineKeys, KeyLookup};
 use crate::transport::{client_address, TlsVersion};
 
 /// What to do with a request. Header names are borrowed from the policy: nothing about them is
@@ -31,6 +33,25 @@ pub enum Decision<'a> {
         denial: Denial,
         /// Credential kinds for `WWW-Authenticate` challenges.
         schemes: &'a [CredentialKind],
+    },
+    /// The token's issuer publishes its keys and the keys in hand cannot decide it (none have
+    /// arrived yet, or none has the token's `kid`): decide again once `provider`'s keys are
+    /// (re)fetched, or answer `otherwise` if no fetch can come.
+    AwaitKeys {
+        /// Index of the provider whose keys are needed.
+        provider: usize,
+        /// Whether the keys are there but lack the token's `kid` (an early refetch).
+        unknown_kid: bool,
+        /// The answer when no fetch is coming.
+        otherwise: Denial,
+    },
+    /// The token is for `provider`'s introspection endpoint: ask it, remember the answer in the
+    /// token cache, and decide again.
+    Introspect {
+        /// Index of the provider whose endpoint vouches for the token.
+        provider: usize,
+        /// The bearer token to ask about.
+        token: String,
     },
 }
 
@@ -58,9 +79,21 @@ struct Caller<'a> {
     claims: &'a [(usize, String)],
 }
 
-/// Decides `request` at time `now` (Unix seconds), consulting and filling `cache`.
+/// Decides `request` at time `now` (Unix seconds), consulting and filling `cache`, with the keys
+/// written in the configuration.
 pub fn authorize<'a>(
     policy: &'a Policy,
+    cache: &mut TokenCache,
+    request: &Request,
+    now: u64,
+) -> Decision<'a> {
+    authorize_with_keys(policy, &InlineKeys(&policy.providers), cache, request, now)
+}
+
+/// [`authorize`], with each provider's current keys from `keys` (fetched keys included).
+pub fn authorize_with_keys<'a>(
+    policy: &'a Policy,
+    keys: &dyn KeyLookup,
     cache: &mut TokenCache,
     request: &Request,
     now: u64,
@@ -113,16 +146,32 @@ pub fn authorize<'a>(
     // Keeps a cached token identity alive while `caller` borrows from it.
     let identity: Rc<Identity>;
     let caller = match &presented.credential {
-        Credential::Jwt(token) => match cached_or_verified(policy, cache, token, now) {
-            Ok(verified) => {
-                identity = verified;
-                jwt_caller(policy, &identity)
+        Credential::Jwt(token) => {
+            if cache.is_inactive(token, now) {
+                return deny(Denial::InvalidToken("token is not active".into()), schemes);
             }
-            Err(err) => {
-                log::debug!("denied {} {}: {err}", request.method, path);
-                return deny(Denial::InvalidToken(err.to_string()), schemes);
+            if let Some(provider) = introspected_by(policy, token) {
+                if cache.get(token, now).is_none() {
+                    return Decision::Introspect {
+                        provider,
+                        token: token.to_string(),
+                    };
+                }
             }
-        },
+            match cached_or_verified(policy, keys, cache, token, now) {
+                Ok(verified) => {
+                    identity = verified;
+                    jwt_caller(policy, &identity)
+                }
+                Err(err) => {
+                    if let Some(wait) = await_keys(policy, token, err) {
+                        return wait;
+                    }
+                    log::debug!("denied {} {}: {err}", request.method, path);
+                    return deny(Denial::InvalidToken(err.to_string()), schemes);
+                }
+            }
+        }
         Credential::ApiKey { id, secret } => {
             match policy.clients.authenticate(id, secret.as_bytes()) {
                 Some(client) => client_caller(kind, client),
@@ -161,8 +210,42 @@ pub fn authorize<'a>(
     Decision::Allow(forwarding)
 }
 
+/// The provider whose introspection endpoint decides `token`: the one introspecting every
+/// token, or, for a token that is not a JWT, the one introspecting opaque tokens.
+fn introspected_by(policy: &Policy, token: &str) -> Option<usize> {
+    let (index, introspection) = policy
+        .providers
+        .iter()
+        .enumerate()
+        .find_map(|(index, p)| p.introspection.as_ref().map(|i| (index, i)))?;
+    (introspection.all_tokens || !token::looks_like_jwt(token)).then_some(index)
+}
+
+/// For a token refused only for want of its issuer's keys: the decision to wait for them.
+fn await_keys<'a>(policy: &Policy, token: &str, err: token::TokenError) -> Option<Decision<'a>> {
+    let unknown_kid = match err {
+        token::TokenError::KeysUnavailable => false,
+        token::TokenError::UnknownKey => true,
+        _ => return None,
+    };
+    let provider = token::claimed_provider(token, &policy.providers)?;
+    let remote = policy.providers.get(provider)?.remote.as_ref()?;
+    let otherwise = if unknown_kid {
+        Denial::InvalidToken(err.to_string())
+    } else {
+        log::debug!("no keys yet from cluster {}", remote.cluster);
+        Denial::Unavailable(err.to_string())
+    };
+    Some(Decision::AwaitKeys {
+        provider,
+        unknown_kid,
+        otherwise,
+    })
+}
+
 fn cached_or_verified(
     policy: &Policy,
+    keys: &dyn KeyLookup,
     cache: &mut TokenCache,
     token: &str,
     now: u64,
@@ -170,9 +253,10 @@ fn cached_or_verified(
     if let Some(identity) = cache.get(token, now) {
         return Ok(identity);
     }
-    let identity = Rc::new(token::verify(
+    let identity = Rc::new(token::verify_with_keys(
         token,
         &policy.providers,
+        keys,
         &policy.forward,
         now,
     )?);

@@ -2,15 +2,20 @@
 //!
 //! The root context compiles the plugin configuration once (refusing a bad one, so Envoy
 //! rejects the plugin) and owns the per-worker verified-token cache. Each HTTP context reads
-//! the request headers and the clock, calls [`crate::decision::authorize`], and applies the
-//! result: header changes and `Continue`, or a local reply.
+//! the request headers and the clock, calls [`crate::decision::authorize_with_keys`], and
+//! applies the result: header changes and `Continue`, a local reply, or a pause until the
+//! issuer's keys arrive.
+//!
+//! Calls to issuers (key fetches on the root context's tick, introspection from the HTTP
+//! context) and the requests paused for them are handled in [`crate::issuer_calls`]; this
+//! module only hands it the contexts' events.
 //!
 //! Host calls go through `hostcalls` functions that return `Result` (the SDK's convenience
 //! methods unwrap, and `get_map` panics on a non-UTF-8 header value, which a client can send).
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -18,28 +23,59 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 
 use crate::cache::TokenCache;
 use crate::config::Policy;
-use crate::credential::Request;
-use crate::decision::{authorize, Decision};
+use crate::credential::{CredentialKind, Request};
+use crate::decision::{authorize_with_keys, Decision};
 use crate::deny::Denial;
+use crate::issuer_calls::{
+    create_lease, introspect, introspection_answered, wait_for_keys, KeyFetcher, Pending,
+};
+use crate::key_source::{Slot, WorkerKeys};
 use crate::transport::parse_peer_address;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(EdgeAuthRoot::default()) });
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+        Box::new(EdgeAuthRoot {
+            context_id,
+            shared: None,
+            fetcher: KeyFetcher::default(),
+        })
+    });
 }}
 
+/// How often the root context looks at shared keys, leases and waiting requests.
+const TICK: Duration = Duration::from_millis(100);
+
 /// What every HTTP context of this worker shares once configured.
-struct Shared {
-    policy: Policy,
-    cache: RefCell<TokenCache>,
+pub(crate) struct Shared {
+    pub(crate) policy: Policy,
+    pub(crate) cache: RefCell<TokenCache>,
+    /// One per provider (used only by providers whose keys are fetched).
+    pub(crate) slots: RefCell<Vec<Slot>>,
+    /// The root context, made effective again after deciding a paused request.
+    pub(crate) root_id: u32,
 }
 
-#[derive(Default)]
 struct EdgeAuthRoot {
+    context_id: u32,
     shared: Option<Rc<Shared>>,
+    fetcher: KeyFetcher,
 }
 
-impl Context for EdgeAuthRoot {}
+impl Context for EdgeAuthRoot {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if let Some(shared) = self.shared.clone() {
+            self.fetcher
+                .on_response(&shared, token_id, num_headers, body_size);
+        }
+    }
+}
 
 impl RootContext for EdgeAuthRoot {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
@@ -63,8 +99,25 @@ impl RootContext for EdgeAuthRoot {
                     policy.clients.len(),
                     policy.rules.len()
                 );
+                let remote = policy.providers.iter().any(|p| p.remote.is_some());
+                if remote {
+                    if let Err(status) = hostcalls::set_tick_period(TICK) {
+                        log::error!("cannot set the tick period: {status:?}");
+                        return false;
+                    }
+                }
+                for provider in policy.providers.iter().filter(|p| p.remote.is_some()) {
+                    create_lease(provider);
+                }
                 let cache = RefCell::new(TokenCache::new(policy.token_cache_entries));
-                self.shared = Some(Rc::new(Shared { policy, cache }));
+                let slots =
+                    RefCell::new(policy.providers.iter().map(|_| Slot::default()).collect());
+                self.shared = Some(Rc::new(Shared {
+                    policy,
+                    cache,
+                    slots,
+                    root_id: self.context_id,
+                }));
                 true
             }
             Err(err) => {
@@ -74,9 +127,17 @@ impl RootContext for EdgeAuthRoot {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn on_tick(&mut self) {
+        if let Some(shared) = self.shared.clone() {
+            self.fetcher.on_tick(&shared);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(EdgeAuthRequest {
+            context_id,
             shared: self.shared.clone(),
+            introspecting: None,
         }))
     }
 
@@ -85,11 +146,38 @@ impl RootContext for EdgeAuthRoot {
     }
 }
 
-struct EdgeAuthRequest {
-    shared: Option<Rc<Shared>>,
+/// Milliseconds since the Unix epoch, by the host's clock.
+pub(crate) fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
-impl Context for EdgeAuthRequest {}
+struct EdgeAuthRequest {
+    context_id: u32,
+    shared: Option<Rc<Shared>>,
+    /// The introspection call in flight for this request.
+    introspecting: Option<Pending>,
+}
+
+impl Context for EdgeAuthRequest {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if let (Some(shared), Some(pending)) = (self.shared.clone(), self.introspecting.take()) {
+            if pending.call == token_id {
+                introspection_answered(&shared, self.context_id, &pending, num_headers, body_size);
+            }
+        }
+    }
+}
 
 impl HttpContext for EdgeAuthRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -100,59 +188,103 @@ impl HttpContext for EdgeAuthRequest {
                 "edge",
             );
         };
-        let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
-            Ok(headers) => headers
-                .into_iter()
-                .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
-                .collect(),
-            Err(status) => {
-                log::error!("cannot read request headers: {status:?}");
-                return deny(
-                    &Denial::InvalidRequest("request headers unreadable".into()),
-                    &shared.policy.realm,
-                );
-            }
+        decide(shared, self.context_id, true, &mut self.introspecting)
+    }
+}
+
+/// Decides the request of the effective HTTP context and applies the decision. `may_wait`:
+/// whether it may be paused for keys or introspection (once only; a woken request is decided
+/// with what there is); an introspection call started is recorded in `introspecting`.
+pub(crate) fn decide(
+    shared: &Shared,
+    context_id: u32,
+    may_wait: bool,
+    introspecting: &mut Option<Pending>,
+) -> Action {
+    let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
+        Ok(headers) => headers
+            .into_iter()
+            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+            .collect(),
+        Err(status) => {
+            log::error!("cannot read request headers: {status:?}");
+            return deny(
+                &Denial::InvalidRequest("request headers unreadable".into()),
+                &shared.policy.realm,
+            );
+        }
+    };
+    let mut request = Request::from_headers(headers);
+    request.source_address = property_text(&["source", "address"])
+        .as_deref()
+        .and_then(parse_peer_address);
+    request.tls_version =
+        property_text(&["connection", "tls_version"]).filter(|version| !version.is_empty());
+    let now = now_ms();
+    let decision = {
+        let (Ok(mut cache), Ok(slots)) = (shared.cache.try_borrow_mut(), shared.slots.try_borrow())
+        else {
+            return deny(
+                &Denial::Unavailable("edge-auth is busy".into()),
+                &shared.policy.realm,
+            );
         };
-        let mut request = Request::from_headers(headers);
-        request.source_address = property_text(&["source", "address"])
-            .as_deref()
-            .and_then(parse_peer_address);
-        request.tls_version =
-            property_text(&["connection", "tls_version"]).filter(|version| !version.is_empty());
-        let now = hostcalls::get_current_time()
-            .ok()
-            .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |elapsed| elapsed.as_secs());
-        let decision = {
-            let Ok(mut cache) = shared.cache.try_borrow_mut() else {
-                return deny(
-                    &Denial::Unavailable("edge-auth is busy".into()),
-                    &shared.policy.realm,
-                );
-            };
-            authorize(&shared.policy, &mut cache, &request, now)
+        let keys = WorkerKeys {
+            providers: &shared.policy.providers,
+            slots: &slots,
         };
-        match decision {
-            Decision::Allow(forwarding) => {
-                let headers = MapType::HttpRequestHeaders;
-                let removals = forwarding.remove.iter().map(|name| (*name, None));
-                let path = forwarding.path.as_deref().map(|path| (":path", Some(path)));
-                let sets = forwarding
-                    .set
-                    .iter()
-                    .map(|(name, value)| (*name, Some(value.as_str())));
-                for (name, value) in removals.chain(path).chain(sets) {
-                    if let Err(status) = hostcalls::set_map_value(headers, name, value) {
-                        log::error!("cannot change request header {name}: {status:?}");
-                        return deny(
-                            &Denial::Unavailable("request headers unwritable".into()),
-                            &shared.policy.realm,
-                        );
-                    }
+        authorize_with_keys(&shared.policy, &keys, &mut cache, &request, now / 1000)
+    };
+    match decision {
+        Decision::Allow(forwarding) => {
+            let headers = MapType::HttpRequestHeaders;
+            let removals = forwarding.remove.iter().map(|name| (*name, None));
+            let path = forwarding.path.as_deref().map(|path| (":path", Some(path)));
+            let sets = forwarding
+                .set
+                .iter()
+                .map(|(name, value)| (*name, Some(value.as_str())));
+            for (name, value) in removals.chain(path).chain(sets) {
+                if let Err(status) = hostcalls::set_map_value(headers, name, value) {
+                    log::error!("cannot change request header {name}: {status:?}");
+                    return deny(
+                        &Denial::Unavailable("request headers unwritable".into()),
+                        &shared.policy.realm,
+                    );
                 }
-                Action::Continue
             }
-            Decision::Deny { denial, schemes } => deny_with(&denial, &shared.policy.realm, schemes),
+            Action::Continue
+        }
+        Decision::Deny { denial, schemes } => deny_with(&denial, &shared.policy.realm, schemes),
+        Decision::AwaitKeys {
+            provider,
+            unknown_kid,
+            otherwise,
+        } => {
+            if may_wait && wait_for_keys(shared, provider, unknown_kid, context_id, now) {
+                Action::Pause
+            } else {
+                deny(&otherwise, &shared.policy.realm)
+            }
+        }
+        Decision::Introspect { provider, token } => {
+            match may_wait
+                .then(|| introspect(shared, provider, &token))
+                .flatten()
+            {
+                Some(call) => {
+                    *introspecting = Some(Pending {
+                        call,
+                        provider,
+                        token,
+                    });
+                    Action::Pause
+                }
+                None => deny(
+                    &Denial::Unavailable("the token introspection endpoint is unavailable".into()),
+                    &shared.policy.realm,
+                ),
+            }
         }
     }
 }
@@ -165,17 +297,13 @@ fn property_text(path: &[&str]) -> Option<String> {
     }
 }
 
-/// Sends the local reply for a denial that has no credential challenge.
-fn deny(denial: &Denial, realm: &str) -> Action {
+/// Sends the local reply for a denial that has no credential challenge, and stops the request.
+pub(crate) fn deny(denial: &Denial, realm: &str) -> Action {
     deny_with(denial, realm, &[])
 }
 
 /// Sends the local reply for `denial`, challenging for `schemes`, and stops the request.
-fn deny_with(
-    denial: &Denial,
-    realm: &str,
-    schemes: &[crate::credential::CredentialKind],
-) -> Action {
+fn deny_with(denial: &Denial, realm: &str, schemes: &[CredentialKind]) -> Action {
     let response = denial.response(realm, schemes);
     let headers: Vec<(&str, &str)> = response
         .headers

@@ -153,6 +153,44 @@ impl KeySet {
         Ok(KeySet { keys })
     }
 
+    /// Parses a JWK Set fetched from an issuer, skipping each key that cannot be used.
+    ///
+    /// Unlike [`KeySet::from_jwks`] (inline configuration, where a bad key is the operator's
+    /// mistake and refuses the whole configuration), an issuer may publish keys edge-auth does
+    /// not support next to the ones it signs with: each bad key is reported in the returned
+    /// list (as `keys[i]...: problem`) and skipped. Unknown top-level members are ignored. It is
+    /// an error only when the body is not a JWK Set or no key at all is usable.
+    pub fn from_fetched_jwks(
+        body: &[u8],
+        allowed: &[Algorithm],
+    ) -> Result<(KeySet, Vec<String>), String> {
+        let document: serde_json::Value =
+            serde_json::from_slice(body).map_err(|err| format!("body is not JSON: {err}"))?;
+        let raw_keys = document
+            .get("keys")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| "body is not a JWK Set (no \"keys\" array)".to_string())?;
+        let mut keys = Vec::new();
+        let mut skipped = Vec::new();
+        for (index, raw) in raw_keys.iter().enumerate() {
+            let key_field = format!("keys[{index}]");
+            let parsed = serde_json::from_value::<Jwk>(raw.clone())
+                .map_err(|err| ConfigError::new(&key_field, format!("not a JWK: {err}")))
+                .and_then(|jwk| parse_jwk(&jwk, allowed, &key_field));
+            match parsed {
+                Ok(usable) => keys.extend(usable),
+                Err(err) => skipped.push(err.to_string()),
+            }
+        }
+        if keys.is_empty() {
+            return Err(format!(
+                "no key in the set can verify any of the provider's algorithms ({} key(s) in the body)",
+                raw_keys.len()
+            ));
+        }
+        Ok((KeySet { keys }, skipped))
+    }
+
     /// The keys that may verify a token signed with `algorithm` and naming `kid` (if any).
     ///
     /// With a `kid`, only keys carrying that exact `kid` match; without one, every key of
@@ -414,6 +452,38 @@ mod tests {
         .unwrap();
         assert_eq!(set.len(), 1);
         assert_eq!(set.candidates(Algorithm::PS256, None).count(), 0);
+    }
+
+    #[test]
+    fn fetched_sets_skip_bad_keys_one_by_one() {
+        let body = json!({"keys": [
+            {"kty": "RSA", "kid": "short", "n": "AQAB", "e": "AQAB"},
+            {"kty": "XYZ", "kid": "odd"},
+            rsa_jwk("good"),
+        ], "extra": true})
+        .to_string();
+        let (set, skipped) =
+            KeySet::from_fetched_jwks(body.as_bytes(), &[Algorithm::RS256]).unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(set.has_kid("good"));
+        assert_eq!(skipped.len(), 2);
+        assert!(
+            skipped[0].starts_with("keys[0].n: RSA modulus"),
+            "{skipped:?}"
+        );
+        assert!(skipped[1].starts_with("keys[1].kty"), "{skipped:?}");
+    }
+
+    #[test]
+    fn fetched_garbage_or_sets_without_usable_keys_are_errors() {
+        let err = |body: &str| {
+            KeySet::from_fetched_jwks(body.as_bytes(), &[Algorithm::RS256])
+                .err()
+                .unwrap()
+        };
+        assert!(err("<html>").starts_with("body is not JSON"));
+        assert!(err("{\"issuer\": \"x\"}").contains("no \"keys\" array"));
+        assert!(err("{\"keys\": [{\"kty\": \"EC\"}]}").starts_with("no key in the set"));
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! 2. [`decision::authorize`] matches the route ([`rules`]), finds the bearer token
 //!    ([`credential`]), looks it up in the verified-token [`cache`] or validates it
 //!    ([`token`], with keys from [`jwks`] held by each [`provider`]), and checks scopes;
-//! 3. the resulting [`decision::Decision`] is either header changes for the upstream or a
-//!    [`deny::DenyResponse`], which [`filter`] applies.
+//! 3. the resulting [`decision::Decision`] is either header changes for the upstream, a
+//!    [`deny::DenyResponse`], or a wait: for the issuer's keys ([`key_source`], which fetches
+//!    them directly or through [`discovery`]) or for an [`introspection`] answer about an opaque
+//!    token; [`filter`] applies it, pausing and resuming the request for a wait.
 //!
 //! Everything except [`filter`] is host-independent and tested natively; the configuration is
 //! parsed and compiled once by [`config`].
@@ -20,7 +22,10 @@ pub mod config;
 pub mod credential;
 pub mod decision;
 pub mod deny;
+pub mod discovery;
+pub mod introspection;
 pub mod jwks;
+pub mod key_source;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;
 pub mod provider;
@@ -31,3 +36,5 @@ pub mod transport;
 
 #[cfg(target_arch = "wasm32")]
 mod filter;
+#[cfg(target_arch = "wasm32")]
+mod issuer_calls;

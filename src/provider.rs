@@ -3,7 +3,9 @@
 
 use crate::algorithm::Algorithm;
 use crate::allowlist::{Cidr, OriginPattern};
+use crate::introspection::Introspection;
 use crate::jwks::KeySet;
+use crate::key_source::RemoteKeys;
 
 /// One identity provider, compiled from `providers[i]`.
 pub struct Provider {
@@ -15,8 +17,12 @@ pub struct Provider {
     pub audiences: Vec<String>,
     /// Algorithm allow-list.
     pub algorithms: Vec<Algorithm>,
-    /// Verification keys.
+    /// Verification keys written in the configuration (empty when they are fetched).
     pub keys: KeySet,
+    /// Where the keys are fetched from, for `remote_jwks` and `discovery` providers.
+    pub remote: Option<RemoteKeys>,
+    /// The RFC 7662 endpoint that vouches for its opaque tokens, if any.
+    pub introspection: Option<Introspection>,
     /// Tolerance applied to `exp`, `nbf` and `iat`.
     pub clock_skew_seconds: u64,
     /// Longest accepted lifetime (`exp - iat`, or `exp - now` without `iat`).

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::algorithm::Algorithm;
 use crate::allowlist::Cidr;
 use crate::config::Forward;
+use crate::jwks::KeySet;
 use crate::provider::Provider;
 
 /// Longest token accepted, in bytes. Real access tokens are 1-4 KiB.
@@ -45,6 +46,8 @@ pub enum TokenError {
     AlgorithmNotAllowed,
     /// `kid` names no key of the provider.
     UnknownKey,
+    /// The provider's keys come from its issuer and none have arrived yet.
+    KeysUnavailable,
     /// No key of the provider can verify this algorithm.
     NoKeyForAlgorithm,
     /// No `exp` claim, or not an integer NumericDate.
@@ -79,6 +82,7 @@ impl fmt::Display for TokenError {
             TokenError::UnknownIssuer => "token issuer is not trusted",
             TokenError::AlgorithmNotAllowed => "token algorithm is not allowed for its issuer",
             TokenError::UnknownKey => "token signing key is unknown",
+            TokenError::KeysUnavailable => "the issuer's signing keys are not available",
             TokenError::NoKeyForAlgorithm => "no key of the issuer verifies the token's algorithm",
             TokenError::MissingExpiry => "token has no valid expiry",
             TokenError::Expired => "token has expired",
@@ -132,10 +136,50 @@ struct Header {
     crit: Option<Value>,
 }
 
-/// Validates `token` against the configured providers at time `now` (Unix seconds).
+/// Where the verification keys of each provider are found: the configuration's inline keys, or
+/// the worker's store of keys fetched from the issuers.
+pub trait KeyLookup {
+    /// The current keys of the provider at `index`, or `None` while none are known.
+    fn keys_of(&self, index: usize) -> Option<&KeySet>;
+}
+
+/// The keys written in the configuration (empty for providers whose keys are fetched).
+pub struct InlineKeys<'a>(pub &'a [Provider]);
+
+impl KeyLookup for InlineKeys<'_> {
+    fn keys_of(&self, index: usize) -> Option<&KeySet> {
+        self.0
+            .get(index)
+            .map(|provider| &provider.keys)
+            .filter(|keys| !keys.is_empty())
+    }
+}
+
+/// Validates `token` against the configured providers and their inline keys at time `now`
+/// (Unix seconds).
 pub fn verify(
     token: &str,
     providers: &[Provider],
+    forward: &Forward,
+    now: u64,
+) -> Result<Identity, TokenError> {
+    verify_with_keys(token, providers, &InlineKeys(providers), forward, now)
+}
+
+/// The index of the provider whose issuer the token names (unverified: only to route a
+/// key refetch, never to trust anything).
+pub fn claimed_provider(token: &str, providers: &[Provider]) -> Option<usize> {
+    let claims_b64 = token.split('.').nth(1)?;
+    let claims: Map<String, Value> = decode_json(claims_b64).ok()?;
+    let issuer = claims.get("iss").and_then(Value::as_str)?;
+    Provider::for_issuer(providers, issuer).map(|(index, _)| index)
+}
+
+/// Validates `token` at time `now` (Unix seconds), with each provider's keys from `keys`.
+pub fn verify_with_keys(
+    token: &str,
+    providers: &[Provider],
+    keys: &dyn KeyLookup,
     forward: &Forward,
     now: u64,
 ) -> Result<Identity, TokenError> {
@@ -172,14 +216,16 @@ pub fn verify(
         return Err(TokenError::AlgorithmNotAllowed);
     }
     let kid = header.kid.as_deref();
-    let candidates: Vec<_> = provider
-        .keys
+    let key_set = keys
+        .keys_of(provider_index)
+        .ok_or(TokenError::KeysUnavailable)?;
+    let candidates: Vec<_> = key_set
         .candidates(algorithm, kid)
         .take(MAX_KEYS_WITHOUT_KID)
         .collect();
     if candidates.is_empty() {
         return Err(match kid {
-            Some(kid) if !provider.keys.has_kid(kid) => TokenError::UnknownKey,
+            Some(kid) if !key_set.has_kid(kid) => TokenError::UnknownKey,
             _ => TokenError::NoKeyForAlgorithm,
         });
     }
@@ -209,7 +255,28 @@ pub fn verify(
     if !verified {
         return Err(TokenError::BadSignature);
     }
+    identity_from_claims(&claims, provider_index, provider, forward, expires_at)
+}
 
+/// Whether `token` has the shape of a JWS compact token (three parts, a JSON header):
+/// anything else is an opaque token, for introspection.
+pub fn looks_like_jwt(token: &str) -> bool {
+    let mut parts = token.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(header), Some(_), Some(_), None) => decode_json::<Header>(header).is_ok(),
+        _ => false,
+    }
+}
+
+/// The identity that verified claims (a JWT's, or an introspection answer's) describe;
+/// an error when the provider's network claim is malformed.
+pub fn identity_from_claims(
+    claims: &Map<String, Value>,
+    provider_index: usize,
+    provider: &Provider,
+    forward: &Forward,
+    expires_at: u64,
+) -> Result<Identity, TokenError> {
     let allowed_cidrs = match provider
         .cidrs_claim
         .as_ref()
@@ -306,7 +373,8 @@ fn check_time(
     Ok(exp)
 }
 
-fn check_audience(claims: &Map<String, Value>, provider: &Provider) -> Result<(), TokenError> {
+/// Checks that `aud` names one of the provider's audiences.
+pub fn check_audience(claims: &Map<String, Value>, provider: &Provider) -> Result<(), TokenError> {
     let accepted = |aud: &str| provider.audiences.iter().any(|a| a == aud);
     let ok = match claims.get("aud") {
         Some(Value::String(aud)) => accepted(aud),

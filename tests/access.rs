@@ -48,14 +48,14 @@ impl Call {
 fn allowed(decision: Decision<'_>) -> Forwarding<'_> {
     match decision {
         Decision::Allow(forwarding) => forwarding,
-        Decision::Deny { denial, .. } => panic!("denied: {denial:?}"),
+        other => panic!("not allowed: {other:?}"),
     }
 }
 
 fn denied(decision: Decision<'_>) -> (Denial, Vec<CredentialKind>) {
     match decision {
         Decision::Deny { denial, schemes } => (denial, schemes.to_vec()),
-        Decision::Allow(forwarding) => panic!("allowed: {forwarding:?}"),
+        other => panic!("not denied: {other:?}"),
     }
 }
 

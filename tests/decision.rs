@@ -28,14 +28,14 @@ fn decide<'a>(
 fn allowed(decision: Decision<'_>) -> Forwarding<'_> {
     match decision {
         Decision::Allow(forwarding) => forwarding,
-        Decision::Deny { denial, .. } => panic!("denied: {denial:?}"),
+        other => panic!("not allowed: {other:?}"),
     }
 }
 
 fn denied(decision: Decision<'_>) -> Denial {
     match decision {
         Decision::Deny { denial, .. } => denial,
-        Decision::Allow(forwarding) => panic!("allowed: {forwarding:?}"),
+        other => panic!("not denied: {other:?}"),
     }
 }
 

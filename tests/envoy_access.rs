@@ -261,7 +261,7 @@ fn minimum_tls_version_is_enforced_over_a_real_tls_listener() {
     let dir = std::env::temp_dir().join(format!("edge-auth-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let tls = TlsFiles::self_signed(&dir);
-    let envoy = Envoy::start_with(&config.to_string(), &Options { tls: Some(tls) });
+    let envoy = Envoy::start_with(&config.to_string(), &Options::default().tls(tls));
 
     let modern = envoy.https_get("/public/x", &["--tlsv1.3"], &[]);
     assert_eq!(modern.status, 200, "{}", modern.body);

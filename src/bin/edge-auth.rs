@@ -62,13 +62,21 @@ fn check(args: &[String]) -> Result<(), String> {
     println!("{path}: valid");
     for provider in &policy.providers {
         let algorithms: Vec<&str> = provider.algorithms.iter().map(|a| a.name()).collect();
+        let keys = match &provider.remote {
+            None if provider.keys.is_empty() => "no keys".to_string(),
+            None => format!("{} key(s)", provider.keys.len()),
+            Some(remote) => format!("keys fetched through cluster {}", remote.cluster),
+        };
+        let introspection = match &provider.introspection {
+            Some(i) => format!(", introspection through cluster {}", i.cluster),
+            None => String::new(),
+        };
         println!(
-            "  provider {:?}: issuer {}, audiences {:?}, algorithms {}, {} key(s)",
+            "  provider {:?}: issuer {}, audiences {:?}, algorithms {}, {keys}{introspection}",
             provider.name,
             provider.issuer,
             provider.audiences,
             algorithms.join(" "),
-            provider.keys.len()
         );
     }
     let credentials = &policy.credentials;

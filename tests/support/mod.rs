@@ -52,11 +52,39 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// How a test wants the rendered Envoy changed.
+pub mod issuer;
+pub mod oidc;
+
+/// What a test may change about the Envoy it starts, beyond the plugin configuration.
 #[derive(Debug, Default, Clone)]
 pub struct Options {
+    /// Extra STATIC clusters, each (name, port on 127.0.0.1), plain HTTP/1.1: a test-served
+    /// issuer, for example.
+    pub clusters: Vec<(String, u16)>,
+    /// Envoy's `--concurrency` (worker threads, each with its own Wasm VM); 0 means 1.
+    pub concurrency: u32,
     /// Serve the listener over TLS with this certificate.
     pub tls: Option<TlsFiles>,
+}
+
+impl Options {
+    /// Adds a plain-HTTP STATIC cluster `name` for 127.0.0.1:`port`.
+    pub fn cluster(mut self, name: &str, port: u16) -> Options {
+        self.clusters.push((name.to_string(), port));
+        self
+    }
+
+    /// Sets Envoy's `--concurrency`.
+    pub fn workers(mut self, concurrency: u32) -> Options {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// Serves the listener over TLS with `files`.
+    pub fn tls(mut self, files: TlsFiles) -> Options {
+        self.tls = Some(files);
+        self
+    }
 }
 
 /// A certificate and its private key (PEM files).
@@ -136,7 +164,7 @@ impl Envoy {
         Envoy::start_with(plugin_config_json, &Options::default())
     }
 
-    /// Like [`Envoy::start`], with the listener adjusted by `options`.
+    /// [`Envoy::start`], with extra clusters, a worker count and TLS as `options` say.
     pub fn start_with(plugin_config_json: &str, options: &Options) -> Envoy {
         let (envoy_bin, wasm) = required_inputs();
         for attempt in 1..=START_ATTEMPTS {
@@ -149,6 +177,7 @@ impl Envoy {
                 upstream_port,
                 &wasm,
             );
+            yaml.push_str(&clusters_yaml(&options.clusters));
             if let Some(tls) = &options.tls {
                 yaml = with_tls_listener(&yaml, tls);
             }
@@ -162,7 +191,12 @@ impl Envoy {
                 }
                 Err(why) => panic!("{why}"),
             };
-            let mut child = spawn_envoy(&envoy_bin, &config_path, dir.path());
+            let mut child = spawn_envoy(
+                &envoy_bin,
+                &config_path,
+                dir.path(),
+                options.concurrency.max(1),
+            );
             let log_path = dir.path().join("envoy.log");
             match wait_ready(&mut child, admin_port, READY_TIMEOUT) {
                 Startup::Ready => {
@@ -225,7 +259,7 @@ impl Envoy {
             );
             let config_path = dir.path().join("envoy.yaml");
             fs::write(&config_path, yaml).expect("write rendered envoy.yaml");
-            let mut child = spawn_envoy(&envoy_bin, &config_path, dir.path());
+            let mut child = spawn_envoy(&envoy_bin, &config_path, dir.path(), 1);
             match wait_ready(&mut child, admin_port, REJECTION_TIMEOUT) {
                 Startup::Ready => {
                     stop(&mut child);
@@ -319,7 +353,12 @@ impl Envoy {
 
     /// Waits (up to 5 s) until Envoy's log contains `needle`; returns the log. Panics otherwise.
     pub fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        self.wait_for_log_within(needle, Duration::from_secs(5))
+    }
+
+    /// Waits up to `limit` until Envoy's log contains `needle`; returns the log. Panics otherwise.
+    pub fn wait_for_log_within(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             let log = self.log();
             if log.contains(needle) {
@@ -327,7 +366,7 @@ impl Envoy {
             }
             if Instant::now() > deadline {
                 panic!(
-                    "Envoy's log has no {needle:?} after 5 s; tail:\n{}",
+                    "Envoy's log has no {needle:?} after {limit:?}; tail:\n{}",
                     tail(&log, 40)
                 );
             }
@@ -644,12 +683,28 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
 }
 
-fn spawn_envoy(envoy_bin: &Path, config: &Path, dir: &Path) -> Child {
+/// YAML for extra STATIC clusters, appended to the rendered envoy.yaml (whose last top-level
+/// list is `static_resources.clusters`).
+fn clusters_yaml(clusters: &[(String, u16)]) -> String {
+    clusters
+        .iter()
+        .map(|(name, port)| {
+            format!(
+                "  - name: {name}\n    type: STATIC\n    connect_timeout: 1s\n    load_assignment:\n      \
+                 cluster_name: {name}\n      endpoints:\n      - lb_endpoints:\n        - endpoint:\n            \
+                 address:\n              socket_address: {{ address: 127.0.0.1, port_value: {port} }}\n"
+            )
+        })
+        .collect()
+}
+
+fn spawn_envoy(envoy_bin: &Path, config: &Path, dir: &Path, concurrency: u32) -> Child {
     let log = dir.join("envoy.log");
     Command::new(envoy_bin)
         .arg("-c")
         .arg(config)
-        .args(["--disable-hot-restart", "-l", "info", "--concurrency", "1"])
+        .args(["--disable-hot-restart", "-l", "info", "--concurrency"])
+        .arg(concurrency.to_string())
         .arg("--log-path")
         .arg(&log)
         // The log file is otherwise flushed every 10 s; tests read it right after a request.

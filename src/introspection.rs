@@ -1,0 +1,435 @@
+//! Token introspection (RFC 7662) for opaque tokens: the `introspection` configuration, the
+//! request edge-auth POSTs to the issuer, and what its answer means.
+//!
+//! The answer's `active`, `iss`, `exp`, `aud`, `scope`, `sub` and `client_id` drive the same
+//! decision as a JWT's claims: an inactive token, one of another issuer, an expired one or one for
+//! another audience is refused (401); anything but a 200 JSON answer means the issuer cannot
+//! vouch for the token now (503, never a pass). Positive answers are remembered until the
+//! smaller of the token's `exp` and `cache_seconds`, negative ones for `negative_cache_seconds`.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::config::{ConfigError, Forward};
+use crate::key_source::{response_body, Url};
+use crate::provider::Provider;
+use crate::token::{check_audience, identity_from_claims, Identity};
+
+/// Default time a positive answer is trusted without asking again.
+const DEFAULT_CACHE_SECONDS: u64 = 60;
+/// Default time a negative answer is remembered (short: a token may become active).
+const DEFAULT_NEGATIVE_CACHE_SECONDS: u64 = 10;
+/// Default timeout of the introspection call.
+const DEFAULT_TIMEOUT_MS: u64 = 2000;
+/// Longest accepted positive cache time: revocation must be seen within it.
+const MAX_CACHE_SECONDS: u64 = 3600;
+/// Longest accepted timeout (the request waits this long).
+const MAX_TIMEOUT_MS: u64 = 30_000;
+
+/// `providers[i].introspection`, as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionConfig {
+    cluster: String,
+    path: String,
+    #[serde(default)]
+    authority: Option<String>,
+    client_id: String,
+    client_secret: String,
+    #[serde(default)]
+    cache_seconds: Option<u64>,
+    #[serde(default)]
+    negative_cache_seconds: Option<u64>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    tokens: Option<String>,
+}
+
+/// A compiled introspection endpoint. Deliberately not `Debug`: it holds the client secret.
+pub struct Introspection {
+    /// The Envoy cluster of the issuer.
+    pub cluster: String,
+    /// `:authority` of the call.
+    pub authority: String,
+    /// `:path` of the endpoint.
+    pub path: String,
+    /// The `Authorization: Basic` value (RFC 6749 section 2.3.1).
+    pub authorization: String,
+    /// Upper bound on trusting a positive answer.
+    pub cache_seconds: u64,
+    /// How long a negative answer is remembered.
+    pub negative_cache_seconds: u64,
+    /// Timeout of the call.
+    pub timeout_ms: u64,
+    /// Whether every bearer token is introspected, not only those that are not JWTs.
+    pub all_tokens: bool,
+}
+
+/// Compiles `introspection` of the provider at `field` (whose issuer is `issuer`).
+pub fn compile(
+    raw: IntrospectionConfig,
+    issuer: &str,
+    field: &str,
+) -> Result<Introspection, ConfigError> {
+    let at = format!("{field}.introspection");
+    if raw.cluster.trim().is_empty() {
+        return Err(ConfigError::new(
+            &format!("{at}.cluster"),
+            "must name an Envoy cluster",
+        ));
+    }
+    if !raw.path.starts_with('/')
+        || raw
+            .path
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ConfigError::new(
+            &format!("{at}.path"),
+            "must be a path starting with '/'",
+        ));
+    }
+    let authority = match raw.authority {
+        Some(authority) => authority,
+        None => Url::parse(issuer).map(|url| url.authority).map_err(|_| {
+            ConfigError::new(
+                &format!("{at}.authority"),
+                "is required when the issuer is not an http(s) URL",
+            )
+        })?,
+    };
+    if authority.is_empty()
+        || authority
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ConfigError::new(
+            &format!("{at}.authority"),
+            "must be a host name",
+        ));
+    }
+    if raw.client_id.is_empty() {
+        return Err(ConfigError::new(
+            &format!("{at}.client_id"),
+            "must not be empty",
+        ));
+    }
+    if raw.client_secret.is_empty() {
+        return Err(ConfigError::new(
+            &format!("{at}.client_secret"),
+            "must not be empty",
+        ));
+    }
+    let cache_seconds = raw.cache_seconds.unwrap_or(DEFAULT_CACHE_SECONDS);
+    if cache_seconds > MAX_CACHE_SECONDS {
+        return Err(ConfigError::new(
+            &format!("{at}.cache_seconds"),
+            format!("at most {MAX_CACHE_SECONDS}"),
+        ));
+    }
+    let negative_cache_seconds = raw
+        .negative_cache_seconds
+        .unwrap_or(DEFAULT_NEGATIVE_CACHE_SECONDS);
+    if negative_cache_seconds > cache_seconds.max(DEFAULT_NEGATIVE_CACHE_SECONDS) {
+        return Err(ConfigError::new(
+            &format!("{at}.negative_cache_seconds"),
+            "must not exceed cache_seconds",
+        ));
+    }
+    let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+    if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+        return Err(ConfigError::new(
+            &format!("{at}.timeout_ms"),
+            format!("must be 1 to {MAX_TIMEOUT_MS}"),
+        ));
+    }
+    let all_tokens = match raw.tokens.as_deref() {
+        None | Some("opaque") => false,
+        Some("all") => true,
+        Some(other) => {
+            return Err(ConfigError::new(
+                &format!("{at}.tokens"),
+                format!("must be \"opaque\" or \"all\", not {other:?}"),
+            ))
+        }
+    };
+    let credentials = format!(
+        "{}:{}",
+        form_urlencode(&raw.client_id),
+        form_urlencode(&raw.client_secret)
+    );
+    Ok(Introspection {
+        cluster: raw.cluster,
+        authority,
+        path: raw.path,
+        authorization: format!("Basic {}", STANDARD.encode(credentials)),
+        cache_seconds,
+        negative_cache_seconds,
+        timeout_ms,
+        all_tokens,
+    })
+}
+
+/// The form body of the introspection request for `token`.
+pub fn request_body(token: &str) -> String {
+    format!(
+        "token={}&token_type_hint=access_token",
+        form_urlencode(token)
+    )
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value (unreserved characters kept).
+pub fn form_urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// What an introspection answer means for the request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The token is good: this identity, trusted until `valid_until` (Unix seconds, inclusive).
+    Active {
+        /// Who the token speaks for.
+        identity: Identity,
+        /// Last second the answer may be reused.
+        valid_until: u64,
+    },
+    /// The token must be refused; the reason is safe to show the client.
+    Inactive(&'static str),
+    /// No usable answer (the cause is for the log).
+    Unavailable(String),
+}
+
+/// Interprets the introspection call's answer (`status` `None`: no answer at all) for the
+/// provider at `index`, at `now` (Unix seconds).
+pub fn interpret(
+    status: Option<u32>,
+    body: Option<Vec<u8>>,
+    index: usize,
+    provider: &Provider,
+    introspection: &Introspection,
+    forward: &Forward,
+    now: u64,
+) -> Outcome {
+    let body = match response_body(status, body) {
+        Ok(body) => body,
+        Err(why) => return Outcome::Unavailable(format!("introspection: {why}")),
+    };
+    let claims: Map<String, Value> = match serde_json::from_slice(&body) {
+        Ok(claims) => claims,
+        Err(err) => {
+            return Outcome::Unavailable(format!(
+                "introspection answer is not a JSON object: {err}"
+            ))
+        }
+    };
+    if claims.get("active") != Some(&Value::Bool(true)) {
+        return Outcome::Inactive("token is not active");
+    }
+    if let Some(iss) = claims.get("iss") {
+        if iss.as_str() != Some(provider.issuer.as_str()) {
+            return Outcome::Inactive("token issuer is not trusted");
+        }
+    }
+    let exp = match claims.get("exp") {
+        None => None,
+        Some(value) => match value.as_u64() {
+            Some(exp) => Some(exp),
+            None => return Outcome::Inactive("token has an invalid time claim"),
+        },
+    };
+    if exp.is_some_and(|exp| exp.saturating_add(provider.clock_skew_seconds) < now) {
+        return Outcome::Inactive("token has expired");
+    }
+    if check_audience(&claims, provider).is_err() {
+        return Outcome::Inactive("token audience is not accepted");
+    }
+    let cache_until = now.saturating_add(introspection.cache_seconds);
+    let valid_until = exp.map_or(cache_until, |exp| exp.min(cache_until));
+    let Ok(mut identity) = identity_from_claims(&claims, index, provider, forward, valid_until)
+    else {
+        return Outcome::Inactive("token has an invalid network claim");
+    };
+    if identity.subject.is_none() {
+        identity.subject = claims
+            .get("client_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+    }
+    Outcome::Active {
+        identity,
+        valid_until,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Policy;
+    use serde_json::json;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn policy() -> Policy {
+        let config = json!({
+            "providers": [{
+                "name": "idp", "issuer": "https://idp.example.com", "audiences": ["api"],
+                "algorithms": ["RS256"],
+                "introspection": {"cluster": "idp", "path": "/oauth2/introspect",
+                                  "client_id": "edge", "client_secret": "s3cret:/&",
+                                  "cache_seconds": 60}
+            }],
+            "forward": {"claims": {"client_id": "x-client-id"}}
+        });
+        Policy::from_json(config.to_string().as_bytes()).unwrap()
+    }
+
+    fn outcome(status: Option<u32>, answer: Value) -> Outcome {
+        let policy = policy();
+        let provider = &policy.providers[0];
+        let introspection = provider.introspection.as_ref().unwrap();
+        interpret(
+            status,
+            Some(answer.to_string().into_bytes()),
+            0,
+            provider,
+            introspection,
+            &policy.forward,
+            NOW,
+        )
+    }
+
+    #[test]
+    fn client_credentials_are_form_encoded_then_basic() {
+        let policy = policy();
+        let introspection = policy.providers[0].introspection.as_ref().unwrap();
+        assert_eq!(
+            introspection.authorization,
+            format!("Basic {}", STANDARD.encode("edge:s3cret%3A%2F%26"))
+        );
+        assert_eq!(introspection.authority, "idp.example.com");
+        assert_eq!(
+            request_body("a+b/c="),
+            "token=a%2Bb%2Fc%3D&token_type_hint=access_token"
+        );
+    }
+
+    #[test]
+    fn active_answer_becomes_an_identity_cached_until_the_earlier_of_exp_and_cache_time() {
+        let answer = json!({"active": true, "scope": "devices:read admin", "client_id": "app",
+                            "sub": "alice", "aud": "api", "iss": "https://idp.example.com",
+                            "exp": NOW + 30});
+        let Outcome::Active {
+            identity,
+            valid_until,
+        } = outcome(Some(200), answer)
+        else {
+            panic!("not active");
+        };
+        assert_eq!(identity.subject.as_deref(), Some("alice"));
+        assert_eq!(identity.scopes, ["devices:read", "admin"]);
+        // The only forwarded claim (index 0: client_id -> x-client-id).
+        assert_eq!(identity.forwarded_claims, [(0, "app".to_string())]);
+        assert_eq!(identity.client_id.as_deref(), Some("app"));
+        assert_eq!(valid_until, NOW + 30);
+        let long = json!({"active": true, "aud": ["api"], "client_id": "app", "exp": NOW + 9999});
+        match outcome(Some(200), long) {
+            Outcome::Active {
+                identity,
+                valid_until,
+            } => {
+                assert_eq!(valid_until, NOW + 60);
+                assert_eq!(
+                    identity.subject.as_deref(),
+                    Some("app"),
+                    "client_id stands in"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn inactive_foreign_expired_or_unaddressed_tokens_are_refused() {
+        assert_eq!(
+            outcome(Some(200), json!({"active": false})),
+            Outcome::Inactive("token is not active")
+        );
+        assert_eq!(
+            outcome(Some(200), json!({"active": "true", "aud": "api"})),
+            Outcome::Inactive("token is not active")
+        );
+        assert_eq!(
+            outcome(
+                Some(200),
+                json!({"active": true, "aud": "api", "iss": "https://evil"})
+            ),
+            Outcome::Inactive("token issuer is not trusted")
+        );
+        assert_eq!(
+            outcome(
+                Some(200),
+                json!({"active": true, "aud": "api", "exp": NOW - 3600})
+            ),
+            Outcome::Inactive("token has expired")
+        );
+        assert_eq!(
+            outcome(Some(200), json!({"active": true, "aud": "other"})),
+            Outcome::Inactive("token audience is not accepted")
+        );
+        assert_eq!(
+            outcome(Some(200), json!({"active": true})),
+            Outcome::Inactive("token audience is not accepted")
+        );
+    }
+
+    #[test]
+    fn no_usable_answer_is_unavailable_never_active() {
+        assert!(matches!(
+            outcome(Some(500), json!({"active": true, "aud": "api"})),
+            Outcome::Unavailable(_)
+        ));
+        assert!(matches!(outcome(None, json!({})), Outcome::Unavailable(_)));
+        assert!(matches!(
+            outcome(Some(200), json!(["active"])),
+            Outcome::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn bad_introspection_settings_are_named() {
+        let error = |introspection: Value| {
+            let config = json!({"providers": [{"name": "idp", "issuer": "urn:idp",
+                "audiences": ["api"], "algorithms": ["RS256"], "introspection": introspection}]});
+            Policy::from_json(config.to_string().as_bytes())
+                .err()
+                .unwrap()
+                .field()
+                .to_string()
+        };
+        let base = json!({"cluster": "idp", "path": "/i", "client_id": "a", "client_secret": "b"});
+        assert_eq!(error(base.clone()), "providers[0].introspection.authority");
+        let mut bad = base.clone();
+        bad["authority"] = json!("idp");
+        bad["tokens"] = json!("some");
+        assert_eq!(error(bad), "providers[0].introspection.tokens");
+        let mut bad = base.clone();
+        bad["authority"] = json!("idp");
+        bad["path"] = json!("introspect");
+        assert_eq!(error(bad), "providers[0].introspection.path");
+        let mut bad = base;
+        bad["authority"] = json!("idp");
+        bad["client_secret"] = json!("");
+        assert_eq!(error(bad), "providers[0].introspection.client_secret");
+    }
+}

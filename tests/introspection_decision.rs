@@ -1,0 +1,139 @@
+//! Native: which tokens the decision sends to introspection, and how cached answers are used.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
+
+mod fixtures;
+
+use std::rc::Rc;
+
+use edge_auth::algorithm::Algorithm;
+use edge_auth::cache::TokenCache;
+use edge_auth::config::Policy;
+use edge_auth::credential::Request;
+use edge_auth::decision::{authorize, Decision};
+use edge_auth::deny::Denial;
+use edge_auth::introspection::{interpret, Outcome};
+use fixtures::{issuer, now};
+use serde_json::json;
+
+fn policy(tokens: &str) -> Policy {
+    let mut config = issuer().config();
+    config["providers"][0]["introspection"] = json!({
+        "cluster": "idp", "path": "/introspect", "client_id": "edge", "client_secret": "s",
+        "tokens": tokens
+    });
+    Policy::from_json(config.to_string().as_bytes()).unwrap()
+}
+
+fn request(token: &str, method: &str) -> Request {
+    Request::from_headers(vec![
+        (":method".into(), method.into()),
+        (":path".into(), "/devices/1".into()),
+        ("authorization".into(), format!("Bearer {token}")),
+    ])
+}
+
+#[test]
+fn opaque_tokens_are_introspected_and_jwts_verified_locally() {
+    let opaque_only = policy("opaque");
+    let mut cache = TokenCache::new(16);
+    match authorize(
+        &opaque_only,
+        &mut cache,
+        &request("opaque-123", "GET"),
+        now(),
+    ) {
+        Decision::Introspect { provider, token } => {
+            assert_eq!(provider, 0);
+            assert_eq!(token, "opaque-123");
+        }
+        other => panic!("{other:?}"),
+    }
+    let jwt = issuer().token(Algorithm::ES256, now(), json!({}));
+    assert!(matches!(
+        authorize(&opaque_only, &mut cache, &request(&jwt, "GET"), now()),
+        Decision::Allow(_)
+    ));
+    // "all": even a JWT goes to the endpoint.
+    assert!(matches!(
+        authorize(
+            &policy("all"),
+            &mut TokenCache::new(16),
+            &request(&jwt, "GET"),
+            now()
+        ),
+        Decision::Introspect { .. }
+    ));
+}
+
+#[test]
+fn cached_answers_decide_without_asking_again_with_route_scopes_rechecked() {
+    let policy = policy("opaque");
+    let mut cache = TokenCache::new(16);
+    // The identity an active answer gives, as the filter caches it.
+    let answer = json!({"active": true, "sub": "bob", "scope": "devices:read",
+                        "aud": "edge-api", "exp": now() + 60});
+    let provider = &policy.providers[0];
+    let Outcome::Active {
+        identity,
+        valid_until,
+    } = interpret(
+        Some(200),
+        Some(answer.to_string().into_bytes()),
+        0,
+        provider,
+        provider.introspection.as_ref().unwrap(),
+        &policy.forward,
+        now(),
+    )
+    else {
+        panic!("not active");
+    };
+    cache.insert("opaque-good", Rc::new(identity), valid_until, now());
+    match authorize(&policy, &mut cache, &request("opaque-good", "GET"), now()) {
+        Decision::Allow(forwarding) => assert!(forwarding
+            .set
+            .contains(&("x-auth-subject", "bob".to_string()))),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        authorize(&policy, &mut cache, &request("opaque-good", "POST"), now()),
+        Decision::Deny {
+            denial: Denial::InsufficientScope(_),
+            ..
+        }
+    ));
+    cache.insert_inactive("opaque-revoked", now() + 10, now());
+    match authorize(
+        &policy,
+        &mut cache,
+        &request("opaque-revoked", "GET"),
+        now(),
+    ) {
+        Decision::Deny {
+            denial: Denial::InvalidToken(why),
+            ..
+        } => assert_eq!(why, "token is not active"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn introspection_needs_the_cache_and_a_single_provider() {
+    let mut config = issuer().config();
+    config["providers"][0]["introspection"] =
+        json!({"cluster": "idp", "path": "/i", "client_id": "a", "client_secret": "b"});
+    config["token_cache"] = json!({"max_entries": 0});
+    let err = Policy::from_json(config.to_string().as_bytes())
+        .err()
+        .unwrap();
+    assert_eq!(err.field(), "token_cache.max_entries");
+    config["token_cache"] = json!({"max_entries": 10});
+    let mut second = config["providers"][0].clone();
+    second["name"] = json!("second");
+    second["issuer"] = json!("https://second.example.com");
+    config["providers"].as_array_mut().unwrap().push(second);
+    let err = Policy::from_json(config.to_string().as_bytes())
+        .err()
+        .unwrap();
+    assert_eq!(err.field(), "providers");
+}

@@ -1,0 +1,67 @@
+// A real OpenID Connect provider (panva/oidc-provider, installed from npm by `make oidc-provider`)
+// for edge-auth's end-to-end test: issuer http://127.0.0.1:<port>, a fresh RSA signing key per
+// run, two confidential clients for the client credentials grant, JWT access tokens for the
+// resource "https://edge-api.example" and opaque ones for "https://opaque-api.example" (both with
+// audience "edge-api"), and token introspection for the client "edge" (edge-auth itself).
+//
+//   node tests/oidc/provider.mjs <port>
+//
+// Clients (client_secret_basic):
+//   reader / reader-secret   may request: devices:read
+//   writer / writer-secret   may request: devices:read devices:write
+//   edge / edge-secret       may introspect tokens
+import { generateKeyPairSync } from 'node:crypto';
+import Provider from 'oidc-provider';
+
+const port = Number(process.argv[2]);
+if (!Number.isInteger(port) || port <= 0) {
+  console.error('usage: node provider.mjs <port>');
+  process.exit(2);
+}
+const issuer = `http://127.0.0.1:${port}`;
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signing = { ...privateKey.export({ format: 'jwk' }), kid: 'oidc-rs256', use: 'sig', alg: 'RS256' };
+const client = (id, scope) => ({
+  client_id: id,
+  client_secret: `${id}-secret`,
+  grant_types: ['client_credentials'],
+  redirect_uris: [],
+  response_types: [],
+  token_endpoint_auth_method: 'client_secret_basic',
+  ...(scope ? { scope } : {}),
+});
+
+const provider = new Provider(issuer, {
+  jwks: { keys: [signing] },
+  clients: [
+    client('reader', 'devices:read'),
+    client('writer', 'devices:read devices:write'),
+    client('edge'),
+  ],
+  scopes: ['devices:read', 'devices:write'],
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    introspection: {
+      enabled: true,
+      allowedPolicy: async (ctx) => ctx.oidc.client.clientId === 'edge',
+    },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => 'https://edge-api.example',
+      useGrantedResource: () => true,
+      getResourceServerInfo: (ctx, resource) => ({
+        scope: 'devices:read devices:write',
+        audience: 'edge-api',
+        accessTokenFormat: resource === 'https://opaque-api.example' ? 'opaque' : 'jwt',
+        accessTokenTTL: 600,
+        jwt: { sign: { alg: 'RS256' } },
+      }),
+    },
+  },
+});
+
+process.on('SIGTERM', () => process.exit(0));
+provider.listen(port, '127.0.0.1', () => {
+  console.log(`oidc provider listening on 127.0.0.1:${port}`);
+});

@@ -1,0 +1,181 @@
+//! Native: how decisions use keys fetched from an issuer (no Envoy). A remote provider's keys
+//! live in a worker's `Slot`, filled from the shared key record; the decision waits for them,
+//! asks for an early refetch on an unknown `kid`, and forgets cached tokens when they change.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
+
+mod fixtures;
+
+use edge_auth::algorithm::Algorithm;
+use edge_auth::cache::TokenCache;
+use edge_auth::config::Policy;
+use edge_auth::credential::Request;
+use edge_auth::decision::{authorize_with_keys, Decision};
+use edge_auth::deny::Denial;
+use edge_auth::key_source::{KeyRecord, Slot, Sync, WorkerKeys};
+use edge_auth::mint::SigningKey;
+use fixtures::{issuer, now};
+use serde_json::{json, Value};
+
+const ISS: &str = "https://idp.example.com/realms/main";
+
+fn policy() -> Policy {
+    let mut config = issuer().config();
+    config["providers"][0] = json!({
+        "name": "remote", "issuer": ISS, "audiences": ["edge-api"], "algorithms": ["ES256"],
+        "remote_jwks": {"cluster": "idp", "uri": "https://idp.example.com/certs"}
+    });
+    Policy::from_json(config.to_string().as_bytes()).unwrap()
+}
+
+fn key(kid: &str) -> (String, SigningKey) {
+    (
+        kid.to_string(),
+        SigningKey::generate(Algorithm::ES256)
+            .unwrap()
+            .with_kid(kid),
+    )
+}
+
+fn record(keys: &[&(String, SigningKey)]) -> Vec<u8> {
+    let jwks: Value =
+        json!({"keys": keys.iter().map(|(kid, k)| k.public_jwk(kid)).collect::<Vec<_>>()});
+    KeyRecord {
+        fetched_at_ms: 0,
+        body: jwks.to_string().into_bytes(),
+    }
+    .encode()
+}
+
+fn request(key: &(String, SigningKey)) -> Request {
+    let claims = issuer().claims(now(), json!({"iss": ISS}));
+    let token = key.1.sign(&claims).unwrap();
+    Request::from_headers(vec![
+        (":method".into(), "GET".into()),
+        (":path".into(), "/devices/1".into()),
+        ("authorization".into(), format!("Bearer {token}")),
+    ])
+}
+
+fn decide<'a>(
+    policy: &'a Policy,
+    slots: &[Slot],
+    cache: &mut TokenCache,
+    request: &Request,
+) -> Decision<'a> {
+    let keys = WorkerKeys {
+        providers: &policy.providers,
+        slots,
+    };
+    authorize_with_keys(policy, &keys, cache, request, now())
+}
+
+#[test]
+fn before_the_first_key_set_the_decision_waits_and_falls_back_to_503() {
+    let policy = policy();
+    let slots = vec![Slot::default()];
+    let mut cache = TokenCache::new(16);
+    match decide(&policy, &slots, &mut cache, &request(&key("k1"))) {
+        Decision::AwaitKeys {
+            provider,
+            unknown_kid,
+            otherwise,
+        } => {
+            assert_eq!(provider, 0);
+            assert!(!unknown_kid);
+            assert_eq!(otherwise.status(), 503);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn fetched_keys_verify_and_an_unknown_kid_asks_for_a_refetch() {
+    let policy = policy();
+    let (k1, k2) = (key("k1"), key("k2"));
+    let mut slots = vec![Slot::default()];
+    assert!(matches!(
+        slots[0].sync(Some(&record(&[&k1])), Some(1), &[Algorithm::ES256]),
+        Sync::Installed(_)
+    ));
+    let mut cache = TokenCache::new(16);
+    assert!(matches!(
+        decide(&policy, &slots, &mut cache, &request(&k1)),
+        Decision::Allow(_)
+    ));
+    match decide(&policy, &slots, &mut cache, &request(&k2)) {
+        Decision::AwaitKeys {
+            unknown_kid: true,
+            otherwise: Denial::InvalidToken(why),
+            ..
+        } => assert_eq!(why, "token signing key is unknown"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_removed_key_stops_working_once_the_cache_forgets_the_provider() {
+    let policy = policy();
+    let (k1, k2) = (key("k1"), key("k2"));
+    let mut slots = vec![Slot::default()];
+    slots[0].sync(Some(&record(&[&k1])), Some(1), &[Algorithm::ES256]);
+    let mut cache = TokenCache::new(16);
+    let old = request(&k1);
+    assert!(matches!(
+        decide(&policy, &slots, &mut cache, &old),
+        Decision::Allow(_)
+    ));
+    slots[0].sync(Some(&record(&[&k2])), Some(2), &[Algorithm::ES256]);
+    // What the filter does on every install:
+    cache.forget_provider(0);
+    assert!(matches!(
+        decide(&policy, &slots, &mut cache, &old),
+        Decision::AwaitKeys {
+            unknown_kid: true,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn inline_providers_never_wait() {
+    let config = issuer().config();
+    let policy = Policy::from_json(config.to_string().as_bytes()).unwrap();
+    let slots = vec![Slot::default()];
+    let mut cache = TokenCache::new(16);
+    let claims = issuer().claims(now(), json!({}));
+    let stranger = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .with_kid("unknown");
+    let token = stranger.sign(&claims).unwrap();
+    let request = Request::from_headers(vec![
+        (":method".into(), "GET".into()),
+        (":path".into(), "/devices/1".into()),
+        ("authorization".into(), format!("Bearer {token}")),
+    ]);
+    assert!(matches!(
+        decide(&policy, &slots, &mut cache, &request),
+        Decision::Deny {
+            denial: Denial::InvalidToken(_),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn configurations_name_exactly_one_key_source() {
+    let mut config = issuer().config();
+    config["providers"][0]["remote_jwks"] = json!({"cluster": "idp", "uri": "https://idp/certs"});
+    let err = Policy::from_json(config.to_string().as_bytes())
+        .err()
+        .unwrap();
+    assert_eq!(err.field(), "providers[0]");
+    config["providers"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("jwks");
+    config["providers"][0]["discovery"] = json!({"cluster": "idp"});
+    let err = Policy::from_json(config.to_string().as_bytes())
+        .err()
+        .unwrap();
+    assert!(err.problem().contains("not both"), "{err}");
+}

@@ -1,0 +1,143 @@
+//! A real OpenID Connect provider for end-to-end tests: panva's `oidc-provider` from npm
+//! (pinned in tests/oidc/package.json, installed by `make oidc-provider`), started by
+//! `tests/oidc/provider.mjs` on a free loopback port and killed by PID on drop.
+
+use std::fs::{self, File};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+
+use super::{free_ports, loopback, repo_root, send_raw, stop, TempDir, START_ATTEMPTS};
+
+pub struct OidcProvider {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl OidcProvider {
+    /// Starts the provider; panics loudly if node or the npm package is missing (never skips).
+    pub fn start() -> OidcProvider {
+        let package = repo_root().join("tests/oidc/node_modules/oidc-provider/package.json");
+        assert!(
+            package.is_file(),
+            "\n\n*** {} is missing. Run the tests with `make test`, which installs the pinned \
+             oidc-provider from npm (`make oidc-provider`). This test is never skipped.\n",
+            package.display()
+        );
+        for attempt in 1..=START_ATTEMPTS {
+            let dir = TempDir::create();
+            let [port, _, _] = free_ports();
+            match spawn(&dir, port) {
+                Ok(child) => {
+                    return OidcProvider {
+                        child,
+                        port,
+                        _dir: dir,
+                    }
+                }
+                Err(why) if attempt < START_ATTEMPTS && why.contains("EADDRINUSE") => {}
+                Err(why) => panic!("{why}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its issuer identifier.
+    pub fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Asks the real token endpoint for a token (client credentials grant, client_secret_basic).
+    /// Returns the HTTP status and the JSON answer.
+    pub fn client_credentials(
+        &self,
+        client_id: &str,
+        secret: &str,
+        scope: &str,
+    ) -> (u16, serde_json::Value) {
+        self.client_credentials_for(client_id, secret, scope, "https://edge-api.example")
+    }
+
+    /// [`OidcProvider::client_credentials`] for a resource indicator (RFC 8707):
+    /// "https://edge-api.example" gives JWTs, "https://opaque-api.example" opaque tokens.
+    pub fn client_credentials_for(
+        &self,
+        client_id: &str,
+        secret: &str,
+        scope: &str,
+        resource: &str,
+    ) -> (u16, serde_json::Value) {
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
+        let body = format!(
+            "grant_type=client_credentials&scope={}&resource={}",
+            scope.replace(' ', "+"),
+            resource.replace(':', "%3A").replace('/', "%2F")
+        );
+        let request = format!(
+            "POST /token HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
+             Authorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        let response = send_raw(loopback(self.port), request.as_bytes());
+        let json = serde_json::from_str(&response.body)
+            .unwrap_or_else(|_| panic!("token endpoint: {} {}", response.status, response.body));
+        (response.status, json)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+fn spawn(dir: &TempDir, port: u16) -> Result<Child, String> {
+    let stdout_path = dir.path().join("oidc.stdout");
+    let stderr_path = dir.path().join("oidc.stderr");
+    let mut child = Command::new("node")
+        .arg(repo_root().join("tests/oidc/provider.mjs"))
+        .arg(port.to_string())
+        .current_dir(repo_root().join("tests/oidc"))
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout_path).expect("create oidc stdout"))
+        .stderr(File::create(&stderr_path).expect("create oidc stderr"))
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run node (needed for the OpenID Connect provider): {e}")
+        });
+    let expected = format!("oidc provider listening on 127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let announced = fs::read_to_string(&stdout_path)
+            .unwrap_or_default()
+            .contains(&expected);
+        if announced && TcpStream::connect(loopback(port)).is_ok() {
+            return Ok(child);
+        }
+        let exited = child.try_wait().expect("try_wait oidc").is_some();
+        if exited || Instant::now() > deadline {
+            stop(&mut child);
+            return Err(format!(
+                "the OpenID Connect provider (node tests/oidc/provider.mjs {port}) did not start:\n{}{}",
+                fs::read_to_string(&stdout_path).unwrap_or_default(),
+                fs::read_to_string(&stderr_path).unwrap_or_default()
+            ));
+        }
+        sleep(Duration::from_millis(50));
+    }
+}
