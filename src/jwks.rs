@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::algorithm::{Algorithm, KeyFamily};
 use crate::config::ConfigError;
+use crate::rsa::{RsaHash, RsaPadding, RsaPublicKey};
 
 /// Base64url as JWK members use it; padding tolerated, since some issuers emit it.
 const JWK_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -60,14 +61,12 @@ pub struct JwkSetDocument {
 }
 
 /// A verifier for exactly one algorithm.
+///
+/// RSA keys use edge-auth's own verifier ([`crate::rsa`]), with the Montgomery constants
+/// computed here, at configure time; the other families use jwt-simple.
 #[derive(Clone)]
 enum Verifier {
-    RS256(RS256PublicKey),
-    RS384(RS384PublicKey),
-    RS512(RS512PublicKey),
-    PS256(PS256PublicKey),
-    PS384(PS384PublicKey),
-    PS512(PS512PublicKey),
+    Rsa(RsaPublicKey, RsaHash, RsaPadding),
     ES256(ES256PublicKey),
     ES384(ES384PublicKey),
     EdDSA(Ed25519PublicKey),
@@ -101,21 +100,26 @@ impl VerificationKey {
         self.algorithm
     }
 
-    /// Checks the token's signature (and jwt-simple's own claim checks, given the same `now` and
-    /// tolerance the caller already applied). The token header's `alg` must equal this key's.
+    /// Checks the token's signature. `signature` is the decoded third part of `token`; the
+    /// signing input is everything before the last `.`. For the families jwt-simple verifies,
+    /// its own claim checks run too, given the same `now` and tolerance the caller already
+    /// applied. The token header's `alg` must equal this key's.
     pub fn verify(
         &self,
         token: &str,
+        signature: &[u8],
         options: VerificationOptions,
     ) -> Result<(), jwt_simple::Error> {
         let options = Some(options);
         match &self.verifier {
-            Verifier::RS256(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
-            Verifier::RS384(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
-            Verifier::RS512(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
-            Verifier::PS256(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
-            Verifier::PS384(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
-            Verifier::PS512(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
+            Verifier::Rsa(key, hash, padding) => {
+                let signing_input = token.rsplit_once('.').map_or("", |(input, _)| input);
+                if key.verify(*hash, *padding, signing_input.as_bytes(), signature) {
+                    Ok(())
+                } else {
+                    Err(jwt_simple::JWTError::InvalidSignature.into())
+                }
+            }
             Verifier::ES256(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
             Verifier::ES384(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
             Verifier::EdDSA(key) => key.verify_token::<NoCustomClaims>(token, options).map(drop),
@@ -290,15 +294,16 @@ fn build_verifier(jwk: &Jwk, algorithm: Algorithm, field: &str) -> Result<Verifi
                     format!("RSA modulus has {bits} bits; {MIN_RSA_BITS} to {MAX_RSA_BITS} are accepted"),
                 ));
             }
-            let rsa = |r: Result<Verifier, jwt_simple::Error>| r.map_err(|_| invalid("RSA"));
-            rsa(match algorithm {
-                Algorithm::RS256 => RS256PublicKey::from_components(&n, &e).map(Verifier::RS256),
-                Algorithm::RS384 => RS384PublicKey::from_components(&n, &e).map(Verifier::RS384),
-                Algorithm::RS512 => RS512PublicKey::from_components(&n, &e).map(Verifier::RS512),
-                Algorithm::PS256 => PS256PublicKey::from_components(&n, &e).map(Verifier::PS256),
-                Algorithm::PS384 => PS384PublicKey::from_components(&n, &e).map(Verifier::PS384),
-                _ => PS512PublicKey::from_components(&n, &e).map(Verifier::PS512),
-            })
+            let key = RsaPublicKey::new(&n, &e).map_err(|_| invalid("RSA"))?;
+            let (hash, padding) = match algorithm {
+                Algorithm::RS256 => (RsaHash::Sha256, RsaPadding::Pkcs1v15),
+                Algorithm::RS384 => (RsaHash::Sha384, RsaPadding::Pkcs1v15),
+                Algorithm::RS512 => (RsaHash::Sha512, RsaPadding::Pkcs1v15),
+                Algorithm::PS256 => (RsaHash::Sha256, RsaPadding::Pss),
+                Algorithm::PS384 => (RsaHash::Sha384, RsaPadding::Pss),
+                _ => (RsaHash::Sha512, RsaPadding::Pss),
+            };
+            Ok(Verifier::Rsa(key, hash, padding))
         }
         KeyFamily::P256 | KeyFamily::P384 => {
             let size = if algorithm == Algorithm::ES256 {
@@ -505,6 +510,51 @@ mod tests {
         .err()
         .unwrap();
         assert_eq!(err.field(), "jwks");
+    }
+
+    /// Cross-check: tokens signed by jwt-simple (a different RSA implementation) verify with
+    /// edge-auth's own RSA code for all six RSA algorithms, and any flipped bit fails.
+    #[test]
+    fn jwt_simple_signed_rsa_tokens_verify_and_bit_flips_fail() {
+        use crate::mint::SigningKey;
+        let rsa_algorithms = [
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+        ];
+        let mut claims = serde_json::Map::new();
+        claims.insert("sub".into(), json!("alice"));
+        let options = || VerificationOptions {
+            artificial_time: Some(UnixTimeStamp::from_secs(1_800_000_000)),
+            ..VerificationOptions::default()
+        };
+        for alg in rsa_algorithms {
+            let signer = SigningKey::generate(alg).unwrap().with_kid("k");
+            let set =
+                KeySet::from_jwks(&document(json!([signer.public_jwk("k")])), &[alg], "j").unwrap();
+            let key = set.candidates(alg, Some("k")).next().unwrap();
+            let token = signer.sign(&claims).unwrap();
+            let (input, sig_b64) = token.rsplit_once('.').unwrap();
+            let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(sig_b64)
+                .unwrap();
+            assert!(key.verify(&token, &sig, options()).is_ok(), "{alg}");
+            for bit in [0, 9, sig.len() * 4, sig.len() * 8 - 1] {
+                let mut bad = sig.clone();
+                bad[bit / 8] ^= 1 << (bit % 8);
+                assert!(
+                    key.verify(&token, &bad, options()).is_err(),
+                    "{alg} bit {bit}"
+                );
+            }
+            let mut other_input = input.as_bytes().to_vec();
+            other_input[3] ^= 1;
+            let other = format!("{}.{sig_b64}", String::from_utf8(other_input).unwrap());
+            assert!(key.verify(&other, &sig, options()).is_err(), "{alg} input");
+        }
     }
 
     #[test]

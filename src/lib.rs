@@ -22,6 +22,7 @@ pub mod jwks;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;
 pub mod provider;
+pub mod rsa;
 pub mod rules;
 pub mod token;
 

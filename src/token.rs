@@ -149,9 +149,10 @@ pub fn verify(
     if header.crit.is_some() {
         return Err(TokenError::CriticalExtension);
     }
-    if signature_b64.is_empty() || URL_SAFE_NO_PAD.decode(signature_b64).is_err() {
-        return Err(TokenError::Malformed);
-    }
+    let signature = match URL_SAFE_NO_PAD.decode(signature_b64) {
+        Ok(bytes) if !bytes.is_empty() => bytes,
+        _ => return Err(TokenError::Malformed),
+    };
 
     let claims: Map<String, Value> = decode_json(claims_b64)?;
     let issuer = claims
@@ -185,19 +186,20 @@ pub fn verify(
         max_token_length: Some(MAX_TOKEN_BYTES),
         ..VerificationOptions::default()
     };
-    let verified = candidates
-        .iter()
-        .any(|key| match key.verify(token, options.clone()) {
-            Ok(()) => true,
-            Err(err) => {
-                log::debug!(
-                    "provider {}: key {:?} rejected token: {err}",
-                    provider.name,
-                    key.kid()
-                );
-                false
-            }
-        });
+    let verified =
+        candidates
+            .iter()
+            .any(|key| match key.verify(token, &signature, options.clone()) {
+                Ok(()) => true,
+                Err(err) => {
+                    log::debug!(
+                        "provider {}: key {:?} rejected token: {err}",
+                        provider.name,
+                        key.kid()
+                    );
+                    false
+                }
+            });
     if !verified {
         return Err(TokenError::BadSignature);
     }
