@@ -25,7 +25,7 @@ pub enum Decision {
 /// Header changes for an allowed request. Removals are applied before additions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Forwarding {
-    /// Headers to remove entirely: client-sent identity headers and the consumed token header.
+    /// Headers to remove entirely: identity headers the client sent, and the consumed token header.
     pub remove: Vec<String>,
     /// Headers to set (replacing any value).
     pub set: Vec<(String, String)>,
@@ -33,8 +33,15 @@ pub struct Forwarding {
 
 /// Decides `request` at time `now` (Unix seconds), consulting and filling `cache`.
 pub fn authorize(policy: &Policy, cache: &mut TokenCache, request: &Request, now: u64) -> Decision {
+    // Identity headers the client sent are removed (they could be spoofed); the ones it did not
+    // send need no removal, and every removal is a call into Envoy on the request path.
     let mut forwarding = Forwarding {
-        remove: policy.forward.header_names().map(str::to_string).collect(),
+        remove: policy
+            .forward
+            .header_names()
+            .filter(|name| request.has_header(name))
+            .map(str::to_string)
+            .collect(),
         set: Vec::new(),
     };
     let path = request.path_only();
