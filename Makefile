@@ -3,6 +3,7 @@
 #   make run     build, install Envoy locally, start the demo on 127.0.0.1:10000
 #   make test    everything CI runs: format, lints, native tests, real-Envoy tests, bench smoke
 #   make bench   edge-auth vs no auth, an empty wasm module and Envoy's jwt_authn (minutes)
+#   make profile callgrind instruction counts of the request path; ES256 backends in wasm
 #   make clean   remove build outputs and the local Envoy
 
 ENVOY_VERSION := 1.40.0
@@ -19,7 +20,7 @@ BENCH_ARGS    ?=
 # Expanded by the shell when a recipe runs, after the venv exists.
 ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
 
-.PHONY: build run test lint clean wasm-target envoy bench bench-smoke bench-build
+.PHONY: build run test lint clean wasm-target envoy bench bench-smoke bench-build profile
 
 build: wasm-target
 	cargo build --release --target $(WASM_TARGET) --lib
@@ -58,6 +59,9 @@ bench-build: wasm-target
 bench: build envoy bench-build
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" PASSTHROUGH_WASM="$(abspath $(PASSTHROUGH))" \
 		$(VENV)/bin/python bench/bench.py $(BENCH_ARGS)
+
+profile: wasm-target
+	bash bench/profile.sh
 
 # One 1-second round of every scenario: proves the benchmark still runs (part of make test).
 bench-smoke: build envoy bench-build
