@@ -175,13 +175,14 @@ impl RsaPublicKey {
             *dst = *src;
         }
         let mut scratch = vec![0u32; k + 2];
+        let mut wide = vec![0u32; 2 * k + 1];
         let mut base = vec![0u32; k];
         self.mont_mul(&s_full, &self.r2, &mut base, &mut scratch);
         let mut acc = base.clone();
         let mut tmp = vec![0u32; k];
         let top = 63 - self.e.leading_zeros();
         for bit in (0..top).rev() {
-            self.mont_mul(&acc, &acc, &mut tmp, &mut scratch);
+            self.mont_sqr(&acc, &mut tmp, &mut wide);
             if (self.e >> bit) & 1 == 1 {
                 self.mont_mul(&tmp, &base, &mut acc, &mut scratch);
             } else {
@@ -240,20 +241,83 @@ impl RsaPublicKey {
             *t_k = sum as u32;
             *t_k1 = 0;
         }
-        // t < 2n: subtract n once if needed.
-        let needs_sub = *t_k != 0 || compare(t, n) != std::cmp::Ordering::Less;
-        if needs_sub {
-            let mut borrow = 0i64;
-            for (o, (&tj, &nj)) in out.iter_mut().zip(t.iter().zip(n)) {
-                let diff = i64::from(tj) - i64::from(nj) + borrow;
-                *o = diff as u32;
-                borrow = diff >> 32;
+        reduce_once(t, *t_k, n, out);
+    }
+
+    /// Montgomery square `out = a * a / R mod n`, fully reduced: the full square first, using
+    /// each cross product `a[i] * a[j]` once and doubling (about half the multiplies of a
+    /// general product), then a separate Montgomery reduction. `wide` has `2 * limbs + 1` limbs.
+    /// 16 of the 17 products of an e = 65537 exponentiation are squares.
+    fn mont_sqr(&self, a: &[u32], out: &mut [u32], wide: &mut [u32]) {
+        wide.fill(0);
+        let n = &self.n;
+        let k = n.len();
+        // Cross products a[i] * a[j], i < j, land at position i + j; plain slice zips, so the
+        // loops compile without per-step checks.
+        for (i, &ai) in a.iter().enumerate() {
+            let ai = u64::from(ai);
+            let (Some(row), Some(rest)) = (wide.get_mut(2 * i + 1..i + k), a.get(i + 1..)) else {
+                continue;
+            };
+            let mut carry = 0u64;
+            for (w, &aj) in row.iter_mut().zip(rest) {
+                let sum = u64::from(*w) + ai * u64::from(aj) + carry;
+                *w = sum as u32;
+                carry = sum >> 32;
             }
-        } else {
-            for (o, &tj) in out.iter_mut().zip(t.iter()) {
-                *o = tj;
+            // Position i + k: no earlier row reached it yet.
+            if let Some(w) = wide.get_mut(i + k) {
+                *w = carry as u32;
             }
         }
+        // Double the cross products, then add the squares a[i]^2 at position 2i.
+        let mut top_bit = 0u32;
+        for w in wide.iter_mut().take(2 * k) {
+            let next = *w >> 31;
+            *w = (*w << 1) | top_bit;
+            top_bit = next;
+        }
+        let mut carry = 0u64;
+        for (pair, &ai) in wide.chunks_exact_mut(2).zip(a) {
+            if let [lo, hi] = pair {
+                let square = u64::from(ai) * u64::from(ai);
+                let sum = u64::from(*lo) + (square & 0xffff_ffff) + carry;
+                *lo = sum as u32;
+                let sum = u64::from(*hi) + (square >> 32) + (sum >> 32);
+                *hi = sum as u32;
+                carry = sum >> 32;
+            }
+        }
+        // Montgomery reduction: clear the low k limbs one at a time, adding multiples of n.
+        for i in 0..k {
+            let Some(window) = wide.get_mut(i..i + k) else {
+                break;
+            };
+            let m = u64::from(
+                window
+                    .first()
+                    .copied()
+                    .unwrap_or(0)
+                    .wrapping_mul(self.n0_inv),
+            );
+            let mut carry = 0u64;
+            for (w, &nj) in window.iter_mut().zip(n) {
+                let sum = u64::from(*w) + m * u64::from(nj) + carry;
+                *w = sum as u32;
+                carry = sum >> 32;
+            }
+            for w in wide.iter_mut().skip(i + k) {
+                if carry == 0 {
+                    break;
+                }
+                let sum = u64::from(*w) + carry;
+                *w = sum as u32;
+                carry = sum >> 32;
+            }
+        }
+        let (_, high) = wide.split_at(k.min(wide.len()));
+        let (t, top) = high.split_at(k.min(high.len()));
+        reduce_once(t, top.first().copied().unwrap_or(0), n, out);
     }
 
     fn pkcs1v15_matches(&self, hash: RsaHash, digest: &[u8], em: &[u8]) -> bool {
@@ -321,6 +385,22 @@ impl RsaPublicKey {
         }
         let h_expected = hash.digest(&[&[0u8; 8], digest, salt]);
         h_expected == h
+    }
+}
+
+/// `out = t - n` if `top:t >= n`, else `out = t`; for Montgomery results, which are below `2n`.
+fn reduce_once(t: &[u32], top: u32, n: &[u32], out: &mut [u32]) {
+    if top != 0 || compare(t, n) != std::cmp::Ordering::Less {
+        let mut borrow = 0i64;
+        for (o, (&tj, &nj)) in out.iter_mut().zip(t.iter().zip(n)) {
+            let diff = i64::from(tj) - i64::from(nj) + borrow;
+            *o = diff as u32;
+            borrow = diff >> 32;
+        }
+    } else {
+        for (o, &tj) in out.iter_mut().zip(t) {
+            *o = tj;
+        }
     }
 }
 
@@ -497,6 +577,34 @@ mod tests {
         let mut sig = [0u8; 8];
         sig[7] = 3;
         assert_eq!(key.public_op(&sig).unwrap(), (acc as u64).to_be_bytes());
+    }
+
+    #[test]
+    fn montgomery_square_equals_montgomery_product_with_itself() {
+        let data: Value =
+            serde_json::from_str(include_str!("../tests/data/rsa_vectors.json")).unwrap();
+        for k in data["keys"].as_array().unwrap() {
+            let key = RsaPublicKey::new(
+                &unhex(k["n"].as_str().unwrap()),
+                &unhex(k["e"].as_str().unwrap()),
+            )
+            .unwrap();
+            let limbs = key.n.len();
+            let (mut x, mut product, mut square) = (key.r2.clone(), vec![0; limbs], vec![0; limbs]);
+            let (mut scratch, mut wide) = (vec![0; limbs + 2], vec![0; 2 * limbs + 1]);
+            // x = n - 1 and a chain of squares of R^2, covering large and mixed values.
+            let mut n_minus_1 = key.n.clone();
+            n_minus_1[0] -= 1;
+            for start in [n_minus_1, key.r2.clone()] {
+                x.copy_from_slice(&start);
+                for _ in 0..20 {
+                    key.mont_mul(&x, &x, &mut product, &mut scratch);
+                    key.mont_sqr(&x, &mut square, &mut wide);
+                    assert_eq!(product, square, "{} bits", key.bits());
+                    x.copy_from_slice(&square);
+                }
+            }
+        }
     }
 
     #[test]
