@@ -63,6 +63,8 @@ fn main() {
     for round in 0..3 {
         let a = median_us(&|| v13(&point, &sig));
         let b = median_us(&|| v14(&point, &sig));
-        println!("round {round}: p256 0.13 {a:.0} us, p256 0.14 {b:.0} us per verify (incl. key parse)");
+        println!(
+            "round {round}: p256 0.13 {a:.0} us, p256 0.14 {b:.0} us per verify (incl. key parse)"
+        );
     }
 }

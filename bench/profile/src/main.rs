@@ -38,7 +38,9 @@ fn main() -> Result<(), String> {
     };
     let tokens: Vec<String> = match kind {
         "hit" => vec![key.sign(&claims(0))?],
-        "verify" => (0..n.max(1)).map(|i| key.sign(&claims(i))).collect::<Result<_, _>>()?,
+        "verify" => (0..n.max(1))
+            .map(|i| key.sign(&claims(i)))
+            .collect::<Result<_, _>>()?,
         "forged" => {
             let token = key.sign(&claims(0))?;
             let (input, sig) = token.rsplit_once('.').ok_or("no dot")?;
