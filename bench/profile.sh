@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make profile`: where the time goes, as repeatable figures.
+#  1. callgrind instruction counts per request-path operation of the edge-auth core (native,
+#     bench/profile), measured inside profile::run only (setup excluded);
+#  2. ES256 verify with p256 0.13 vs 0.14, natively and in wasm under node/V8 with TurboFan
+#     only, as Envoy runs it (bench/ecprobe).
+# Needs valgrind (apt-get install valgrind) and node for step 2 (skipped with a note if absent).
+set -euo pipefail
+cd "$(dirname "$0")"
+N=${PROFILE_RUNS:-10}
+command -v valgrind >/dev/null || { echo "profile: valgrind missing (apt-get install -y valgrind)" >&2; exit 1; }
+cargo build -q --release --manifest-path profile/Cargo.toml
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+printf '%-14s %14s\n' operation "instructions"
+for op in hit-RS256 verify-RS256 forged-RS256 verify-ES256 forged-ES256 verify-EdDSA forged-EdDSA verify-HS256 forged-HS256; do
+  valgrind --tool=callgrind --toggle-collect='profile::run*' --callgrind-out-file="$out/$op" \
+    profile/target/release/profile "$op" "$N" >/dev/null 2>"$out/$op.err" \
+    || { cat "$out/$op.err" >&2; exit 1; }
+  ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$out/$op")
+  printf '%-14s %14d\n' "$op" $((ir / N))
+done
+echo "(instructions per operation, x86_64, callgrind; hit = cache hit, verify = first sight, forged = valid kid, bad signature)"
+echo
+echo "top of verify-RS256:"
+callgrind_annotate --inclusive=no "$out/verify-RS256" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | sed -n '2,5p' | cut -c1-150
+echo
+cargo build -q --release --manifest-path ecprobe/Cargo.toml
+cargo build -q --release --manifest-path ecprobe/Cargo.toml --target wasm32-wasip1
+echo "ES256 native:"
+ecprobe/target/release/ecprobe
+if command -v node >/dev/null; then
+  echo "ES256 wasm32-wasip1 under node --no-liftoff (V8, as in Envoy):"
+  node --no-liftoff --no-warnings ecprobe/run-wasm.mjs ecprobe/target/wasm32-wasip1/release/ecprobe.wasm
+else
+  echo "node not found: wasm figures skipped"
+fi

@@ -1,0 +1,95 @@
+//! `profile OPERATION N`: runs OPERATION N times on the edge-auth core (native), for callgrind.
+//! Run it with N and with 0 and subtract to get instructions per operation (setup: minting,
+//! configuration, excluded). Operations: hit-ALG (cache hit), verify-ALG (first sight),
+//! forged-ALG (valid kid, wrong signature), for ALG in RS256 ES256 EdDSA HS256.
+
+use edge_auth::algorithm::Algorithm;
+use edge_auth::cache::TokenCache;
+use edge_auth::config::Policy;
+use edge_auth::credential::Request;
+use edge_auth::decision::{authorize, Decision};
+use edge_auth::mint::SigningKey;
+use serde_json::json;
+
+const NOW: u64 = 1_800_000_000;
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(op), Some(n)) = (args.get(1), args.get(2)) else {
+        return Err("usage: profile hit-RS256|verify-ES256|forged-EdDSA|... N".into());
+    };
+    let n: usize = n.parse().map_err(|_| "N must be a number")?;
+    let (kind, alg_name) = op.split_once('-').ok_or("operation is KIND-ALG")?;
+    let alg = Algorithm::from_name(alg_name).ok_or("unknown algorithm")?;
+    let key = SigningKey::generate(alg)?.with_kid("k1");
+    let config = json!({
+        "providers": [{"name": "idp", "issuer": "https://idp", "audiences": ["api"],
+            "algorithms": [alg.name()], "jwks": {"keys": [key.public_jwk("k1")]}}],
+        "rules": [{"path_prefix": "/devices", "scopes": ["devices:read"]}],
+        "forward": {"subject_header": "x-auth-subject", "scopes_header": "x-auth-scopes"}
+    });
+    let policy = Policy::from_json(config.to_string().as_bytes()).map_err(|e| e.to_string())?;
+    let claims = |i: usize| {
+        json!({"iss": "https://idp", "aud": "api", "sub": format!("user-{i}"), "iat": NOW - 60,
+               "exp": NOW + 3600, "scope": "devices:read profile:read"})
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+    };
+    let tokens: Vec<String> = match kind {
+        "hit" => vec![key.sign(&claims(0))?],
+        "verify" => (0..n.max(1))
+            .map(|i| key.sign(&claims(i)))
+            .collect::<Result<_, _>>()?,
+        "forged" => {
+            let token = key.sign(&claims(0))?;
+            let (input, sig) = token.rsplit_once('.').ok_or("no dot")?;
+            // Change one base64 character in the middle: still decodes, wrong signature.
+            let mut chars: Vec<char> = sig.chars().collect();
+            let middle = chars.len() / 2;
+            if let Some(c) = chars.get_mut(middle) {
+                *c = if *c == 'A' { 'B' } else { 'A' };
+            }
+            vec![format!("{input}.{}", chars.into_iter().collect::<String>())]
+        }
+        _ => return Err("KIND is hit, verify or forged".into()),
+    };
+    let requests: Vec<Request> = tokens
+        .iter()
+        .map(|t| Request {
+            method: "GET".into(),
+            path: "/devices/7".into(),
+            headers: vec![
+                (":method".into(), "GET".into()),
+                (":path".into(), "/devices/7".into()),
+                ("authorization".into(), format!("Bearer {t}")),
+            ],
+        })
+        .collect();
+    let mut cache = TokenCache::new(if kind == "hit" { 1024 } else { 0 });
+    if kind == "hit" {
+        if let Some(first) = requests.first() {
+            authorize(&policy, &mut cache, first, NOW);
+        }
+    }
+    let start = std::time::Instant::now();
+    let allowed = run(&policy, &mut cache, &requests, n);
+    let per = start.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64;
+    println!("{op}: {n} runs, {allowed} allowed, {per:.1} us each (native wall clock)");
+    Ok(())
+}
+
+/// The measured loop; `valgrind --tool=callgrind --toggle-collect=profile::run` counts only it.
+#[inline(never)]
+fn run(policy: &Policy, cache: &mut TokenCache, requests: &[Request], n: usize) -> usize {
+    let mut allowed = 0;
+    for i in 0..n {
+        let Some(request) = requests.get(i % requests.len().max(1)) else {
+            break;
+        };
+        if matches!(authorize(policy, cache, request, NOW), Decision::Allow(_)) {
+            allowed += 1;
+        }
+    }
+    allowed
+}
