@@ -18,13 +18,15 @@ Scenario kinds (one row each, per algorithm where it applies):
   edge-reuse       edge-auth, same token every request (verified-token cache hits)
   edge-fresh       edge-auth, a different valid token per request (no cache help)
   edge-forged      edge-auth, forged signatures naming a valid kid (expect 401)
-  edge-apikey      edge-auth, API key pair        } hooks for issue 3: see EXTRA_SCENARIOS
-  edge-basic       edge-auth, HTTP Basic          }
+  edge-apikey      edge-auth, API key pair (SHA-256 of the secret, constant-time compare)
+  edge-apikey-bad  edge-auth, API key pair with a wrong secret (expect 401)
+  edge-basic       edge-auth, HTTP Basic against the same client
 """
 
 import argparse
 import base64
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -224,15 +226,24 @@ def jwt_authn_filter(jwks, cache):
     }}
 
 
+API_CLIENT = "bench-client"
+API_SECRET = "bench-secret-5c1e0a9d7b3f2468"
+
+
 def edge_auth_config(jwks, cache_entries):
-    """The edge-auth plugin configuration. Issue 3 hook: add `api_keys` / `basic` sections here
-    (and scenarios in EXTRA_SCENARIOS) once that configuration exists on main."""
+    """The edge-auth plugin configuration: the JWT provider and one API client (key pair and
+    Basic) allowed the same route."""
     return json.dumps({
         "providers": [{
             "name": "bench-idp", "issuer": ISSUER, "audiences": [AUDIENCE],
             "algorithms": ALGORITHMS, "jwks": jwks,
             "clock_skew_seconds": 30, "max_lifetime_seconds": 36000,
         }],
+        "api_keys": {
+            "id_header": "clientid", "secret_header": "clientsecret", "basic": True,
+            "clients": [{"id": API_CLIENT, "scopes": ["devices:read"],
+                         "secret_sha256": hashlib.sha256(API_SECRET.encode()).hexdigest()}],
+        },
         "rules": [{"path_prefix": PATH, "methods": ["GET"], "scopes": ["devices:read"]}],
         "forward": {"subject_header": "x-auth-subject", "scopes_header": "x-auth-scopes"},
         "token_cache": {"max_entries": cache_entries},
@@ -303,12 +314,17 @@ class Envoy:
 # Load generation
 
 WRK_LUA = r"""
--- Written by bench/bench.py. args: token file ("-" for none), header name.
+-- Written by bench/bench.py. args: token file ("-" for none), header name, then fixed
+-- "name: value" headers sent on every request.
 local tokens = {}
 local header = "authorization"
 local n = 0
 init = function(args)
   header = args[2] or header
+  for i = 3, #args do
+    local name, value = args[i]:match("^([^:]+):%s*(.*)$")
+    if name then wrk.headers[name] = value end
+  end
   if args[1] and args[1] ~= "-" then
     for line in io.lines(args[1]) do
       n = n + 1
@@ -338,9 +354,10 @@ end
 
 
 class Scenario:
-    def __init__(self, name, alg, envoy, tokens_file, expect_status):
+    def __init__(self, name, alg, envoy, tokens_file, expect_status, fixed_headers=()):
         self.name, self.alg, self.envoy = name, alg, envoy
         self.tokens_file, self.expect_status = tokens_file, expect_status
+        self.fixed_headers = list(fixed_headers)  # "name: value", on every request
         self.runs = []
 
     @property
@@ -359,6 +376,9 @@ class Scenario:
         request = urllib.request.Request(f"http://127.0.0.1:{self.envoy.port}{PATH}")
         if token:
             request.add_header("authorization", f"Bearer {token}")
+        for fixed in self.fixed_headers:
+            name, value = fixed.split(":", 1)
+            request.add_header(name, value.strip())
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 status = response.status
@@ -371,7 +391,8 @@ class Scenario:
         cpu_before = self.envoy.cpu_seconds()
         out = subprocess.run(
             ["taskset", "-c", str(WRK_CPU), wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
-             "-s", lua_path, f"http://127.0.0.1:{self.envoy.port}{PATH}", "--", self.tokens_file, "authorization"],
+             "-s", lua_path, f"http://127.0.0.1:{self.envoy.port}{PATH}", "--", self.tokens_file, "authorization",
+             *self.fixed_headers],
             capture_output=True, text=True, timeout=duration + 60)
         cpu = self.envoy.cpu_seconds() - cpu_before
         line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH_RESULT ")), None)
@@ -398,11 +419,17 @@ class Scenario:
 
 
 # ---------------------------------------------------------------------------------------------
-# Issue 3 hooks: API key pair and Basic scenarios. Each entry is a function
-# (keys, envoys, workdir) -> list of Scenario, appended after the JWT scenarios. Left empty until
-# API keys / Basic land on main; add e.g. an "edge-apikey" scenario whose tokens file holds the
-# header value and whose Lua header name is the configured API-key header.
-EXTRA_SCENARIOS = []
+# Credentials other than JWTs: the API key pair and HTTP Basic of the one bench client.
+
+
+def api_key_scenarios(envoys):
+    basic = base64.b64encode(f"{API_CLIENT}:{API_SECRET}".encode()).decode()
+    edge = envoys["edge"]
+    return [
+        Scenario("edge-apikey", None, edge, "-", 200, [f"clientid: {API_CLIENT}", f"clientsecret: {API_SECRET}"]),
+        Scenario("edge-apikey-bad", None, edge, "-", 401, [f"clientid: {API_CLIENT}", "clientsecret: wrong-secret"]),
+        Scenario("edge-basic", None, edge, "-", 200, [f"authorization: Basic {basic}"]),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -550,8 +577,7 @@ def main():
                 Scenario("edge-fresh", alg, by_name["edge"], files[("fresh", alg)], 200),
                 Scenario("edge-forged", alg, by_name["edge"], files[("forged", alg)], 401),
             ]
-        for extra in EXTRA_SCENARIOS:
-            scenarios += extra(keys, by_name, workdir)
+        scenarios += api_key_scenarios(by_name)
         for scenario in scenarios:
             scenario.check()
 
