@@ -71,6 +71,13 @@ impl ClientRegistry {
         client.filter(|_| matches)
     }
 
+    /// Whether any client is limited to some networks.
+    pub fn any_network_list(&self) -> bool {
+        self.clients
+            .values()
+            .any(|client| !client.allowed_cidrs.is_empty())
+    }
+
     /// Number of clients.
     pub fn len(&self) -> usize {
         self.clients.len()

@@ -90,6 +90,9 @@ pub struct Policy {
     pub trusted_hops: usize,
     /// Oldest TLS version accepted downstream; `None` accepts plain text too.
     pub min_tls_version: Option<TlsVersion>,
+    /// Whether any network allow-list exists, so the caller's address is worth asking Envoy
+    /// for (a host call per request otherwise saved).
+    pub uses_source_address: bool,
     /// Route rules, first match wins.
     pub rules: Rules,
     /// Identity headers added for the upstream.
@@ -503,7 +506,12 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         ));
     }
 
+    let uses_source_address = clients.any_network_list()
+        || providers
+            .iter()
+            .any(|p| !p.allowed_cidrs.is_empty() || p.cidrs_claim.is_some());
     Ok(Policy {
+        uses_source_address,
         realm,
         providers,
         credentials,
@@ -1251,5 +1259,36 @@ mod tests {
         });
         assert_eq!(error_of(config).field(), "query_token");
         assert_eq!(error_of(json!({})).field(), "providers");
+    }
+
+    #[test]
+    fn the_caller_address_is_needed_only_with_a_network_list() {
+        assert!(
+            !Policy::from_json(valid().to_string().as_bytes())
+                .unwrap()
+                .uses_source_address
+        );
+        let mut config = valid();
+        config["providers"][0]["allowed_cidrs"] = json!(["10.0.0.0/8"]);
+        assert!(
+            Policy::from_json(config.to_string().as_bytes())
+                .unwrap()
+                .uses_source_address
+        );
+        let mut config = valid();
+        config["providers"][0]["claims"] = json!({"allowed_cidrs": "ip"});
+        assert!(
+            Policy::from_json(config.to_string().as_bytes())
+                .unwrap()
+                .uses_source_address
+        );
+        let mut limited = client();
+        limited["allowed_cidrs"] = json!(["::1/128"]);
+        let config = with_api_keys(json!({"basic": true, "clients": [limited]}));
+        assert!(
+            Policy::from_json(config.to_string().as_bytes())
+                .unwrap()
+                .uses_source_address
+        );
     }
 }

@@ -215,11 +215,16 @@ pub(crate) fn decide(
         }
     };
     let mut request = Request::from_headers(headers);
-    request.source_address = property_text(&["source", "address"])
-        .as_deref()
-        .and_then(parse_peer_address);
-    request.tls_version =
-        property_text(&["connection", "tls_version"]).filter(|version| !version.is_empty());
+    // Each property is a host call: ask only for what the policy will look at.
+    if shared.policy.uses_source_address {
+        request.source_address = property_text(&["source", "address"])
+            .as_deref()
+            .and_then(parse_peer_address);
+    }
+    if shared.policy.min_tls_version.is_some() {
+        request.tls_version =
+            property_text(&["connection", "tls_version"]).filter(|version| !version.is_empty());
+    }
     let now = now_ms();
     let decision = {
         let (Ok(mut cache), Ok(slots)) = (shared.cache.try_borrow_mut(), shared.slots.try_borrow())
