@@ -3,15 +3,17 @@
 //! process by PID; [`FakeIssuer::stop`] and [`FakeIssuer::restart`] take it down and bring it back
 //! on the same port (for outage tests), with the state it was last given.
 
-use std::fs::{self, File};
-use std::net::{SocketAddr, TcpStream};
+use std::fs::File;
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{free_ports, loopback, repo_root, send_raw, stop, TempDir, START_ATTEMPTS};
+use super::{
+    free_ports, loopback, repo_root, send_raw, stop, wait_until_listening, TempDir, START_ATTEMPTS,
+};
 
 pub struct FakeIssuer {
     child: Option<Child>,
@@ -163,7 +165,7 @@ impl Drop for FakeIssuer {
 fn spawn(dir: &TempDir, port: u16) -> Result<Child, String> {
     let stdout_path = dir.path().join(format!("issuer-{port}.stdout"));
     let stderr_path = dir.path().join(format!("issuer-{port}.stderr"));
-    let mut child = Command::new("python3")
+    let child = Command::new("python3")
         .arg(repo_root().join("tests/servers/fake_issuer.py"))
         .args(["--port", &port.to_string()])
         .stdin(Stdio::null())
@@ -171,24 +173,12 @@ fn spawn(dir: &TempDir, port: u16) -> Result<Child, String> {
         .stderr(File::create(&stderr_path).expect("create issuer stderr"))
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run python3 tests/servers/fake_issuer.py: {e}"));
-    let expected = format!("fake issuer listening on 127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let announced = fs::read_to_string(&stdout_path)
-            .unwrap_or_default()
-            .contains(&expected);
-        if announced && TcpStream::connect(loopback(port)).is_ok() {
-            return Ok(child);
-        }
-        let exited = child.try_wait().expect("try_wait issuer").is_some();
-        if exited || Instant::now() > deadline {
-            stop(&mut child);
-            return Err(format!(
-                "the fake issuer (port {port}) did not start:\n{}{}",
-                fs::read_to_string(&stdout_path).unwrap_or_default(),
-                fs::read_to_string(&stderr_path).unwrap_or_default()
-            ));
-        }
-        sleep(Duration::from_millis(20));
-    }
+    wait_until_listening(
+        child,
+        port,
+        &format!("fake issuer listening on 127.0.0.1:{port}"),
+        [&stdout_path, &stderr_path],
+        Duration::from_secs(10),
+        &format!("the fake issuer (port {port})"),
+    )
 }

@@ -821,7 +821,7 @@ impl Drop for EchoUpstream {
 fn start_echo(dir: &Path, port: u16) -> Result<Child, String> {
     let stdout_path = dir.join("echo.stdout");
     let stderr_path = dir.join("echo.stderr");
-    let mut child = Command::new("python3")
+    let child = Command::new("python3")
         .arg(repo_root().join("envoy/echo_upstream.py"))
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .current_dir(repo_root())
@@ -830,22 +830,42 @@ fn start_echo(dir: &Path, port: u16) -> Result<Child, String> {
         .stderr(File::create(&stderr_path).expect("create echo.stderr"))
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run python3 (needed for envoy/echo_upstream.py): {e}"));
-    let expected = format!("echo upstream listening on 127.0.0.1:{port}");
-    let deadline = Instant::now() + ECHO_TIMEOUT;
+    wait_until_listening(
+        child,
+        port,
+        &format!("echo upstream listening on 127.0.0.1:{port}"),
+        [&stdout_path, &stderr_path],
+        ECHO_TIMEOUT,
+        &format!("the echo upstream (python3 envoy/echo_upstream.py --port {port})"),
+    )
+}
+
+/// Waits until `child` has printed `announcement` on stdout (the first of `output`) and
+/// 127.0.0.1:`port` accepts connections. If it exits or `timeout` passes first, stops it and
+/// returns an error with its output, naming it `what`.
+pub(crate) fn wait_until_listening(
+    mut child: Child,
+    port: u16,
+    announcement: &str,
+    output: [&Path; 2],
+    timeout: Duration,
+    what: &str,
+) -> Result<Child, String> {
+    let deadline = Instant::now() + timeout;
     loop {
-        let announced = fs::read_to_string(&stdout_path)
+        let announced = fs::read_to_string(output[0])
             .unwrap_or_default()
-            .contains(&expected);
+            .contains(announcement);
         if announced && TcpStream::connect(loopback(port)).is_ok() {
             return Ok(child);
         }
-        let exited = child.try_wait().expect("try_wait echo").is_some();
+        let exited = child.try_wait().expect("try_wait").is_some();
         if exited || Instant::now() > deadline {
             stop(&mut child);
             return Err(format!(
-                "the echo upstream (python3 envoy/echo_upstream.py --port {port}) did not start:\n{}{}",
-                fs::read_to_string(&stdout_path).unwrap_or_default(),
-                fs::read_to_string(&stderr_path).unwrap_or_default()
+                "{what} did not start:\n{}{}",
+                fs::read_to_string(output[0]).unwrap_or_default(),
+                fs::read_to_string(output[1]).unwrap_or_default()
             ));
         }
         sleep(Duration::from_millis(20));

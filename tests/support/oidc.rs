@@ -2,15 +2,15 @@
 //! (pinned in tests/oidc/package.json, installed by `make oidc-provider`), started by
 //! `tests/oidc/provider.mjs` on a free loopback port and killed by PID on drop.
 
-use std::fs::{self, File};
-use std::net::TcpStream;
+use std::fs::File;
 use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 
-use super::{free_ports, loopback, repo_root, send_raw, stop, TempDir, START_ATTEMPTS};
+use super::{
+    free_ports, loopback, repo_root, send_raw, stop, wait_until_listening, TempDir, START_ATTEMPTS,
+};
 
 pub struct OidcProvider {
     child: Child,
@@ -109,7 +109,7 @@ impl Drop for OidcProvider {
 fn spawn(dir: &TempDir, port: u16) -> Result<Child, String> {
     let stdout_path = dir.path().join("oidc.stdout");
     let stderr_path = dir.path().join("oidc.stderr");
-    let mut child = Command::new("node")
+    let child = Command::new("node")
         .arg(repo_root().join("tests/oidc/provider.mjs"))
         .arg(port.to_string())
         .current_dir(repo_root().join("tests/oidc"))
@@ -120,24 +120,12 @@ fn spawn(dir: &TempDir, port: u16) -> Result<Child, String> {
         .unwrap_or_else(|e| {
             panic!("cannot run node (needed for the OpenID Connect provider): {e}")
         });
-    let expected = format!("oidc provider listening on 127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let announced = fs::read_to_string(&stdout_path)
-            .unwrap_or_default()
-            .contains(&expected);
-        if announced && TcpStream::connect(loopback(port)).is_ok() {
-            return Ok(child);
-        }
-        let exited = child.try_wait().expect("try_wait oidc").is_some();
-        if exited || Instant::now() > deadline {
-            stop(&mut child);
-            return Err(format!(
-                "the OpenID Connect provider (node tests/oidc/provider.mjs {port}) did not start:\n{}{}",
-                fs::read_to_string(&stdout_path).unwrap_or_default(),
-                fs::read_to_string(&stderr_path).unwrap_or_default()
-            ));
-        }
-        sleep(Duration::from_millis(50));
-    }
+    wait_until_listening(
+        child,
+        port,
+        &format!("oidc provider listening on 127.0.0.1:{port}"),
+        [&stdout_path, &stderr_path],
+        Duration::from_secs(30),
+        &format!("the OpenID Connect provider (node tests/oidc/provider.mjs {port})"),
+    )
 }
