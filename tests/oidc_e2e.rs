@@ -18,17 +18,26 @@ fn request(envoy: &Envoy, method: &str, token: &str) -> Response {
     )
 }
 
-#[test]
-fn tokens_from_a_real_openid_provider_pass_with_their_scopes_enforced() {
-    let idp = OidcProvider::start();
-    let mut config = fixtures::issuer().config();
-    config["providers"][0] = json!({
+/// The provider block for `idp`: keys by discovery through cluster `oidc`, plus `extra`.
+fn provider(idp: &OidcProvider, extra: serde_json::Value) -> serde_json::Value {
+    let mut provider = json!({
         "name": "oidc-provider",
         "issuer": idp.issuer(),
         "audiences": ["edge-api"],
         "algorithms": ["RS256"],
         "discovery": {"cluster": "oidc"}
     });
+    for (name, value) in extra.as_object().into_iter().flatten() {
+        provider[name] = value.clone();
+    }
+    provider
+}
+
+#[test]
+fn tokens_from_a_real_openid_provider_pass_with_their_scopes_enforced() {
+    let idp = OidcProvider::start();
+    let mut config = fixtures::issuer().config();
+    config["providers"][0] = provider(&idp, json!({}));
     let envoy = Envoy::start_with(
         &config.to_string(),
         &Options::default().cluster("oidc", idp.port()),
@@ -75,15 +84,11 @@ fn tokens_from_a_real_openid_provider_pass_with_their_scopes_enforced() {
 fn opaque_tokens_from_a_real_openid_provider_are_introspected() {
     let idp = OidcProvider::start();
     let mut config = fixtures::issuer().config();
-    config["providers"][0] = json!({
-        "name": "oidc-provider",
-        "issuer": idp.issuer(),
-        "audiences": ["edge-api"],
-        "algorithms": ["RS256"],
-        "discovery": {"cluster": "oidc"},
-        "introspection": {"cluster": "oidc", "path": "/token/introspection",
-                          "client_id": "edge", "client_secret": "edge-secret"}
-    });
+    config["providers"][0] = provider(
+        &idp,
+        json!({"introspection": {"cluster": "oidc", "path": "/token/introspection",
+                                 "client_id": "edge", "client_secret": "edge-secret"}}),
+    );
     let envoy = Envoy::start_with(
         &config.to_string(),
         &Options::default().cluster("oidc", idp.port()),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::{
-    free_ports, loopback, repo_root, send_raw, stop, wait_until_listening, TempDir, START_ATTEMPTS,
+    loopback, repo_root, send_raw, spawn_on_free_port, stop, wait_until_listening, TempDir,
 };
 
 pub struct FakeIssuer {
@@ -26,23 +26,13 @@ pub struct FakeIssuer {
 impl FakeIssuer {
     /// Starts the issuer on a free loopback port and waits until it answers.
     pub fn start() -> FakeIssuer {
-        for attempt in 1..=START_ATTEMPTS {
-            let dir = TempDir::create();
-            let [port, _, _] = free_ports();
-            match spawn(&dir, port) {
-                Ok(child) => {
-                    return FakeIssuer {
-                        child: Some(child),
-                        port,
-                        dir,
-                        script: Vec::new(),
-                    }
-                }
-                Err(why) if attempt < START_ATTEMPTS && why.contains("Address already in use") => {}
-                Err(why) => panic!("{why}"),
-            }
+        let (child, port, dir) = spawn_on_free_port("Address already in use", spawn);
+        FakeIssuer {
+            child: Some(child),
+            port,
+            dir,
+            script: Vec::new(),
         }
-        unreachable!("the last attempt returns or panics")
     }
 
     pub fn port(&self) -> u16 {

@@ -784,22 +784,14 @@ pub struct EchoUpstream {
 impl EchoUpstream {
     /// Starts the echo upstream on a free loopback port and waits until it accepts connections.
     pub fn start() -> EchoUpstream {
-        for attempt in 1..=START_ATTEMPTS {
-            let dir = TempDir::create();
-            let [port, _, _] = free_ports();
-            match start_echo(dir.path(), port) {
-                Ok(child) => {
-                    return EchoUpstream {
-                        child,
-                        port,
-                        _dir: dir,
-                    }
-                }
-                Err(why) if attempt < START_ATTEMPTS && why.contains("Address already in use") => {}
-                Err(why) => panic!("{why}"),
-            }
+        let (child, port, dir) = spawn_on_free_port("Address already in use", |dir, port| {
+            start_echo(dir.path(), port)
+        });
+        EchoUpstream {
+            child,
+            port,
+            _dir: dir,
         }
-        unreachable!("the last attempt returns or panics")
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -838,6 +830,25 @@ fn start_echo(dir: &Path, port: u16) -> Result<Child, String> {
         ECHO_TIMEOUT,
         &format!("the echo upstream (python3 envoy/echo_upstream.py --port {port})"),
     )
+}
+
+/// Runs `spawn` on a fresh temp dir and a free loopback port, again on new ones (up to
+/// `START_ATTEMPTS` times) when another process took the port first (`collision` is the
+/// child's word for that); panics with the child's output otherwise.
+fn spawn_on_free_port(
+    collision: &str,
+    spawn: impl Fn(&TempDir, u16) -> Result<Child, String>,
+) -> (Child, u16, TempDir) {
+    for attempt in 1..=START_ATTEMPTS {
+        let dir = TempDir::create();
+        let [port, _, _] = free_ports();
+        match spawn(&dir, port) {
+            Ok(child) => return (child, port, dir),
+            Err(why) if attempt < START_ATTEMPTS && why.contains(collision) => {}
+            Err(why) => panic!("{why}"),
+        }
+    }
+    unreachable!("the last attempt returns or panics")
 }
 
 /// Waits until `child` has printed `announcement` on stdout (the first of `output`) and

@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine;
 
 use super::{
-    free_ports, loopback, repo_root, send_raw, stop, wait_until_listening, TempDir, START_ATTEMPTS,
+    loopback, repo_root, send_raw, spawn_on_free_port, stop, wait_until_listening, TempDir,
 };
 
 pub struct OidcProvider {
@@ -28,22 +28,12 @@ impl OidcProvider {
              oidc-provider from npm (`make oidc-provider`). This test is never skipped.\n",
             package.display()
         );
-        for attempt in 1..=START_ATTEMPTS {
-            let dir = TempDir::create();
-            let [port, _, _] = free_ports();
-            match spawn(&dir, port) {
-                Ok(child) => {
-                    return OidcProvider {
-                        child,
-                        port,
-                        _dir: dir,
-                    }
-                }
-                Err(why) if attempt < START_ATTEMPTS && why.contains("EADDRINUSE") => {}
-                Err(why) => panic!("{why}"),
-            }
+        let (child, port, dir) = spawn_on_free_port("EADDRINUSE", spawn);
+        OidcProvider {
+            child,
+            port,
+            _dir: dir,
         }
-        unreachable!("the last attempt returns or panics")
     }
 
     pub fn port(&self) -> u16 {
