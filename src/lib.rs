@@ -1,41 +1,36 @@
 //! edge-auth: authentication at the edge, as a proxy-wasm HTTP filter for Envoy.
 //!
-//! A request travels through the crate like this:
-//! 1. [`filter`] (wasm only) reads the request headers from Envoy into a plain
-//!    [`credential::Request`] and the clock into Unix seconds;
-//! 2. [`decision::authorize`] matches the route ([`rules`]), finds the bearer token
-//!    ([`credential`]), looks it up in the verified-token [`cache`] or validates it
-//!    ([`token`], with keys from [`jwks`] held by each [`provider`]), and checks scopes;
-//! 3. the resulting [`decision::Decision`] is either header changes for the upstream, a
-//!    [`deny::DenyResponse`], or a wait: for the issuer's keys ([`key_source`], which fetches
-//!    them directly or through [`discovery`]) or for an [`introspection`] answer about an opaque
-//!    token; [`filter`] applies it, pausing and resuming the request for a wait.
+//! A request travels through the crate like this (each folder is one stage):
+//! 1. [`host`] (wasm only, the one module that names proxy-wasm) reads the request headers,
+//!    connection facts and the clock from Envoy into a plain [`request::credential::Request`];
+//! 2. [`policy::decision::authorize`] matches the route ([`policy::rules`]), finds the one
+//!    credential ([`request`]), and checks it: a bearer token against the verified-token
+//!    [`policy::cache`] or by [`jwt`] (signature with the provider's keys, `iss`, `aud`, time,
+//!    lifetime), an API key pair or Basic credential against [`clients`]; then scopes,
+//!    applications, networks, origins and TLS;
+//! 3. the [`policy::decision::Decision`] is header changes for the upstream (the caller's
+//!    [`identity`]), a refusal ([`policy::deny`]), or a wait for what only the issuer can say:
+//!    its keys or an introspection answer ([`issuer`]); [`host`] applies it, pausing and
+//!    resuming the request for a wait.
 //!
-//! Everything except [`filter`] is host-independent and tested natively; the configuration is
-//! parsed and compiled once by [`config`].
+//! [`config`] parses the JSON once and compiles it into the [`policy::Policy`] the request path
+//! reads. Dependencies point one way: `request` ← `jwt` ← `issuer` ← `policy` ← `config` ←
+//! `host`, with the leaves [`error`] and [`identity`] below them all and [`clients`] beside
+//! `jwt`. Everything except [`host`] is host-independent and tested natively.
 
-pub mod algorithm;
-pub mod allowlist;
-pub mod api_keys;
-pub mod cache;
+pub mod error;
+pub mod identity;
+
+pub mod request;
+
+pub mod clients;
+pub mod jwt;
+
+pub mod issuer;
+
+pub mod policy;
+
 pub mod config;
-pub mod credential;
-pub mod decision;
-pub mod deny;
-pub mod discovery;
-pub mod introspection;
-pub mod jwks;
-pub mod key_source;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod mint;
-pub mod provider;
-pub mod query_token;
-pub mod rsa;
-pub mod rules;
-pub mod token;
-pub mod transport;
 
 #[cfg(target_arch = "wasm32")]
-mod filter;
-#[cfg(target_arch = "wasm32")]
-mod issuer_calls;
+mod host;

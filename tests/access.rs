@@ -3,12 +3,12 @@
 
 mod fixtures;
 
-use edge_auth::algorithm::Algorithm;
-use edge_auth::cache::TokenCache;
-use edge_auth::config::Policy;
-use edge_auth::credential::{CredentialKind, Request};
-use edge_auth::decision::{authorize, Decision, Forwarding};
-use edge_auth::deny::Denial;
+use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::policy::cache::TokenCache;
+use edge_auth::policy::Policy;
+use edge_auth::request::credential::{CredentialKind, Request};
+use edge_auth::policy::decision::{authorize, Decision, Forwarding};
+use edge_auth::policy::deny::Denial;
 use fixtures::*;
 use serde_json::{json, Value};
 
@@ -462,7 +462,7 @@ fn api_key_only_deployments_need_no_provider() {
     let config = json!({
         "api_keys": {"basic": true, "clients": [{
             "id": "app-1",
-            "secret_sha256": edge_auth::api_keys::secret_digest_hex(b"token-of-app-1-0123456789"),
+            "secret_sha256": edge_auth::clients::secret_digest_hex(b"token-of-app-1-0123456789"),
             "scopes": ["devices:read"]
         }]},
         "rules": [{"path_prefix": "/devices", "scopes": ["devices:read"]}]

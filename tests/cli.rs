@@ -6,7 +6,7 @@ mod fixtures;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use edge_auth::config::Policy;
+use edge_auth::policy::Policy;
 
 fn edge_auth(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edge-auth"))
@@ -103,7 +103,7 @@ fn minted_tokens_pass_the_configuration_they_were_minted_for() {
     let token = String::from_utf8(output.stdout).unwrap();
     let policy =
         Policy::from_json(&std::fs::read(format!("{dir}/edge-auth.json")).unwrap()).unwrap();
-    let identity = edge_auth::token::verify(
+    let identity = edge_auth::jwt::token::verify(
         token.trim(),
         &policy.providers,
         &policy.forward,

@@ -3,12 +3,12 @@
 
 mod fixtures;
 
-use edge_auth::algorithm::Algorithm;
-use edge_auth::cache::TokenCache;
-use edge_auth::config::Policy;
-use edge_auth::credential::Request;
-use edge_auth::decision::{authorize, Decision, Forwarding};
-use edge_auth::deny::Denial;
+use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::policy::cache::TokenCache;
+use edge_auth::policy::Policy;
+use edge_auth::request::credential::Request;
+use edge_auth::policy::decision::{authorize, Decision, Forwarding};
+use edge_auth::policy::deny::Denial;
 use fixtures::{issuer, now, request};
 use serde_json::{json, Value};
 
@@ -343,7 +343,7 @@ fn shipped_demo_configuration_compiles() {
 
 #[test]
 fn demo_keys_sign_tokens_the_demo_configuration_accepts() {
-    use edge_auth::mint::SigningKey;
+    use edge_auth::jwt::mint::SigningKey;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/envoy");
     let policy =
         Policy::from_json(&std::fs::read(format!("{dir}/edge-auth.json")).unwrap()).unwrap();

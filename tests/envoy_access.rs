@@ -5,7 +5,7 @@
 mod fixtures;
 mod support;
 
-use edge_auth::algorithm::Algorithm;
+use edge_auth::jwt::algorithm::Algorithm;
 use fixtures::*;
 use serde_json::json;
 use support::{Envoy, Options, Response, TlsFiles};

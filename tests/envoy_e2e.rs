@@ -6,7 +6,7 @@
 mod fixtures;
 mod support;
 
-use edge_auth::algorithm::Algorithm;
+use edge_auth::jwt::algorithm::Algorithm;
 use fixtures::{b64json, issuer, kid, now};
 use serde_json::json;
 use support::{Envoy, Response};
@@ -79,12 +79,12 @@ fn bad_tokens_are_401_invalid_token() {
         .as_str()
         .unwrap()
         .to_string();
-    let confused = edge_auth::mint::SigningKey::from_text(Algorithm::HS256, &rsa_public)
+    let confused = edge_auth::jwt::mint::SigningKey::from_text(Algorithm::HS256, &rsa_public)
         .unwrap()
         .with_kid(&kid(Algorithm::RS256))
         .sign(&i.claims(t, json!({})))
         .unwrap();
-    let stranger = edge_auth::mint::SigningKey::generate(Algorithm::ES256)
+    let stranger = edge_auth::jwt::mint::SigningKey::generate(Algorithm::ES256)
         .unwrap()
         .with_kid("unknown-kid");
     let cases = [
@@ -311,7 +311,7 @@ fn shipped_demo_configuration_accepts_demo_tokens() {
     let config = std::fs::read_to_string(dir.join("edge-auth.json")).unwrap();
     let envoy = Envoy::start(&config);
     let key_text = std::fs::read_to_string(dir.join("demo-keys/demo-rs256.key")).unwrap();
-    let key = edge_auth::mint::SigningKey::from_text(Algorithm::RS256, &key_text)
+    let key = edge_auth::jwt::mint::SigningKey::from_text(Algorithm::RS256, &key_text)
         .unwrap()
         .with_kid("demo-rs256");
     let token = key.sign(&issuer().claims(now(), json!({}))).unwrap();

@@ -5,10 +5,10 @@
 
 mod fixtures;
 
-use edge_auth::algorithm::Algorithm;
-use edge_auth::cache::TokenCache;
-use edge_auth::config::Policy;
-use edge_auth::decision::authorize;
+use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::policy::cache::TokenCache;
+use edge_auth::policy::Policy;
+use edge_auth::policy::decision::authorize;
 use fixtures::{access_config, issuer, now, request};
 use serde_json::json;
 
@@ -109,7 +109,7 @@ fn mutated_requests_never_panic_the_decision() {
             .get(rng.below(4))
             .map(|v| v.to_string());
         let decision = authorize(&policy, &mut cache, &req, t);
-        outcomes[matches!(decision, edge_auth::decision::Decision::Allow(_)) as usize] += 1;
+        outcomes[matches!(decision, edge_auth::policy::decision::Decision::Allow(_)) as usize] += 1;
     }
     assert!(
         outcomes[0] > 0 && outcomes[1] > 0,

@@ -5,13 +5,13 @@ mod fixtures;
 
 use std::rc::Rc;
 
-use edge_auth::algorithm::Algorithm;
-use edge_auth::cache::TokenCache;
-use edge_auth::config::Policy;
-use edge_auth::credential::Request;
-use edge_auth::decision::{authorize, Decision};
-use edge_auth::deny::Denial;
-use edge_auth::introspection::{interpret, Outcome};
+use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::policy::cache::TokenCache;
+use edge_auth::policy::Policy;
+use edge_auth::request::credential::Request;
+use edge_auth::policy::decision::{authorize, Decision};
+use edge_auth::policy::deny::Denial;
+use edge_auth::issuer::introspection::{interpret, Outcome};
 use fixtures::{issuer, now};
 use serde_json::json;
 
@@ -81,7 +81,7 @@ fn cached_answers_decide_without_asking_again_with_route_scopes_rechecked() {
         Some(answer.to_string().into_bytes()),
         0,
         provider,
-        provider.introspection.as_ref().unwrap(),
+        policy.endpoints[0].introspection.as_ref().unwrap(),
         &policy.forward,
         now(),
     )

@@ -6,7 +6,7 @@ mod fixtures;
 mod support;
 
 use base64::Engine;
-use edge_auth::algorithm::Algorithm;
+use edge_auth::jwt::algorithm::Algorithm;
 use fixtures::{issuer, now, AUDIENCE, ISSUER};
 use serde_json::{json, Value};
 use support::issuer::FakeIssuer;

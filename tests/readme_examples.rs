@@ -1,7 +1,7 @@
 //! Every configuration README marks as complete compiles, so copy-paste examples cannot rot.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
 
-use edge_auth::config::Policy;
+use edge_auth::policy::Policy;
 
 const MARKER: &str = "<!-- compiled by tests/readme_examples.rs -->";
 

@@ -5,14 +5,14 @@
 
 mod fixtures;
 
-use edge_auth::algorithm::Algorithm;
-use edge_auth::cache::TokenCache;
-use edge_auth::config::Policy;
-use edge_auth::credential::Request;
-use edge_auth::decision::{authorize_with_keys, Decision};
-use edge_auth::deny::Denial;
-use edge_auth::key_source::{KeyRecord, Slot, Sync, WorkerKeys};
-use edge_auth::mint::SigningKey;
+use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::policy::cache::TokenCache;
+use edge_auth::policy::Policy;
+use edge_auth::request::credential::Request;
+use edge_auth::policy::decision::{authorize_with_keys, Decision};
+use edge_auth::policy::deny::Denial;
+use edge_auth::issuer::remote_keys::{KeyRecord, Slot, Sync, WorkerKeys};
+use edge_auth::jwt::mint::SigningKey;
 use fixtures::{issuer, now};
 use serde_json::{json, Value};
 
@@ -64,6 +64,7 @@ fn decide<'a>(
 ) -> Decision<'a> {
     let keys = WorkerKeys {
         providers: &policy.providers,
+        endpoints: &policy.endpoints,
         slots,
     };
     authorize_with_keys(policy, &keys, cache, request, now())

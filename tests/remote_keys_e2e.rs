@@ -9,8 +9,8 @@ mod support;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use edge_auth::algorithm::Algorithm;
-use edge_auth::mint::SigningKey;
+use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::jwt::mint::SigningKey;
 use fixtures::{issuer, now};
 use serde_json::{json, Value};
 use support::issuer::FakeIssuer;

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use edge_auth::algorithm::Algorithm;
-use edge_auth::config::Policy;
-use edge_auth::mint::SigningKey;
+use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::jwt::mint::SigningKey;
+use edge_auth::policy::Policy;
 use serde_json::{json, Map, Value};
 
 const USAGE: &str = "usage:
@@ -60,14 +60,14 @@ fn check(args: &[String]) -> Result<(), String> {
     let policy =
         Policy::from_json(&bytes).map_err(|e| format!("{path}: invalid configuration: {e}"))?;
     println!("{path}: valid");
-    for provider in &policy.providers {
+    for (provider, endpoints) in policy.providers.iter().zip(&policy.endpoints) {
         let algorithms: Vec<&str> = provider.algorithms.iter().map(|a| a.name()).collect();
-        let keys = match &provider.remote {
+        let keys = match &endpoints.remote {
             None if provider.keys.is_empty() => "no keys".to_string(),
             None => format!("{} key(s)", provider.keys.len()),
             Some(remote) => format!("keys fetched through cluster {}", remote.cluster),
         };
-        let introspection = match &provider.introspection {
+        let introspection = match &endpoints.introspection {
             Some(i) => format!(", introspection through cluster {}", i.cluster),
             None => String::new(),
         };
@@ -140,7 +140,7 @@ fn hash_secret(args: &[String]) -> Result<(), String> {
             secret.len()
         );
     }
-    println!("{}", edge_auth::api_keys::secret_digest_hex(&secret));
+    println!("{}", edge_auth::clients::secret_digest_hex(&secret));
     Ok(())
 }
 

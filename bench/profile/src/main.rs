@@ -3,12 +3,12 @@
 //! configuration, excluded). Operations: hit-ALG (cache hit), verify-ALG (first sight),
 //! forged-ALG (valid kid, wrong signature), for ALG in RS256 ES256 EdDSA HS256.
 
-use edge_auth::algorithm::Algorithm;
-use edge_auth::cache::TokenCache;
-use edge_auth::config::Policy;
-use edge_auth::credential::Request;
-use edge_auth::decision::{authorize, Decision};
-use edge_auth::mint::SigningKey;
+use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::policy::cache::TokenCache;
+use edge_auth::policy::Policy;
+use edge_auth::request::credential::Request;
+use edge_auth::policy::decision::{authorize, Decision};
+use edge_auth::jwt::mint::SigningKey;
 use serde_json::json;
 
 const NOW: u64 = 1_800_000_000;

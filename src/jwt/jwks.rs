@@ -10,9 +10,9 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::algorithm::{Algorithm, KeyFamily};
-use crate::config::ConfigError;
-use crate::rsa::{RsaHash, RsaPadding, RsaPublicKey};
+use crate::error::ConfigError;
+use crate::jwt::algorithm::{Algorithm, KeyFamily};
+use crate::jwt::rsa::{RsaHash, RsaPadding, RsaPublicKey};
 
 /// Base64url as JWK members use it; padding tolerated, since some issuers emit it.
 const JWK_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -63,7 +63,7 @@ pub struct JwkSetDocument {
 ///
 /// Signatures are checked directly with the primitive crates, not through jwt-simple's
 /// `verify_token` (which re-parses the token that `token` has already parsed and checked): RSA
-/// with edge-auth's own [`crate::rsa`], P-256/P-384 with RustCrypto `p256`/`p384` 0.14, Ed25519
+/// with edge-auth's own [`crate::jwt::rsa`], P-256/P-384 with RustCrypto `p256`/`p384` 0.14, Ed25519
 /// with `ed25519-compact`, HMAC with `hmac-sha256`/`hmac-sha512` (the crates jwt-simple itself
 /// uses, except `p256`/`p384`, one major version newer and faster in wasm).
 #[derive(Clone)]
@@ -608,7 +608,7 @@ mod tests {
     /// signature or the signing input fails.
     #[test]
     fn jwt_simple_signed_tokens_verify_and_bit_flips_fail() {
-        use crate::mint::SigningKey;
+        use crate::jwt::mint::SigningKey;
         let mut claims = serde_json::Map::new();
         claims.insert("sub".into(), json!("alice"));
         for alg in Algorithm::ALL {
@@ -638,7 +638,7 @@ mod tests {
     #[test]
     fn known_answer_jws_vectors_for_ec_eddsa_and_hmac() {
         let data: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/data/jws_vectors.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/data/jws_vectors.json")).unwrap();
         let vectors = data["vectors"].as_array().unwrap();
         assert!(vectors.len() >= 30);
         for v in vectors {

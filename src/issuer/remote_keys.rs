@@ -11,10 +11,11 @@
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
-use crate::jwks::KeySet;
-use crate::provider::Provider;
-use crate::token::KeyLookup;
+use crate::error::ConfigError;
+use crate::issuer::Endpoints;
+use crate::jwt::jwks::KeySet;
+use crate::jwt::provider::Provider;
+use crate::jwt::token::KeyLookup;
 
 /// Default interval between scheduled refreshes.
 pub const DEFAULT_REFRESH_SECONDS: u64 = 300;
@@ -469,7 +470,7 @@ impl Slot {
         &mut self,
         record: Option<&[u8]>,
         cas: Option<u32>,
-        allowed: &[crate::algorithm::Algorithm],
+        allowed: &[crate::jwt::algorithm::Algorithm],
     ) -> Sync {
         let Some(bytes) = record else {
             return Sync::Unchanged;
@@ -509,6 +510,8 @@ impl Slot {
 pub struct WorkerKeys<'a> {
     /// The policy's providers.
     pub providers: &'a [Provider],
+    /// What is fetched from each provider's issuer, indexed like `providers`.
+    pub endpoints: &'a [Endpoints],
     /// One slot per provider.
     pub slots: &'a [Slot],
 }
@@ -516,7 +519,7 @@ pub struct WorkerKeys<'a> {
 impl KeyLookup for WorkerKeys<'_> {
     fn keys_of(&self, index: usize) -> Option<&KeySet> {
         let provider = self.providers.get(index)?;
-        if provider.remote.is_some() {
+        if self.endpoints.get(index)?.remote.is_some() {
             self.slots.get(index)?.keys.as_ref()
         } else {
             Some(&provider.keys).filter(|keys| !keys.is_empty())
@@ -527,7 +530,7 @@ impl KeyLookup for WorkerKeys<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algorithm::Algorithm;
+    use crate::jwt::algorithm::Algorithm;
 
     fn remote() -> RemoteKeys {
         RemoteKeys {

@@ -9,7 +9,7 @@ use base64::Engine;
 use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
 
-use crate::algorithm::Algorithm;
+use crate::jwt::algorithm::Algorithm;
 
 /// A private key (or shared secret) for one algorithm.
 pub enum SigningKey {

@@ -7,20 +7,21 @@
 //! exactly what to fix. There is no partial success: a configuration compiles whole or not at all.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::Deserialize;
 
-use crate::algorithm::Algorithm;
-use crate::allowlist::{Cidr, OriginPattern};
-use crate::api_keys::{parse_digest_hex, Client, ClientRegistry};
-use crate::credential::{CredentialKind, CredentialSources, TokenSource};
-use crate::introspection;
-use crate::jwks::{JwkSetDocument, KeySet};
-use crate::key_source;
-use crate::provider::Provider;
-use crate::rules::{Route, Rule, Rules};
-use crate::transport::TlsVersion;
+use crate::clients::{parse_digest_hex, Client, ClientRegistry};
+pub use crate::error::ConfigError;
+use crate::identity::Forward;
+use crate::issuer::{introspection, remote_keys, Endpoints};
+use crate::jwt::algorithm::Algorithm;
+use crate::jwt::jwks::{JwkSetDocument, KeySet};
+use crate::jwt::provider::Provider;
+use crate::policy::rules::{Route, Rule, Rules};
+use crate::policy::Policy;
+use crate::request::allowlist::{Cidr, OriginPattern};
+use crate::request::credential::{CredentialKind, CredentialSources, TokenSource};
+use crate::request::transport::TlsVersion;
 
 /// Default realm in `WWW-Authenticate` challenges.
 const DEFAULT_REALM: &str = "edge";
@@ -34,108 +35,6 @@ const DEFAULT_CACHE_ENTRIES: usize = 1024;
 const MAX_CACHE_ENTRIES: usize = 65_536;
 /// Most proxy hops `trusted_hops` may name.
 const MAX_TRUSTED_HOPS: usize = 10;
-
-/// A configuration problem, with the path of the field it is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    field: String,
-    problem: String,
-}
-
-impl ConfigError {
-    /// An error about `field` (a path such as `providers[0].issuer`; empty for the whole document).
-    pub fn new(field: &str, problem: impl Into<String>) -> ConfigError {
-        ConfigError {
-            field: field.to_string(),
-            problem: problem.into(),
-        }
-    }
-
-    /// The path of the offending field.
-    pub fn field(&self) -> &str {
-        &self.field
-    }
-
-    /// What is wrong with it.
-    pub fn problem(&self) -> &str {
-        &self.problem
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}", self.problem)
-        } else {
-            write!(f, "{}: {}", self.field, self.problem)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// The compiled configuration: everything a request needs, prepared once.
-pub struct Policy {
-    /// Realm named in `WWW-Authenticate` challenges.
-    pub realm: String,
-    /// Trusted issuers, looked up by the token's `iss`.
-    pub providers: Vec<Provider>,
-    /// Where credentials are read from.
-    pub credentials: CredentialSources,
-    /// API key clients (for key pairs and Basic).
-    pub clients: ClientRegistry,
-    /// Request header naming the application the caller acts for.
-    pub app_header: Option<String>,
-    /// Trusted proxies in front of Envoy that append to `X-Forwarded-For` (0: use the peer).
-    pub trusted_hops: usize,
-    /// Oldest TLS version accepted downstream; `None` accepts plain text too.
-    pub min_tls_version: Option<TlsVersion>,
-    /// Whether any network allow-list exists, so the caller's address is worth asking Envoy
-    /// for (a host call per request otherwise saved).
-    pub uses_source_address: bool,
-    /// Route rules, first match wins.
-    pub rules: Rules,
-    /// Identity headers added for the upstream.
-    pub forward: Forward,
-    /// Whether CORS preflight requests pass without a credential.
-    pub allow_cors_preflight: bool,
-    /// How many verified tokens each worker remembers (0 turns the cache off).
-    pub token_cache_entries: usize,
-}
-
-/// Headers that carry the caller's identity upstream. Client-sent copies are always removed.
-#[derive(Debug, Default, Clone)]
-pub struct Forward {
-    /// Header for the token's `sub`.
-    pub subject_header: Option<String>,
-    /// Header for the granted scopes, space-separated.
-    pub scopes_header: Option<String>,
-    /// Header for the name of the provider that issued the token.
-    pub provider_header: Option<String>,
-    /// Header for the client id (API key id, or the token's `client_id`/`azp`).
-    pub client_header: Option<String>,
-    /// Header for the credential kind (`jwt`, `api_key`, `basic`).
-    pub credential_header: Option<String>,
-    /// Header for the application named in the request and granted to the caller.
-    pub application_header: Option<String>,
-    /// Claim name to header name.
-    pub claims: Vec<(String, String)>,
-}
-
-impl Forward {
-    /// Every header name this block writes: the names a client must never set itself.
-    pub fn header_names(&self) -> impl Iterator<Item = &str> {
-        self.subject_header
-            .iter()
-            .chain(self.scopes_header.iter())
-            .chain(self.provider_header.iter())
-            .chain(self.client_header.iter())
-            .chain(self.credential_header.iter())
-            .chain(self.application_header.iter())
-            .map(String::as_str)
-            .chain(self.claims.iter().map(|(_, header)| header.as_str()))
-    }
-}
 
 // ---- The JSON schema, mirrored exactly ----
 
@@ -211,9 +110,9 @@ struct RawProvider {
     #[serde(default)]
     jwks: Option<JwkSetDocument>,
     #[serde(default)]
-    remote_jwks: Option<key_source::RemoteJwksConfig>,
+    remote_jwks: Option<remote_keys::RemoteJwksConfig>,
     #[serde(default)]
-    discovery: Option<key_source::DiscoveryConfig>,
+    discovery: Option<remote_keys::DiscoveryConfig>,
     #[serde(default)]
     introspection: Option<introspection::IntrospectionConfig>,
     #[serde(default)]
@@ -347,9 +246,10 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
     }
     let jwt_enabled = !raw.providers.is_empty();
     let mut providers: Vec<Provider> = Vec::with_capacity(raw.providers.len());
+    let mut endpoints: Vec<Endpoints> = Vec::with_capacity(raw.providers.len());
     for (index, provider) in raw.providers.into_iter().enumerate() {
         let field = format!("providers[{index}]");
-        let compiled = compile_provider(provider, &field)?;
+        let (compiled, fetched) = compile_provider(provider, &field)?;
         if providers.iter().any(|p| p.name == compiled.name) {
             return Err(ConfigError::new(
                 &format!("{field}.name"),
@@ -363,6 +263,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
             ));
         }
         providers.push(compiled);
+        endpoints.push(fetched);
     }
 
     let token_sources = match raw.token_headers {
@@ -489,9 +390,9 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         })
         .transpose()?;
 
-    let introspecting = providers
+    let introspecting = endpoints
         .iter()
-        .filter(|p| p.introspection.is_some())
+        .filter(|e| e.introspection.is_some())
         .count();
     if introspecting > 1 {
         return Err(ConfigError::new(
@@ -514,6 +415,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         uses_source_address,
         realm,
         providers,
+        endpoints,
         credentials,
         clients,
         app_header,
@@ -655,7 +557,7 @@ fn origin_list(list: &[String], field: &str) -> Result<Vec<OriginPattern>, Confi
         .collect()
 }
 
-fn compile_provider(raw: RawProvider, field: &str) -> Result<Provider, ConfigError> {
+fn compile_provider(raw: RawProvider, field: &str) -> Result<(Provider, Endpoints), ConfigError> {
     if raw.name.trim().is_empty() {
         return Err(ConfigError::new(
             &format!("{field}.name"),
@@ -713,7 +615,7 @@ fn compile_provider(raw: RawProvider, field: &str) -> Result<Provider, ConfigErr
             "must be positive (omit it for no limit)",
         ));
     }
-    let remote = key_source::compile(raw.remote_jwks, raw.discovery, &raw.issuer, field)?;
+    let remote = remote_keys::compile(raw.remote_jwks, raw.discovery, &raw.issuer, field)?;
     let introspection = raw
         .introspection
         .map(|config| introspection::compile(config, &raw.issuer, field))
@@ -747,14 +649,12 @@ fn compile_provider(raw: RawProvider, field: &str) -> Result<Provider, ConfigErr
             ));
         }
     }
-    Ok(Provider {
+    let provider = Provider {
         name: raw.name,
         issuer: raw.issuer,
         audiences: raw.audiences,
         algorithms,
         keys,
-        remote,
-        introspection,
         clock_skew_seconds,
         max_lifetime_seconds: raw.max_lifetime_seconds,
         scope_claims: match claims.scopes {
@@ -765,7 +665,14 @@ fn compile_provider(raw: RawProvider, field: &str) -> Result<Provider, ConfigErr
         cidrs_claim: claims.allowed_cidrs,
         allowed_cidrs: cidr_list(&raw.allowed_cidrs, &format!("{field}.allowed_cidrs"))?,
         allowed_origins: origin_list(&raw.allowed_origins, &format!("{field}.allowed_origins"))?,
-    })
+    };
+    Ok((
+        provider,
+        Endpoints {
+            remote,
+            introspection,
+        },
+    ))
 }
 
 fn compile_rule(
@@ -1162,7 +1069,7 @@ mod tests {
     }
 
     fn client() -> Value {
-        json!({"id": "c1", "secret_sha256": crate::api_keys::secret_digest_hex(b"secret-of-c1-0123456789")})
+        json!({"id": "c1", "secret_sha256": crate::clients::secret_digest_hex(b"secret-of-c1-0123456789")})
     }
 
     #[test]

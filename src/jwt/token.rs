@@ -12,11 +12,11 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::algorithm::Algorithm;
-use crate::allowlist::Cidr;
-use crate::config::Forward;
-use crate::jwks::KeySet;
-use crate::provider::Provider;
+use crate::identity::{Forward, Identity};
+use crate::jwt::algorithm::Algorithm;
+use crate::jwt::jwks::KeySet;
+use crate::jwt::provider::Provider;
+use crate::request::allowlist::Cidr;
 
 /// Longest token accepted, in bytes. Real access tokens are 1-4 KiB.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -97,34 +97,6 @@ impl fmt::Display for TokenError {
 }
 
 impl std::error::Error for TokenError {}
-
-/// What a verified token says about its bearer; what the cache keeps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// Index of the provider in the policy.
-    pub provider: usize,
-    /// The `sub` claim.
-    pub subject: Option<String>,
-    /// Granted scopes.
-    pub scopes: Vec<String>,
-    /// Applications the token grants (the provider's apps claim).
-    pub apps: Vec<String>,
-    /// The OAuth client the token was issued to (`client_id`, else `azp`).
-    pub client_id: Option<String>,
-    /// Networks the token itself restricts its use to (the provider's network claim).
-    pub allowed_cidrs: Vec<Cidr>,
-    /// Configured claims to forward, as (index in `forward.claims`, header value).
-    pub forwarded_claims: Vec<(usize, String)>,
-    /// The token's `exp`.
-    pub expires_at: u64,
-}
-
-impl Identity {
-    /// Whether every scope in `required` was granted.
-    pub fn has_scopes(&self, required: &[String]) -> bool {
-        required.iter().all(|scope| self.scopes.contains(scope))
-    }
-}
 
 #[derive(Deserialize)]
 struct Header {
@@ -411,8 +383,8 @@ fn header_value(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Policy;
-    use crate::mint::SigningKey;
+    use crate::jwt::mint::SigningKey;
+    use crate::policy::Policy;
     use serde_json::json;
     use std::sync::OnceLock;
 

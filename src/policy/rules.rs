@@ -6,7 +6,7 @@
 //! `/publicity`. Paths with dot-segments (`/a/../b`, also percent-encoded) are refused before
 //! matching, so that no spelling of a path can reach a rule meant for another.
 
-use crate::credential::CredentialKind;
+use crate::request::credential::CredentialKind;
 
 /// One compiled rule.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,11 @@
 //! The host side of fetched keys and token introspection (wasm only): HTTP calls to issuers,
 //! proxy-wasm shared data, and requests paused until an answer comes.
 //!
-//! Everything here moves bytes for the pure state machines of [`crate::key_source`] and the
-//! answer interpretation of [`crate::introspection`]; [`crate::filter`] owns the contexts and
-//! calls in. The root context's [`KeyFetcher`] runs the fetches: on each tick it installs the
-//! key record another VM shared (reading the lease first: a fetcher publishes keys before it
+//! Everything here moves bytes for the pure state machines of [`crate::issuer::remote_keys`]
+//! and the answer interpretation of [`crate::issuer::introspection`]; the root and HTTP
+//! contexts own the events and call in, and requests are decided again through
+//! [`super::apply`]. The root context's [`KeyFetcher`] runs the fetches: on each tick it
+//! installs the key record another VM shared (reading the lease first: a fetcher publishes keys before it
 //! releases the lease), takes the lease with compare-and-swap when a fetch is due, dispatches
 //! the discovery and JWKS calls, publishes good bodies, logs each failure once, and decides the
 //! paused requests. The HTTP context dispatches introspection calls itself, so the answer comes
@@ -17,13 +18,15 @@ use std::time::Duration;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType};
 
-use crate::deny::Denial;
-use crate::discovery;
-use crate::filter::{decide, deny, now_ms, Shared};
-use crate::introspection::{self, Outcome};
-use crate::jwks::KeySet;
-use crate::key_source::{response_body, KeyRecord, Lease, Locator, Stage, Sync, Waiter};
-use crate::provider::Provider;
+use super::apply::{decide_now, deny, now_ms, Shared};
+use crate::issuer::discovery;
+use crate::issuer::introspection::{self, Outcome};
+use crate::issuer::remote_keys::{
+    response_body, KeyRecord, Lease, Locator, RemoteKeys, Stage, Sync, Waiter,
+};
+use crate::jwt::jwks::KeySet;
+use crate::jwt::provider::Provider;
+use crate::policy::deny::Denial;
 
 /// The root context's fetches in flight.
 #[derive(Default)]
@@ -37,13 +40,16 @@ impl KeyFetcher {
     /// and decide the paused requests whose wait is over.
     pub(crate) fn on_tick(&mut self, shared: &Shared) {
         let now = now_ms();
-        for (index, provider) in shared.policy.providers.iter().enumerate() {
-            let Some(remote) = provider.remote.as_ref() else {
+        let policy = &shared.policy;
+        for (index, (provider, endpoints)) in
+            policy.providers.iter().zip(&policy.endpoints).enumerate()
+        {
+            let Some(remote) = endpoints.remote.as_ref() else {
                 continue;
             };
             // Lease first: a fetcher publishes the keys before it releases the lease, so a lease
             // read as released guarantees the sync below sees that fetch's keys.
-            let (lease, cas) = read_lease(provider);
+            let (lease, cas) = read_lease(provider, remote);
             sync_keys(shared, index);
             let mut lease = lease;
             let (fetching, wanted) = match shared.slots.borrow().get(index) {
@@ -52,8 +58,12 @@ impl KeyFetcher {
             };
             if !fetching {
                 if let Some((reason, taken)) = lease.take(now, wanted, remote) {
-                    if hostcalls::set_shared_data(&lease_key(provider), Some(&taken.encode()), cas)
-                        .is_ok()
+                    if hostcalls::set_shared_data(
+                        &lease_key(provider, remote),
+                        Some(&taken.encode()),
+                        cas,
+                    )
+                    .is_ok()
                     {
                         log::debug!("provider {}: fetching keys ({reason:?})", provider.name);
                         lease = taken;
@@ -91,10 +101,7 @@ impl KeyFetcher {
     /// Dispatches the next call of a fetch for `index`: discovery first unless its JWKS URL is
     /// known, then the JWKS.
     fn start_fetch(&mut self, shared: &Shared, index: usize) {
-        let Some(provider) = shared.policy.providers.get(index) else {
-            return;
-        };
-        let Some(remote) = provider.remote.as_ref() else {
+        let Some((_, remote)) = remote_provider(shared, index) else {
             return;
         };
         let known = shared
@@ -183,10 +190,7 @@ impl KeyFetcher {
     }
 
     fn fetch_succeeded(&mut self, shared: &Shared, index: usize, body: Vec<u8>) {
-        let Some(provider) = shared.policy.providers.get(index) else {
-            return;
-        };
-        let Some(remote) = provider.remote.as_ref() else {
+        let Some((provider, remote)) = remote_provider(shared, index) else {
             return;
         };
         let now = now_ms();
@@ -195,28 +199,27 @@ impl KeyFetcher {
             body,
         };
         if let Err(status) =
-            hostcalls::set_shared_data(&record_key(provider), Some(&record.encode()), None)
+            hostcalls::set_shared_data(&record_key(provider, remote), Some(&record.encode()), None)
         {
             log::error!("provider {}: cannot share keys: {status:?}", provider.name);
         }
-        let (lease, _) = read_lease(provider);
+        let (lease, _) = read_lease(provider, remote);
         let done = lease.succeeded(now, remote);
         // This worker owns the lease while fetching: no compare-and-swap needed.
-        let _ = hostcalls::set_shared_data(&lease_key(provider), Some(&done.encode()), None);
+        let _ =
+            hostcalls::set_shared_data(&lease_key(provider, remote), Some(&done.encode()), None);
         self.finish(shared, index, &done);
     }
 
     fn fetch_failed(&mut self, shared: &Shared, index: usize, cause: &str) {
-        let Some(provider) = shared.policy.providers.get(index) else {
-            return;
-        };
-        let Some(remote) = provider.remote.as_ref() else {
+        let Some((provider, remote)) = remote_provider(shared, index) else {
             return;
         };
         let now = now_ms();
-        let (lease, _) = read_lease(provider);
+        let (lease, _) = read_lease(provider, remote);
         let failed = lease.failed(now, remote);
-        let _ = hostcalls::set_shared_data(&lease_key(provider), Some(&failed.encode()), None);
+        let _ =
+            hostcalls::set_shared_data(&lease_key(provider, remote), Some(&failed.encode()), None);
         let in_use = match shared.slots.borrow_mut().get_mut(index) {
             Some(slot) => {
                 // A JWKS URL that failed is discovered again next time.
@@ -259,7 +262,7 @@ impl KeyFetcher {
             if hostcalls::set_effective_context(waiter.context_id).is_err() {
                 continue; // the client has gone
             }
-            if let Action::Continue = decide(shared, waiter.context_id, false, &mut None) {
+            if let Action::Continue = decide_now(shared) {
                 if let Err(status) = hostcalls::resume_http_request() {
                     log::error!("cannot resume a request: {status:?}");
                 }
@@ -288,12 +291,20 @@ fn call_response(num_headers: usize, body_size: usize) -> (Option<u32>, Option<V
     (status, body)
 }
 
+/// The provider at `index` and where its keys are fetched from, if they are.
+fn remote_provider(shared: &Shared, index: usize) -> Option<(&Provider, &RemoteKeys)> {
+    let provider = shared.policy.providers.get(index)?;
+    let remote = shared.policy.endpoints.get(index)?.remote.as_ref()?;
+    Some((provider, remote))
+}
+
 /// Installs the provider's shared key record if another fetch changed it.
 fn sync_keys(shared: &Shared, index: usize) {
-    let Some(provider) = shared.policy.providers.get(index) else {
+    let Some((provider, remote)) = remote_provider(shared, index) else {
         return;
     };
-    let (record, cas) = hostcalls::get_shared_data(&record_key(provider)).unwrap_or((None, None));
+    let (record, cas) =
+        hostcalls::get_shared_data(&record_key(provider, remote)).unwrap_or((None, None));
     let outcome = match shared.slots.borrow_mut().get_mut(index) {
         Some(slot) => slot.sync(record.as_deref(), cas, &provider.algorithms),
         None => return,
@@ -325,27 +336,28 @@ fn sync_keys(shared: &Shared, index: usize) {
 
 /// Shared-data key of the provider's lease. Keys are named by issuer and cluster, not by the
 /// provider's name, so two configurations in one VM never mix up two issuers' keys.
-fn lease_key(provider: &Provider) -> String {
-    shared_key("lease", provider)
+fn lease_key(provider: &Provider, remote: &RemoteKeys) -> String {
+    shared_key("lease", provider, remote)
 }
 
 /// Shared-data key of the provider's last good JWKS.
-fn record_key(provider: &Provider) -> String {
-    shared_key("jwks", provider)
+fn record_key(provider: &Provider, remote: &RemoteKeys) -> String {
+    shared_key("jwks", provider, remote)
 }
 
-fn shared_key(kind: &str, provider: &Provider) -> String {
-    let cluster = provider.remote.as_ref().map_or("", |r| r.cluster.as_str());
-    format!("edge-auth/{kind} {cluster} {}", provider.issuer)
+fn shared_key(kind: &str, provider: &Provider, remote: &RemoteKeys) -> String {
+    format!("edge-auth/{kind} {} {}", remote.cluster, provider.issuer)
 }
 
 /// Creates the provider's lease if no VM has yet. Compare-and-swap only guards keys that
 /// exist, so the lease must exist before any VM tries to take it: Envoy configures the main
 /// thread's VM before it starts the workers, which makes this creation race-free.
-pub(crate) fn create_lease(provider: &Provider) {
-    if let Ok((None, _)) = hostcalls::get_shared_data(&lease_key(provider)) {
+pub(crate) fn create_lease(provider: &Provider, remote: &RemoteKeys) {
+    if let Ok((None, _)) = hostcalls::get_shared_data(&lease_key(provider, remote)) {
         let fresh = Lease::default().encode();
-        if let Err(status) = hostcalls::set_shared_data(&lease_key(provider), Some(&fresh), None) {
+        if let Err(status) =
+            hostcalls::set_shared_data(&lease_key(provider, remote), Some(&fresh), None)
+        {
             log::error!(
                 "provider {}: cannot create the fetch lease: {status:?}",
                 provider.name
@@ -355,8 +367,8 @@ pub(crate) fn create_lease(provider: &Provider) {
 }
 
 /// The provider's lease and its compare-and-swap value (a fresh lease if none is shared yet).
-fn read_lease(provider: &Provider) -> (Lease, Option<u32>) {
-    match hostcalls::get_shared_data(&lease_key(provider)) {
+fn read_lease(provider: &Provider, remote: &RemoteKeys) -> (Lease, Option<u32>) {
+    match hostcalls::get_shared_data(&lease_key(provider, remote)) {
         Ok((Some(bytes), cas)) => (Lease::decode(&bytes).unwrap_or_default(), cas),
         Ok((None, cas)) => (Lease::default(), cas),
         Err(_) => (Lease::default(), None),
@@ -374,7 +386,6 @@ pub(crate) struct Pending {
 /// decides the request again (allowed requests are resumed), or answers 401/503.
 pub(crate) fn introspection_answered(
     shared: &Shared,
-    context_id: u32,
     pending: &Pending,
     num_headers: usize,
     body_size: usize,
@@ -387,7 +398,12 @@ pub(crate) fn introspection_answered(
         );
         return;
     };
-    let Some(introspection) = provider.introspection.as_ref() else {
+    let Some(introspection) = shared
+        .policy
+        .endpoints
+        .get(pending.provider)
+        .and_then(|e| e.introspection.as_ref())
+    else {
         deny(
             &Denial::Unavailable("edge-auth is misconfigured".into()),
             realm,
@@ -436,7 +452,7 @@ pub(crate) fn introspection_answered(
         }
     }
     // The answer is cached: decide as for any verified token (route scopes, headers).
-    if let Action::Continue = decide(shared, context_id, false, &mut None) {
+    if let Action::Continue = decide_now(shared) {
         if let Err(status) = hostcalls::resume_http_request() {
             log::error!("cannot resume a request: {status:?}");
         }
@@ -445,8 +461,13 @@ pub(crate) fn introspection_answered(
 
 /// POSTs `token` to `provider`'s introspection endpoint; the call's token, or `None` (logged).
 pub(crate) fn introspect(shared: &Shared, provider: usize, token: &str) -> Option<u32> {
+    let introspection = shared
+        .policy
+        .endpoints
+        .get(provider)?
+        .introspection
+        .as_ref()?;
     let provider = shared.policy.providers.get(provider)?;
-    let introspection = provider.introspection.as_ref()?;
     let body = introspection::request_body(token);
     let headers = vec![
         (":method", "POST"),
@@ -484,22 +505,14 @@ pub(crate) fn wait_for_keys(
     context_id: u32,
     now: u64,
 ) -> bool {
-    let Some(remote) = shared
-        .policy
-        .providers
-        .get(provider)
-        .and_then(|p| p.remote.as_ref())
-    else {
-        return false;
-    };
-    let Some(entry) = shared.policy.providers.get(provider) else {
+    let Some((entry, remote)) = remote_provider(shared, provider) else {
         return false;
     };
     let version = |shared: &Shared| shared.slots.borrow().get(provider).map(|s| s.version);
     let before = version(shared);
     // Lease, then keys (see on_tick): another worker may have finished a fetch since this
     // worker's last tick, and its keys are then already shared.
-    let (lease, _) = read_lease(entry);
+    let (lease, _) = read_lease(entry, remote);
     sync_keys(shared, provider);
     let installed = version(shared) != before;
     let Ok(mut slots) = shared.slots.try_borrow_mut() else {

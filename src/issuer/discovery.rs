@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::key_source::Url;
+use crate::issuer::remote_keys::Url;
 
 #[derive(Deserialize)]
 struct Document {

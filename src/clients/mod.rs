@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use crate::allowlist::{Cidr, OriginPattern};
+use crate::request::allowlist::{Cidr, OriginPattern};
 
 /// One API client.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::token::Identity;
+use crate::identity::Identity;
 
 /// A bounded map from token to verified identity.
 pub struct TokenCache {

@@ -1,11 +1,10 @@
-//! A trusted token issuer: who it is, which audiences and algorithms it may use, its keys,
-//! and how its tokens name scopes and applications.
+//! A trusted token issuer: who it is, which audiences and algorithms it may use, its inline
+//! keys, and how its tokens name scopes and applications. What edge-auth fetches from the
+//! issuer (keys, introspection answers) is described beside it, in [`crate::issuer::Endpoints`].
 
-use crate::algorithm::Algorithm;
-use crate::allowlist::{Cidr, OriginPattern};
-use crate::introspection::Introspection;
-use crate::jwks::KeySet;
-use crate::key_source::RemoteKeys;
+use crate::jwt::algorithm::Algorithm;
+use crate::jwt::jwks::KeySet;
+use crate::request::allowlist::{Cidr, OriginPattern};
 
 /// One identity provider, compiled from `providers[i]`.
 pub struct Provider {
@@ -19,10 +18,6 @@ pub struct Provider {
     pub algorithms: Vec<Algorithm>,
     /// Verification keys written in the configuration (empty when they are fetched).
     pub keys: KeySet,
-    /// Where the keys are fetched from, for `remote_jwks` and `discovery` providers.
-    pub remote: Option<RemoteKeys>,
-    /// The RFC 7662 endpoint that vouches for its opaque tokens, if any.
-    pub introspection: Option<Introspection>,
     /// Tolerance applied to `exp`, `nbf` and `iat`.
     pub clock_skew_seconds: u64,
     /// Longest accepted lifetime (`exp - iat`, or `exp - now` without `iat`).

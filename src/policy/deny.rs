@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use crate::credential::CredentialKind;
+use crate::request::credential::CredentialKind;
 
 /// Why a request is refused; each maps to one status and error code.
 #[derive(Debug, Clone, PartialEq, Eq)]

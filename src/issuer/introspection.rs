@@ -12,10 +12,12 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::config::{ConfigError, Forward};
-use crate::key_source::{response_body, Url};
-use crate::provider::Provider;
-use crate::token::{check_audience, identity_from_claims, Identity};
+use crate::error::ConfigError;
+use crate::identity::Forward;
+use crate::identity::Identity;
+use crate::issuer::remote_keys::{response_body, Url};
+use crate::jwt::provider::Provider;
+use crate::jwt::token::{check_audience, identity_from_claims};
 
 /// Default time a positive answer is trusted without asking again.
 const DEFAULT_CACHE_SECONDS: u64 = 60;
@@ -275,7 +277,7 @@ pub fn interpret(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Policy;
+    use crate::policy::Policy;
     use serde_json::json;
 
     const NOW: u64 = 1_800_000_000;
@@ -297,7 +299,7 @@ mod tests {
     fn outcome(status: Option<u32>, answer: Value) -> Outcome {
         let policy = policy();
         let provider = &policy.providers[0];
-        let introspection = provider.introspection.as_ref().unwrap();
+        let introspection = policy.endpoints[0].introspection.as_ref().unwrap();
         interpret(
             status,
             Some(answer.to_string().into_bytes()),
@@ -312,7 +314,7 @@ mod tests {
     #[test]
     fn client_credentials_are_form_encoded_then_basic() {
         let policy = policy();
-        let introspection = policy.providers[0].introspection.as_ref().unwrap();
+        let introspection = policy.endpoints[0].introspection.as_ref().unwrap();
         assert_eq!(
             introspection.authorization,
             format!("Basic {}", STANDARD.encode("edge:s3cret%3A%2F%26"))

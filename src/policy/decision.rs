@@ -10,16 +10,17 @@
 
 use std::rc::Rc;
 
-use crate::allowlist::{any_contains, url_host, Cidr, OriginPattern};
-use crate::cache::TokenCache;
-use crate::config::Policy;
-use crate::credential::{Credential, CredentialKind, Request};
-use crate::deny::Denial;
-use crate::provider::Provider;
-use crate::query_token;
-use crate::rules::{has_dot_segment, Requirement, Route};
-use crate::token::{self, Identity, InlineKeys, KeyLookup};
-use crate::transport::{client_address, TlsVersion};
+use crate::identity::Identity;
+use crate::jwt::provider::Provider;
+use crate::jwt::token::{self, InlineKeys, KeyLookup};
+use crate::policy::cache::TokenCache;
+use crate::policy::deny::Denial;
+use crate::policy::rules::{has_dot_segment, Requirement, Route};
+use crate::policy::Policy;
+use crate::request::allowlist::{any_contains, url_host, Cidr, OriginPattern};
+use crate::request::credential::{Credential, CredentialKind, Request};
+use crate::request::query_token;
+use crate::request::transport::{client_address, TlsVersion};
 
 /// What to do with a request. Header names are borrowed from the policy: nothing about them is
 /// allocated per request.
@@ -221,10 +222,10 @@ pub fn authorize_with_keys<'a>(
 /// token, or, for a token that is not a JWT, the one introspecting opaque tokens.
 fn introspected_by(policy: &Policy, token: &str) -> Option<usize> {
     let (index, introspection) = policy
-        .providers
+        .endpoints
         .iter()
         .enumerate()
-        .find_map(|(index, p)| p.introspection.as_ref().map(|i| (index, i)))?;
+        .find_map(|(index, e)| e.introspection.as_ref().map(|i| (index, i)))?;
     (introspection.all_tokens || !token::looks_like_jwt(token)).then_some(index)
 }
 
@@ -236,7 +237,7 @@ fn await_keys<'a>(policy: &Policy, token: &str, err: token::TokenError) -> Optio
         _ => return None,
     };
     let provider = token::claimed_provider(token, &policy.providers)?;
-    let remote = policy.providers.get(provider)?.remote.as_ref()?;
+    let remote = policy.endpoints.get(provider)?.remote.as_ref()?;
     let otherwise = if unknown_kid {
         Denial::InvalidToken(err.to_string())
     } else {
@@ -298,7 +299,7 @@ fn jwt_caller<'a>(policy: &'a Policy, identity: &'a Identity) -> Caller<'a> {
     }
 }
 
-fn client_caller(kind: CredentialKind, client: &crate::api_keys::Client) -> Caller<'_> {
+fn client_caller(kind: CredentialKind, client: &crate::clients::Client) -> Caller<'_> {
     Caller {
         kind,
         client_id: Some(&client.id),

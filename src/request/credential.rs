@@ -15,7 +15,7 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 
-use crate::query_token::{self, QueryToken};
+use crate::request::query_token::{self, QueryToken};
 
 /// Base64 as HTTP Basic uses it (RFC 7617); padding tolerated.
 const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(

@@ -1,0 +1,28 @@
+//! Host: the proxy-wasm glue, and the only code that names proxy-wasm (wasm only).
+//!
+//! It moves data between Envoy and the core and decides nothing itself. Dependencies point one
+//! way: [`root_context`] (configuration, per-worker state, the tick) → [`http_context`] (one
+//! request) → [`issuer_calls`] (HTTP calls to issuers, shared data, paused requests) →
+//! [`apply`] (the shared state and turning a decision into host calls).
+
+mod apply;
+mod http_context;
+mod issuer_calls;
+mod root_context;
+
+use proxy_wasm::traits::RootContext;
+use proxy_wasm::types::LogLevel;
+
+use issuer_calls::KeyFetcher;
+use root_context::EdgeAuthRoot;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+        Box::new(EdgeAuthRoot {
+            context_id,
+            shared: None,
+            fetcher: KeyFetcher::default(),
+        })
+    });
+}}

@@ -1,0 +1,69 @@
+//! Who the caller is once a credential passed, and which headers carry that upstream.
+//!
+//! A leaf shared by the token checks, the introspection answers, the verified-token cache and
+//! the decision: [`Identity`] is what a verified token says about its bearer, [`Forward`] the
+//! configured identity headers (the names a client must never set itself).
+
+use crate::request::allowlist::Cidr;
+
+/// What a verified token says about its bearer; what the cache keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Index of the provider in the policy.
+    pub provider: usize,
+    /// The `sub` claim.
+    pub subject: Option<String>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Applications the token grants (the provider's apps claim).
+    pub apps: Vec<String>,
+    /// The OAuth client the token was issued to (`client_id`, else `azp`).
+    pub client_id: Option<String>,
+    /// Networks the token itself restricts its use to (the provider's network claim).
+    pub allowed_cidrs: Vec<Cidr>,
+    /// Configured claims to forward, as (index in `forward.claims`, header value).
+    pub forwarded_claims: Vec<(usize, String)>,
+    /// The token's `exp`.
+    pub expires_at: u64,
+}
+
+impl Identity {
+    /// Whether every scope in `required` was granted.
+    pub fn has_scopes(&self, required: &[String]) -> bool {
+        required.iter().all(|scope| self.scopes.contains(scope))
+    }
+}
+
+/// Headers that carry the caller's identity upstream. Client-sent copies are always removed.
+#[derive(Debug, Default, Clone)]
+pub struct Forward {
+    /// Header for the token's `sub`.
+    pub subject_header: Option<String>,
+    /// Header for the granted scopes, space-separated.
+    pub scopes_header: Option<String>,
+    /// Header for the name of the provider that issued the token.
+    pub provider_header: Option<String>,
+    /// Header for the client id (API key id, or the token's `client_id`/`azp`).
+    pub client_header: Option<String>,
+    /// Header for the credential kind (`jwt`, `api_key`, `basic`).
+    pub credential_header: Option<String>,
+    /// Header for the application named in the request and granted to the caller.
+    pub application_header: Option<String>,
+    /// Claim name to header name.
+    pub claims: Vec<(String, String)>,
+}
+
+impl Forward {
+    /// Every header name this block writes: the names a client must never set itself.
+    pub fn header_names(&self) -> impl Iterator<Item = &str> {
+        self.subject_header
+            .iter()
+            .chain(self.scopes_header.iter())
+            .chain(self.provider_header.iter())
+            .chain(self.client_header.iter())
+            .chain(self.credential_header.iter())
+            .chain(self.application_header.iter())
+            .map(String::as_str)
+            .chain(self.claims.iter().map(|(_, header)| header.as_str()))
+    }
+}

@@ -1,0 +1,52 @@
+//! Policy: what the compiled configuration decides for one request.
+//!
+//! [`rules`] find the route rule for a path and method, [`decision`] runs the checks in order
+//! (credential, token or client, scopes, applications, networks, origins, TLS) against the
+//! verified-token [`cache`], and a refusal becomes the response [`deny`] builds. The
+//! [`Policy`] itself is produced once by [`crate::config`], which depends on this module,
+//! never the reverse.
+
+pub mod cache;
+pub mod decision;
+pub mod deny;
+pub mod rules;
+
+use crate::clients::ClientRegistry;
+use crate::identity::Forward;
+use crate::issuer::Endpoints;
+use crate::jwt::provider::Provider;
+use crate::request::credential::CredentialSources;
+use crate::request::transport::TlsVersion;
+use rules::Rules;
+
+/// The compiled configuration: everything a request needs, prepared once.
+pub struct Policy {
+    /// Realm named in `WWW-Authenticate` challenges.
+    pub realm: String,
+    /// Trusted issuers, looked up by the token's `iss`.
+    pub providers: Vec<Provider>,
+    /// What is fetched from each provider's issuer (keys, introspection), same index as
+    /// `providers`.
+    pub endpoints: Vec<Endpoints>,
+    /// Where credentials are read from.
+    pub credentials: CredentialSources,
+    /// API key clients (for key pairs and Basic).
+    pub clients: ClientRegistry,
+    /// Request header naming the application the caller acts for.
+    pub app_header: Option<String>,
+    /// Trusted proxies in front of Envoy that append to `X-Forwarded-For` (0: use the peer).
+    pub trusted_hops: usize,
+    /// Oldest TLS version accepted downstream; `None` accepts plain text too.
+    pub min_tls_version: Option<TlsVersion>,
+    /// Whether any network allow-list exists, so the caller's address is worth asking Envoy
+    /// for (a host call per request otherwise saved).
+    pub uses_source_address: bool,
+    /// Route rules, first match wins.
+    pub rules: Rules,
+    /// Identity headers added for the upstream.
+    pub forward: Forward,
+    /// Whether CORS preflight requests pass without a credential.
+    pub allow_cors_preflight: bool,
+    /// How many verified tokens each worker remembers (0 turns the cache off).
+    pub token_cache_entries: usize,
+}

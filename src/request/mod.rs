@@ -1,0 +1,11 @@
+//! Request: what a request carries and how its facts are read, before any credential is trusted.
+//!
+//! [`credential`] is the plain request the host hands over and the one credential found in it
+//! (bearer token, API key pair or Basic), [`query_token`] the opt-in `?token=` parameter and the
+//! path without it, [`transport`] the caller's address (through `trusted_hops`) and TLS version,
+//! and [`allowlist`] the network (CIDR) and web-origin patterns those facts are matched against.
+
+pub mod allowlist;
+pub mod credential;
+pub mod query_token;
+pub mod transport;
