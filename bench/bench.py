@@ -8,7 +8,7 @@ the Envoy process's utime+stime delta (/proc/PID/stat) divided by the requests w
 
 Everything listens on 127.0.0.1 on free ports; every process started here is stopped by PID.
 Run through `make bench` (it builds the modules and installs Envoy); `--smoke` is the short
-run `make test` uses. See README "Performance" for how to read the table.
+run `make test` uses. See docs/performance.md for how to read the table.
 
 Scenario kinds (one row each, per algorithm where it applies):
   baseline         Envoy, no auth filter

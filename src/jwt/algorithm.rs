@@ -49,7 +49,7 @@ pub enum KeyFamily {
 }
 
 impl Algorithm {
-    /// Every algorithm, in the order documented in README.
+    /// Every algorithm, in the order documented in docs/configuration.md.
     pub const ALL: [Algorithm; 12] = [
         Algorithm::RS256,
         Algorithm::RS384,

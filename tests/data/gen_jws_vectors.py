@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generates tests/data/jws_vectors.json: known-answer JWS vectors for the EC, EdDSA and HMAC
-verifiers in src/jwks.rs (RSA has its own, larger set: gen_rsa_vectors.py).
+verifiers in src/jwt/jwks.rs (RSA has its own, larger set: gen_rsa_vectors.py).
 
 Run once at authoring time (needs Python `cryptography`); the output is committed. Each
 negative breaks one rule: a flipped bit, a changed payload, a DER (not JOSE r||s) ECDSA

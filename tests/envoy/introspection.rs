@@ -1,9 +1,7 @@
 //! End-to-end: opaque tokens checked by RFC 7662 introspection, inside a real Envoy, against an
 //! endpoint served by the test (`tests/servers/fake_issuer.py`), which counts the calls.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
 
-mod fixtures;
-mod support;
+use crate::{fixtures, support};
 
 use base64::Engine;
 use edge_auth::jwt::algorithm::Algorithm;

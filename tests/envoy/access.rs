@@ -1,9 +1,7 @@
 //! End-to-end for API keys, HTTP Basic, query tokens and the allow-lists: the built .wasm inside
 //! a real Envoy, in front of the echo upstream. Fails loudly without Envoy (see `support`).
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
 
-mod fixtures;
-mod support;
+use crate::{fixtures, support};
 
 use edge_auth::jwt::algorithm::Algorithm;
 use fixtures::*;

@@ -1,14 +1,13 @@
 //! The whole decision, driven natively: the same core the filter runs inside Envoy.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
 
-mod fixtures;
+use crate::fixtures;
 
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::policy::cache::TokenCache;
-use edge_auth::policy::Policy;
-use edge_auth::request::credential::Request;
 use edge_auth::policy::decision::{authorize, Decision, Forwarding};
 use edge_auth::policy::deny::Denial;
+use edge_auth::policy::Policy;
+use edge_auth::request::credential::Request;
 use fixtures::{issuer, now, request};
 use serde_json::{json, Value};
 

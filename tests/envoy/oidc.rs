@@ -1,10 +1,8 @@
 //! End-to-end against a real OpenID Connect provider: panva's `oidc-provider` from npm, started
 //! on 127.0.0.1 by the test. edge-auth finds its keys through discovery; tokens come from the
 //! provider's real token endpoint (client credentials grant) and their scopes are enforced.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
 
-mod fixtures;
-mod support;
+use crate::{fixtures, support};
 
 use serde_json::json;
 use support::oidc::OidcProvider;

@@ -1,17 +1,16 @@
 //! Native: which tokens the decision sends to introspection, and how cached answers are used.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
 
-mod fixtures;
+use crate::fixtures;
 
 use std::rc::Rc;
 
+use edge_auth::issuer::introspection::{interpret, Outcome};
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::policy::cache::TokenCache;
-use edge_auth::policy::Policy;
-use edge_auth::request::credential::Request;
 use edge_auth::policy::decision::{authorize, Decision};
 use edge_auth::policy::deny::Denial;
-use edge_auth::issuer::introspection::{interpret, Outcome};
+use edge_auth::policy::Policy;
+use edge_auth::request::credential::Request;
 use fixtures::{issuer, now};
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! still has every string the harness renders, the echo upstream echoes, and a missing Envoy or
 //! .wasm fails loudly instead of skipping.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -1,18 +1,17 @@
 //! Native: how decisions use keys fetched from an issuer (no Envoy). A remote provider's keys
 //! live in a worker's `Slot`, filled from the shared key record; the decision waits for them,
 //! asks for an early refetch on an unknown `kid`, and forgets cached tokens when they change.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
 
-mod fixtures;
+use crate::fixtures;
 
+use edge_auth::issuer::remote_keys::{KeyRecord, Slot, Sync, WorkerKeys};
 use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::jwt::mint::SigningKey;
 use edge_auth::policy::cache::TokenCache;
-use edge_auth::policy::Policy;
-use edge_auth::request::credential::Request;
 use edge_auth::policy::decision::{authorize_with_keys, Decision};
 use edge_auth::policy::deny::Denial;
-use edge_auth::issuer::remote_keys::{KeyRecord, Slot, Sync, WorkerKeys};
-use edge_auth::jwt::mint::SigningKey;
+use edge_auth::policy::Policy;
+use edge_auth::request::credential::Request;
 use fixtures::{issuer, now};
 use serde_json::{json, Value};
 

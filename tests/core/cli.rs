@@ -1,7 +1,6 @@
 //! The operator tool, run as users run it.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
 
-mod fixtures;
+use crate::fixtures;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

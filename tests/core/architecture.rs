@@ -1,0 +1,161 @@
+//! The layout keeps its promises (docs/architecture.md): dependencies between the top-level
+//! modules of `src/` point one way, proxy-wasm is named in `src/host/` only, and the request
+//! path's stages are the folders `src/lib.rs` declares.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The top-level modules, lowest first: each may use only modules listed before it.
+const LAYERS: [&str; 9] = [
+    "error", "request", "identity", "clients", "jwt", "issuer", "policy", "config", "host",
+];
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// The top-level module a file of `src/` belongs to (`None` for `lib.rs` and `bin/`).
+fn top_module(file: &Path) -> Option<String> {
+    let relative = file.strip_prefix(src()).unwrap();
+    let first = relative
+        .components()
+        .next()?
+        .as_os_str()
+        .to_str()?
+        .to_string();
+    match first.as_str() {
+        "lib.rs" | "bin" => None,
+        _ => Some(first.trim_end_matches(".rs").to_string()),
+    }
+}
+
+/// Every `crate::<module>` a file names, outside comments.
+fn crate_paths(text: &str) -> BTreeSet<String> {
+    let mut named = BTreeSet::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            let after = &rest[at + "crate::".len()..];
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                named.insert(name);
+            }
+            rest = after;
+        }
+        // `use crate::{a, b}` names several modules at once.
+        if let Some(at) = code.find("crate::{") {
+            let list = &code[at + "crate::{".len()..];
+            for name in list.split(['}', ','].as_ref()) {
+                let name = name.trim().split("::").next().unwrap_or("").trim();
+                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    named.insert(name.to_string());
+                }
+            }
+        }
+    }
+    named
+}
+
+fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in files {
+        let Some(module) = top_module(&file) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&file).unwrap();
+        let uses = graph.entry(module.clone()).or_default();
+        for name in crate_paths(&text) {
+            if name != module {
+                uses.insert(name);
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn every_top_level_module_has_a_layer() {
+    let modules: BTreeSet<String> = dependencies().into_keys().collect();
+    let layers: BTreeSet<String> = LAYERS.iter().map(|m| m.to_string()).collect();
+    assert_eq!(
+        modules, layers,
+        "src/ holds modules the layering does not know"
+    );
+}
+
+#[test]
+fn dependencies_between_top_level_modules_point_down_only() {
+    let rank = |name: &str| LAYERS.iter().position(|m| *m == name);
+    let mut upward = Vec::new();
+    for (module, uses) in dependencies() {
+        let own = rank(&module).unwrap();
+        for used in uses {
+            match rank(&used) {
+                Some(other) if other < own => {}
+                _ => upward.push(format!("{module} -> {used}")),
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "imports against the layering: {upward:?}"
+    );
+}
+
+#[test]
+fn the_dependency_check_sees_a_circle() {
+    // The scanner itself: a file naming a higher module must be caught.
+    let named = crate_paths("use crate::policy::Policy;\nuse crate::{error, jwt::token};\n");
+    assert_eq!(named, ["error", "jwt", "policy"].map(String::from).into());
+}
+
+#[test]
+fn proxy_wasm_is_named_in_the_host_module_only() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let host = src().join("host");
+    let outside: Vec<String> = files
+        .iter()
+        .filter(|file| !file.starts_with(&host))
+        .filter(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            text.lines()
+                .map(|line| line.split("//").next().unwrap_or(""))
+                .any(|code| code.contains("proxy_wasm"))
+        })
+        .map(|file| file.display().to_string())
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "proxy-wasm named outside src/host: {outside:?}"
+    );
+}
+
+#[test]
+fn only_the_crate_root_and_shared_leaves_sit_directly_in_src() {
+    let mut loose: Vec<String> = std::fs::read_dir(src())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_file())
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    loose.sort();
+    assert_eq!(loose, ["error.rs", "identity.rs", "lib.rs"]);
+}

@@ -1,0 +1,20 @@
+//! Native tests of the host-independent core: the whole decision for every credential kind,
+//! issuer keys and introspection answers, hostile input, the `edge-auth` tool, and the
+//! documentation's examples and links. No Envoy: these run anywhere `cargo test` does.
+//!
+//! One test binary (one link) for all of them; shared fixtures live in `tests/support/`.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
+
+#[path = "../support/fixtures.rs"]
+mod fixtures;
+
+mod access;
+mod architecture;
+mod cli;
+mod decision;
+mod docs;
+mod hostile_input;
+mod introspection;
+mod introspection_answers;
+mod remote_keys;
+mod token;

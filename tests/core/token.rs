@@ -1,0 +1,339 @@
+//! Token checks (`edge_auth::jwt::token`) against providers compiled from JSON, natively.
+
+use std::sync::OnceLock;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use edge_auth::identity::Identity;
+use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::jwt::mint::SigningKey;
+use edge_auth::jwt::token::*;
+use edge_auth::policy::Policy;
+use serde_json::{json, Map, Value};
+
+const ISS: &str = "https://auth.example.com/realms/main";
+const NOW: u64 = 1_800_000_000;
+
+struct Keys {
+    rsa: SigningKey,
+    ec: SigningKey,
+    ed: SigningKey,
+    hmac: SigningKey,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| Keys {
+        rsa: SigningKey::generate(Algorithm::RS256)
+            .unwrap()
+            .with_kid("rsa-1"),
+        ec: SigningKey::generate(Algorithm::ES256)
+            .unwrap()
+            .with_kid("ec-1"),
+        ed: SigningKey::generate(Algorithm::EdDSA)
+            .unwrap()
+            .with_kid("ed-1"),
+        hmac: SigningKey::generate(Algorithm::HS256)
+            .unwrap()
+            .with_kid("hs-1"),
+    })
+}
+
+fn policy_with(provider_extra: serde_json::Value) -> Policy {
+    let k = keys();
+    let mut provider = json!({
+        "name": "idp",
+        "issuer": ISS,
+        "audiences": ["edge-api"],
+        "algorithms": ["RS256", "ES256", "EdDSA", "HS256"],
+        "jwks": {"keys": [k.rsa.public_jwk("rsa-1"), k.ec.public_jwk("ec-1"), k.ed.public_jwk("ed-1"), k.hmac.public_jwk("hs-1")]},
+        "clock_skew_seconds": 30,
+        "max_lifetime_seconds": 36000,
+        "claims": {"apps": "apps"}
+    });
+    for (key, value) in provider_extra.as_object().unwrap() {
+        provider[key] = value.clone();
+    }
+    let config = json!({
+        "providers": [provider],
+        "forward": {"subject_header": "x-auth-subject", "claims": {"email": "x-auth-email", "tenant": "x-auth-tenant"}}
+    });
+    Policy::from_json(config.to_string().as_bytes()).unwrap()
+}
+
+fn policy() -> Policy {
+    policy_with(json!({}))
+}
+
+fn claims(extra: serde_json::Value) -> Map<String, Value> {
+    let mut claims = json!({
+        "iss": ISS, "aud": "edge-api", "sub": "alice",
+        "iat": NOW - 60, "exp": NOW + 3600, "scope": "devices:read profile:read"
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        if value.is_null() {
+            claims.as_object_mut().unwrap().remove(key);
+        } else {
+            claims[key] = value.clone();
+        }
+    }
+    claims.as_object().unwrap().clone()
+}
+
+fn check(token: &str) -> Result<Identity, TokenError> {
+    let policy = policy();
+    verify(token, &policy.providers, &policy.forward, NOW)
+}
+
+fn b64json(value: serde_json::Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+#[test]
+fn valid_tokens_of_every_key_type_pass() {
+    let k = keys();
+    for key in [&k.rsa, &k.ec, &k.ed, &k.hmac] {
+        let identity = check(&key.sign(&claims(json!({}))).unwrap()).unwrap();
+        assert_eq!(
+            identity.subject.as_deref(),
+            Some("alice"),
+            "{}",
+            key.algorithm()
+        );
+        assert_eq!(identity.scopes, ["devices:read", "profile:read"]);
+        assert_eq!(identity.expires_at, NOW + 3600);
+    }
+}
+
+#[test]
+fn time_checks_apply_clock_skew() {
+    let rsa = &keys().rsa;
+    let sign = |extra| rsa.sign(&claims(extra)).unwrap();
+    assert_eq!(
+        check(&sign(json!({"exp": NOW - 31}))),
+        Err(TokenError::Expired)
+    );
+    assert!(
+        check(&sign(json!({"exp": NOW - 29}))).is_ok(),
+        "within skew"
+    );
+    assert_eq!(
+        check(&sign(json!({"nbf": NOW + 31}))),
+        Err(TokenError::NotYetValid)
+    );
+    assert!(check(&sign(json!({"nbf": NOW + 29}))).is_ok());
+    assert_eq!(
+        check(&sign(json!({"iat": NOW + 31}))),
+        Err(TokenError::IssuedInFuture)
+    );
+    assert_eq!(
+        check(&sign(json!({"exp": null}))),
+        Err(TokenError::MissingExpiry)
+    );
+    assert_eq!(
+        check(&sign(json!({"exp": "tomorrow"}))),
+        Err(TokenError::MissingExpiry)
+    );
+    assert_eq!(
+        check(&sign(json!({"nbf": 1.5}))),
+        Err(TokenError::BadTimeClaim)
+    );
+}
+
+#[test]
+fn lifetime_is_measured_from_iat_or_now() {
+    let rsa = &keys().rsa;
+    let sign = |extra| rsa.sign(&claims(extra)).unwrap();
+    assert_eq!(
+        check(&sign(json!({"iat": NOW - 60, "exp": NOW + 36000}))),
+        Err(TokenError::LifetimeTooLong)
+    );
+    assert!(check(&sign(json!({"iat": NOW - 60, "exp": NOW + 35000}))).is_ok());
+    assert_eq!(
+        check(&sign(json!({"iat": null, "exp": NOW + 36001}))),
+        Err(TokenError::LifetimeTooLong)
+    );
+    assert!(check(&sign(json!({"iat": null, "exp": NOW + 36000}))).is_ok());
+}
+
+#[test]
+fn issuer_and_audience_must_match_a_provider() {
+    let rsa = &keys().rsa;
+    let sign = |extra| rsa.sign(&claims(extra)).unwrap();
+    assert_eq!(
+        check(&sign(json!({"iss": "https://evil.example.com"}))),
+        Err(TokenError::UnknownIssuer)
+    );
+    assert_eq!(
+        check(&sign(json!({"iss": null}))),
+        Err(TokenError::MissingIssuer)
+    );
+    assert_eq!(
+        check(&sign(json!({"aud": "other-api"}))),
+        Err(TokenError::AudienceNotAllowed)
+    );
+    assert_eq!(
+        check(&sign(json!({"aud": null}))),
+        Err(TokenError::AudienceNotAllowed)
+    );
+    assert!(check(&sign(json!({"aud": ["other-api", "edge-api"]}))).is_ok());
+}
+
+#[test]
+fn tampered_claims_fail_the_signature() {
+    let token = keys().rsa.sign(&claims(json!({}))).unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64json(json!(claims(json!({"scope": "admin"})))),
+        parts[2]
+    );
+    assert_eq!(check(&forged), Err(TokenError::BadSignature));
+}
+
+#[test]
+fn unsigned_tokens_are_refused() {
+    let header = b64json(json!({"alg": "none"}));
+    let body = b64json(json!(claims(json!({}))));
+    assert_eq!(
+        check(&format!("{header}.{body}.")),
+        Err(TokenError::Unsigned)
+    );
+    let header = b64json(json!({"alg": "nOnE"}));
+    assert_eq!(
+        check(&format!("{header}.{body}.c2ln")),
+        Err(TokenError::Unsigned)
+    );
+}
+
+#[test]
+fn rsa_public_key_used_as_hmac_secret_is_refused() {
+    // The classic algorithm-confusion forgery: HS256 keyed with the RSA public key bytes,
+    // naming the RSA key's kid.
+    let k = keys();
+    let rsa_jwk = k.rsa.public_jwk("rsa-1");
+    let confused = SigningKey::from_text(Algorithm::HS256, &rsa_jwk["n"].as_str().unwrap()[..64])
+        .unwrap()
+        .with_kid("rsa-1");
+    let token = confused.sign(&claims(json!({}))).unwrap();
+    assert_eq!(check(&token), Err(TokenError::NoKeyForAlgorithm));
+}
+
+#[test]
+fn algorithm_outside_the_allow_list_is_refused_before_any_key_lookup() {
+    let es384 = SigningKey::generate(Algorithm::ES384)
+        .unwrap()
+        .with_kid("ec-1");
+    assert_eq!(
+        check(&es384.sign(&claims(json!({}))).unwrap()),
+        Err(TokenError::AlgorithmNotAllowed)
+    );
+}
+
+#[test]
+fn unknown_kid_is_refused_and_missing_kid_tries_keys_of_the_algorithm() {
+    let k = keys();
+    let stranger = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .with_kid("nobody");
+    assert_eq!(
+        check(&stranger.sign(&claims(json!({}))).unwrap()),
+        Err(TokenError::UnknownKey)
+    );
+    let ec_text = k.ec.to_text().unwrap();
+    let no_kid = SigningKey::from_text(Algorithm::ES256, &ec_text).unwrap();
+    assert!(check(&no_kid.sign(&claims(json!({}))).unwrap()).is_ok());
+    let stranger_no_kid = SigningKey::generate(Algorithm::ES256).unwrap();
+    assert_eq!(
+        check(&stranger_no_kid.sign(&claims(json!({}))).unwrap()),
+        Err(TokenError::BadSignature)
+    );
+}
+
+#[test]
+fn malformed_tokens_are_refused_without_panicking() {
+    for token in [
+        "",
+        ".",
+        "..",
+        "a.b.c",
+        "a.b.c.d",
+        "%%%.%%%.%%%",
+        "eyJhbGciOiJSUzI1NiJ9..sig",
+        "\u{0}.\u{0}.\u{0}",
+    ] {
+        let result = check(token);
+        assert!(
+            matches!(
+                result,
+                Err(TokenError::Malformed) | Err(TokenError::UnsupportedAlgorithm)
+            ),
+            "{token:?}: {result:?}"
+        );
+    }
+    assert_eq!(
+        check(&"a".repeat(MAX_TOKEN_BYTES + 1)),
+        Err(TokenError::TooLarge)
+    );
+}
+
+#[test]
+fn critical_header_extensions_are_refused() {
+    let header = b64json(json!({"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]}));
+    let body = b64json(json!(claims(json!({}))));
+    assert_eq!(
+        check(&format!("{header}.{body}.c2ln")),
+        Err(TokenError::CriticalExtension)
+    );
+}
+
+#[test]
+fn scopes_come_from_a_string_or_an_array_and_claims_are_forwarded_safely() {
+    let rsa = &keys().rsa;
+    let token = rsa
+        .sign(&claims(json!({"scope": null, "scp": ["a:read", "b:write"], "email": "a@example.com", "tenant": {"id": 7}, "apps": ["app-1"]})))
+        .unwrap();
+    let identity = check(&token).unwrap();
+    assert_eq!(identity.scopes, ["a:read", "b:write"]);
+    assert_eq!(identity.apps, ["app-1"]);
+    assert_eq!(
+        identity.forwarded_claims,
+        [
+            (0, "a@example.com".to_string()),
+            (1, "{\"id\":7}".to_string())
+        ]
+    );
+    let token = rsa
+        .sign(&claims(json!({"email": "a@example.com\r\nx-admin: 1"})))
+        .unwrap();
+    let identity = check(&token).unwrap();
+    assert_eq!(
+        identity.forwarded_claims[0].1,
+        "\"a@example.com\\r\\nx-admin: 1\""
+    );
+}
+
+#[test]
+fn configured_scope_claim_replaces_the_defaults() {
+    let policy = policy_with(json!({"claims": {"scopes": "permissions"}}));
+    let token = keys()
+        .rsa
+        .sign(&claims(json!({"permissions": "x:read"})))
+        .unwrap();
+    let identity = verify(&token, &policy.providers, &policy.forward, NOW).unwrap();
+    assert_eq!(identity.scopes, ["x:read"]);
+}
+
+#[test]
+fn error_messages_name_the_check_only() {
+    assert_eq!(TokenError::Expired.to_string(), "token has expired");
+    assert_eq!(
+        TokenError::BadSignature.to_string(),
+        "token signature is invalid"
+    );
+    assert_eq!(
+        TokenError::Unsigned.to_string(),
+        "unsigned tokens are not accepted"
+    );
+}

