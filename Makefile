@@ -3,6 +3,7 @@
 #   make run     build, install Envoy locally, start the demo on 127.0.0.1:10000
 #   make test    everything CI runs: format, lints, native tests, real-Envoy tests, bench smoke
 #   make bench   edge-auth vs no auth, an empty wasm module and Envoy's jwt_authn (minutes)
+#   make bench-compare BASE=rev   the same, with BASE's build beside this one (before/after)
 #   make profile callgrind instruction counts of the request path; ES256 backends in wasm
 #   make clean   remove build outputs and the local Envoy
 
@@ -24,7 +25,7 @@ BENCH_ARGS    ?=
 # Expanded by the shell when a recipe runs, after the venv exists.
 ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
 
-.PHONY: build run test lint clean wasm-target envoy test-tools oidc-provider bench bench-smoke bench-build profile
+.PHONY: build run test lint clean wasm-target envoy test-tools oidc-provider bench bench-compare bench-smoke bench-build profile
 
 build: wasm-target
 	cargo build --release --target $(WASM_TARGET) --lib
@@ -79,6 +80,20 @@ bench: build envoy bench-build
 
 profile: wasm-target
 	bash bench/profile.sh
+
+# Before/after in one invocation: builds BASE's .wasm (a git revision, default HEAD~1) from
+# `git archive` into target/bench-base and adds before-* rows beside edge-auth's (BENCH_ARGS apply,
+# e.g. BENCH_ARGS="--rounds 3 --algorithms RS256,ES256").
+BASE          ?= HEAD~1
+BASE_DIR      := target/bench-base
+bench-compare: build envoy bench-build
+	rm -rf $(BASE_DIR)/src && mkdir -p $(BASE_DIR)/src
+	git archive $(BASE) | tar -x -C $(BASE_DIR)/src
+	cargo build --release --target $(WASM_TARGET) --lib --manifest-path $(BASE_DIR)/src/Cargo.toml \
+		--target-dir $(BASE_DIR)/target
+	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" PASSTHROUGH_WASM="$(abspath $(PASSTHROUGH))" \
+		COMPARE_WASM="$(abspath $(BASE_DIR)/target/$(WASM_TARGET)/release/edge_auth.wasm)" \
+		$(VENV)/bin/python bench/bench.py $(BENCH_ARGS)
 
 # One 1-second round of every scenario: proves the benchmark still runs (part of make test).
 bench-smoke: build envoy bench-build

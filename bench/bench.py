@@ -21,6 +21,9 @@ Scenario kinds (one row each, per algorithm where it applies):
   edge-apikey      edge-auth, API key pair (SHA-256 of the secret, constant-time compare)
   edge-apikey-bad  edge-auth, API key pair with a wrong secret (expect 401)
   edge-basic       edge-auth, HTTP Basic against the same client
+  before-reuse     with --compare-wasm: another build of edge-auth (e.g. the previous commit),
+  before-fresh     same token / fresh tokens, interleaved with the rows above, so a change is
+                   measured against its baseline in the same invocation (`make bench-compare`)
 """
 
 import argparse
@@ -468,6 +471,24 @@ def report(scenarios, args, meta):
             f"{s.median('p99_us'):,.0f} | {s.median('cpu_us'):,.1f} | {fmt_ratio(cpu_vs_native)} | "
             f"{s.median('rss_mib'):,.1f} |")
     lines.append("")
+    if meta.get("compare"):
+        path, size = meta["compare"]
+        lines += [
+            f"Before/after: `before-*` rows ran {path} ({size:,} bytes) beside edge_auth.wasm "
+            f"({meta['wasm_bytes']:,} bytes). Ratios below are after / before, paired by round, medians "
+            "(CPU: lower is better; req/s: higher is better).",
+            "",
+            "| path | req/s after/before | CPU µs/req after/before |",
+            "|---|---|---|",
+        ]
+        for s in scenarios:
+            if s.name not in ("edge-reuse", "edge-fresh") or f"before-{s.name[5:]} {s.alg}" not in by_label:
+                continue
+            b = by_label[f"before-{s.name[5:]} {s.alg}"]
+            # Paired by round (both ran back to back), then the median: noise between rounds cancels.
+            paired = lambda key: statistics.median(a[key] / z[key] for a, z in zip(s.runs, b.runs))
+            lines.append(f"| {s.label} | {fmt_ratio(paired('rps'))} | {fmt_ratio(paired('cpu_us'))} |")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -498,6 +519,8 @@ def main():
     parser.add_argument("--envoy", default=os.environ.get("ENVOY_BIN"), help="Envoy binary (ENVOY_BIN)")
     parser.add_argument("--wasm", default=os.environ.get("EDGE_AUTH_WASM"), help="edge_auth.wasm (EDGE_AUTH_WASM)")
     parser.add_argument("--passthrough", default=os.environ.get("PASSTHROUGH_WASM"), help="passthrough.wasm")
+    parser.add_argument("--compare-wasm", default=os.environ.get("COMPARE_WASM") or None,
+                        help="another edge_auth.wasm to measure beside --wasm (before-* rows)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=4, help="seconds per scenario per round")
     parser.add_argument("--connections", type=int, default=32)
@@ -513,7 +536,10 @@ def main():
     algorithms = [a for a in args.algorithms.split(",") if a]
     if any(a not in ALGORITHMS for a in algorithms):
         die(f"algorithms must be among {ALGORITHMS}")
-    for what, path in (("--envoy", args.envoy), ("--wasm", args.wasm), ("--passthrough", args.passthrough)):
+    paths = [("--envoy", args.envoy), ("--wasm", args.wasm), ("--passthrough", args.passthrough)]
+    if args.compare_wasm is not None:
+        paths.append(("--compare-wasm", args.compare_wasm))
+    for what, path in paths:
         if not path or not os.path.isfile(path):
             die(f"{what}: {path!r} is not a file (run through `make bench`)")
     global WRK_CPU
@@ -557,6 +583,9 @@ def main():
             "native-cache": [jwt_authn_filter(jwks, cache=True)],
             "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
         }
+        if args.compare_wasm:
+            before = os.path.abspath(args.compare_wasm)
+            configs["before"] = [wasm_filter("edge-auth", before, edge_auth_config(jwks, 1024))]
         print("bench: starting Envoy x{} on CPU 0".format(len(configs)), flush=True)
         for name, filters in configs.items():
             envoys.append(Envoy(name, args.envoy, filters, workdir, cpu=0))
@@ -577,6 +606,11 @@ def main():
                 Scenario("edge-fresh", alg, by_name["edge"], files[("fresh", alg)], 200),
                 Scenario("edge-forged", alg, by_name["edge"], files[("forged", alg)], 401),
             ]
+            if "before" in by_name:
+                scenarios += [
+                    Scenario("before-reuse", alg, by_name["before"], files[("reuse", alg)], 200),
+                    Scenario("before-fresh", alg, by_name["before"], files[("fresh", alg)], 200),
+                ]
         scenarios += api_key_scenarios(by_name)
         for scenario in scenarios:
             scenario.check()
@@ -593,6 +627,8 @@ def main():
             "machine": machine(),
             "envoy": envoy_version(args.envoy),
             "wasm_kib": round(os.path.getsize(wasm) / 1024),
+            "wasm_bytes": os.path.getsize(wasm),
+            "compare": (args.compare_wasm, os.path.getsize(args.compare_wasm)) if args.compare_wasm else None,
         }
         table = report(scenarios, args, meta)
         print()
