@@ -20,12 +20,25 @@
 mod fixtures;
 mod support;
 
-use std::process::Command;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{sleep, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fixtures::issuer;
-use support::Envoy;
+use edge_auth::algorithm::Algorithm;
+use fixtures::{issuer, now};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use support::{Envoy, Options};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// How long a helper server (registry) may take to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[test]
 fn tool_prints_the_cargo_version() {
@@ -67,4 +80,562 @@ fn module_does_not_claim_to_be_configured_when_it_refuses_the_configuration() {
         !log.contains(&format!("edge-auth {VERSION} configured")),
         "{log}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The OCI image
+
+#[test]
+fn image_build_is_reproducible_and_its_layout_is_consistent() {
+    let scratch = Scratch::new("image");
+    let first = build_image(&scratch.path().join("a"));
+    let second = build_image(&scratch.path().join("b"));
+    assert_eq!(
+        first.digest, second.digest,
+        "same module, same image digest"
+    );
+    assert_eq!(
+        fs::read(&first.archive).unwrap(),
+        fs::read(&second.archive).unwrap(),
+        "same module, byte-identical image archive"
+    );
+
+    // The layout holds together: every blob is named by its SHA-256, index -> manifest ->
+    // config and layer, and the tag is the version.
+    let layout = &first.layout;
+    assert_eq!(
+        read_json(&layout.join("oci-layout")),
+        json!({"imageLayoutVersion": "1.0.0"})
+    );
+    for entry in fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(sha256_hex(&fs::read(&path).unwrap()), name, "blob {name}");
+    }
+    let index = read_json(&layout.join("index.json"));
+    let manifests = index["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 1, "{index}");
+    assert_eq!(
+        manifests[0]["annotations"]["org.opencontainers.image.ref.name"],
+        VERSION
+    );
+    assert_eq!(manifests[0]["digest"], first.digest.as_str());
+    let manifest = read_json(&blob(layout, &first.digest));
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "the compat variant has exactly one layer");
+    assert_eq!(
+        layers[0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.version"],
+        VERSION
+    );
+    for descriptor in [&manifest["config"], &layers[0]] {
+        let digest = descriptor["digest"].as_str().unwrap();
+        let size = fs::metadata(blob(layout, digest)).unwrap().len();
+        assert_eq!(descriptor["size"], size, "{descriptor}");
+    }
+    let config = read_json(&blob(
+        layout,
+        manifest["config"]["digest"].as_str().unwrap(),
+    ));
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
+
+    // Standard tools read both forms and see the same manifest.
+    for reference in [
+        format!("oci:{}:{VERSION}", layout.display()),
+        format!("oci-archive:{}:{VERSION}", first.archive.display()),
+    ] {
+        let output = run(Command::new("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(&reference));
+        assert_eq!(
+            format!("sha256:{}", sha256_hex(&output.stdout)),
+            first.digest,
+            "{reference}"
+        );
+    }
+}
+
+#[test]
+fn image_round_trips_through_a_real_registry() {
+    let scratch = Scratch::new("registry");
+    let image = build_image(&scratch.path().join("image"));
+    let registry = Registry::start(&scratch.path().join("registry"));
+    let host = format!("127.0.0.1:{}", registry.port);
+
+    // Push with skopeo, keeping the manifest exactly as built.
+    let digest_file = scratch.path().join("pushed.digest");
+    run(Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "--quiet", "--preserve-digests"])
+        .arg("--dest-tls-verify=false")
+        .arg("--digestfile")
+        .arg(&digest_file)
+        .arg(format!("oci:{}:{VERSION}", image.layout.display()))
+        .arg(format!("docker://{host}/edge-auth:{VERSION}")));
+    assert_eq!(
+        fs::read_to_string(&digest_file).unwrap().trim(),
+        image.digest,
+        "the registry stores the manifest under the digest the build printed"
+    );
+
+    // Pull with a different client, the oras Python SDK, by tag and by digest.
+    let out = scratch.path().join("pulled");
+    fs::create_dir(&out).unwrap();
+    let output = run(Command::new(venv_python())
+        .arg("-c")
+        .arg(ORAS_PULL)
+        .args([&host, "edge-auth", VERSION])
+        .arg(&out));
+    let pulled: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "oras pull printed no JSON ({e}):\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    });
+    assert_eq!(pulled["manifest_digest"], image.digest.as_str(), "{pulled}");
+    assert_eq!(
+        pulled["docker_content_digest"],
+        image.digest.as_str(),
+        "{pulled}"
+    );
+    assert_eq!(pulled["by_digest_equal"], true, "{pulled}");
+    assert_eq!(pulled["layer_digest_ok"], true, "{pulled}");
+    assert_eq!(pulled["members"], json!(["plugin.wasm"]), "{pulled}");
+    let module = fs::read(out.join("plugin.wasm")).unwrap();
+    assert!(
+        module == fs::read(wasm_path()).unwrap(),
+        "the module pulled back is byte-identical to the build"
+    );
+    drop(registry);
+}
+
+/// Pulls HOST/NAME:TAG with the oras SDK into OUT: the manifest (raw bytes, so its digest can
+/// be checked), the same manifest by digest, and the single layer, unpacked. Prints JSON.
+const ORAS_PULL: &str = r#"
+import hashlib, json, os, sys, tarfile
+import oras.provider
+
+host, name, tag, out = sys.argv[1:5]
+registry = oras.provider.Registry(hostname=host, insecure=True)
+ref = f"{host}/{name}:{tag}"
+manifest = registry.get_manifest(ref)
+container = registry.get_container(ref)
+response = registry.do_request(
+    f"{registry.prefix}://{container.manifest_url()}", "GET",
+    headers={"Accept": manifest["mediaType"]})
+response.raise_for_status()
+digest = "sha256:" + hashlib.sha256(response.content).hexdigest()
+by_digest = registry.get_manifest(f"{host}/{name}@{digest}")
+layer = manifest["layers"][0]
+path = registry.download_blob(ref, layer["digest"], os.path.join(out, "layer.tar.gz"))
+with open(path, "rb") as f:
+    layer_ok = "sha256:" + hashlib.sha256(f.read()).hexdigest() == layer["digest"]
+with tarfile.open(path, "r:gz") as tar:
+    members = tar.getmembers()
+    for m in members:
+        if m.name == "plugin.wasm" and m.isfile():
+            with open(os.path.join(out, "plugin.wasm"), "wb") as f:
+                f.write(tar.extractfile(m).read())
+print(json.dumps({
+    "manifest_digest": digest,
+    "docker_content_digest": response.headers.get("Docker-Content-Digest"),
+    "by_digest_equal": by_digest == manifest,
+    "layer_digest_ok": layer_ok,
+    "members": [m.name for m in members],
+}))
+"#;
+
+// ---------------------------------------------------------------------------------------------
+// Remote loading: vm_config.code.remote with sha256 (envoy/envoy-remote.yaml)
+
+const REMOTE_TEMPLATE: &str = "envoy/envoy-remote.yaml";
+const REMOTE_URI: &str = "uri: http://127.0.0.1:8080/edge_auth.wasm";
+const REMOTE_ADDRESS: &str = "socket_address: { address: 127.0.0.1, port_value: 8080 }";
+const REMOTE_SHA256: &str = "sha256: \"SHA256_OF_EDGE_AUTH_WASM\"";
+
+fn remote_options(server: &FileServer, sha256: &str) -> Options {
+    let port = server.port;
+    Options::default()
+        .template(REMOTE_TEMPLATE)
+        .replace(
+            REMOTE_URI,
+            &format!("uri: http://127.0.0.1:{port}/edge_auth.wasm"),
+        )
+        .replace(
+            REMOTE_ADDRESS,
+            &format!("socket_address: {{ address: 127.0.0.1, port_value: {port} }}"),
+        )
+        .replace(REMOTE_SHA256, &format!("sha256: \"{sha256}\""))
+}
+
+#[test]
+fn envoy_loads_the_module_over_http_when_the_sha256_matches() {
+    let module = fs::read(wasm_path()).unwrap();
+    let server = FileServer::start("/edge_auth.wasm", module.clone());
+    let envoy = Envoy::start_with(
+        &issuer().config().to_string(),
+        &remote_options(&server, &sha256_hex(&module)),
+    );
+    assert!(
+        server.served() >= 1,
+        "Envoy fetched the module from the server"
+    );
+    envoy.wait_for_log(&format!("edge-auth {VERSION} configured"));
+
+    let token = issuer().token(Algorithm::ES256, now(), json!({}));
+    let allowed = envoy.get("/devices", &[("authorization", &format!("Bearer {token}"))]);
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    assert_eq!(allowed.upstream().header("x-auth-subject"), Some("alice"));
+    let denied = envoy.get("/devices", &[]);
+    assert_eq!(denied.status, 401, "{}", denied.body);
+}
+
+#[test]
+fn envoy_refuses_a_module_whose_sha256_differs_and_passes_nothing_upstream() {
+    let module = fs::read(wasm_path()).unwrap();
+    let server = FileServer::start("/edge_auth.wasm", module);
+    let wrong = sha256_hex(b"not the module");
+    // Observed with Envoy 1.40: it fetches the module (1 + num_retries times), logs "Retry limit
+    // exceeded for fetching data from remote data source" and "Plugin edge-auth failed to
+    // load", then becomes ready anyway; with fail_open: false every request gets 503.
+    let envoy = Envoy::start_with(
+        &issuer().config().to_string(),
+        &remote_options(&server, &wrong),
+    );
+    let log = envoy.wait_for_log("Plugin edge-auth failed to load");
+    assert!(
+        server.served() >= 1,
+        "Envoy fetched the module and refused it"
+    );
+    assert!(
+        !log.contains(&format!("edge-auth {VERSION} configured")),
+        "{log}"
+    );
+
+    let token = issuer().token(Algorithm::ES256, now(), json!({}));
+    let bearer = format!("Bearer {token}");
+    for (path, headers) in [
+        ("/devices", vec![("authorization", bearer.as_str())]),
+        ("/devices", vec![]),
+        ("/public/hello", vec![]),
+    ] {
+        let response = envoy.get(path, &headers);
+        assert_eq!(
+            response.status,
+            503,
+            "{path} with {} header(s): {}",
+            headers.len(),
+            response.body
+        );
+    }
+    let stats = envoy.admin("/stats?filter=^cluster\\.echo\\.upstream_rq_total$");
+    assert_eq!(
+        stats.body.trim(),
+        "cluster.echo.upstream_rq_total: 0",
+        "no request reached the upstream"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// The built image: layout directory, archive and manifest digest ("sha256:...").
+struct Image {
+    layout: PathBuf,
+    archive: PathBuf,
+    digest: String,
+}
+
+/// Runs dist/oci_image.py on the tested module into `dir`.
+fn build_image(dir: &Path) -> Image {
+    fs::create_dir_all(dir).unwrap();
+    let layout = dir.join("oci");
+    let archive = dir.join("edge-auth-oci.tar");
+    let output = run(Command::new("python3")
+        .arg(support::repo_root().join("dist/oci_image.py"))
+        .arg("--wasm")
+        .arg(wasm_path())
+        .args(["--version", VERSION, "--layout"])
+        .arg(&layout)
+        .arg("--archive")
+        .arg(&archive));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let digest = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("manifest digest: "))
+        .unwrap_or_else(|| panic!("no manifest digest printed:\n{stdout}"))
+        .to_string();
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+    Image {
+        layout,
+        archive,
+        digest,
+    }
+}
+
+fn blob(layout: &Path, digest: &str) -> PathBuf {
+    layout
+        .join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap())
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&fs::read(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The tested module (EDGE_AUTH_WASM, as the Envoy tests use it).
+fn wasm_path() -> PathBuf {
+    let path = std::env::var_os("EDGE_AUTH_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("EDGE_AUTH_WASM is not set: run the tests with `make test`"));
+    assert!(
+        path.is_file(),
+        "EDGE_AUTH_WASM={} is no file",
+        path.display()
+    );
+    path
+}
+
+/// The `.venv` Python with the oras SDK and PyYAML (EDGE_AUTH_PYTHON, set by `make test`).
+fn venv_python() -> PathBuf {
+    let path = std::env::var_os("EDGE_AUTH_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "EDGE_AUTH_PYTHON is not set. Run the tests with `make test`: it installs the \
+                 oras SDK and PyYAML into .venv and exports EDGE_AUTH_PYTHON=.venv/bin/python"
+            )
+        });
+    assert!(
+        path.exists(),
+        "EDGE_AUTH_PYTHON={} does not exist",
+        path.display()
+    );
+    path
+}
+
+/// Runs a command to completion; panics with its output unless it succeeds.
+fn run(command: &mut Command) -> Output {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?} (make test installs it): {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(what: &str) -> Scratch {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "edge-auth-deploy-{what}-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir(&path).unwrap();
+        Scratch(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Debian's `docker-registry` (the CNCF Distribution registry) on 127.0.0.1, storing in a temp
+/// dir; killed by PID on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Registry {
+    fn start(dir: &Path) -> Registry {
+        fs::create_dir_all(dir).unwrap();
+        for attempt in 1..=3 {
+            let log = dir.join(format!("registry-{attempt}.log"));
+            let port = free_port();
+            let config = dir.join("config.yml");
+            fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    \
+                     rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: edge-auth-test\n",
+                    serde_json::to_string(&dir.join("data").to_string_lossy()).unwrap()
+                ),
+            )
+            .unwrap();
+            let child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(File::create(&log).unwrap())
+                .stderr(File::create(log.with_extension("stderr")).unwrap())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot run docker-registry (make test installs it with apt-get): {e}")
+                });
+            let mut registry = Registry { child, port, log };
+            match registry.wait_until_serving() {
+                Ok(()) => return registry,
+                Err(output) if attempt < 3 && output.contains("address already in use") => {}
+                Err(output) => panic!("docker-registry did not start:\n{output}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Waits until `GET /v2/` answers 200; Err with the output if the registry exits or is late.
+    fn wait_until_serving(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let addr = (Ipv4Addr::LOCALHOST, self.port);
+        loop {
+            if TcpStream::connect(addr).is_ok() {
+                let response = support::http_request(addr.into(), "GET", "/v2/", &[]);
+                if response.status == 200 {
+                    return Ok(());
+                }
+            }
+            let exited = self.child.try_wait().unwrap().is_some();
+            if exited || Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(format!(
+                    "{}{}",
+                    fs::read_to_string(&self.log).unwrap_or_default(),
+                    fs::read_to_string(self.log.with_extension("stderr")).unwrap_or_default()
+                ));
+            }
+            sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A one-file HTTP/1.1 server on a thread (127.0.0.1, port bound before use, so no race):
+/// answers GET `path` with `body` and anything else with 404; counts the bodies served.
+struct FileServer {
+    port: u16,
+    served: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FileServer {
+    fn start(path: &'static str, body: Vec<u8>) -> FileServer {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let served = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (count, stopping) = (served.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                let wanted = head.starts_with(&format!("GET {path} "));
+                let (status, content): (&str, &[u8]) = if wanted {
+                    ("200 OK", &body)
+                } else {
+                    ("404 Not Found", b"not found")
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/wasm\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n",
+                    content.len()
+                );
+                let sent =
+                    stream.write_all(reply.as_bytes()).is_ok() && stream.write_all(content).is_ok();
+                if sent && wanted {
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        FileServer {
+            port,
+            served,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn served(&self) -> usize {
+        self.served.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
