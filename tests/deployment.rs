@@ -347,6 +347,282 @@ fn envoy_refuses_a_module_whose_sha256_differs_and_passes_nothing_upstream() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Manifests users copy (deploy/, envoy/envoy-remote.yaml) and envoy/docker-compose.yaml
+
+/// Every YAML document in `path`, as JSON, read with PyYAML (the .venv Python).
+fn yaml_documents(path: &Path) -> Vec<Value> {
+    const TO_JSON: &str = "import json, sys, yaml\n\
+        print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1], encoding='utf-8')))))";
+    let output = run(Command::new(venv_python()).args(["-c", TO_JSON]).arg(path));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every .yaml/.yml file under `dir`, sorted.
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(yaml_files(&path));
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+fn example_config() -> Value {
+    read_json(&support::repo_root().join("envoy/edge-auth.json"))
+}
+
+/// The embedded plugin configuration compiles as the filter compiles it, and is the example.
+fn check_plugin_config(config: &Value, what: &str) {
+    let text = serde_json::to_string(config).unwrap();
+    if let Err(e) = edge_auth::config::Policy::from_json(text.as_bytes()) {
+        panic!("{what}: the filter refuses this configuration: {e}");
+    }
+    assert!(
+        *config == example_config(),
+        "{what}: the configuration differs from envoy/edge-auth.json"
+    );
+}
+
+fn is_sha256_hex(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| {
+        s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+fn text<'a>(doc: &'a Value, pointer: &str, what: &str) -> &'a str {
+    match doc.pointer(pointer).and_then(Value::as_str) {
+        Some(text) if !text.is_empty() => text,
+        _ => panic!("{what}: {pointer} must be a non-empty string"),
+    }
+}
+
+fn check_wasm_plugin(doc: &Value, what: &str) -> String {
+    assert_eq!(doc["apiVersion"], "extensions.istio.io/v1alpha1", "{what}");
+    text(doc, "/metadata/name", what);
+    let spec = &doc["spec"];
+    assert_eq!(spec["phase"], "AUTHN", "{what}: authentication runs first");
+    assert_eq!(spec["failStrategy"], "FAIL_CLOSE", "{what}: fail closed");
+    assert_eq!(spec["pluginName"], "edge-auth", "{what}");
+    assert!(
+        matches!(
+            spec["imagePullPolicy"].as_str(),
+            Some("IfNotPresent" | "Always")
+        ),
+        "{what}: imagePullPolicy"
+    );
+    assert!(is_sha256_hex(&spec["sha256"]), "{what}: sha256 (64 hex)");
+    let selects = spec["selector"]["matchLabels"]
+        .as_object()
+        .is_some_and(|m| !m.is_empty())
+        || spec["targetRefs"].as_array().is_some_and(|t| !t.is_empty());
+    assert!(selects, "{what}: selector.matchLabels or targetRefs");
+    let url = text(doc, "/spec/url", what);
+    assert!(
+        url.starts_with("oci://") || url.starts_with("https://"),
+        "{what}: url {url}"
+    );
+    check_plugin_config(&spec["pluginConfig"], what);
+    url.split("://").next().unwrap().to_string()
+}
+
+fn check_extension_policy(doc: &Value, what: &str) -> Vec<String> {
+    assert_eq!(
+        doc["apiVersion"], "gateway.envoyproxy.io/v1alpha1",
+        "{what}"
+    );
+    text(doc, "/metadata/name", what);
+    let targets = doc["spec"]["targetRefs"].as_array().unwrap_or_else(|| {
+        panic!("{what}: spec.targetRefs");
+    });
+    assert!(!targets.is_empty(), "{what}: spec.targetRefs");
+    for target in targets {
+        assert_eq!(target["group"], "gateway.networking.k8s.io", "{what}");
+        assert!(
+            matches!(target["kind"].as_str(), Some("Gateway" | "HTTPRoute")),
+            "{what}: targetRefs kind"
+        );
+        text(target, "/name", what);
+    }
+    let wasm = doc["spec"]["wasm"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: spec.wasm"));
+    assert!(!wasm.is_empty(), "{what}: spec.wasm");
+    let mut types = Vec::new();
+    for plugin in wasm {
+        assert_eq!(plugin["rootID"], "edge-auth", "{what}");
+        assert_eq!(plugin["failOpen"], false, "{what}: fail closed, explicitly");
+        let code = &plugin["code"];
+        match code["type"].as_str() {
+            Some("Image") => {
+                text(code, "/image/url", what);
+                assert!(is_sha256_hex(&code["image"]["sha256"]), "{what}: sha256");
+            }
+            Some("HTTP") => {
+                let url = text(code, "/http/url", what);
+                assert!(url.starts_with("https://"), "{what}: {url}");
+                assert!(is_sha256_hex(&code["http"]["sha256"]), "{what}: sha256");
+            }
+            other => panic!("{what}: code.type {other:?}"),
+        }
+        check_plugin_config(&plugin["config"], what);
+        types.push(code["type"].as_str().unwrap().to_string());
+    }
+    types
+}
+
+#[test]
+fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_accepts() {
+    let files = yaml_files(&support::repo_root().join("deploy"));
+    let mut seen = Vec::new();
+    for file in &files {
+        for (i, doc) in yaml_documents(file).iter().enumerate() {
+            let what = format!("{} document {i}", file.display());
+            match doc["kind"].as_str() {
+                Some("WasmPlugin") => {
+                    seen.push(format!("WasmPlugin {}", check_wasm_plugin(doc, &what)))
+                }
+                Some("EnvoyExtensionPolicy") => {
+                    for t in check_extension_policy(doc, &what) {
+                        seen.push(format!("EnvoyExtensionPolicy {t}"));
+                    }
+                }
+                other => panic!("{what}: kind {other:?} has no checks here; add them"),
+            }
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "EnvoyExtensionPolicy HTTP",
+            "EnvoyExtensionPolicy Image",
+            "WasmPlugin https",
+            "WasmPlugin oci"
+        ],
+        "{files:?}"
+    );
+}
+
+#[test]
+fn a_manifest_with_a_configuration_the_filter_refuses_is_caught() {
+    // The check above can fail: the same manifest with one bad field in its configuration.
+    let path = support::repo_root().join("deploy/istio/wasmplugin-oci.yaml");
+    let mut doc = yaml_documents(&path).remove(0);
+    doc["spec"]["pluginConfig"]["providers"][0]["algorithms"] = json!(["none"]);
+    let result = std::panic::catch_unwind(|| check_wasm_plugin(&doc, "mutated"));
+    let message = *result.unwrap_err().downcast::<String>().unwrap();
+    assert!(
+        message.contains("the filter refuses this configuration"),
+        "{message}"
+    );
+}
+
+#[test]
+fn remote_envoy_config_fetches_through_its_cluster_fails_closed_and_carries_the_example() {
+    let path = support::repo_root().join(REMOTE_TEMPLATE);
+    let doc = yaml_documents(&path).remove(0);
+    let filters = doc
+        .pointer(
+            "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/http_filters",
+        )
+        .and_then(Value::as_array)
+        .unwrap();
+    let wasm = &filters[0]["typed_config"]["config"];
+    assert_eq!(wasm["fail_open"], false);
+    let remote = &wasm["vm_config"]["code"]["remote"];
+    assert_eq!(
+        remote["sha256"], "SHA256_OF_EDGE_AUTH_WASM",
+        "make dist fills it in"
+    );
+    let cluster = remote["http_uri"]["cluster"].as_str().unwrap();
+    let clusters = doc["static_resources"]["clusters"].as_array().unwrap();
+    assert!(
+        clusters.iter().any(|c| c["name"] == cluster),
+        "cluster {cluster} is defined"
+    );
+    let config: Value =
+        serde_json::from_str(wasm["configuration"]["value"].as_str().unwrap()).unwrap();
+    check_plugin_config(&config, REMOTE_TEMPLATE);
+}
+
+#[test]
+fn docker_compose_mounts_existing_files_and_pins_the_tested_envoy() {
+    let root = support::repo_root();
+    let compose_path = root.join("envoy/docker-compose.yaml");
+    let compose = yaml_documents(&compose_path).remove(0);
+    let makefile = fs::read_to_string(root.join("Makefile")).unwrap();
+    let envoy_version = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("ENVOY_VERSION"))
+        .and_then(|l| l.trim().strip_prefix(":="))
+        .map(str::trim)
+        .expect("ENVOY_VERSION in the Makefile");
+    let envoy = &compose["services"]["envoy"];
+    assert_eq!(
+        envoy["image"],
+        format!("envoyproxy/envoy:v{envoy_version}"),
+        "the compose file runs the Envoy the tests run"
+    );
+
+    let compose_dir = compose_path.parent().unwrap();
+    let services = compose["services"].as_object().unwrap();
+    assert!(!services.is_empty());
+    let mut mounts = Vec::new();
+    for (name, service) in services {
+        for volume in service["volumes"].as_array().into_iter().flatten() {
+            let spec = volume.as_str().unwrap();
+            let mut parts = spec.split(':');
+            let (host, container) = (parts.next().unwrap(), parts.next().unwrap());
+            let host = compose_dir.join(host);
+            assert!(
+                host.is_file(),
+                "service {name} mounts {spec}: {} does not exist (run make build first)",
+                host.display()
+            );
+            mounts.push((name.clone(), host, container.to_string()));
+        }
+    }
+    // Envoy's mounts are the files the tests use, where envoy.yaml looks for them.
+    let workdir = envoy["working_dir"].as_str().unwrap();
+    let target_of = |host: &Path| {
+        mounts
+            .iter()
+            .find(|(n, h, _)| n == "envoy" && h.canonicalize().unwrap() == host)
+            .map(|(_, _, c)| c.clone())
+            .unwrap_or_else(|| panic!("envoy does not mount {}", host.display()))
+    };
+    let wasm_target = target_of(&wasm_path().canonicalize().unwrap());
+    assert_eq!(
+        wasm_target,
+        format!("{workdir}/target/wasm32-wasip1/release/edge_auth.wasm"),
+        "the module is where envoy/envoy.yaml names it, relative to working_dir"
+    );
+    let config_target = target_of(&root.join("envoy/envoy.yaml").canonicalize().unwrap());
+    let command: Vec<&str> = envoy["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        command
+            .windows(2)
+            .any(|w| w == ["-c", config_target.as_str()]),
+        "envoy runs the mounted envoy.yaml: {command:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Helpers
 
 /// The built image: layout directory, archive and manifest digest ("sha256:...").
