@@ -623,6 +623,239 @@ fn docker_compose_mounts_existing_files_and_pins_the_tested_envoy() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Upgrading: a bad new configuration is refused on a listener update, the old one keeps serving
+
+/// The listener of envoy/envoy.yaml (read with PyYAML) on `port`, loading the tested module
+/// with `config` as the plugin configuration.
+fn edge_listener(port: u16, config: &Value) -> Value {
+    let bootstrap = yaml_documents(&support::repo_root().join("envoy/envoy.yaml")).remove(0);
+    let mut listener = bootstrap["static_resources"]["listeners"][0].clone();
+    listener["address"]["socket_address"]["port_value"] = json!(port);
+    let filter = listener
+        .pointer_mut("/filter_chains/0/filters/0/typed_config/http_filters/0/typed_config/config")
+        .unwrap();
+    filter["vm_config"]["code"]["local"]["filename"] =
+        json!(wasm_path().to_string_lossy().into_owned());
+    filter["configuration"]["value"] = json!(config.to_string());
+    listener["@type"] = json!("type.googleapis.com/envoy.config.listener.v3.Listener");
+    listener
+}
+
+/// Writes the LDS file as Envoy's file watch wants it: a new file moved over the old one.
+fn write_lds(dir: &Path, listener: &Value) {
+    let staged = dir.join("lds.next.json");
+    fs::write(&staged, json!({ "resources": [listener] }).to_string()).unwrap();
+    fs::rename(&staged, dir.join("lds.json")).unwrap();
+}
+
+/// A real Envoy whose listener comes from a watched LDS file (dynamic_resources.lds_config
+/// path_config_source), in front of the echo upstream; killed by PID on drop.
+struct LdsEnvoy {
+    child: Child,
+    admin_port: u16,
+    listener_port: u16,
+    dir: Scratch,
+    echo: Option<support::EchoUpstream>,
+}
+
+impl LdsEnvoy {
+    fn start(config: &Value) -> LdsEnvoy {
+        let envoy_bin = std::env::var_os("ENVOY_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("ENVOY_BIN is not set: run the tests with `make test`"));
+        let mut echo = support::EchoUpstream::start();
+        for attempt in 1..=3 {
+            let dir = Scratch::new("lds");
+            let (admin_port, listener_port) = (free_port(), free_port());
+            write_lds(dir.path(), &edge_listener(listener_port, config));
+            let bootstrap = json!({
+                "node": {"id": "edge-auth-test", "cluster": "edge-auth-test"},
+                "admin": {"address": {"socket_address":
+                    {"address": "127.0.0.1", "port_value": admin_port}}},
+                "dynamic_resources": {"lds_config": {
+                    "resource_api_version": "V3",
+                    "path_config_source": {
+                        "path": dir.path().join("lds.json").to_string_lossy(),
+                        "watched_directory": {"path": dir.path().to_string_lossy()}
+                    }
+                }},
+                "static_resources": {"clusters": [{
+                    "name": "echo",
+                    "type": "STATIC",
+                    "connect_timeout": "1s",
+                    "load_assignment": {"cluster_name": "echo", "endpoints": [{"lb_endpoints": [
+                        {"endpoint": {"address": {"socket_address": {
+                            "address": "127.0.0.1", "port_value": echo.addr().port()}}}}
+                    ]}]}
+                }]}
+            });
+            let bootstrap_path = dir.path().join("bootstrap.json");
+            fs::write(&bootstrap_path, bootstrap.to_string()).unwrap();
+            let child = Command::new(&envoy_bin)
+                .arg("-c")
+                .arg(&bootstrap_path)
+                .args(["--disable-hot-restart", "-l", "info", "--concurrency", "1"])
+                .arg("--log-path")
+                .arg(dir.path().join("envoy.log"))
+                .args(["--file-flush-interval-msec", "20"])
+                .stdin(Stdio::null())
+                .stdout(File::create(dir.path().join("envoy.stdout")).unwrap())
+                .stderr(File::create(dir.path().join("envoy.stderr")).unwrap())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run ENVOY_BIN={}: {e}", envoy_bin.display()));
+            let mut envoy = LdsEnvoy {
+                child,
+                admin_port,
+                listener_port,
+                dir,
+                echo: Some(echo),
+            };
+            match envoy.wait_ready() {
+                Ok(()) => return envoy,
+                Err(log) if attempt < 3 && log.contains("Address already in use") => {
+                    // Another process took a port first: stop this Envoy, keep the upstream.
+                    echo = envoy.stop();
+                }
+                Err(log) => panic!("Envoy (LDS) did not become ready:\n{log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Kills Envoy now and hands back the echo upstream.
+    fn stop(mut self) -> support::EchoUpstream {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.echo.take().unwrap()
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if self.child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+                let _ = self.child.kill();
+                return Err(self.log());
+            }
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.admin_port)).is_ok()
+                && self.admin("/ready").status == 200
+            {
+                return Ok(());
+            }
+            sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        let log = fs::read_to_string(self.dir.path().join("envoy.log")).unwrap_or_default();
+        let stderr = fs::read_to_string(self.dir.path().join("envoy.stderr")).unwrap_or_default();
+        format!("{log}{stderr}")
+    }
+
+    fn admin(&self, path: &str) -> support::Response {
+        support::http_request(
+            (Ipv4Addr::LOCALHOST, self.admin_port).into(),
+            "GET",
+            path,
+            &[],
+        )
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> support::Response {
+        support::http_request(
+            (Ipv4Addr::LOCALHOST, self.listener_port).into(),
+            "GET",
+            path,
+            headers,
+        )
+    }
+
+    /// The value of one counter or gauge from the admin /stats.
+    fn stat(&self, name: &str) -> u64 {
+        let body = self.admin("/stats").body;
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no stat {name}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Waits (up to 10 s) until `name` reaches `value`.
+    fn wait_for_stat(&self, name: &str, value: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.stat(name) < value {
+            assert!(
+                Instant::now() < deadline,
+                "{name} stayed below {value}; log:\n{}",
+                self.log()
+            );
+            sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for LdsEnvoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- Envoy (LDS) log:\n{}", self.log());
+        }
+    }
+}
+
+#[test]
+fn a_bad_new_configuration_is_refused_on_listener_update_and_the_old_one_keeps_serving() {
+    let good = issuer().config();
+    let envoy = LdsEnvoy::start(&good);
+    let token = issuer().token(Algorithm::ES256, now(), json!({}));
+    let bearer = format!("Bearer {token}");
+    let behaves_as_configured = |when: &str| {
+        let allowed = envoy.get("/devices", &[("authorization", &bearer)]);
+        assert_eq!(allowed.status, 200, "{when}: {}", allowed.body);
+        assert_eq!(allowed.upstream().header("x-auth-subject"), Some("alice"));
+        let denied = envoy.get("/devices", &[]);
+        assert_eq!(denied.status, 401, "{when}: {}", denied.body);
+    };
+    behaves_as_configured("first configuration");
+    assert_eq!(envoy.stat("listener_manager.lds.update_success"), 1);
+    assert_eq!(envoy.stat("listener_manager.lds.update_rejected"), 0);
+
+    // A listener update whose plugin configuration the filter refuses: the update is rejected
+    // as a whole and the running listener keeps its filter and configuration.
+    let mut bad = good.clone();
+    bad["providers"][0]["algorithms"] = json!(["none"]);
+    write_lds(envoy.dir.path(), &edge_listener(envoy.listener_port, &bad));
+    envoy.wait_for_stat("listener_manager.lds.update_rejected", 1);
+    assert!(
+        envoy.log().contains("is never accepted"),
+        "the plugin said why:\n{}",
+        envoy.log()
+    );
+    behaves_as_configured("after the refused update");
+    assert_eq!(envoy.stat("listener_manager.lds.update_success"), 1);
+
+    // The watch works both ways: a good update that opens /devices is applied.
+    let mut opened = good.clone();
+    opened["rules"] = json!([{"path_prefix": "/", "public": true}]);
+    write_lds(
+        envoy.dir.path(),
+        &edge_listener(envoy.listener_port, &opened),
+    );
+    envoy.wait_for_stat("listener_manager.lds.update_success", 2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // The new listener takes over new connections once it is warm.
+        let response = envoy.get("/devices", &[]);
+        if response.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", response.body);
+        sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Helpers
 
 /// The built image: layout directory, archive and manifest digest ("sha256:...").
