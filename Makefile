@@ -76,7 +76,7 @@ test-tools:
 # registry), push with skopeo and pull with the oras Python SDK.
 deploy-tools: envoy $(DEPLOY_STAMP)
 	@command -v docker-registry > /dev/null && command -v skopeo > /dev/null || \
-	  { apt-get update -qq && apt-get install -y -qq docker-registry skopeo; }
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo; }
 	@command -v docker-registry > /dev/null && command -v skopeo > /dev/null || \
 	  { echo "docker-registry and skopeo are required by the deployment tests" >&2; exit 1; }
 
