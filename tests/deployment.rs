@@ -480,6 +480,75 @@ fn check_extension_policy(doc: &Value, what: &str) -> Vec<String> {
     types
 }
 
+/// The envoy-remote.yaml bootstrap (as JSON) with its module cluster replaced by `cluster`
+/// (if given), the module's URL and `sha256` set.
+fn remote_bootstrap(cluster: Option<&Value>, uri: &str, sha256: &str) -> Value {
+    let mut doc = yaml_documents(&support::repo_root().join(REMOTE_TEMPLATE)).remove(0);
+    if let Some(cluster) = cluster {
+        let clusters = doc["static_resources"]["clusters"].as_array_mut().unwrap();
+        let slot = clusters
+            .iter_mut()
+            .find(|c| c["name"] == cluster["name"])
+            .unwrap_or_else(|| panic!("{REMOTE_TEMPLATE} has no cluster {}", cluster["name"]));
+        *slot = cluster.clone();
+    }
+    let remote = doc
+        .pointer_mut(
+            "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/http_filters/0\
+             /typed_config/config/vm_config/code/remote",
+        )
+        .unwrap();
+    remote["http_uri"]["uri"] = json!(uri);
+    remote["sha256"] = json!(sha256);
+    doc
+}
+
+/// `envoy --mode validate` on this bootstrap: Envoy's own check of every field, no startup.
+fn envoy_validates(bootstrap: &Value, what: &str) {
+    let envoy_bin = std::env::var_os("ENVOY_BIN")
+        .unwrap_or_else(|| panic!("ENVOY_BIN is not set: run the tests with `make test`"));
+    let scratch = Scratch::new("validate");
+    let path = scratch.path().join("envoy.json");
+    fs::write(&path, bootstrap.to_string()).unwrap();
+    let output = run(Command::new(envoy_bin)
+        .args(["--mode", "validate", "-l", "warning", "-c"])
+        .arg(&path));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("OK"), "{what}: {stdout}");
+}
+
+/// deploy/envoy/wasm-cluster-https.yaml: the HTTPS variant of envoy-remote.yaml's module
+/// cluster, verifying the server's certificate for the right name; Envoy accepts it in place.
+fn check_https_wasm_cluster(cluster: &Value, what: &str) {
+    assert_eq!(cluster["name"], "edge_auth_wasm", "{what}");
+    let address = cluster
+        .pointer("/load_assignment/endpoints/0/lb_endpoints/0/endpoint/address/socket_address")
+        .unwrap_or_else(|| panic!("{what}: no endpoint address"));
+    assert_eq!(address["port_value"], 443, "{what}");
+    let tls = &cluster["transport_socket"]["typed_config"];
+    assert_eq!(
+        tls["@type"],
+        "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "{what}"
+    );
+    assert_eq!(
+        tls["sni"], address["address"],
+        "{what}: SNI is the server's name"
+    );
+    assert!(
+        tls.pointer("/common_tls_context/validation_context/trusted_ca")
+            .is_some(),
+        "{what}: the server's certificate is verified"
+    );
+    let host = address["address"].as_str().unwrap();
+    let bootstrap = remote_bootstrap(
+        Some(cluster),
+        &format!("https://{host}/edge-auth/{VERSION}/edge_auth.wasm"),
+        &sha256_hex(b"module"),
+    );
+    envoy_validates(&bootstrap, what);
+}
+
 #[test]
 fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_accepts() {
     let files = yaml_files(&support::repo_root().join("deploy"));
@@ -496,6 +565,10 @@ fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_a
                         seen.push(format!("EnvoyExtensionPolicy {t}"));
                     }
                 }
+                None if doc.get("load_assignment").is_some() => {
+                    check_https_wasm_cluster(doc, &what);
+                    seen.push("Envoy cluster edge_auth_wasm".to_string());
+                }
                 other => panic!("{what}: kind {other:?} has no checks here; add them"),
             }
         }
@@ -504,6 +577,7 @@ fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_a
     assert_eq!(
         seen,
         [
+            "Envoy cluster edge_auth_wasm",
             "EnvoyExtensionPolicy HTTP",
             "EnvoyExtensionPolicy Image",
             "WasmPlugin https",
@@ -553,6 +627,71 @@ fn remote_envoy_config_fetches_through_its_cluster_fails_closed_and_carries_the_
     let config: Value =
         serde_json::from_str(wasm["configuration"]["value"].as_str().unwrap()).unwrap();
     check_plugin_config(&config, REMOTE_TEMPLATE);
+    let uri = remote["http_uri"]["uri"].as_str().unwrap().to_string();
+    envoy_validates(
+        &remote_bootstrap(None, &uri, &sha256_hex(b"module")),
+        REMOTE_TEMPLATE,
+    );
+}
+
+/// Whether `snippet` shows part of `actual`: every key it has, with the same value; list
+/// items each found in the list; `<...>` strings and `[...]` lists stand for any value.
+fn shows_part_of(snippet: &Value, actual: &Value) -> bool {
+    match (snippet, actual) {
+        (Value::String(s), _) if s.starts_with('<') && s.ends_with('>') => true,
+        (Value::Array(items), _) if items == &[json!("...")] => true,
+        (Value::Object(s), Value::Object(a)) => s
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|av| shows_part_of(v, av))),
+        (Value::Array(s), Value::Array(a)) => {
+            s.iter().all(|x| a.iter().any(|y| shows_part_of(x, y)))
+        }
+        _ => snippet == actual,
+    }
+}
+
+/// Whether `snippet` shows part of `doc` or of any value inside it.
+fn found_in(snippet: &Value, doc: &Value) -> bool {
+    shows_part_of(snippet, doc)
+        || match doc {
+            Value::Object(map) => map.values().any(|v| found_in(snippet, v)),
+            Value::Array(items) => items.iter().any(|v| found_in(snippet, v)),
+            _ => false,
+        }
+}
+
+#[test]
+fn every_yaml_on_the_deployment_page_is_part_of_a_checked_file() {
+    let root = support::repo_root();
+    let page = fs::read_to_string(root.join("docs/deployment.md")).unwrap();
+    let mut checked = yaml_files(&root.join("deploy"));
+    checked.push(root.join(REMOTE_TEMPLATE));
+    checked.push(root.join("envoy/envoy.yaml"));
+    let docs: Vec<(PathBuf, Value)> = checked
+        .iter()
+        .flat_map(|f| yaml_documents(f).into_iter().map(move |d| (f.clone(), d)))
+        .collect();
+
+    let scratch = Scratch::new("page");
+    let mut blocks = 0;
+    let mut lines = page.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "```yaml" {
+            continue;
+        }
+        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        blocks += 1;
+        let path = scratch.path().join(format!("block-{blocks}.yaml"));
+        fs::write(&path, block.join("\n")).unwrap();
+        let snippet = yaml_documents(&path).remove(0);
+        assert!(
+            docs.iter().any(|(_, doc)| found_in(&snippet, doc)),
+            "docs/deployment.md, YAML block {blocks}, is in none of the checked files \
+             {checked:?}:\n{}",
+            block.join("\n")
+        );
+    }
+    assert!(blocks >= 4, "{blocks} YAML blocks found");
 }
 
 #[test]
