@@ -807,7 +807,13 @@ struct LdsEnvoy {
 }
 
 impl LdsEnvoy {
+    /// Envoy with the listener of envoy/envoy.yaml and this plugin configuration.
     fn start(config: &Value) -> LdsEnvoy {
+        LdsEnvoy::start_with(&|port| edge_listener(port, config), &[])
+    }
+
+    /// Envoy with `listener(port)` and these static clusters besides `echo`.
+    fn start_with(listener: &dyn Fn(u16) -> Value, extra_clusters: &[Value]) -> LdsEnvoy {
         let envoy_bin = std::env::var_os("ENVOY_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| panic!("ENVOY_BIN is not set: run the tests with `make test`"));
@@ -815,7 +821,17 @@ impl LdsEnvoy {
         for attempt in 1..=3 {
             let dir = Scratch::new("lds");
             let (admin_port, listener_port) = (free_port(), free_port());
-            write_lds(dir.path(), &edge_listener(listener_port, config));
+            write_lds(dir.path(), &listener(listener_port));
+            let mut clusters = vec![json!({
+                "name": "echo",
+                "type": "STATIC",
+                "connect_timeout": "1s",
+                "load_assignment": {"cluster_name": "echo", "endpoints": [{"lb_endpoints": [
+                    {"endpoint": {"address": {"socket_address": {
+                        "address": "127.0.0.1", "port_value": echo.addr().port()}}}}
+                ]}]}
+            })];
+            clusters.extend(extra_clusters.iter().cloned());
             let bootstrap = json!({
                 "node": {"id": "edge-auth-test", "cluster": "edge-auth-test"},
                 "admin": {"address": {"socket_address":
@@ -827,15 +843,7 @@ impl LdsEnvoy {
                         "watched_directory": {"path": dir.path().to_string_lossy()}
                     }
                 }},
-                "static_resources": {"clusters": [{
-                    "name": "echo",
-                    "type": "STATIC",
-                    "connect_timeout": "1s",
-                    "load_assignment": {"cluster_name": "echo", "endpoints": [{"lb_endpoints": [
-                        {"endpoint": {"address": {"socket_address": {
-                            "address": "127.0.0.1", "port_value": echo.addr().port()}}}}
-                    ]}]}
-                }]}
+                "static_resources": {"clusters": clusters}
             });
             let bootstrap_path = dir.path().join("bootstrap.json");
             fs::write(&bootstrap_path, bootstrap.to_string()).unwrap();
@@ -1001,6 +1009,84 @@ fn a_bad_new_configuration_is_refused_on_listener_update_and_the_old_one_keeps_s
         assert!(Instant::now() < deadline, "{}", response.body);
         sleep(Duration::from_millis(50));
     }
+}
+
+/// The listener of envoy/envoy-remote.yaml on `port`, fetching the module from `server` with
+/// this `sha256`, and the module cluster it needs.
+fn remote_listener(port: u16, server: &FileServer, sha256: &str) -> (Value, Value) {
+    let doc = remote_bootstrap(
+        None,
+        &format!("http://127.0.0.1:{}/edge_auth.wasm", server.port),
+        sha256,
+    );
+    let mut listener = doc["static_resources"]["listeners"][0].clone();
+    listener["address"]["socket_address"]["port_value"] = json!(port);
+    listener["@type"] = json!("type.googleapis.com/envoy.config.listener.v3.Listener");
+    let mut cluster = doc["static_resources"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "edge_auth_wasm")
+        .unwrap()
+        .clone();
+    cluster
+        .pointer_mut("/load_assignment/endpoints/0/lb_endpoints/0/endpoint/address/socket_address")
+        .unwrap()["port_value"] = json!(server.port);
+    (listener, cluster)
+}
+
+#[test]
+fn a_listener_update_to_a_remote_module_with_a_wrong_sha256_fails_closed_once_the_fetch_gives_up() {
+    // What an upgrade through code.remote does when the new module's digest is wrong (Envoy
+    // 1.40): the update is accepted, the old listener serves while the new one warms (fetching
+    // and refusing the module, with retries), then the new listener becomes active with the
+    // failed plugin and answers 503 to everything. Fail closed, but an outage: check the
+    // module's digest before rolling it out (docs/deployment.md).
+    let module = fs::read(wasm_path()).unwrap();
+    let server = FileServer::start("/edge_auth.wasm", module.clone());
+    let good = sha256_hex(&module);
+    let (_, cluster) = remote_listener(0, &server, &good);
+    let envoy = LdsEnvoy::start_with(&|port| remote_listener(port, &server, &good).0, &[cluster]);
+    assert_eq!(envoy.get("/public/hello", &[]).status, 200);
+    assert_eq!(envoy.get("/devices", &[]).status, 401);
+    let fetched = server.served();
+    assert!(fetched >= 1);
+    let upstream_before = envoy.stat("cluster.echo.upstream_rq_total");
+
+    let wrong = sha256_hex(b"not the module");
+    write_lds(
+        envoy.dir.path(),
+        &remote_listener(envoy.listener_port, &server, &wrong).0,
+    );
+    envoy.wait_for_stat("listener_manager.lds.update_success", 2);
+    assert_eq!(envoy.stat("listener_manager.lds.update_rejected"), 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = envoy.get("/public/hello", &[]);
+        if response.status == 503 {
+            break;
+        }
+        // Until then, the old listener answers as before.
+        assert_eq!(response.status, 200, "{}", response.body);
+        assert!(
+            Instant::now() < deadline,
+            "the new listener never took over; log:\n{}",
+            envoy.log()
+        );
+        sleep(Duration::from_millis(100));
+    }
+    assert!(server.served() > fetched, "Envoy fetched the new module");
+    assert!(envoy.log().contains("Plugin edge-auth failed to load"));
+    let upstream_after_switch = envoy.stat("cluster.echo.upstream_rq_total");
+    assert!(upstream_after_switch >= upstream_before);
+    for path in ["/public/hello", "/devices"] {
+        assert_eq!(envoy.get(path, &[]).status, 503, "{path}");
+    }
+    assert_eq!(
+        envoy.stat("cluster.echo.upstream_rq_total"),
+        upstream_after_switch,
+        "nothing passes once the failed module is active"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
