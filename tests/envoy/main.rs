@@ -4,7 +4,12 @@
 //! missing Envoy or .wasm fails the test loudly (see `support`).
 //!
 //! One test binary (one link) for all of them; the harness lives in `tests/support/`.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // tests fail by panicking
 
 #[path = "../support/fixtures.rs"]
 mod fixtures;
@@ -13,6 +18,7 @@ mod support;
 
 mod access;
 mod basics;
+mod deployment;
 mod harness;
 mod introspection;
 mod oidc;

@@ -65,6 +65,12 @@ pub struct Options {
     pub concurrency: u32,
     /// Serve the listener over TLS with this certificate.
     pub tls: Option<TlsFiles>,
+    /// Render this Envoy configuration (path from the repository root) instead of
+    /// envoy/envoy.yaml: same markers and addresses, and no local Wasm file to replace.
+    pub template: Option<String>,
+    /// Further exact replacements in the rendered YAML, (text, replacement), each text found
+    /// exactly once.
+    pub replacements: Vec<(String, String)>,
 }
 
 impl Options {
@@ -83,6 +89,19 @@ impl Options {
     /// Serves the listener over TLS with `files`.
     pub fn tls(mut self, files: TlsFiles) -> Options {
         self.tls = Some(files);
+        self
+    }
+
+    /// Renders `path` (e.g. "envoy/envoy-remote.yaml") instead of envoy/envoy.yaml.
+    pub fn template(mut self, path: &str) -> Options {
+        self.template = Some(path.to_string());
+        self
+    }
+
+    /// Replaces `text` (which must occur exactly once) by `replacement` in the rendered YAML.
+    pub fn replace(mut self, text: &str, replacement: &str) -> Options {
+        self.replacements
+            .push((text.to_string(), replacement.to_string()));
         self
     }
 }
@@ -170,13 +189,24 @@ impl Envoy {
         for attempt in 1..=START_ATTEMPTS {
             let [admin_port, listener_port, upstream_port] = free_ports();
             let dir = TempDir::create();
-            let mut yaml = render_envoy_yaml(
-                plugin_config_json,
-                admin_port,
-                listener_port,
-                upstream_port,
-                &wasm,
-            );
+            let mut yaml = match &options.template {
+                None => render_envoy_yaml(
+                    plugin_config_json,
+                    admin_port,
+                    listener_port,
+                    upstream_port,
+                    &wasm,
+                ),
+                Some(template) => render_template(
+                    template,
+                    plugin_config_json,
+                    [admin_port, listener_port, upstream_port],
+                    None,
+                ),
+            };
+            for (text, replacement) in &options.replacements {
+                yaml = replace_once(&yaml, text, replacement);
+            }
             yaml.push_str(&clusters_yaml(&options.clusters));
             if let Some(tls) = &options.tls {
                 yaml = with_tls_listener(&yaml, tls);
@@ -553,7 +583,24 @@ pub fn render_envoy_yaml(
     upstream_port: u16,
     wasm: &Path,
 ) -> String {
-    let source_path = repo_root().join("envoy/envoy.yaml");
+    render_template(
+        "envoy/envoy.yaml",
+        plugin_config_json,
+        [admin_port, listener_port, upstream_port],
+        Some(wasm),
+    )
+}
+
+/// `template` (a path from the repository root, with the markers and addresses of
+/// envoy/envoy.yaml) with the plugin configuration, the admin, listener and upstream ports and,
+/// if given, the local .wasm path replaced.
+pub fn render_template(
+    template: &str,
+    plugin_config_json: &str,
+    [admin_port, listener_port, upstream_port]: [u16; 3],
+    wasm: Option<&Path>,
+) -> String {
+    let source_path = repo_root().join(template);
     let source = fs::read_to_string(&source_path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", source_path.display()));
     let mut yaml = replace_config_block(&source, plugin_config_json);
@@ -562,9 +609,12 @@ pub fn render_envoy_yaml(
     yaml = replace_once(&yaml, ADMIN_ADDRESS, &address(admin_port));
     yaml = replace_once(&yaml, LISTENER_ADDRESS, &address(listener_port));
     yaml = replace_once(&yaml, UPSTREAM_ADDRESS, &address(upstream_port));
-    // A JSON string is a valid YAML double-quoted scalar, whatever the path contains.
-    let wasm_json = serde_json::to_string(&wasm.to_string_lossy()).expect("path as JSON string");
-    yaml = replace_once(&yaml, WASM_FILENAME, &format!("filename: {wasm_json}"));
+    if let Some(wasm) = wasm {
+        // A JSON string is a valid YAML double-quoted scalar, whatever the path contains.
+        let wasm_json =
+            serde_json::to_string(&wasm.to_string_lossy()).expect("path as JSON string");
+        yaml = replace_once(&yaml, WASM_FILENAME, &format!("filename: {wasm_json}"));
+    }
     yaml
 }
 
