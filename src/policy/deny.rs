@@ -30,6 +30,9 @@ pub enum Denial {
     InvalidRequest(String),
     /// The filter cannot decide right now (not configured): 503, never a pass.
     Unavailable(String),
+    /// A DPoP proof that fails its checks (RFC 9449): 401 `invalid_dpop_proof`; the `DPoP`
+    /// challenge is added by [`crate::policy::challenge`], which knows the proof algorithms.
+    InvalidDpopProof(String),
 }
 
 /// A complete local reply for Envoy to send instead of forwarding the request.
@@ -56,7 +59,8 @@ impl Denial {
             Denial::MissingCredential
             | Denial::CredentialNotAccepted
             | Denial::InvalidToken(_)
-            | Denial::InvalidClient => 401,
+            | Denial::InvalidClient
+            | Denial::InvalidDpopProof(_) => 401,
             Denial::InsufficientScope(_) | Denial::AccessDenied(_) => 403,
             Denial::InvalidRequest(_) => 400,
             Denial::Unavailable(_) => 503,
@@ -73,6 +77,7 @@ impl Denial {
             Denial::AccessDenied(_) => "access_denied",
             Denial::InvalidRequest(_) => "invalid_request",
             Denial::Unavailable(_) => "temporarily_unavailable",
+            Denial::InvalidDpopProof(_) => "invalid_dpop_proof",
         }
     }
 
@@ -90,7 +95,8 @@ impl Denial {
             Denial::InvalidToken(why)
             | Denial::AccessDenied(why)
             | Denial::InvalidRequest(why)
-            | Denial::Unavailable(why) => why.clone(),
+            | Denial::Unavailable(why)
+            | Denial::InvalidDpopProof(why) => why.clone(),
         }
     }
 
@@ -121,9 +127,10 @@ impl Denial {
             Denial::InvalidRequest(_) if schemes.contains(&CredentialKind::Jwt) => {
                 vec![with_error("Bearer")]
             }
-            Denial::InvalidRequest(_) | Denial::AccessDenied(_) | Denial::Unavailable(_) => {
-                Vec::new()
-            }
+            Denial::InvalidRequest(_)
+            | Denial::AccessDenied(_)
+            | Denial::Unavailable(_)
+            | Denial::InvalidDpopProof(_) => Vec::new(),
         };
         let body = serde_json::to_string(&Body {
             error: code,

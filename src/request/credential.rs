@@ -37,6 +37,9 @@ pub struct Request {
     pub source_address: Option<IpAddr>,
     /// The downstream TLS version Envoy reports (`connection.tls_version`); `None` for plain text.
     pub tls_version: Option<String>,
+    /// Hex SHA-256 of the client certificate's DER
+    /// (`connection.sha256_peer_certificate_digest`), read only for certificate-bound tokens.
+    pub peer_certificate_sha256: Option<String>,
 }
 
 impl Request {
@@ -55,6 +58,7 @@ impl Request {
             headers: Vec::new(),
             source_address: None,
             tls_version: None,
+            peer_certificate_sha256: None,
         }
         .with_headers(headers)
     }
