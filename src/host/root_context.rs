@@ -14,6 +14,7 @@ use proxy_wasm::types::{BufferType, ContextType};
 use super::apply::Shared;
 use super::http_context::EdgeAuthRequest;
 use super::issuer_calls::{create_lease, KeyFetcher};
+use super::replay_store::create_shards;
 use crate::issuer::remote_keys::Slot;
 use crate::policy::cache::TokenCache;
 use crate::policy::Policy;
@@ -70,6 +71,9 @@ impl RootContext for EdgeAuthRoot {
                         log::error!("cannot set the tick period: {status:?}");
                         return false;
                     }
+                }
+                if let Some(dpop) = &policy.sender.dpop {
+                    create_shards(&dpop.replay);
                 }
                 for (provider, endpoints) in policy.providers.iter().zip(&policy.endpoints) {
                     if let Some(remote) = &endpoints.remote {

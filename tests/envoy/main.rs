@@ -6,6 +6,8 @@
 //! One test binary (one link) for all of them; the harness lives in `tests/support/`.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
 
+#[path = "../support/dpop.rs"]
+mod dpop_client;
 #[path = "../support/fixtures.rs"]
 mod fixtures;
 #[path = "../support/mod.rs"]
@@ -17,3 +19,4 @@ mod harness;
 mod introspection;
 mod oidc;
 mod remote_keys;
+mod sender_constrained;

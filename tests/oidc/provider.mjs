@@ -2,7 +2,8 @@
 // for edge-auth's end-to-end test: issuer http://127.0.0.1:<port>, a fresh RSA signing key per
 // run, two confidential clients for the client credentials grant, JWT access tokens for the
 // resource "https://edge-api.example" and opaque ones for "https://opaque-api.example" (both with
-// audience "edge-api"), and token introspection for the client "edge" (edge-auth itself).
+// audience "edge-api"), token introspection for the client "edge" (edge-auth itself), and DPoP
+// (RFC 9449): a token request with a DPoP proof gets a token bound to the proof's key (cnf.jkt).
 //
 //   node tests/oidc/provider.mjs <port>
 //
@@ -42,6 +43,7 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    dPoP: { enabled: true },
     introspection: {
       enabled: true,
       allowedPolicy: async (ctx) => ctx.oidc.client.clientId === 'edge',
