@@ -21,11 +21,14 @@ const DEFAULT_PROOF_CLOCK_SKEW_SECONDS: u64 = 5;
 const MAX_PROOF_CLOCK_SKEW_SECONDS: u64 = 60;
 /// Default number of proofs the replay cache holds (all workers together).
 const DEFAULT_REPLAY_ENTRIES: usize = 16_384;
-/// Largest replay cache: 24 bytes an entry, in shared data.
+/// Smallest replay cache.
+const MIN_REPLAY_ENTRIES: usize = 1024;
+/// Largest replay cache: 24 bytes an entry, in shared data (24 MiB at most).
 const MAX_REPLAY_ENTRIES: usize = 1_048_576;
-/// Shared-data keys the replay cache is spread over: fewer compare-and-swap collisions between
-/// workers, and smaller values copied per request.
-const REPLAY_SHARDS: usize = 64;
+/// Entries per shared-data key. Recording a proof copies its shard out of and back into shared
+/// data, so shards stay small (3 KiB) whatever the size of the cache, and more shards also
+/// mean fewer compare-and-swap collisions between workers.
+const REPLAY_ENTRIES_PER_SHARD: usize = 128;
 /// Proof algorithms when none are listed.
 const DEFAULT_PROOF_ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::EdDSA];
 
@@ -119,10 +122,10 @@ fn compile_dpop(raw: RawDpop) -> Result<DpopSettings, ConfigError> {
         ));
     }
     let entries = raw.replay_cache_entries.unwrap_or(DEFAULT_REPLAY_ENTRIES);
-    if !(REPLAY_SHARDS..=MAX_REPLAY_ENTRIES).contains(&entries) {
+    if !(MIN_REPLAY_ENTRIES..=MAX_REPLAY_ENTRIES).contains(&entries) {
         return Err(ConfigError::new(
             "dpop.replay_cache_entries",
-            format!("must be {REPLAY_SHARDS} to {MAX_REPLAY_ENTRIES}"),
+            format!("must be {MIN_REPLAY_ENTRIES} to {MAX_REPLAY_ENTRIES}"),
         ));
     }
     let external_origin = raw
@@ -152,8 +155,8 @@ fn compile_dpop(raw: RawDpop) -> Result<DpopSettings, ConfigError> {
             clock_skew_seconds,
         },
         replay: ReplayLimits {
-            shards: REPLAY_SHARDS,
-            entries_per_shard: entries.div_ceil(REPLAY_SHARDS),
+            shards: entries.div_ceil(REPLAY_ENTRIES_PER_SHARD),
+            entries_per_shard: REPLAY_ENTRIES_PER_SHARD,
         },
         external_origin,
     })
