@@ -140,6 +140,44 @@ fn dpop_bound_tokens_from_a_real_openid_provider_need_a_fresh_proof_of_their_key
     assert!(refused
         .body
         .contains("a sender-constrained token is required"));
+
+    // The documented client script (envoy/dpop-proof.mjs, Node.js alone) works the same way.
+    let dir = std::env::temp_dir().join(format!("edge-auth-dpop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("dpop-key.json");
+    let script = |args: &[&str]| -> String {
+        let output = std::process::Command::new("node")
+            .arg(support::repo_root().join("envoy/dpop-proof.mjs"))
+            .arg(&key)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run node: {e}"));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+    let proof = script(&["POST", &idp.token_endpoint()]);
+    let (status, answer) =
+        idp.client_credentials_dpop("reader", "reader-secret", "devices:read", &proof);
+    assert_eq!(status, 200, "{answer}");
+    let token = answer["access_token"].as_str().unwrap().to_string();
+    let claims: Value = {
+        use base64::Engine;
+        let part = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(claims["cnf"]["jkt"], json!(script(&["--jkt"])));
+    let response = dpop_call(&envoy, &token, &script(&["GET", URL, &token]));
+    assert_eq!(response.status, 200, "{}", response.body);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
