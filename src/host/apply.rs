@@ -67,7 +67,7 @@ pub(crate) enum Applied {
 pub(crate) fn decide_now(shared: &Shared) -> Action {
     match decide(shared) {
         Applied::Done(action) => action,
-        Applied::AwaitKeys { otherwise, .. } => deny(&otherwise, &shared.policy.realm),
+        Applied::AwaitKeys { otherwise, .. } => deny_token(shared, &otherwise),
         Applied::Introspect { .. } => introspection_unavailable(&shared.policy.realm),
     }
 }
@@ -197,6 +197,18 @@ pub(crate) fn introspection_unavailable(realm: &str) -> Action {
         &Denial::Unavailable("the token introspection endpoint is unavailable".into()),
         realm,
     )
+}
+
+/// Sends the local reply for a token refused after a wait (keys, introspection): its challenges
+/// completed like the decision's (`DPoP`, `resource_metadata`), and stops the request.
+pub(crate) fn deny_token(shared: &Shared, denial: &Denial) -> Action {
+    let schemes = CredentialKind::Jwt.as_slice();
+    send_deny(&deny_response(
+        &shared.policy,
+        &Request::default(),
+        denial,
+        schemes,
+    ))
 }
 
 /// Sends the local reply for a denial that has no credential challenge, and stops the request.

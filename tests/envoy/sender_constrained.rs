@@ -1,7 +1,8 @@
 //! Sender-constrained tokens end to end, in a real Envoy: DPoP-bound tokens from the real
 //! OpenID Connect provider (npm `oidc-provider`, DPoP enabled), used with fresh proofs, replayed,
 //! downgraded to Bearer and proven by another key; the RFC 9728 metadata document and the
-//! `resource_metadata` challenge; certificate-bound tokens over a TLS listener that asks for
+//! `resource_metadata` challenge; certificate-bound tokens from the same provider (it is handed
+//! the client certificate as a TLS-terminating proxy would) over a TLS listener that requires
 //! client certificates.
 
 use crate::dpop_client::DpopClient;
@@ -244,7 +245,8 @@ fn x5t_s256(certificate: &std::path::Path) -> String {
 }
 
 #[test]
-fn certificate_bound_tokens_need_their_client_certificate_over_tls() {
+fn certificate_bound_tokens_from_a_real_openid_provider_need_their_certificate_over_tls() {
+    let idp = OidcProvider::start();
     let dir = std::env::temp_dir().join(format!("edge-auth-mtls-{}", std::process::id()));
     let made = |name: &str| {
         let sub = dir.join(name);
@@ -259,18 +261,40 @@ fn certificate_bound_tokens_need_their_client_certificate_over_tls() {
     std::fs::write(&trusted, pems.concat()).unwrap();
 
     let mut config = fixtures::issuer().config();
+    config["providers"][0] = json!({
+        "name": "oidc-provider", "issuer": idp.issuer(), "audiences": ["edge-api"],
+        "algorithms": ["RS256"], "discovery": {"cluster": "oidc"}
+    });
     config["mtls"] = json!({});
     config["forward"]["confirmation_header"] = json!("x-auth-cnf");
     let envoy = Envoy::start_with(
         &config.to_string(),
-        &Options::default().tls(server.requiring_client_certificates(&trusted)),
+        &Options::default()
+            .cluster("oidc", idp.port())
+            .tls(server.requiring_client_certificates(&trusted)),
     );
-    let now = fixtures::now();
-    let bound = fixtures::issuer().token(
-        Algorithm::ES256,
-        now,
-        json!({"cnf": {"x5t#S256": x5t_s256(&alice.certificate)}}),
+
+    // The real provider binds the token to alice's certificate.
+    let (status, answer) =
+        idp.client_credentials_certificate("bound", "bound-secret", "devices:read", &pems[0]);
+    assert_eq!(status, 200, "{answer}");
+    let bound = answer["access_token"].as_str().unwrap().to_string();
+    let claims: Value = {
+        use base64::Engine;
+        let part = bound.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        claims["cnf"]["x5t#S256"],
+        json!(x5t_s256(&alice.certificate)),
+        "the provider and the test agree on the certificate thumbprint"
     );
+
     let with_cert = |client: &TlsFiles, token: &str| {
         let (cert, key) = (
             client.certificate.to_string_lossy().into_owned(),
@@ -282,10 +306,10 @@ fn certificate_bound_tokens_need_their_client_certificate_over_tls() {
             &[("authorization", &format!("Bearer {token}"))],
         )
     };
-
     let right = with_cert(&alice, &bound);
     assert_eq!(right.status, 200, "{}", right.body);
     assert_eq!(right.upstream().header("x-auth-cnf"), Some("mtls"));
+    assert_eq!(right.upstream().header("x-auth-subject"), Some("bound"));
     let wrong = with_cert(&mallory, &bound);
     assert_eq!(wrong.status, 401, "{}", wrong.body);
     assert!(
@@ -295,9 +319,9 @@ fn certificate_bound_tokens_need_their_client_certificate_over_tls() {
         "{}",
         wrong.body
     );
-    // An unbound token stays a bearer token, whatever the certificate.
-    let unbound = fixtures::issuer().token(Algorithm::ES256, now, json!({}));
-    let plain = with_cert(&mallory, &unbound);
+    // An unbound token of the same provider stays a bearer token, whatever the certificate.
+    let (_, plain) = idp.client_credentials("reader", "reader-secret", "devices:read");
+    let plain = with_cert(&mallory, plain["access_token"].as_str().unwrap());
     assert_eq!(plain.status, 200, "{}", plain.body);
     assert_eq!(plain.upstream().header("x-auth-cnf"), None);
     drop(envoy);
