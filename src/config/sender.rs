@@ -46,6 +46,8 @@ pub(super) struct RawDpop {
     replay_cache_entries: Option<usize>,
     #[serde(default)]
     external_origin: Option<String>,
+    #[serde(default)]
+    nonce_lifetime_seconds: Option<u64>,
 }
 
 /// `mtls`: certificate-bound tokens.
@@ -148,6 +150,13 @@ fn compile_dpop(raw: RawDpop) -> Result<DpopSettings, ConfigError> {
             }
         })
         .transpose()?;
+    let nonce_lifetime_seconds = raw.nonce_lifetime_seconds;
+    if nonce_lifetime_seconds.is_some_and(|lifetime| !(10..=3600).contains(&lifetime)) {
+        return Err(ConfigError::new(
+            "dpop.nonce_lifetime_seconds",
+            "must be 10 to 3600 seconds (omit it for no server nonces)",
+        ));
+    }
     Ok(DpopSettings {
         rules: ProofRules {
             algorithms,
@@ -159,6 +168,7 @@ fn compile_dpop(raw: RawDpop) -> Result<DpopSettings, ConfigError> {
             entries_per_shard: REPLAY_ENTRIES_PER_SHARD,
         },
         external_origin,
+        nonce_lifetime_seconds,
     })
 }
 

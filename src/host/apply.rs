@@ -15,6 +15,7 @@ use std::time::UNIX_EPOCH;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, MapType};
 
+use super::nonce_key::nonce_key;
 use super::replay_store::{first_use, NotRecorded};
 use crate::issuer::remote_keys::{Slot, WorkerKeys};
 use crate::policy::cache::TokenCache;
@@ -103,6 +104,12 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
         request.peer_certificate_sha256 =
             property_text(&["connection", "sha256_peer_certificate_digest"])
                 .filter(|digest| !digest.is_empty());
+    }
+    let nonces = shared.policy.sender.dpop.as_ref();
+    if nonces.is_some_and(|dpop| dpop.nonce_lifetime_seconds.is_some())
+        && request.has_header("dpop")
+    {
+        request.dpop_nonce_key = nonce_key();
     }
     if let Some(reply) = resource_metadata::answer(&shared.policy, &request) {
         let headers = reply

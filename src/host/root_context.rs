@@ -14,6 +14,7 @@ use proxy_wasm::types::{BufferType, ContextType};
 use super::apply::Shared;
 use super::http_context::EdgeAuthRequest;
 use super::issuer_calls::{create_lease, KeyFetcher};
+use super::nonce_key::create_nonce_key;
 use super::replay_store::create_shards;
 use crate::issuer::remote_keys::Slot;
 use crate::policy::cache::TokenCache;
@@ -74,6 +75,9 @@ impl RootContext for EdgeAuthRoot {
                 }
                 if let Some(dpop) = &policy.sender.dpop {
                     create_shards(&dpop.replay);
+                    if dpop.nonce_lifetime_seconds.is_some() && !create_nonce_key() {
+                        return false;
+                    }
                 }
                 for (provider, endpoints) in policy.providers.iter().zip(&policy.endpoints) {
                     if let Some(remote) = &endpoints.remote {

@@ -117,6 +117,8 @@ pub struct VerifiedProof {
     pub jti: String,
     /// The proof's `iat`.
     pub issued_at: u64,
+    /// The proof's `nonce`, if it has one (checked by the caller when nonces are on).
+    pub nonce: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -221,6 +223,7 @@ pub fn verify_proof(
         thumbprint: jwk_thumbprint(&jwk).ok_or(ProofError::BadKey)?,
         jti: jti.to_string(),
         issued_at,
+        nonce: text("nonce").map(str::to_string),
     })
 }
 

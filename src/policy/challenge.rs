@@ -1,7 +1,8 @@
 //! The complete refusal for a request: [`crate::policy::deny`]'s response plus what only the
 //! whole policy knows, for 401s. With DPoP configured and tokens accepted, a `DPoP` challenge
 //! naming the proof algorithms (`algs`) and, for a refused proof or token, `error` and
-//! `error_description` (RFC 9449 section 7.1), beside the `Bearer` one; a route that demands
+//! `error_description` (RFC 9449 section 7.1; with a fresh `DPoP-Nonce` for `use_dpop_nonce`),
+//! beside the `Bearer` one; a route that demands
 //! DPoP challenges with `DPoP` alone. With protected-resource metadata configured, every
 //! `Bearer` and `DPoP` challenge names it in `resource_metadata` (RFC 9728 section 5.1).
 
@@ -48,7 +49,10 @@ pub fn deny_response(
         );
         if matches!(
             denial,
-            Denial::InvalidDpopProof(_) | Denial::InvalidToken(_) | Denial::InvalidRequest(_)
+            Denial::InvalidDpopProof(_)
+                | Denial::UseDpopNonce(_)
+                | Denial::InvalidToken(_)
+                | Denial::InvalidRequest(_)
         ) {
             challenge.push_str(&format!(
                 ", error=\"{}\", error_description=\"{}\"",
@@ -64,6 +68,11 @@ pub fn deny_response(
         response
             .headers
             .insert(at, (CHALLENGE_HEADER.to_string(), challenge));
+        if let Denial::UseDpopNonce(nonce) = denial {
+            response
+                .headers
+                .push(("dpop-nonce".to_string(), nonce.clone()));
+        }
     }
     if let Some(metadata) = &policy.resource_metadata {
         for (name, value) in response.headers.iter_mut() {

@@ -33,6 +33,9 @@ pub enum Denial {
     /// A DPoP proof that fails its checks (RFC 9449): 401 `invalid_dpop_proof`; the `DPoP`
     /// challenge is added by [`crate::policy::challenge`], which knows the proof algorithms.
     InvalidDpopProof(String),
+    /// A DPoP proof without a current server nonce: 401 `use_dpop_nonce`; the reply carries a
+    /// fresh one in `DPoP-Nonce` (RFC 9449 section 9).
+    UseDpopNonce(String),
 }
 
 /// A complete local reply for Envoy to send instead of forwarding the request.
@@ -60,7 +63,8 @@ impl Denial {
             | Denial::CredentialNotAccepted
             | Denial::InvalidToken(_)
             | Denial::InvalidClient
-            | Denial::InvalidDpopProof(_) => 401,
+            | Denial::InvalidDpopProof(_)
+            | Denial::UseDpopNonce(_) => 401,
             Denial::InsufficientScope(_) | Denial::AccessDenied(_) => 403,
             Denial::InvalidRequest(_) => 400,
             Denial::Unavailable(_) => 503,
@@ -78,6 +82,7 @@ impl Denial {
             Denial::InvalidRequest(_) => "invalid_request",
             Denial::Unavailable(_) => "temporarily_unavailable",
             Denial::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Denial::UseDpopNonce(_) => "use_dpop_nonce",
         }
     }
 
@@ -89,6 +94,9 @@ impl Denial {
                 "this route does not accept this kind of credential".to_string()
             }
             Denial::InvalidClient => "client authentication failed".to_string(),
+            Denial::UseDpopNonce(_) => {
+                "the DPoP proof must carry a current server nonce".to_string()
+            }
             Denial::InsufficientScope(_) => {
                 "the credential lacks a scope this route requires".to_string()
             }
@@ -130,7 +138,8 @@ impl Denial {
             Denial::InvalidRequest(_)
             | Denial::AccessDenied(_)
             | Denial::Unavailable(_)
-            | Denial::InvalidDpopProof(_) => Vec::new(),
+            | Denial::InvalidDpopProof(_)
+            | Denial::UseDpopNonce(_) => Vec::new(),
         };
         let body = serde_json::to_string(&Body {
             error: code,

@@ -4,7 +4,7 @@
 //! (credential, token or client, scopes, applications, networks, origins, TLS) against the
 //! verified-token [`cache`], and a refusal becomes the response [`deny`] builds. Sender-constrained
 //! tokens: [`sender`] checks a token's binding (DPoP proof, client certificate), [`replay`] is
-//! the workers' shared memory of used proofs, [`challenge`] completes 401 challenges (`DPoP`,
+//! the workers' shared memory of used proofs, [`dpop_nonce`] the optional server nonces, [`challenge`] completes 401 challenges (`DPoP`,
 //! `resource_metadata`), and [`resource_metadata`] is the RFC 9728 document. The
 //! [`Policy`] itself is produced once by [`crate::config`], which depends on this module,
 //! never the reverse.
@@ -13,6 +13,7 @@ pub mod cache;
 pub mod challenge;
 pub mod decision;
 pub mod deny;
+pub mod dpop_nonce;
 pub mod replay;
 pub mod resource_metadata;
 pub mod rules;

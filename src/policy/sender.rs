@@ -24,6 +24,7 @@ use crate::jwt::confirmation::{
 };
 use crate::jwt::dpop::{verify_proof, ProofRules, ProofTarget};
 use crate::policy::deny::Denial;
+use crate::policy::dpop_nonce;
 use crate::policy::replay::{ReplayEntry, ReplayLimits};
 use crate::policy::rules::Route;
 use crate::policy::Policy;
@@ -43,6 +44,8 @@ pub struct DpopSettings {
     pub replay: ReplayLimits,
     /// `scheme://host[:port]` clients use to reach the API, when Envoy sees another one.
     pub external_origin: Option<String>,
+    /// Server nonces: how long one window lasts, when they are required.
+    pub nonce_lifetime_seconds: Option<u64>,
 }
 
 /// Where the client certificate of an mTLS-bound token is read from.
@@ -164,6 +167,9 @@ pub fn check(
             if verified.thumbprint != jkt {
                 return Err(refuse(BindingError::KeyMismatch));
             }
+            if let Some(lifetime) = dpop_settings.nonce_lifetime_seconds {
+                check_nonce(request, verified.nonce.as_deref(), lifetime, now)?;
+            }
             let window = dpop_settings
                 .rules
                 .max_age_seconds
@@ -232,4 +238,23 @@ pub fn forward<'a>(
         forwarding.set.push((header.as_str(), via.to_string()));
     }
     forwarding.replay = bound.replay;
+}
+
+/// With server nonces on: the proof's `nonce` must be current, else 401 `use_dpop_nonce` with
+/// a fresh one. Without the workers' key (the host could not read it) proofs are refused: 503.
+fn check_nonce(
+    request: &Request,
+    nonce: Option<&str>,
+    lifetime: u64,
+    now: u64,
+) -> Result<(), Denial> {
+    let Some(key) = request.dpop_nonce_key.as_deref() else {
+        return Err(Denial::Unavailable(
+            "the DPoP nonce key is unavailable".to_string(),
+        ));
+    };
+    if nonce.is_some_and(|nonce| dpop_nonce::accepts(key, nonce, now, lifetime)) {
+        return Ok(());
+    }
+    Err(Denial::UseDpopNonce(dpop_nonce::issue(key, now, lifetime)))
 }

@@ -40,6 +40,9 @@ pub struct Request {
     /// Hex SHA-256 of the client certificate's DER
     /// (`connection.sha256_peer_certificate_digest`), read only for certificate-bound tokens.
     pub peer_certificate_sha256: Option<String>,
+    /// The workers' current DPoP nonce key, read from shared data by the host only when server
+    /// nonces are on (`dpop.nonce_lifetime_seconds`).
+    pub dpop_nonce_key: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -59,6 +62,7 @@ impl Request {
             source_address: None,
             tls_version: None,
             peer_certificate_sha256: None,
+            dpop_nonce_key: None,
         }
         .with_headers(headers)
     }

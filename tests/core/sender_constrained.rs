@@ -529,6 +529,69 @@ fn challenges_offer_dpop_with_its_algorithms_and_the_error() {
     );
 }
 
+// ---- Server nonces (RFC 9449 section 9) ----
+
+#[test]
+fn with_server_nonces_a_proof_needs_a_current_nonce_and_gets_one_when_refused() {
+    use edge_auth::policy::dpop_nonce;
+    let mut config = dpop_config();
+    config["dpop"]["nonce_lifetime_seconds"] = json!(60);
+    let policy = policy(config);
+    let key = vec![42u8; 32];
+    let t = now();
+    let client = DpopClient::new(Algorithm::ES256);
+    let token = bound_token(&client, t);
+    let with_key = |proof: &str| Request {
+        dpop_nonce_key: Some(key.clone()),
+        ..with_dpop(&token, proof)
+    };
+    let proof_with = |nonce: Option<&str>| {
+        let mut claims = client.claims("GET", URL, Some(&token), t);
+        if let Some(nonce) = nonce {
+            claims.insert("nonce".into(), json!(nonce));
+        }
+        client.sign(&client.header(), &claims)
+    };
+
+    // No nonce: 401 use_dpop_nonce, with a fresh nonce in DPoP-Nonce and the challenge.
+    let request = with_key(&proof_with(None));
+    let Decision::Deny { denial, schemes } = decide(&policy, &request, t) else {
+        panic!("not denied")
+    };
+    let fresh = dpop_nonce::issue(&key, t, 60);
+    assert_eq!(denial, Denial::UseDpopNonce(fresh.clone()));
+    let response = deny_response(&policy, &request, &denial, schemes);
+    assert_eq!(response.status, 401);
+    assert!(response
+        .headers
+        .contains(&("dpop-nonce".to_string(), fresh.clone())));
+    assert!(response
+        .headers
+        .iter()
+        .any(|(name, value)| name == "www-authenticate"
+            && value.starts_with("DPoP ")
+            && value.contains("error=\"use_dpop_nonce\"")));
+
+    // With it: allowed. With an old or a made-up one: a fresh nonce again.
+    allowed(decide(&policy, &with_key(&proof_with(Some(&fresh))), t));
+    let old = dpop_nonce::issue(&key, t - 200, 60);
+    for nonce in [old.as_str(), "made-up"] {
+        assert_eq!(
+            denied(decide(&policy, &with_key(&proof_with(Some(nonce))), t)),
+            Denial::UseDpopNonce(fresh.clone())
+        );
+    }
+    // Without the workers' key the filter cannot tell: refused, never passed.
+    assert!(matches!(
+        denied(decide(
+            &policy,
+            &with_dpop(&token, &proof_with(Some(&fresh))),
+            t
+        )),
+        Denial::Unavailable(_)
+    ));
+}
+
 // ---- Certificate-bound tokens (RFC 8705) ----
 
 /// Hex SHA-256 of a (pretend) DER certificate, and its base64url form for `cnf."x5t#S256"`.

@@ -327,3 +327,50 @@ fn certificate_bound_tokens_from_a_real_openid_provider_need_their_certificate_o
     drop(envoy);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn server_nonces_are_handed_out_on_401_and_accepted_by_every_worker() {
+    let mut config = fixtures::issuer().config();
+    config["dpop"] = json!({"nonce_lifetime_seconds": 60});
+    let envoy = Envoy::start_with(&config.to_string(), &Options::default().workers(2));
+    let client = DpopClient::new(Algorithm::EdDSA);
+    let now = fixtures::now();
+    let token =
+        fixtures::issuer().token(Algorithm::ES256, now, json!({"cnf": {"jkt": client.jkt()}}));
+    let proof = |nonce: Option<&str>| {
+        let mut claims = client.claims("GET", URL, Some(&token), fixtures::now());
+        if let Some(nonce) = nonce {
+            claims.insert("nonce".into(), json!(nonce));
+        }
+        client.sign(&client.header(), &claims)
+    };
+
+    let first = dpop_call(&envoy, &token, &proof(None));
+    assert_eq!(first.status, 401, "{}", first.body);
+    assert!(first.body.contains("use_dpop_nonce"), "{}", first.body);
+    let nonce = first
+        .header("dpop-nonce")
+        .expect("a DPoP-Nonce header")
+        .to_string();
+    let challenge = first.header("www-authenticate").unwrap();
+    assert!(
+        challenge.contains("error=\"use_dpop_nonce\""),
+        "{challenge}"
+    );
+
+    // New connections each time: both workers accept the nonce the other issued.
+    for _ in 0..4 {
+        let response = dpop_call(&envoy, &token, &proof(Some(&nonce)));
+        assert_eq!(response.status, 200, "{}", response.body);
+    }
+    let wrong = dpop_call(
+        &envoy,
+        &token,
+        &proof(Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")),
+    );
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    // A fresh nonce again (the same one, unless a 60-second window just ended).
+    assert!(wrong
+        .header("dpop-nonce")
+        .is_some_and(|fresh| fresh.len() == nonce.len()));
+}
