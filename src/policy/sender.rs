@@ -83,14 +83,16 @@ pub struct Bound {
     pub replay: Option<ReplayEntry>,
 }
 
-/// Whether the request uses the `DPoP` authorization scheme.
-pub fn uses_dpop_scheme(request: &Request) -> bool {
+/// Whether `token` came with the `DPoP` authorization scheme (`Authorization: DPoP <token>`),
+/// rather than as a bearer token in any header.
+pub fn uses_dpop_scheme(request: &Request, token: &str) -> bool {
     request
         .single_header("authorization")
         .ok()
         .flatten()
-        .and_then(|value| value.trim_start().get(..5))
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("dpop "))
+        .map(str::trim_start)
+        .and_then(|value| Some((value.get(..5)?, value.get(5..)?)))
+        .is_some_and(|(scheme, rest)| scheme.eq_ignore_ascii_case("dpop ") && rest.trim() == token)
 }
 
 /// The URL a proof for `request` must name, without query: see the module documentation.
@@ -136,7 +138,7 @@ pub fn check(
     let mut dpop = false;
     let mut replay = None;
     if let Some(dpop_settings) = &settings.dpop {
-        if uses_dpop_scheme(request) {
+        if uses_dpop_scheme(request, token) {
             let jkt = confirmation
                 .jkt
                 .as_deref()

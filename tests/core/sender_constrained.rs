@@ -422,6 +422,27 @@ fn bound_token_as_bearer_is_refused_even_from_the_cache() {
 }
 
 #[test]
+fn a_proof_counts_only_for_the_token_in_the_dpop_authorization() {
+    // The configuration reads x-rpz-auth before authorization: the bound token in x-rpz-auth
+    // is the credential, and a DPoP authorization beside it does not make it a DPoP request.
+    let policy = policy(dpop_config());
+    let t = now();
+    let client = DpopClient::new(Algorithm::ES256);
+    let token = bound_token(&client, t);
+    let other = bound_token(&client, t - 5);
+    let proof = client.proof("GET", URL, Some(&token), t);
+    let request = get(&[
+        ("x-rpz-auth", &format!("Bearer {token}")),
+        ("authorization", &format!("DPoP {other}")),
+        ("dpop", &proof),
+    ]);
+    assert_eq!(
+        denied(decide(&policy, &request, t)),
+        token_refused("token is DPoP-bound: present it with the DPoP scheme and a proof")
+    );
+}
+
+#[test]
 fn dpop_scheme_with_an_unbound_token_is_refused() {
     let policy = policy(dpop_config());
     let t = now();
