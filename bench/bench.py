@@ -21,6 +21,9 @@ Scenario kinds (one row each, per algorithm where it applies):
   edge-apikey      edge-auth, API key pair (SHA-256 of the secret, constant-time compare)
   edge-apikey-bad  edge-auth, API key pair with a wrong secret (expect 401)
   edge-basic       edge-auth, HTTP Basic against the same client
+  edge-dpop        edge-auth with DPoP: one reused ES256 token bound to the client's key (cache
+                   hits), a fresh proof per request signed with ES256 or EdDSA (one row each);
+                   compare with `edge-reuse ES256`, the same cached token as a plain bearer token
   before-reuse     with --compare-wasm: another build of edge-auth (e.g. the previous commit),
   before-fresh     same token / fresh tokens, interleaved with the rows above, so a change is
                    measured against its baseline in the same invocation (`make bench-compare`)
@@ -144,17 +147,53 @@ class Keys:
         mac.update(signing_input)
         return mac.finalize()
 
-    def token(self, alg, now, serial, forged=False):
+    def token(self, alg, now, serial, forged=False, cnf=None):
         header = b64json({"alg": alg, "typ": "JWT", "kid": f"bench-{alg}"})
-        claims = b64json({
+        claims = {
             "iss": ISSUER, "aud": AUDIENCE, "sub": f"user-{serial}", "jti": f"{alg}-{serial}",
             "iat": now - 60, "exp": now + 7200, "scope": "devices:read profile:read",
-        })
+        }
+        if cnf:
+            claims["cnf"] = cnf
+        claims = b64json(claims)
         signing_input = f"{header}.{claims}".encode()
         signature = self.sign(alg, signing_input)
         if forged:
             signature = os.urandom(len(signature))
         return f"{header}.{claims}.{b64(signature)}"
+
+
+class DpopClient:
+    """A DPoP client (RFC 9449): one key per proof algorithm, its thumbprint, and proofs."""
+
+    def __init__(self):
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+        # Keys.sign with the client's own keys (never the issuer's).
+        self.keys = Keys.__new__(Keys)
+        self.keys.ec = ec.generate_private_key(ec.SECP256R1())
+        self.keys.ed = ed25519.Ed25519PrivateKey.generate()
+
+    def jwk(self, alg):
+        from cryptography.hazmat.primitives import serialization
+        if alg == "ES256":
+            pub = self.keys.ec.public_key().public_numbers()
+            return {"crv": "P-256", "kty": "EC", "x": b64(pub.x.to_bytes(32, "big")), "y": b64(pub.y.to_bytes(32, "big"))}
+        raw = self.keys.ed.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"crv": "Ed25519", "kty": "OKP", "x": b64(raw)}
+
+    def jkt(self, alg):
+        """RFC 7638 thumbprint: the required members, sorted, no whitespace."""
+        canonical = json.dumps(self.jwk(alg), sort_keys=True, separators=(",", ":"))
+        return b64(hashlib.sha256(canonical.encode()).digest())
+
+    def proofs(self, alg, url, token, now, count, prefix):
+        header = b64json({"typ": "dpop+jwt", "alg": alg, "jwk": self.jwk(alg)})
+        ath = b64(hashlib.sha256(token.encode()).digest())
+        for i in range(count):
+            claims = b64json({"jti": f"{prefix}-{i}", "htm": "GET", "htu": url, "iat": now, "ath": ath})
+            signing_input = f"{header}.{claims}".encode()
+            yield f"{signing_input.decode()}.{b64(self.keys.sign(alg, signing_input))}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,10 +272,11 @@ API_CLIENT = "bench-client"
 API_SECRET = "bench-secret-5c1e0a9d7b3f2468"
 
 
-def edge_auth_config(jwks, cache_entries):
+def edge_auth_config(jwks, cache_entries, dpop=False):
     """The edge-auth plugin configuration: the JWT provider and one API client (key pair and
-    Basic) allowed the same route."""
-    return json.dumps({
+    Basic) allowed the same route; with `dpop`, DPoP on (a replay cache big enough for every
+    proof of a 65-second window at the rates measured here)."""
+    config = {
         "providers": [{
             "name": "bench-idp", "issuer": ISSUER, "audiences": [AUDIENCE],
             "algorithms": ALGORITHMS, "jwks": jwks,
@@ -250,7 +290,10 @@ def edge_auth_config(jwks, cache_entries):
         "rules": [{"path_prefix": PATH, "methods": ["GET"], "scopes": ["devices:read"]}],
         "forward": {"subject_header": "x-auth-subject", "scopes_header": "x-auth-scopes"},
         "token_cache": {"max_entries": cache_entries},
-    })
+    }
+    if dpop:
+        config["dpop"] = {"algorithms": ["ES256", "EdDSA"], "replay_cache_entries": 1048576}
+    return json.dumps(config)
 
 
 class Envoy:
@@ -342,6 +385,11 @@ local i = 0
 request = function()
   if n > 1 then
     i = i % n + 1
+    -- "TOKEN PROOF": a DPoP-bound token and a single-use proof.
+    local token, proof = tokens[i]:match("^(%S+) (%S+)$")
+    if token then
+      return wrk.format(nil, nil, {[header] = "DPoP " .. token, ["dpop"] = proof})
+    end
     return wrk.format(nil, nil, {[header] = "Bearer " .. tokens[i]})
   end
   return wrk.format(nil, nil)
@@ -377,7 +425,11 @@ class Scenario:
         """One request before measuring: the scenario must answer what it claims to measure."""
         token = self.first_token()
         request = urllib.request.Request(f"http://127.0.0.1:{self.envoy.port}{PATH}")
-        if token:
+        if token and " " in token:
+            token, proof = token.split(" ", 1)
+            request.add_header("authorization", f"DPoP {token}")
+            request.add_header("dpop", proof)
+        elif token:
             request.add_header("authorization", f"Bearer {token}")
         for fixed in self.fixed_headers:
             name, value = fixed.split(":", 1)
@@ -419,6 +471,34 @@ class Scenario:
 
     def median(self, key):
         return statistics.median(run[key] for run in self.runs)
+
+
+class DpopScenario(Scenario):
+    """A reused DPoP-bound token with a fresh proof per request. Proofs are single-use and
+    their `iat` must be recent, so a new pool is signed right before every run (more proofs
+    than the run can send: a proof sent twice would be refused as a replay)."""
+
+    PROOFS_PER_SECOND = 20000
+
+    def __init__(self, alg, envoy, client, token, workdir):
+        super().__init__("edge-dpop", alg, envoy, None, 200)
+        self.client, self.token, self.workdir, self.serial = client, token, workdir, 0
+
+    def prepare(self, count):
+        self.serial += 1
+        url = f"http://127.0.0.1:{self.envoy.port}{PATH}"
+        proofs = self.client.proofs(self.alg, url, self.token, int(time.time()), count, f"{self.alg}-{self.serial}")
+        self.tokens_file = os.path.join(self.workdir, f"dpop-{self.alg}.txt")
+        with open(self.tokens_file, "w") as f:
+            f.writelines(f"{self.token} {proof}\n" for proof in proofs)
+
+    def check(self):
+        self.prepare(1)
+        super().check()
+
+    def run(self, wrk, lua_path, duration, connections):
+        self.prepare(duration * self.PROOFS_PER_SECOND)
+        super().run(wrk, lua_path, duration, connections)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -582,6 +662,7 @@ def main():
             "native": [jwt_authn_filter(jwks, cache=False)],
             "native-cache": [jwt_authn_filter(jwks, cache=True)],
             "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
+            "edge-dpop": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, dpop=True))],
         }
         if args.compare_wasm:
             before = os.path.abspath(args.compare_wasm)
@@ -612,6 +693,10 @@ def main():
                     Scenario("before-fresh", alg, by_name["before"], files[("fresh", alg)], 200),
                 ]
         scenarios += api_key_scenarios(by_name)
+        dpop_client = DpopClient()
+        for proof_alg in ("ES256", "EdDSA"):
+            bound = keys.token("ES256", now, 0, cnf={"jkt": dpop_client.jkt(proof_alg)})
+            scenarios.append(DpopScenario(proof_alg, by_name["edge-dpop"], dpop_client, bound, workdir))
         for scenario in scenarios:
             scenario.check()
 

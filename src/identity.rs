@@ -25,6 +25,21 @@ pub struct Identity {
     pub forwarded_claims: Vec<(usize, String)>,
     /// The token's `exp`.
     pub expires_at: u64,
+    /// What the token is bound to (its `cnf` claim, RFC 7800), kept with the cached identity so
+    /// that a cached bound token is still checked for its proof or certificate.
+    pub confirmation: Option<Confirmation>,
+}
+
+/// A token's `cnf` claim: the key or certificate a sender-constrained token is bound to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Confirmation {
+    /// `cnf.jkt`: the RFC 7638 SHA-256 thumbprint of the DPoP key (RFC 9449), base64url.
+    pub jkt: Option<String>,
+    /// `cnf."x5t#S256"`: the SHA-256 of the client certificate (RFC 8705), base64url.
+    pub x5t_s256: Option<String>,
+    /// `cnf` is present but malformed: refused wherever a binding mechanism is configured
+    /// (elsewhere the token is a bearer token, as before binding existed).
+    pub malformed: bool,
 }
 
 impl Identity {
@@ -51,6 +66,8 @@ pub struct Forward {
     pub application_header: Option<String>,
     /// Claim name to header name.
     pub claims: Vec<(String, String)>,
+    /// Header saying how the token was sender-constrained (`dpop`, `mtls`), if it was.
+    pub confirmation_header: Option<String>,
 }
 
 impl Forward {
@@ -63,6 +80,7 @@ impl Forward {
             .chain(self.client_header.iter())
             .chain(self.credential_header.iter())
             .chain(self.application_header.iter())
+            .chain(self.confirmation_header.iter())
             .map(String::as_str)
             .chain(self.claims.iter().map(|(_, header)| header.as_str()))
     }

@@ -6,6 +6,8 @@
 //! as a path like `providers[0].jwks.keys[1].n`, so that a one-line log tells the operator
 //! exactly what to fix. There is no partial success: a configuration compiles whole or not at all.
 
+mod sender;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -17,7 +19,9 @@ use crate::issuer::{introspection, remote_keys, Endpoints};
 use crate::jwt::algorithm::Algorithm;
 use crate::jwt::jwks::{JwkSetDocument, KeySet};
 use crate::jwt::provider::Provider;
+use crate::policy::resource_metadata::ResourceMetadata;
 use crate::policy::rules::{Route, Rule, Rules};
+use crate::policy::sender::{CertificateSource, SenderSettings};
 use crate::policy::Policy;
 use crate::request::allowlist::{Cidr, OriginPattern};
 use crate::request::credential::{CredentialKind, CredentialSources, TokenSource};
@@ -65,6 +69,12 @@ struct RawConfig {
     trusted_hops: Option<usize>,
     #[serde(default)]
     min_tls_version: Option<String>,
+    #[serde(default)]
+    dpop: Option<sender::RawDpop>,
+    #[serde(default)]
+    mtls: Option<sender::RawMtls>,
+    #[serde(default)]
+    resource_metadata: Option<sender::RawResourceMetadata>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +135,8 @@ struct RawProvider {
     allowed_cidrs: Vec<String>,
     #[serde(default)]
     allowed_origins: Vec<String>,
+    #[serde(default)]
+    sender_constraint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -160,6 +172,8 @@ struct RawRule {
     accept: Option<Vec<String>>,
     #[serde(default)]
     require_app: bool,
+    #[serde(default)]
+    sender_constraint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +191,8 @@ struct RawForward {
     credential_header: Option<String>,
     #[serde(default)]
     application_header: Option<String>,
+    #[serde(default)]
+    confirmation_header: Option<String>,
     #[serde(default)]
     claims: BTreeMap<String, String>,
 }
@@ -245,11 +261,12 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         }
     }
     let jwt_enabled = !raw.providers.is_empty();
+    let sender_settings = sender::compile_sender(raw.dpop, raw.mtls)?;
     let mut providers: Vec<Provider> = Vec::with_capacity(raw.providers.len());
     let mut endpoints: Vec<Endpoints> = Vec::with_capacity(raw.providers.len());
     for (index, provider) in raw.providers.into_iter().enumerate() {
         let field = format!("providers[{index}]");
-        let (compiled, fetched) = compile_provider(provider, &field)?;
+        let (compiled, fetched) = compile_provider(provider, &field, &sender_settings)?;
         if providers.iter().any(|p| p.name == compiled.name) {
             return Err(ConfigError::new(
                 &format!("{field}.name"),
@@ -266,7 +283,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         endpoints.push(fetched);
     }
 
-    let token_sources = match raw.token_headers {
+    let mut token_sources = match raw.token_headers {
         None if !jwt_enabled => Vec::new(),
         None => vec![TokenSource::new("authorization", "Bearer ")],
         Some(headers) if headers.is_empty() => {
@@ -302,6 +319,11 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
                 "header listed twice",
             ));
         }
+    }
+
+    // `Authorization: DPoP <token>` is read wherever DPoP is configured.
+    if sender_settings.dpop.is_some() && jwt_enabled {
+        token_sources.push(TokenSource::new("authorization", "DPoP "));
     }
 
     let query_param = raw
@@ -347,6 +369,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
                 &format!("rules[{index}]"),
                 &credentials,
                 app_header.is_some(),
+                &sender_settings,
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -358,6 +381,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
             .filter(|kind| credentials.offers(*kind))
             .collect(),
         require_app: false,
+        sender_constraint: None,
     };
     let forward = compile_forward(raw.forward, &credentials, app_header.as_deref())?;
 
@@ -411,7 +435,13 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         || providers
             .iter()
             .any(|p| !p.allowed_cidrs.is_empty() || p.cidrs_claim.is_some());
-    Ok(Policy {
+    let uses_peer_certificate = sender_settings
+        .mtls
+        .is_some_and(|mtls| mtls.certificate_source == CertificateSource::Connection);
+    let mut policy = Policy {
+        uses_peer_certificate,
+        sender: sender_settings,
+        resource_metadata: None,
         uses_source_address,
         realm,
         providers,
@@ -425,7 +455,16 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         forward,
         allow_cors_preflight: raw.allow_cors_preflight.unwrap_or(true),
         token_cache_entries,
-    })
+    };
+    if let Some(metadata) = raw.resource_metadata {
+        policy.resource_metadata = Some(ResourceMetadata::for_policy(
+            &policy,
+            &metadata.resource,
+            metadata.documentation.as_deref(),
+            "resource_metadata",
+        )?);
+    }
+    Ok(policy)
 }
 
 type ApiKeySetup = (Option<(String, String)>, bool, ClientRegistry);
@@ -557,7 +596,11 @@ fn origin_list(list: &[String], field: &str) -> Result<Vec<OriginPattern>, Confi
         .collect()
 }
 
-fn compile_provider(raw: RawProvider, field: &str) -> Result<(Provider, Endpoints), ConfigError> {
+fn compile_provider(
+    raw: RawProvider,
+    field: &str,
+    sender_settings: &SenderSettings,
+) -> Result<(Provider, Endpoints), ConfigError> {
     if raw.name.trim().is_empty() {
         return Err(ConfigError::new(
             &format!("{field}.name"),
@@ -665,6 +708,12 @@ fn compile_provider(raw: RawProvider, field: &str) -> Result<(Provider, Endpoint
         cidrs_claim: claims.allowed_cidrs,
         allowed_cidrs: cidr_list(&raw.allowed_cidrs, &format!("{field}.allowed_cidrs"))?,
         allowed_origins: origin_list(&raw.allowed_origins, &format!("{field}.allowed_origins"))?,
+        sender_constraint: sender::sender_constraint(
+            raw.sender_constraint.as_deref(),
+            &format!("{field}.sender_constraint"),
+            sender_settings,
+        )?
+        .unwrap_or_default(),
     };
     Ok((
         provider,
@@ -680,6 +729,7 @@ fn compile_rule(
     field: &str,
     credentials: &CredentialSources,
     has_app_header: bool,
+    sender_settings: &SenderSettings,
 ) -> Result<Rule, ConfigError> {
     if !raw.path_prefix.starts_with('/') {
         return Err(ConfigError::new(
@@ -722,6 +772,7 @@ fn compile_rule(
             ("scopes", !raw.scopes.is_empty()),
             ("accept", raw.accept.is_some()),
             ("require_app", raw.require_app),
+            ("sender_constraint", raw.sender_constraint.is_some()),
         ] {
             if set {
                 return Err(ConfigError::new(
@@ -775,6 +826,11 @@ fn compile_rule(
         scopes,
         accept,
         require_app: raw.require_app,
+        sender_constraint: sender::sender_constraint(
+            raw.sender_constraint.as_deref(),
+            &format!("{field}.sender_constraint"),
+            sender_settings,
+        )?,
     };
     Ok(Rule::authenticated(raw.path_prefix, methods, route))
 }
@@ -797,6 +853,7 @@ fn compile_forward(
         client_header: optional(raw.client_header, "forward.client_header")?,
         credential_header: optional(raw.credential_header, "forward.credential_header")?,
         application_header: optional(raw.application_header, "forward.application_header")?,
+        confirmation_header: optional(raw.confirmation_header, "forward.confirmation_header")?,
         claims: raw
             .claims
             .into_iter()

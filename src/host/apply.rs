@@ -15,10 +15,14 @@ use std::time::UNIX_EPOCH;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, MapType};
 
+use super::nonce_key::nonce_key;
+use super::replay_store::{first_use, NotRecorded};
 use crate::issuer::remote_keys::{Slot, WorkerKeys};
 use crate::policy::cache::TokenCache;
+use crate::policy::challenge::deny_response;
 use crate::policy::decision::{authorize_with_keys, Decision};
-use crate::policy::deny::Denial;
+use crate::policy::deny::{Denial, DenyResponse};
+use crate::policy::resource_metadata;
 use crate::policy::Policy;
 use crate::request::credential::{CredentialKind, Request};
 use crate::request::transport::parse_peer_address;
@@ -64,7 +68,7 @@ pub(crate) enum Applied {
 pub(crate) fn decide_now(shared: &Shared) -> Action {
     match decide(shared) {
         Applied::Done(action) => action,
-        Applied::AwaitKeys { otherwise, .. } => deny(&otherwise, &shared.policy.realm),
+        Applied::AwaitKeys { otherwise, .. } => deny_token(shared, &otherwise),
         Applied::Introspect { .. } => introspection_unavailable(&shared.policy.realm),
     }
 }
@@ -96,6 +100,25 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
         request.tls_version =
             property_text(&["connection", "tls_version"]).filter(|version| !version.is_empty());
     }
+    if shared.policy.uses_peer_certificate {
+        request.peer_certificate_sha256 =
+            property_text(&["connection", "sha256_peer_certificate_digest"])
+                .filter(|digest| !digest.is_empty());
+    }
+    let nonces = shared.policy.sender.dpop.as_ref();
+    if nonces.is_some_and(|dpop| dpop.nonce_lifetime_seconds.is_some())
+        && request.has_header("dpop")
+    {
+        request.dpop_nonce_key = nonce_key();
+    }
+    if let Some(reply) = resource_metadata::answer(&shared.policy, &request) {
+        let headers = reply
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect();
+        return Applied::Done(send(reply.status, headers, &reply.body));
+    }
     let now = now_ms();
     let decision = {
         let (Ok(mut cache), Ok(slots)) = (shared.cache.try_borrow_mut(), shared.slots.try_borrow())
@@ -114,6 +137,21 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
     };
     match decision {
         Decision::Allow(forwarding) => {
+            if let (Some(entry), Some(dpop)) = (&forwarding.replay, &shared.policy.sender.dpop) {
+                if let Err(why) = first_use(entry, &dpop.replay, now / 1000) {
+                    let denial = match why {
+                        NotRecorded::Replayed => {
+                            Denial::InvalidDpopProof("DPoP proof was already used".into())
+                        }
+                        NotRecorded::Unavailable => {
+                            Denial::Unavailable("the DPoP replay cache is unavailable".into())
+                        }
+                    };
+                    let schemes = CredentialKind::Jwt.as_slice();
+                    let response = deny_response(&shared.policy, &request, &denial, schemes);
+                    return Applied::Done(send_deny(&response));
+                }
+            }
             let headers = MapType::HttpRequestHeaders;
             let removals = forwarding.remove.iter().map(|name| (*name, None));
             let path = forwarding.path.as_deref().map(|path| (":path", Some(path)));
@@ -132,7 +170,12 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
             }
             Applied::Done(Action::Continue)
         }
-        Decision::Deny { denial, schemes } => Applied::Done(deny_with(&denial, realm, schemes)),
+        Decision::Deny { denial, schemes } => Applied::Done(send_deny(&deny_response(
+            &shared.policy,
+            &request,
+            &denial,
+            schemes,
+        ))),
         Decision::AwaitKeys {
             provider,
             unknown_kid,
@@ -163,6 +206,18 @@ pub(crate) fn introspection_unavailable(realm: &str) -> Action {
     )
 }
 
+/// Sends the local reply for a token refused after a wait (keys, introspection): its challenges
+/// completed like the decision's (`DPoP`, `resource_metadata`), and stops the request.
+pub(crate) fn deny_token(shared: &Shared, denial: &Denial) -> Action {
+    let schemes = CredentialKind::Jwt.as_slice();
+    send_deny(&deny_response(
+        &shared.policy,
+        &Request::default(),
+        denial,
+        schemes,
+    ))
+}
+
 /// Sends the local reply for a denial that has no credential challenge, and stops the request.
 pub(crate) fn deny(denial: &Denial, realm: &str) -> Action {
     deny_with(denial, realm, &[])
@@ -170,15 +225,22 @@ pub(crate) fn deny(denial: &Denial, realm: &str) -> Action {
 
 /// Sends the local reply for `denial`, challenging for `schemes`, and stops the request.
 fn deny_with(denial: &Denial, realm: &str, schemes: &[CredentialKind]) -> Action {
-    let response = denial.response(realm, schemes);
+    send_deny(&denial.response(realm, schemes))
+}
+
+/// Sends a refusal built by the core, and stops the request.
+fn send_deny(response: &DenyResponse) -> Action {
     let headers: Vec<(&str, &str)> = response
         .headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    if let Err(status) =
-        hostcalls::send_http_response(response.status, headers, Some(response.body.as_bytes()))
-    {
+    send(response.status, headers, &response.body)
+}
+
+/// Sends a local reply, and stops the request.
+fn send(status: u32, headers: Vec<(&str, &str)>, body: &str) -> Action {
+    if let Err(status) = hostcalls::send_http_response(status, headers, Some(body.as_bytes())) {
         log::error!("cannot send the local reply: {status:?}");
     }
     Action::Pause

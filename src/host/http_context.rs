@@ -7,7 +7,7 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use super::apply::{decide, deny, introspection_unavailable, Applied, Shared};
+use super::apply::{decide, deny, deny_token, introspection_unavailable, Applied, Shared};
 use super::issuer_calls::{introspect, introspection_answered, wait_for_keys, Pending};
 use crate::policy::deny::Denial;
 
@@ -54,7 +54,7 @@ impl HttpContext for EdgeAuthRequest {
                 if wait_for_keys(shared, provider, unknown_kid, self.context_id, now_ms) {
                     Action::Pause
                 } else {
-                    deny(&otherwise, &shared.policy.realm)
+                    deny_token(shared, &otherwise)
                 }
             }
             Applied::Introspect { provider, token } => match introspect(shared, provider, &token) {

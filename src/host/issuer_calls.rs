@@ -18,7 +18,7 @@ use std::time::Duration;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType};
 
-use super::apply::{decide_now, deny, now_ms, Shared};
+use super::apply::{decide_now, deny, deny_token, now_ms, Shared};
 use crate::issuer::discovery;
 use crate::issuer::introspection::{self, Outcome};
 use crate::issuer::remote_keys::{
@@ -434,7 +434,7 @@ pub(crate) fn introspection_answered(
             Outcome::Inactive(why) => {
                 let until = now.saturating_add(introspection.negative_cache_seconds);
                 cache.insert_inactive(&pending.token, until, now);
-                deny(&Denial::InvalidToken(why.into()), realm);
+                deny_token(shared, &Denial::InvalidToken(why.into()));
                 return;
             }
             Outcome::Unavailable(cause) => {

@@ -3,11 +3,14 @@
 //! It moves data between Envoy and the core and decides nothing itself. Dependencies point one
 //! way: [`root_context`] (configuration, per-worker state, the tick) → [`http_context`] (one
 //! request) → [`issuer_calls`] (HTTP calls to issuers, shared data, paused requests) →
-//! [`apply`] (the shared state and turning a decision into host calls).
+//! [`apply`] (the shared state and turning a decision into host calls) → [`replay_store`] (the DPoP
+//! replay cache in shared data) and [`nonce_key`] (the DPoP nonce key in shared data).
 
 mod apply;
 mod http_context;
 mod issuer_calls;
+mod nonce_key;
+mod replay_store;
 mod root_context;
 
 use proxy_wasm::traits::RootContext;

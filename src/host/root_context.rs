@@ -14,6 +14,8 @@ use proxy_wasm::types::{BufferType, ContextType};
 use super::apply::Shared;
 use super::http_context::EdgeAuthRequest;
 use super::issuer_calls::{create_lease, KeyFetcher};
+use super::nonce_key::create_nonce_key;
+use super::replay_store::create_shards;
 use crate::issuer::remote_keys::Slot;
 use crate::policy::cache::TokenCache;
 use crate::policy::Policy;
@@ -68,6 +70,12 @@ impl RootContext for EdgeAuthRoot {
                 if remote {
                     if let Err(status) = hostcalls::set_tick_period(TICK) {
                         log::error!("cannot set the tick period: {status:?}");
+                        return false;
+                    }
+                }
+                if let Some(dpop) = &policy.sender.dpop {
+                    create_shards(&dpop.replay);
+                    if dpop.nonce_lifetime_seconds.is_some() && !create_nonce_key() {
                         return false;
                     }
                 }

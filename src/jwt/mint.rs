@@ -213,6 +213,45 @@ impl SigningKey {
     }
 }
 
+impl SigningKey {
+    /// Signs a compact JWS with exactly this header and these claims (a DPoP proof's header
+    /// carries `typ` and the public `jwk`, which jwt-simple's headers cannot). ES256 and EdDSA
+    /// only: the algorithms clients sign proofs with.
+    pub fn sign_with_header(
+        &self,
+        header: &Map<String, Value>,
+        claims: &Map<String, Value>,
+    ) -> Result<String, String> {
+        let to_json = |value: &Map<String, Value>| {
+            serde_json::to_vec(value)
+                .map(|bytes| b64(&bytes))
+                .map_err(|e| e.to_string())
+        };
+        let signing_input = format!("{}.{}", to_json(header)?, to_json(claims)?);
+        let signature = match self {
+            SigningKey::ES256(k) => {
+                use p256::ecdsa::signature::Signer;
+                let key = p256::ecdsa::SigningKey::from_slice(&k.to_bytes())
+                    .map_err(|e| e.to_string())?;
+                let signature: p256::ecdsa::Signature = key.sign(signing_input.as_bytes());
+                signature.to_bytes().to_vec()
+            }
+            SigningKey::EdDSA(k) => {
+                let key = ed25519_compact::KeyPair::from_slice(&k.to_bytes())
+                    .map_err(|e| e.to_string())?;
+                key.sk.sign(signing_input.as_bytes(), None).to_vec()
+            }
+            other => {
+                return Err(format!(
+                    "{} cannot sign with a custom header here",
+                    other.algorithm()
+                ))
+            }
+        };
+        Ok(format!("{signing_input}.{}", b64(&signature)))
+    }
+}
+
 fn random_secret(len: usize) -> Vec<u8> {
     use jwt_simple::reexports::rand::RngCore;
     let mut secret = vec![0u8; len];

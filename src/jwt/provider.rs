@@ -3,6 +3,7 @@
 //! issuer (keys, introspection answers) is described beside it, in [`crate::issuer::Endpoints`].
 
 use crate::jwt::algorithm::Algorithm;
+use crate::jwt::confirmation::SenderConstraint;
 use crate::jwt::jwks::KeySet;
 use crate::request::allowlist::{Cidr, OriginPattern};
 
@@ -32,6 +33,8 @@ pub struct Provider {
     pub allowed_cidrs: Vec<Cidr>,
     /// Web origins every token of this provider may be used from (empty: any).
     pub allowed_origins: Vec<OriginPattern>,
+    /// Whether its tokens must be sender-constrained (DPoP, mTLS), unless a route says.
+    pub sender_constraint: SenderConstraint,
 }
 
 impl Provider {

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::identity::{Forward, Identity};
 use crate::jwt::algorithm::Algorithm;
+use crate::jwt::confirmation::read_confirmation;
 use crate::jwt::jwks::KeySet;
 use crate::jwt::provider::Provider;
 use crate::request::allowlist::Cidr;
@@ -295,6 +296,7 @@ pub fn identity_from_claims(
             })
             .collect(),
         expires_at,
+        confirmation: read_confirmation(claims),
     })
 }
 

@@ -127,6 +127,7 @@ mod tests {
             allowed_cidrs: vec![],
             forwarded_claims: vec![],
             expires_at: 0,
+            confirmation: None,
         })
     }
 

@@ -15,7 +15,9 @@ use crate::jwt::provider::Provider;
 use crate::jwt::token::{self, InlineKeys, KeyLookup};
 use crate::policy::cache::TokenCache;
 use crate::policy::deny::Denial;
+use crate::policy::replay::ReplayEntry;
 use crate::policy::rules::{has_dot_segment, Requirement, Route};
+use crate::policy::sender;
 use crate::policy::Policy;
 use crate::request::allowlist::{any_contains, url_host, Cidr, OriginPattern};
 use crate::request::credential::{Credential, CredentialKind, Request};
@@ -66,6 +68,9 @@ pub struct Forwarding<'a> {
     pub set: Vec<(&'a str, String)>,
     /// A new `:path`, when a query token was cut out of it.
     pub path: Option<String>,
+    /// A DPoP proof to record as used before forwarding: refuse the request if it was used
+    /// already (the host owns the replay cache shared by the workers).
+    pub replay: Option<ReplayEntry>,
 }
 
 /// Who the caller turned out to be, whatever the credential.
@@ -116,6 +121,7 @@ pub fn authorize_with_keys<'a>(
             .query_param
             .as_ref()
             .and_then(|param| query_token::strip(&request.path, param)),
+        replay: None,
     };
     let path = request.path_only();
     if has_dot_segment(path) {
@@ -153,6 +159,8 @@ pub fn authorize_with_keys<'a>(
 
     // Keeps a cached token identity alive while `caller` borrows from it.
     let identity: Rc<Identity>;
+    // How a token was shown to be the sender's (DPoP proof, client certificate), if it was.
+    let mut bound = sender::Bound::default();
     let caller = match &presented.credential {
         Credential::Jwt(token) => {
             if cache.is_inactive(token, now) {
@@ -169,6 +177,18 @@ pub fn authorize_with_keys<'a>(
             match cached_or_verified(policy, keys, cache, token, now) {
                 Ok(verified) => {
                     identity = verified;
+                    match sender::check(policy, route, request, token, &identity, now) {
+                        Ok(proven) => bound = proven,
+                        Err(denial) => {
+                            log::debug!(
+                                "denied {} {}: {}",
+                                request.method,
+                                path,
+                                denial.description()
+                            );
+                            return deny(denial, schemes);
+                        }
+                    }
                     jwt_caller(policy, &identity)
                 }
                 Err(err) => {
@@ -215,6 +235,7 @@ pub fn authorize_with_keys<'a>(
         .as_deref()
         .and_then(|name| request.single_header(name).ok().flatten());
     add_identity_headers(policy, &caller, application, &mut forwarding.set);
+    sender::forward(policy, request, bound, &mut forwarding);
     Decision::Allow(forwarding)
 }
 

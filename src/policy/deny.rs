@@ -30,6 +30,12 @@ pub enum Denial {
     InvalidRequest(String),
     /// The filter cannot decide right now (not configured): 503, never a pass.
     Unavailable(String),
+    /// A DPoP proof that fails its checks (RFC 9449): 401 `invalid_dpop_proof`; the `DPoP`
+    /// challenge is added by [`crate::policy::challenge`], which knows the proof algorithms.
+    InvalidDpopProof(String),
+    /// A DPoP proof without a current server nonce: 401 `use_dpop_nonce`; the reply carries a
+    /// fresh one in `DPoP-Nonce` (RFC 9449 section 9).
+    UseDpopNonce(String),
 }
 
 /// A complete local reply for Envoy to send instead of forwarding the request.
@@ -56,7 +62,9 @@ impl Denial {
             Denial::MissingCredential
             | Denial::CredentialNotAccepted
             | Denial::InvalidToken(_)
-            | Denial::InvalidClient => 401,
+            | Denial::InvalidClient
+            | Denial::InvalidDpopProof(_)
+            | Denial::UseDpopNonce(_) => 401,
             Denial::InsufficientScope(_) | Denial::AccessDenied(_) => 403,
             Denial::InvalidRequest(_) => 400,
             Denial::Unavailable(_) => 503,
@@ -73,6 +81,8 @@ impl Denial {
             Denial::AccessDenied(_) => "access_denied",
             Denial::InvalidRequest(_) => "invalid_request",
             Denial::Unavailable(_) => "temporarily_unavailable",
+            Denial::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Denial::UseDpopNonce(_) => "use_dpop_nonce",
         }
     }
 
@@ -84,13 +94,17 @@ impl Denial {
                 "this route does not accept this kind of credential".to_string()
             }
             Denial::InvalidClient => "client authentication failed".to_string(),
+            Denial::UseDpopNonce(_) => {
+                "the DPoP proof must carry a current server nonce".to_string()
+            }
             Denial::InsufficientScope(_) => {
                 "the credential lacks a scope this route requires".to_string()
             }
             Denial::InvalidToken(why)
             | Denial::AccessDenied(why)
             | Denial::InvalidRequest(why)
-            | Denial::Unavailable(why) => why.clone(),
+            | Denial::Unavailable(why)
+            | Denial::InvalidDpopProof(why) => why.clone(),
         }
     }
 
@@ -121,9 +135,11 @@ impl Denial {
             Denial::InvalidRequest(_) if schemes.contains(&CredentialKind::Jwt) => {
                 vec![with_error("Bearer")]
             }
-            Denial::InvalidRequest(_) | Denial::AccessDenied(_) | Denial::Unavailable(_) => {
-                Vec::new()
-            }
+            Denial::InvalidRequest(_)
+            | Denial::AccessDenied(_)
+            | Denial::Unavailable(_)
+            | Denial::InvalidDpopProof(_)
+            | Denial::UseDpopNonce(_) => Vec::new(),
         };
         let body = serde_json::to_string(&Body {
             error: code,

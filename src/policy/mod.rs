@@ -2,14 +2,22 @@
 //!
 //! [`rules`] find the route rule for a path and method, [`decision`] runs the checks in order
 //! (credential, token or client, scopes, applications, networks, origins, TLS) against the
-//! verified-token [`cache`], and a refusal becomes the response [`deny`] builds. The
+//! verified-token [`cache`], and a refusal becomes the response [`deny`] builds. Sender-constrained
+//! tokens: [`sender`] checks a token's binding (DPoP proof, client certificate), [`replay`] is
+//! the workers' shared memory of used proofs, [`dpop_nonce`] the optional server nonces, [`challenge`] completes 401 challenges (`DPoP`,
+//! `resource_metadata`), and [`resource_metadata`] is the RFC 9728 document. The
 //! [`Policy`] itself is produced once by [`crate::config`], which depends on this module,
 //! never the reverse.
 
 pub mod cache;
+pub mod challenge;
 pub mod decision;
 pub mod deny;
+pub mod dpop_nonce;
+pub mod replay;
+pub mod resource_metadata;
 pub mod rules;
+pub mod sender;
 
 use crate::clients::ClientRegistry;
 use crate::identity::Forward;
@@ -49,4 +57,11 @@ pub struct Policy {
     pub allow_cors_preflight: bool,
     /// How many verified tokens each worker remembers (0 turns the cache off).
     pub token_cache_entries: usize,
+    /// Sender-constrained tokens: DPoP and certificate binding, each off unless configured.
+    pub sender: sender::SenderSettings,
+    /// Whether the client certificate's digest is worth asking Envoy for (mTLS binding from the
+    /// connection): a host call per request otherwise saved.
+    pub uses_peer_certificate: bool,
+    /// The RFC 9728 protected-resource metadata document, when configured.
+    pub resource_metadata: Option<resource_metadata::ResourceMetadata>,
 }

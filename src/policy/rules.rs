@@ -6,6 +6,7 @@
 //! `/publicity`. Paths with dot-segments (`/a/../b`, also percent-encoded) are refused before
 //! matching, so that no spelling of a path can reach a rule meant for another.
 
+use crate::jwt::confirmation::SenderConstraint;
 use crate::request::credential::CredentialKind;
 
 /// One compiled rule.
@@ -26,6 +27,8 @@ pub struct Route {
     pub accept: Vec<CredentialKind>,
     /// Whether the request must name an application (the configured app header).
     pub require_app: bool,
+    /// The rule's own sender constraint for tokens, overriding the provider's.
+    pub sender_constraint: Option<SenderConstraint>,
 }
 
 /// What the matched rule (or the default) requires of the request.
@@ -94,6 +97,15 @@ impl Rules {
     /// Whether there are no rules.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// Every authenticated route, the default last (for documents that list what routes need).
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.rules
+            .iter()
+            .filter(|rule| !rule.public)
+            .map(|rule| &rule.route)
+            .chain(std::iter::once(&self.default))
     }
 
     /// The requirement for a request; `path` is without query string.

@@ -37,6 +37,12 @@ pub struct Request {
     pub source_address: Option<IpAddr>,
     /// The downstream TLS version Envoy reports (`connection.tls_version`); `None` for plain text.
     pub tls_version: Option<String>,
+    /// Hex SHA-256 of the client certificate's DER
+    /// (`connection.sha256_peer_certificate_digest`), read only for certificate-bound tokens.
+    pub peer_certificate_sha256: Option<String>,
+    /// The workers' current DPoP nonce key, read from shared data by the host only when server
+    /// nonces are on (`dpop.nonce_lifetime_seconds`).
+    pub dpop_nonce_key: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -55,6 +61,8 @@ impl Request {
             headers: Vec::new(),
             source_address: None,
             tls_version: None,
+            peer_certificate_sha256: None,
+            dpop_nonce_key: None,
         }
         .with_headers(headers)
     }

@@ -5,6 +5,8 @@
 //! One test binary (one link) for all of them; shared fixtures live in `tests/support/`.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
 
+#[path = "../support/dpop.rs"]
+mod dpop_client;
 #[path = "../support/fixtures.rs"]
 mod fixtures;
 
@@ -17,4 +19,5 @@ mod hostile_input;
 mod introspection;
 mod introspection_answers;
 mod remote_keys;
+mod sender_constrained;
 mod token;

@@ -11,6 +11,8 @@
     clippy::indexing_slicing
 )] // tests fail by panicking
 
+#[path = "../support/dpop.rs"]
+mod dpop_client;
 #[path = "../support/fixtures.rs"]
 mod fixtures;
 #[path = "../support/mod.rs"]
@@ -23,3 +25,4 @@ mod harness;
 mod introspection;
 mod oidc;
 mod remote_keys;
+mod sender_constrained;

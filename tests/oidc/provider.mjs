@@ -2,7 +2,11 @@
 // for edge-auth's end-to-end test: issuer http://127.0.0.1:<port>, a fresh RSA signing key per
 // run, two confidential clients for the client credentials grant, JWT access tokens for the
 // resource "https://edge-api.example" and opaque ones for "https://opaque-api.example" (both with
-// audience "edge-api"), and token introspection for the client "edge" (edge-auth itself).
+// audience "edge-api"), token introspection for the client "edge" (edge-auth itself), and DPoP
+// (RFC 9449): a token request with a DPoP proof gets a token bound to the proof's key (cnf.jkt).
+// Certificate-bound tokens (RFC 8705) for the client "bound": the provider listens on plain HTTP
+// on loopback, so the test hands it the client certificate as a TLS-terminating front proxy
+// would, in a header (x-client-certificate: base64 of the PEM); the token gets cnf."x5t#S256".
 //
 //   node tests/oidc/provider.mjs <port>
 //
@@ -10,6 +14,7 @@
 //   reader / reader-secret   may request: devices:read
 //   writer / writer-secret   may request: devices:read devices:write
 //   edge / edge-secret       may introspect tokens
+//   bound / bound-secret     may request: devices:read; certificate-bound tokens
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -37,11 +42,21 @@ const provider = new Provider(issuer, {
     client('reader', 'devices:read'),
     client('writer', 'devices:read devices:write'),
     client('edge'),
+    { ...client('bound', 'devices:read'), tls_client_certificate_bound_access_tokens: true },
   ],
   scopes: ['devices:read', 'devices:write'],
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    dPoP: { enabled: true },
+    mTLS: {
+      enabled: true,
+      certificateBoundAccessTokens: true,
+      getCertificate: (ctx) => {
+        const forwarded = ctx.get('x-client-certificate');
+        return forwarded ? Buffer.from(forwarded, 'base64').toString('utf8') : undefined;
+      },
+    },
     introspection: {
       enabled: true,
       allowedPolicy: async (ctx) => ctx.oidc.client.clientId === 'edge',

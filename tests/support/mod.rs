@@ -111,6 +111,9 @@ impl Options {
 pub struct TlsFiles {
     pub certificate: PathBuf,
     pub private_key: PathBuf,
+    /// When set, the listener requires a client certificate issued by (or equal to) one of the
+    /// PEM certificates in this file.
+    pub client_ca: Option<PathBuf>,
 }
 
 impl TlsFiles {
@@ -145,7 +148,15 @@ impl TlsFiles {
         TlsFiles {
             certificate,
             private_key,
+            client_ca: None,
         }
+    }
+
+    /// The same server certificate, on a listener that requires client certificates trusted
+    /// by `client_ca` (a PEM file).
+    pub fn requiring_client_certificates(mut self, client_ca: &Path) -> TlsFiles {
+        self.client_ca = Some(client_ca.to_path_buf());
+        self
     }
 }
 
@@ -159,9 +170,14 @@ fn with_tls_listener(yaml: &str, tls: &TlsFiles) -> String {
         "    filter_chains:\n    - transport_socket:\n        name: envoy.transport_sockets.tls\n        \
          typed_config:\n          \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n          \
          common_tls_context:\n            tls_certificates:\n            - certificate_chain: {{ filename: {} }}\n              \
-         private_key: {{ filename: {} }}\n      filters:\n",
+         private_key: {{ filename: {} }}\n{}      filters:\n",
         path(&tls.certificate),
-        path(&tls.private_key)
+        path(&tls.private_key),
+        tls.client_ca.as_deref().map_or(String::new(), |ca| format!(
+            "            validation_context:\n              trusted_ca: {{ filename: {} }}\n          \
+             require_client_certificate: true\n",
+            path(ca)
+        ))
     );
     replace_once(yaml, FILTER_CHAIN, &chain)
 }

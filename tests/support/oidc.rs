@@ -85,6 +85,70 @@ impl OidcProvider {
         (response.status, json)
     }
 
+    /// The token endpoint's URL (what a DPoP proof for it names in `htu`).
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.issuer())
+    }
+
+    /// [`OidcProvider::client_credentials`] with a DPoP proof for the token endpoint: the
+    /// provider binds the token to the proof's key.
+    pub fn client_credentials_dpop(
+        &self,
+        client_id: &str,
+        secret: &str,
+        scope: &str,
+        proof: &str,
+    ) -> (u16, serde_json::Value) {
+        self.client_credentials_with(client_id, secret, scope, &format!("DPoP: {proof}"))
+    }
+
+    /// [`OidcProvider::client_credentials`] for the client "bound", presenting the client
+    /// certificate `pem` as a TLS-terminating proxy would forward it: the provider binds the
+    /// token to the certificate (`cnf."x5t#S256"`).
+    pub fn client_credentials_certificate(
+        &self,
+        client_id: &str,
+        secret: &str,
+        scope: &str,
+        pem: &str,
+    ) -> (u16, serde_json::Value) {
+        let forwarded = base64::engine::general_purpose::STANDARD.encode(pem);
+        self.client_credentials_with(
+            client_id,
+            secret,
+            scope,
+            &format!("x-client-certificate: {forwarded}"),
+        )
+    }
+
+    /// A client credentials request for the JWT resource with one extra header line.
+    fn client_credentials_with(
+        &self,
+        client_id: &str,
+        secret: &str,
+        scope: &str,
+        extra_header: &str,
+    ) -> (u16, serde_json::Value) {
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
+        let body = format!(
+            "grant_type=client_credentials&scope={}&resource=https%3A%2F%2Fedge-api.example",
+            scope.replace(' ', "+")
+        );
+        let request = format!(
+            "POST /token HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
+             Authorization: Basic {basic}\r\n{extra_header}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        let response = send_raw(loopback(self.port), request.as_bytes());
+        let json = serde_json::from_str(&response.body)
+            .unwrap_or_else(|_| panic!("token endpoint: {} {}", response.status, response.body));
+        (response.status, json)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

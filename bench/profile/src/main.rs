@@ -64,6 +64,7 @@ fn main() -> Result<(), String> {
                 (":path".into(), "/devices/7".into()),
                 ("authorization".into(), format!("Bearer {t}")),
             ],
+            ..Request::default()
         })
         .collect();
     let mut cache = TokenCache::new(if kind == "hit" { 1024 } else { 0 });

@@ -1,0 +1,217 @@
+//! The configuration of sender-constrained tokens and of the protected-resource metadata: the
+//! `dpop`, `mtls` and `resource_metadata` blocks, and the `sender_constraint` names providers and
+//! rules use. Parsed as strictly as the rest (`deny_unknown_fields`), each error naming its field.
+
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+use crate::jwt::algorithm::{Algorithm, KeyFamily};
+use crate::jwt::confirmation::SenderConstraint;
+use crate::jwt::dpop::ProofRules;
+use crate::policy::replay::ReplayLimits;
+use crate::policy::sender::{CertificateSource, DpopSettings, MtlsSettings, SenderSettings};
+
+/// Default age a proof may have (RFC 9449 leaves it to the server; a minute covers retries).
+const DEFAULT_PROOF_MAX_AGE_SECONDS: u64 = 60;
+/// Longest window accepted: the replay cache must hold every proof of the window.
+const MAX_PROOF_MAX_AGE_SECONDS: u64 = 600;
+/// Default clock tolerance for a proof's `iat`.
+const DEFAULT_PROOF_CLOCK_SKEW_SECONDS: u64 = 5;
+/// Largest clock tolerance for proofs.
+const MAX_PROOF_CLOCK_SKEW_SECONDS: u64 = 60;
+/// Default number of proofs the replay cache holds (all workers together).
+const DEFAULT_REPLAY_ENTRIES: usize = 16_384;
+/// Smallest replay cache.
+const MIN_REPLAY_ENTRIES: usize = 1024;
+/// Largest replay cache: 24 bytes an entry, in shared data (24 MiB at most).
+const MAX_REPLAY_ENTRIES: usize = 1_048_576;
+/// Entries per shared-data key. Recording a proof copies its shard out of and back into shared
+/// data, so shards stay small (3 KiB) whatever the size of the cache, and more shards also
+/// mean fewer compare-and-swap collisions between workers.
+const REPLAY_ENTRIES_PER_SHARD: usize = 128;
+/// Proof algorithms when none are listed.
+const DEFAULT_PROOF_ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::EdDSA];
+
+/// `dpop`: DPoP-bound tokens and their proofs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDpop {
+    #[serde(default)]
+    algorithms: Option<Vec<String>>,
+    #[serde(default)]
+    max_age_seconds: Option<u64>,
+    #[serde(default)]
+    clock_skew_seconds: Option<u64>,
+    #[serde(default)]
+    replay_cache_entries: Option<usize>,
+    #[serde(default)]
+    external_origin: Option<String>,
+    #[serde(default)]
+    nonce_lifetime_seconds: Option<u64>,
+}
+
+/// `mtls`: certificate-bound tokens.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMtls {
+    #[serde(default)]
+    certificate_source: Option<String>,
+}
+
+/// `resource_metadata`: the RFC 9728 document.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawResourceMetadata {
+    pub(super) resource: String,
+    #[serde(default)]
+    pub(super) documentation: Option<String>,
+}
+
+/// Compiles the `dpop` and `mtls` blocks.
+pub(super) fn compile_sender(
+    dpop: Option<RawDpop>,
+    mtls: Option<RawMtls>,
+) -> Result<SenderSettings, ConfigError> {
+    Ok(SenderSettings {
+        dpop: dpop.map(compile_dpop).transpose()?,
+        mtls: mtls.map(compile_mtls).transpose()?,
+    })
+}
+
+fn compile_dpop(raw: RawDpop) -> Result<DpopSettings, ConfigError> {
+    let algorithms = match raw.algorithms {
+        None => DEFAULT_PROOF_ALGORITHMS.to_vec(),
+        Some(names) if names.is_empty() => {
+            return Err(ConfigError::new(
+                "dpop.algorithms",
+                "must list at least one algorithm (omit it for ES256 and EdDSA)",
+            ))
+        }
+        Some(names) => {
+            let mut algorithms = Vec::with_capacity(names.len());
+            for (index, name) in names.iter().enumerate() {
+                let field = format!("dpop.algorithms[{index}]");
+                let alg = Algorithm::from_name(name).ok_or_else(|| {
+                    ConfigError::new(&field, format!("unknown algorithm {name:?}"))
+                })?;
+                if alg.key_family() == KeyFamily::Secret {
+                    return Err(ConfigError::new(
+                        &field,
+                        format!("{name} is symmetric: proofs are signed with a public key"),
+                    ));
+                }
+                if !algorithms.contains(&alg) {
+                    algorithms.push(alg);
+                }
+            }
+            algorithms
+        }
+    };
+    let max_age_seconds = raw.max_age_seconds.unwrap_or(DEFAULT_PROOF_MAX_AGE_SECONDS);
+    if max_age_seconds == 0 || max_age_seconds > MAX_PROOF_MAX_AGE_SECONDS {
+        return Err(ConfigError::new(
+            "dpop.max_age_seconds",
+            format!("must be 1 to {MAX_PROOF_MAX_AGE_SECONDS} seconds"),
+        ));
+    }
+    let clock_skew_seconds = raw
+        .clock_skew_seconds
+        .unwrap_or(DEFAULT_PROOF_CLOCK_SKEW_SECONDS);
+    if clock_skew_seconds > MAX_PROOF_CLOCK_SKEW_SECONDS {
+        return Err(ConfigError::new(
+            "dpop.clock_skew_seconds",
+            format!("at most {MAX_PROOF_CLOCK_SKEW_SECONDS} seconds"),
+        ));
+    }
+    let entries = raw.replay_cache_entries.unwrap_or(DEFAULT_REPLAY_ENTRIES);
+    if !(MIN_REPLAY_ENTRIES..=MAX_REPLAY_ENTRIES).contains(&entries) {
+        return Err(ConfigError::new(
+            "dpop.replay_cache_entries",
+            format!("must be {MIN_REPLAY_ENTRIES} to {MAX_REPLAY_ENTRIES}"),
+        ));
+    }
+    let external_origin = raw
+        .external_origin
+        .map(|origin| {
+            let origin = origin.trim_end_matches('/').to_string();
+            let valid = origin.split_once("://").is_some_and(|(scheme, authority)| {
+                (scheme == "https" || scheme == "http")
+                    && !authority.is_empty()
+                    && !authority.contains(['/', '?', '#', '@'])
+                    && !authority.chars().any(|c| c.is_control() || c == ' ')
+            });
+            if valid {
+                Ok(origin)
+            } else {
+                Err(ConfigError::new(
+                    "dpop.external_origin",
+                    "must be scheme://host[:port] (https or http), without a path",
+                ))
+            }
+        })
+        .transpose()?;
+    let nonce_lifetime_seconds = raw.nonce_lifetime_seconds;
+    if nonce_lifetime_seconds.is_some_and(|lifetime| !(10..=3600).contains(&lifetime)) {
+        return Err(ConfigError::new(
+            "dpop.nonce_lifetime_seconds",
+            "must be 10 to 3600 seconds (omit it for no server nonces)",
+        ));
+    }
+    Ok(DpopSettings {
+        rules: ProofRules {
+            algorithms,
+            max_age_seconds,
+            clock_skew_seconds,
+        },
+        replay: ReplayLimits {
+            shards: entries.div_ceil(REPLAY_ENTRIES_PER_SHARD),
+            entries_per_shard: REPLAY_ENTRIES_PER_SHARD,
+        },
+        external_origin,
+        nonce_lifetime_seconds,
+    })
+}
+
+fn compile_mtls(raw: RawMtls) -> Result<MtlsSettings, ConfigError> {
+    let certificate_source = match raw.certificate_source.as_deref() {
+        None | Some("connection") => CertificateSource::Connection,
+        Some("x-forwarded-client-cert") => CertificateSource::ForwardedHeader,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "mtls.certificate_source",
+                format!("{other:?} is not one of connection, x-forwarded-client-cert"),
+            ))
+        }
+    };
+    Ok(MtlsSettings { certificate_source })
+}
+
+/// Parses a `sender_constraint` value at `field`, checking that the mechanisms it names are
+/// configured.
+pub(super) fn sender_constraint(
+    name: Option<&str>,
+    field: &str,
+    settings: &SenderSettings,
+) -> Result<Option<SenderConstraint>, ConfigError> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let constraint = SenderConstraint::from_name(name).ok_or_else(|| {
+        ConfigError::new(
+            field,
+            format!("{name:?} is not one of dpop, mtls, either, none"),
+        )
+    })?;
+    let missing = match constraint {
+        SenderConstraint::Dpop if settings.dpop.is_none() => Some("a dpop block"),
+        SenderConstraint::Mtls if settings.mtls.is_none() => Some("an mtls block"),
+        SenderConstraint::Either if settings.dpop.is_none() && settings.mtls.is_none() => {
+            Some("a dpop or an mtls block")
+        }
+        _ => None,
+    };
+    match missing {
+        Some(block) => Err(ConfigError::new(field, format!("{name} needs {block}"))),
+        None => Ok(Some(constraint)),
+    }
+}

@@ -1,0 +1,370 @@
+//! DPoP proofs (RFC 9449 section 4.3): a compact JWS the client signs, per request, with the key
+//! its access token is bound to.
+//!
+//! Checks run cheapest first: size and shape, header (`typ: dpop+jwt`, `alg` from the allow-list,
+//! a public `jwk`, no `crit`), claims (`htm`, `htu`, `iat` window, `jti`, `ath`), and only then
+//! the signature by the embedded key (built and verified by [`crate::jwt::jwks`]). Replay
+//! (`jti` seen before) is decided later, by the shared replay cache
+//! ([`crate::policy::replay`]), since no single worker can know it. [`jwk_thumbprint`] is the
+//! RFC 7638 thumbprint a bound token's `cnf.jkt` names.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::jwt::algorithm::{Algorithm, KeyFamily};
+use crate::jwt::jwks::{JwkSetDocument, KeySet};
+
+/// Longest proof accepted, in bytes (an RSA-4096 `jwk` and signature fit easily).
+pub const MAX_PROOF_BYTES: usize = 8 * 1024;
+/// Longest `jti` accepted: RFC 9449 suggests 96 bits of randomness; this leaves room for UUIDs.
+const MAX_JTI_BYTES: usize = 256;
+/// JWK members that are private key material (RFC 7518 section 6): a proof carrying any of them
+/// is refused, so no client learns to send its private key around.
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Why a proof was refused. The `Display` text is safe to show clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProofError {
+    /// Larger than [`MAX_PROOF_BYTES`].
+    TooLarge,
+    /// Not three base64url parts with JSON header and claims.
+    Malformed,
+    /// `typ` is not `dpop+jwt`.
+    WrongType,
+    /// `alg` is `none`, symmetric, unknown, or not in the allow-list.
+    AlgorithmNotAllowed,
+    /// A `crit` header parameter.
+    CriticalExtension,
+    /// No `jwk` header, or one that is not an asymmetric public key for `alg`.
+    BadKey,
+    /// The `jwk` carries private key material.
+    PrivateKey,
+    /// The signature does not verify with the embedded key.
+    BadSignature,
+    /// `htm` is not the request method.
+    MethodMismatch,
+    /// `htu` is not the request URL.
+    UrlMismatch,
+    /// No integer `iat`.
+    MissingIssuedAt,
+    /// `iat` is older than the window allows.
+    Stale,
+    /// `iat` is in the future beyond the clock skew.
+    IssuedInFuture,
+    /// No `jti`, or an empty or overlong one.
+    BadJti,
+    /// No `ath`, or not the hash of the presented access token.
+    AccessTokenHashMismatch,
+}
+
+impl fmt::Display for ProofError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProofError::TooLarge => "DPoP proof is too large",
+            ProofError::Malformed => "DPoP proof is not a well-formed JWT",
+            ProofError::WrongType => "DPoP proof typ is not dpop+jwt",
+            ProofError::AlgorithmNotAllowed => "DPoP proof algorithm is not allowed",
+            ProofError::CriticalExtension => "DPoP proof uses an unsupported critical header",
+            ProofError::BadKey => "DPoP proof has no usable public jwk",
+            ProofError::PrivateKey => "DPoP proof jwk contains private key material",
+            ProofError::BadSignature => "DPoP proof signature is invalid",
+            ProofError::MethodMismatch => "DPoP proof htm does not match the request method",
+            ProofError::UrlMismatch => "DPoP proof htu does not match the request URL",
+            ProofError::MissingIssuedAt => "DPoP proof has no valid iat",
+            ProofError::Stale => "DPoP proof is too old",
+            ProofError::IssuedInFuture => "DPoP proof is issued in the future",
+            ProofError::BadJti => "DPoP proof has no valid jti",
+            ProofError::AccessTokenHashMismatch => "DPoP proof ath does not match the access token",
+        })
+    }
+}
+
+impl std::error::Error for ProofError {}
+
+/// What the configuration accepts of proofs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofRules {
+    /// Asymmetric algorithms a proof may be signed with.
+    pub algorithms: Vec<Algorithm>,
+    /// How old (by its `iat`) a proof may be, in seconds.
+    pub max_age_seconds: u64,
+    /// Tolerance for clocks, applied to `iat` both ways.
+    pub clock_skew_seconds: u64,
+}
+
+/// The request a proof must match.
+#[derive(Debug, Clone, Copy)]
+pub struct ProofTarget<'a> {
+    /// The request method (`htm`).
+    pub method: &'a str,
+    /// The URL the client used, without query and fragment (`htu`).
+    pub url: &'a str,
+    /// The access token presented with the proof (`ath` is its SHA-256).
+    pub access_token: &'a str,
+}
+
+/// A proof that passed every check but replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedProof {
+    /// The RFC 7638 thumbprint of the proof's key, base64url.
+    pub thumbprint: String,
+    /// The proof's `jti`.
+    pub jti: String,
+    /// The proof's `iat`.
+    pub issued_at: u64,
+    /// The proof's `nonce`, if it has one (checked by the caller when nonces are on).
+    pub nonce: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProofHeader {
+    #[serde(default)]
+    typ: Option<String>,
+    alg: String,
+    #[serde(default)]
+    jwk: Option<Map<String, Value>>,
+    #[serde(default)]
+    crit: Option<Value>,
+}
+
+/// Checks `proof` against `target` at time `now` (Unix seconds).
+pub fn verify_proof(
+    proof: &str,
+    rules: &ProofRules,
+    target: &ProofTarget<'_>,
+    now: u64,
+) -> Result<VerifiedProof, ProofError> {
+    if proof.len() > MAX_PROOF_BYTES {
+        return Err(ProofError::TooLarge);
+    }
+    let mut parts = proof.split('.');
+    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ProofError::Malformed);
+    };
+    let header: ProofHeader = decode_json(header_b64)?;
+    if !header
+        .typ
+        .as_deref()
+        .is_some_and(|typ| typ.eq_ignore_ascii_case("dpop+jwt"))
+    {
+        return Err(ProofError::WrongType);
+    }
+    let algorithm = Algorithm::from_name(&header.alg)
+        .filter(|alg| alg.key_family() != KeyFamily::Secret && rules.algorithms.contains(alg))
+        .ok_or(ProofError::AlgorithmNotAllowed)?;
+    if header.crit.is_some() {
+        return Err(ProofError::CriticalExtension);
+    }
+    let jwk = header.jwk.ok_or(ProofError::BadKey)?;
+    if PRIVATE_MEMBERS.iter().any(|name| jwk.contains_key(*name)) {
+        return Err(ProofError::PrivateKey);
+    }
+    let signature = match URL_SAFE_NO_PAD.decode(signature_b64) {
+        Ok(bytes) if !bytes.is_empty() => bytes,
+        _ => return Err(ProofError::Malformed),
+    };
+
+    let claims: Map<String, Value> = decode_json(claims_b64)?;
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    if text("htm") != Some(target.method) {
+        return Err(ProofError::MethodMismatch);
+    }
+    if !text("htu").is_some_and(|htu| same_url(htu, target.url)) {
+        return Err(ProofError::UrlMismatch);
+    }
+    let issued_at = claims
+        .get("iat")
+        .and_then(Value::as_u64)
+        .ok_or(ProofError::MissingIssuedAt)?;
+    if issued_at > now.saturating_add(rules.clock_skew_seconds) {
+        return Err(ProofError::IssuedInFuture);
+    }
+    let oldest = now.saturating_sub(
+        rules
+            .max_age_seconds
+            .saturating_add(rules.clock_skew_seconds),
+    );
+    if issued_at < oldest {
+        return Err(ProofError::Stale);
+    }
+    let jti = text("jti")
+        .filter(|jti| !jti.is_empty() && jti.len() <= MAX_JTI_BYTES)
+        .ok_or(ProofError::BadJti)?;
+    if text("ath") != Some(access_token_hash(target.access_token).as_str()) {
+        return Err(ProofError::AccessTokenHashMismatch);
+    }
+
+    let key_document = JwkSetDocument {
+        keys: vec![Value::Object(jwk.clone())],
+    };
+    let keys = KeySet::from_jwks(&key_document, &[algorithm], "jwk").map_err(|err| {
+        log::debug!("DPoP proof key refused: {err}");
+        ProofError::BadKey
+    })?;
+    let key = keys
+        .candidates(algorithm, None)
+        .next()
+        .ok_or(ProofError::BadKey)?;
+    let signing_input = proof
+        .rsplit_once('.')
+        .map_or("", |(input, _)| input)
+        .as_bytes();
+    if !key.verify(signing_input, &signature) {
+        return Err(ProofError::BadSignature);
+    }
+    Ok(VerifiedProof {
+        thumbprint: jwk_thumbprint(&jwk).ok_or(ProofError::BadKey)?,
+        jti: jti.to_string(),
+        issued_at,
+        nonce: text("nonce").map(str::to_string),
+    })
+}
+
+/// The RFC 7638 JWK thumbprint with SHA-256, base64url: the hash of the JSON object of the key
+/// type's required members only, in lexicographic order, without whitespace. `None` for a key
+/// type without public members defined here (only `EC`, `OKP` and `RSA` are).
+pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
+    let required: &[&str] = match jwk.get("kty").and_then(Value::as_str)? {
+        "EC" => &["crv", "kty", "x", "y"],
+        "OKP" => &["crv", "kty", "x"],
+        "RSA" => &["e", "kty", "n"],
+        _ => return None,
+    };
+    // serde_json writes strings with the escaping RFC 7638 asks for (RFC 8259, no whitespace),
+    // and the members are listed here already sorted.
+    let mut canonical = String::from("{");
+    for (index, name) in required.iter().enumerate() {
+        let value = jwk.get(*name).and_then(Value::as_str)?;
+        if index > 0 {
+            canonical.push(',');
+        }
+        canonical.push_str(&serde_json::to_string(name).ok()?);
+        canonical.push(':');
+        canonical.push_str(&serde_json::to_string(value).ok()?);
+    }
+    canonical.push('}');
+    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
+}
+
+/// `ath`: base64url of the SHA-256 of the access token's ASCII.
+pub fn access_token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Whether the proof's `htu` names `expected` (which has no query or fragment): query and
+/// fragment of `htu` are ignored (RFC 9449 section 4.3), scheme and host compared without case
+/// and a default port (`:443` for https, `:80` for http) is the same as none.
+pub fn same_url(htu: &str, expected: &str) -> bool {
+    let without_query = htu.split(['?', '#']).next().unwrap_or_default();
+    match (normalize(without_query), normalize(expected)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// `scheme://authority/path` in a canonical form: lower-case scheme and host, no default port,
+/// `/` for an empty path. `None` when it is not an absolute http(s) URL.
+fn normalize(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => ":443",
+        "http" => ":80",
+        _ => return None,
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(slash) => rest.split_at(slash),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let authority = authority.to_ascii_lowercase();
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    Some(format!("{scheme}://{authority}{path}"))
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, ProofError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| ProofError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| ProofError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rfc7638_example_thumbprint() {
+        // RFC 7638 section 3.1.
+        let jwk = json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        assert_eq!(
+            jwk_thumbprint(jwk.as_object().unwrap()).as_deref(),
+            Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+        );
+    }
+
+    #[test]
+    fn rfc8037_ed25519_thumbprint() {
+        // RFC 8037 appendix A.3.
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519",
+                         "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        assert_eq!(
+            jwk_thumbprint(jwk.as_object().unwrap()).as_deref(),
+            Some("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k")
+        );
+    }
+
+    #[test]
+    fn thumbprint_needs_every_required_member() {
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": "abc"});
+        assert_eq!(jwk_thumbprint(jwk.as_object().unwrap()), None);
+        let oct = json!({"kty": "oct", "k": "abc"});
+        assert_eq!(jwk_thumbprint(oct.as_object().unwrap()), None);
+    }
+
+    #[test]
+    fn ath_is_sha256_of_the_token() {
+        // RFC 9449 section 7.1 example: the access token and its ath.
+        assert_eq!(
+            access_token_hash("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"),
+            "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
+        );
+    }
+
+    #[test]
+    fn url_comparison_ignores_case_default_port_and_query() {
+        let expected = "https://api.example.com/devices/7";
+        assert!(same_url("https://API.example.com:443/devices/7", expected));
+        assert!(same_url(
+            "https://api.example.com/devices/7?x=1#f",
+            expected
+        ));
+        assert!(!same_url("https://api.example.com/devices/8", expected));
+        assert!(!same_url("http://api.example.com/devices/7", expected));
+        assert!(!same_url(
+            "https://api.example.com:8443/devices/7",
+            expected
+        ));
+        assert!(!same_url(
+            "https://evil@api.example.com/devices/7",
+            expected
+        ));
+        assert!(same_url("http://h:80", "http://h/"));
+    }
+}

@@ -1,0 +1,262 @@
+//! Sender-constrained tokens in the decision: after a JWT is verified (or found in the cache),
+//! is the request made by the party the token is bound to?
+//!
+//! - DPoP (RFC 9449): `Authorization: DPoP <token>` with one `DPoP: <proof>` header; the proof
+//!   must pass [`crate::jwt::dpop::verify_proof`] for this request's method and URL and the
+//!   token, and its key must be the token's `cnf.jkt`. A DPoP-bound token presented as `Bearer`
+//!   is refused (no downgrade). The proof's `jti` goes back to the host as a
+//!   [`ReplayEntry`], recorded in the workers' shared replay cache before the request goes on.
+//! - mTLS (RFC 8705): a token with `cnf."x5t#S256"` must come over a TLS connection whose client
+//!   certificate has that SHA-256 (Envoy's connection, or opt-in a trusted front proxy's
+//!   `X-Forwarded-Client-Cert`).
+//!
+//! Each mechanism is checked only when configured (`dpop`, `mtls`); the provider's or the
+//! route's `sender_constraint` then says whether an unbound token is still acceptable.
+//!
+//! The URL a proof must name (`htu`) is the configured `dpop.external_origin` followed by the
+//! path, or, without it, `:scheme://:authority` as Envoy received them: behind a proxy that
+//! changes either, configure `external_origin` (forwarded headers are never trusted for it).
+
+use crate::identity::Identity;
+use crate::jwt::confirmation::{
+    certificate_thumbprint_from_hex, forwarded_certificate_thumbprint, BindingError,
+    SenderConstraint,
+};
+use crate::jwt::dpop::{verify_proof, ProofRules, ProofTarget};
+use crate::policy::deny::Denial;
+use crate::policy::dpop_nonce;
+use crate::policy::replay::{ReplayEntry, ReplayLimits};
+use crate::policy::rules::Route;
+use crate::policy::Policy;
+use crate::request::credential::Request;
+
+/// The request header carrying the DPoP proof.
+pub const DPOP_HEADER: &str = "dpop";
+/// The request header a trusted front proxy puts the client certificate's details in.
+pub const XFCC_HEADER: &str = "x-forwarded-client-cert";
+
+/// The compiled `dpop` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopSettings {
+    /// What a proof must satisfy.
+    pub rules: ProofRules,
+    /// Size of the shared replay cache.
+    pub replay: ReplayLimits,
+    /// `scheme://host[:port]` clients use to reach the API, when Envoy sees another one.
+    pub external_origin: Option<String>,
+    /// Server nonces: how long one window lasts, when they are required.
+    pub nonce_lifetime_seconds: Option<u64>,
+}
+
+/// Where the client certificate of an mTLS-bound token is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateSource {
+    /// The TLS connection Envoy terminated (`connection.sha256_peer_certificate_digest`).
+    Connection,
+    /// The `Hash=` of `X-Forwarded-Client-Cert`, set by a trusted front proxy that terminated
+    /// TLS (Envoy must not pass a client's own copy through).
+    ForwardedHeader,
+}
+
+/// The compiled `mtls` block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MtlsSettings {
+    /// Where the certificate comes from.
+    pub certificate_source: CertificateSource,
+}
+
+/// Sender-constraint mechanisms configured (each off unless configured).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SenderSettings {
+    /// DPoP, when configured.
+    pub dpop: Option<DpopSettings>,
+    /// Certificate-bound tokens, when configured.
+    pub mtls: Option<MtlsSettings>,
+}
+
+/// How a token was shown to be the sender's, for the upstream and the replay cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bound {
+    /// `dpop`, `mtls`, `dpop mtls`, or `None` for a bearer token.
+    pub via: Option<&'static str>,
+    /// The proof to record as used (DPoP).
+    pub replay: Option<ReplayEntry>,
+}
+
+/// Whether `token` came with the `DPoP` authorization scheme (`Authorization: DPoP <token>`),
+/// rather than as a bearer token in any header.
+pub fn uses_dpop_scheme(request: &Request, token: &str) -> bool {
+    request
+        .single_header("authorization")
+        .ok()
+        .flatten()
+        .map(str::trim_start)
+        .and_then(|value| Some((value.get(..5)?, value.get(5..)?)))
+        .is_some_and(|(scheme, rest)| scheme.eq_ignore_ascii_case("dpop ") && rest.trim() == token)
+}
+
+/// The URL a proof for `request` must name, without query: see the module documentation.
+pub fn request_url(settings: &DpopSettings, request: &Request) -> Option<String> {
+    let path = request.path_only();
+    if let Some(origin) = &settings.external_origin {
+        return Some(format!("{origin}{path}"));
+    }
+    let scheme = request.single_header(":scheme").ok().flatten()?;
+    let authority = request
+        .single_header(":authority")
+        .ok()
+        .flatten()
+        .or_else(|| request.single_header("host").ok().flatten())?;
+    Some(format!("{scheme}://{authority}{path}"))
+}
+
+/// Checks the binding of the verified `identity`, presented as `token` in `request`, under
+/// `route`, at time `now`.
+pub fn check(
+    policy: &Policy,
+    route: &Route,
+    request: &Request,
+    token: &str,
+    identity: &Identity,
+    now: u64,
+) -> Result<Bound, Denial> {
+    let settings = &policy.sender;
+    let required = route.sender_constraint.unwrap_or_else(|| {
+        policy
+            .providers
+            .get(identity.provider)
+            .map_or(SenderConstraint::None, |p| p.sender_constraint)
+    });
+    if settings.dpop.is_none() && settings.mtls.is_none() && required == SenderConstraint::None {
+        return Ok(Bound::default());
+    }
+    let confirmation = identity.confirmation.clone().unwrap_or_default();
+    let refuse = |error: BindingError| Denial::InvalidToken(error.to_string());
+    if confirmation.malformed {
+        return Err(refuse(BindingError::MalformedConfirmation));
+    }
+    let mut dpop = false;
+    let mut replay = None;
+    if let Some(dpop_settings) = &settings.dpop {
+        if uses_dpop_scheme(request, token) {
+            let jkt = confirmation
+                .jkt
+                .as_deref()
+                .ok_or_else(|| refuse(BindingError::NotDpopBound))?;
+            let proof = match request.single_header(DPOP_HEADER) {
+                Ok(Some(proof)) if !proof.contains(',') => proof.trim(),
+                Ok(None) => {
+                    return Err(Denial::InvalidDpopProof(
+                        "a DPoP proof is required".to_string(),
+                    ))
+                }
+                _ => {
+                    return Err(Denial::InvalidDpopProof(
+                        "more than one DPoP proof".to_string(),
+                    ))
+                }
+            };
+            let url = request_url(dpop_settings, request).ok_or_else(|| {
+                Denial::InvalidRequest("the request URL cannot be determined".to_string())
+            })?;
+            let target = ProofTarget {
+                method: &request.method,
+                url: &url,
+                access_token: token,
+            };
+            let verified = verify_proof(proof, &dpop_settings.rules, &target, now)
+                .map_err(|err| Denial::InvalidDpopProof(err.to_string()))?;
+            if verified.thumbprint != jkt {
+                return Err(refuse(BindingError::KeyMismatch));
+            }
+            if let Some(lifetime) = dpop_settings.nonce_lifetime_seconds {
+                check_nonce(request, verified.nonce.as_deref(), lifetime, now)?;
+            }
+            let window = dpop_settings
+                .rules
+                .max_age_seconds
+                .saturating_add(dpop_settings.rules.clock_skew_seconds);
+            replay = Some(ReplayEntry::new(
+                &verified.thumbprint,
+                &verified.jti,
+                verified.issued_at.saturating_add(window),
+            ));
+            dpop = true;
+        } else if confirmation.jkt.is_some() {
+            return Err(refuse(BindingError::DpopProofRequired));
+        }
+    }
+    let mut mtls = false;
+    if let (Some(mtls_settings), Some(bound)) = (&settings.mtls, &confirmation.x5t_s256) {
+        let presented = match mtls_settings.certificate_source {
+            CertificateSource::Connection => request
+                .peer_certificate_sha256
+                .as_deref()
+                .and_then(certificate_thumbprint_from_hex),
+            CertificateSource::ForwardedHeader => request
+                .single_header(XFCC_HEADER)
+                .ok()
+                .flatten()
+                .and_then(forwarded_certificate_thumbprint),
+        };
+        match presented {
+            None => return Err(refuse(BindingError::CertificateRequired)),
+            Some(presented) if presented != *bound => {
+                return Err(refuse(BindingError::CertificateMismatch))
+            }
+            Some(_) => mtls = true,
+        }
+    }
+    let satisfied = match required {
+        SenderConstraint::None => true,
+        SenderConstraint::Dpop => dpop,
+        SenderConstraint::Mtls => mtls,
+        SenderConstraint::Either => dpop || mtls,
+    };
+    if !satisfied {
+        return Err(refuse(BindingError::NotSenderConstrained));
+    }
+    let via = match (dpop, mtls) {
+        (true, true) => Some("dpop mtls"),
+        (true, false) => Some("dpop"),
+        (false, true) => Some("mtls"),
+        (false, false) => None,
+    };
+    Ok(Bound { via, replay })
+}
+
+/// Adds what an allowed request's binding changes upstream: the proof header removed, the
+/// confirmation header set, the proof handed to the host for the replay cache.
+pub fn forward<'a>(
+    policy: &'a Policy,
+    request: &Request,
+    bound: Bound,
+    forwarding: &mut crate::policy::decision::Forwarding<'a>,
+) {
+    if policy.sender.dpop.is_some() && request.has_header(DPOP_HEADER) {
+        forwarding.remove.push(DPOP_HEADER);
+    }
+    if let (Some(header), Some(via)) = (&policy.forward.confirmation_header, bound.via) {
+        forwarding.set.push((header.as_str(), via.to_string()));
+    }
+    forwarding.replay = bound.replay;
+}
+
+/// With server nonces on: the proof's `nonce` must be current, else 401 `use_dpop_nonce` with
+/// a fresh one. Without the workers' key (the host could not read it) proofs are refused: 503.
+fn check_nonce(
+    request: &Request,
+    nonce: Option<&str>,
+    lifetime: u64,
+    now: u64,
+) -> Result<(), Denial> {
+    let Some(key) = request.dpop_nonce_key.as_deref() else {
+        return Err(Denial::Unavailable(
+            "the DPoP nonce key is unavailable".to_string(),
+        ));
+    };
+    if nonce.is_some_and(|nonce| dpop_nonce::accepts(key, nonce, now, lifetime)) {
+        return Ok(());
+    }
+    Err(Denial::UseDpopNonce(dpop_nonce::issue(key, now, lifetime)))
+}
