@@ -505,6 +505,9 @@ def main():
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the table")
     parser.add_argument("--smoke", action="store_true", help="one 1-second round; pool just above the cache size (make test)")
+    parser.add_argument("--compare-wasm", default=None,
+                        help="another edge_auth.wasm (e.g. the previous commit's): adds its edge-reuse row, "
+                             "interleaved with the others, for a before/after on the same machine load")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.duration, args.pool = 1, 1, 1500
@@ -557,6 +560,11 @@ def main():
             "native-cache": [jwt_authn_filter(jwks, cache=True)],
             "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
         }
+        if args.compare_wasm:
+            if not os.path.isfile(args.compare_wasm):
+                die(f"--compare-wasm: {args.compare_wasm!r} is not a file")
+            configs["edge-compare"] = [wasm_filter("edge-auth", os.path.abspath(args.compare_wasm),
+                                                   edge_auth_config(jwks, 1024))]
         print("bench: starting Envoy x{} on CPU 0".format(len(configs)), flush=True)
         for name, filters in configs.items():
             envoys.append(Envoy(name, args.envoy, filters, workdir, cpu=0))
@@ -574,6 +582,10 @@ def main():
                 Scenario("native", alg, by_name["native"], files[("reuse", alg)], 200),
                 Scenario("native-cache", alg, by_name["native-cache"], files[("reuse", alg)], 200),
                 Scenario("edge-reuse", alg, by_name["edge"], files[("reuse", alg)], 200),
+            ]
+            if args.compare_wasm:
+                scenarios.append(Scenario("edge-reuse-compare", alg, by_name["edge-compare"], files[("reuse", alg)], 200))
+            scenarios += [
                 Scenario("edge-fresh", alg, by_name["edge"], files[("fresh", alg)], 200),
                 Scenario("edge-forged", alg, by_name["edge"], files[("forged", alg)], 401),
             ]

@@ -65,6 +65,8 @@ struct RawConfig {
     trusted_hops: Option<usize>,
     #[serde(default)]
     min_tls_version: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -160,6 +162,8 @@ struct RawRule {
     accept: Option<Vec<String>>,
     #[serde(default)]
     require_app: bool,
+    #[serde(default)]
+    mode: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -337,6 +341,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         .app_header
         .map(|name| header_name(&name, "app_header"))
         .transpose()?;
+    let report = report_mode(raw.mode.as_deref(), "mode")?.unwrap_or(false);
     let rules = raw
         .rules
         .into_iter()
@@ -347,6 +352,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
                 &format!("rules[{index}]"),
                 &credentials,
                 app_header.is_some(),
+                report,
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -358,6 +364,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
             .filter(|kind| credentials.offers(*kind))
             .collect(),
         require_app: false,
+        report,
     };
     let forward = compile_forward(raw.forward, &credentials, app_header.as_deref())?;
 
@@ -413,6 +420,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
             .any(|p| !p.allowed_cidrs.is_empty() || p.cidrs_claim.is_some());
     Ok(Policy {
         uses_source_address,
+        report,
         realm,
         providers,
         endpoints,
@@ -675,11 +683,26 @@ fn compile_provider(raw: RawProvider, field: &str) -> Result<(Provider, Endpoint
     ))
 }
 
+/// `mode`: `"enforce"` (refuse) or `"report"` (forward, count and log what would be refused);
+/// `Some(true)` for report.
+fn report_mode(mode: Option<&str>, field: &str) -> Result<Option<bool>, ConfigError> {
+    match mode {
+        None => Ok(None),
+        Some("enforce") => Ok(Some(false)),
+        Some("report") => Ok(Some(true)),
+        Some(other) => Err(ConfigError::new(
+            field,
+            format!("must be \"enforce\" or \"report\", not {other:?}"),
+        )),
+    }
+}
+
 fn compile_rule(
     raw: RawRule,
     field: &str,
     credentials: &CredentialSources,
     has_app_header: bool,
+    global_report: bool,
 ) -> Result<Rule, ConfigError> {
     if !raw.path_prefix.starts_with('/') {
         return Err(ConfigError::new(
@@ -722,6 +745,7 @@ fn compile_rule(
             ("scopes", !raw.scopes.is_empty()),
             ("accept", raw.accept.is_some()),
             ("require_app", raw.require_app),
+            ("mode", raw.mode.is_some()),
         ] {
             if set {
                 return Err(ConfigError::new(
@@ -771,10 +795,12 @@ fn compile_rule(
             "needs app_header to name the application header",
         ));
     }
+    let report = report_mode(raw.mode.as_deref(), &format!("{field}.mode"))?;
     let route = Route {
         scopes,
         accept,
         require_app: raw.require_app,
+        report: report.unwrap_or(global_report),
     };
     Ok(Rule::authenticated(raw.path_prefix, methods, route))
 }

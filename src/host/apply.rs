@@ -15,10 +15,14 @@ use std::time::UNIX_EPOCH;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, MapType};
 
+use super::access_log;
+use super::metrics::Metrics;
 use crate::issuer::remote_keys::{Slot, WorkerKeys};
 use crate::policy::cache::TokenCache;
-use crate::policy::decision::{authorize_with_keys, Decision};
+use crate::policy::decision::{evaluate, Decided, Decision, Settled};
 use crate::policy::deny::Denial;
+use crate::policy::explain::Trace;
+use crate::policy::outcome::{Outcome, Reason, Verdict};
 use crate::policy::Policy;
 use crate::request::credential::{CredentialKind, Request};
 use crate::request::transport::parse_peer_address;
@@ -31,6 +35,10 @@ pub(crate) struct Shared {
     pub(crate) slots: RefCell<Vec<Slot>>,
     /// The root context, made effective again after deciding a paused request.
     pub(crate) root_id: u32,
+    /// This worker's metric ids.
+    pub(crate) metrics: Metrics,
+    /// When this worker was configured (the key age before any good fetch).
+    pub(crate) started_ms: u64,
 }
 
 /// Milliseconds since the Unix epoch, by the host's clock.
@@ -48,30 +56,31 @@ pub(crate) fn now_ms() -> u64 {
 pub(crate) enum Applied {
     /// Allowed with its header changes made, or answered locally: return this action.
     Done(Action),
-    /// Wait for `provider`'s keys (fetched at `now_ms` or later), else answer `otherwise`.
+    /// Wait for `provider`'s keys (fetched at `now_ms` or later), else decide as it stands.
     AwaitKeys {
         provider: usize,
         unknown_kid: bool,
-        otherwise: Denial,
         now_ms: u64,
     },
     /// Ask `provider`'s introspection endpoint about `token`.
     Introspect { provider: usize, token: String },
 }
 
-/// Decides a request that may not wait (it was woken once already) and applies the decision:
-/// a wait is answered with what there is.
-pub(crate) fn decide_now(shared: &Shared) -> Action {
-    match decide(shared) {
+/// Decides a request that may not wait (it was woken once already, or nothing would come of
+/// waiting) and applies the decision: what is missing is refused as it stands.
+pub(crate) fn decide_now(shared: &Shared, settled: &Settled) -> Action {
+    match decide(shared, settled) {
         Applied::Done(action) => action,
-        Applied::AwaitKeys { otherwise, .. } => deny(&otherwise, &shared.policy.realm),
-        Applied::Introspect { .. } => introspection_unavailable(&shared.policy.realm),
+        // The core never asks a settled request to wait; fail closed regardless.
+        Applied::AwaitKeys { .. } | Applied::Introspect { .. } => internal_failure(
+            shared,
+            &Denial::Unavailable("edge-auth cannot decide".into()),
+        ),
     }
 }
 
 /// Decides the request of the effective HTTP context and applies an allow or a deny.
-pub(crate) fn decide(shared: &Shared) -> Applied {
-    let realm = shared.policy.realm.as_str();
+pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
     let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
         Ok(headers) => headers
             .into_iter()
@@ -79,9 +88,9 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
             .collect(),
         Err(status) => {
             log::error!("cannot read request headers: {status:?}");
-            return Applied::Done(deny(
+            return Applied::Done(internal_failure(
+                shared,
                 &Denial::InvalidRequest("request headers unreadable".into()),
-                realm,
             ));
         }
     };
@@ -97,12 +106,12 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
             property_text(&["connection", "tls_version"]).filter(|version| !version.is_empty());
     }
     let now = now_ms();
-    let decision = {
+    let decided = {
         let (Ok(mut cache), Ok(slots)) = (shared.cache.try_borrow_mut(), shared.slots.try_borrow())
         else {
-            return Applied::Done(deny(
+            return Applied::Done(internal_failure(
+                shared,
                 &Denial::Unavailable("edge-auth is busy".into()),
-                realm,
             ));
         };
         let keys = WorkerKeys {
@@ -110,8 +119,18 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
             endpoints: &shared.policy.endpoints,
             slots: &slots,
         };
-        authorize_with_keys(&shared.policy, &keys, &mut cache, &request, now / 1000)
+        evaluate(
+            &shared.policy,
+            &keys,
+            &mut cache,
+            &request,
+            now / 1000,
+            settled,
+            &mut Trace::off(),
+        )
     };
+    let realm = shared.policy.realm.as_str();
+    let Decided { decision, outcome } = decided;
     match decision {
         Decision::Allow(forwarding) => {
             let headers = MapType::HttpRequestHeaders;
@@ -124,27 +143,49 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
             for (name, value) in removals.chain(path).chain(sets) {
                 if let Err(status) = hostcalls::set_map_value(headers, name, value) {
                     log::error!("cannot change request header {name}: {status:?}");
-                    return Applied::Done(deny(
+                    return Applied::Done(internal_failure(
+                        shared,
                         &Denial::Unavailable("request headers unwritable".into()),
-                        realm,
                     ));
                 }
             }
+            report(shared, &outcome);
             Applied::Done(Action::Continue)
         }
-        Decision::Deny { denial, schemes } => Applied::Done(deny_with(&denial, realm, schemes)),
+        Decision::Deny { denial, schemes } => {
+            report(shared, &outcome);
+            Applied::Done(deny_with(&denial, realm, schemes))
+        }
         Decision::AwaitKeys {
             provider,
             unknown_kid,
-            otherwise,
+            otherwise: _,
         } => Applied::AwaitKeys {
             provider,
             unknown_kid,
-            otherwise,
             now_ms: now,
         },
         Decision::Introspect { provider, token } => Applied::Introspect { provider, token },
     }
+}
+
+/// Publishes a decided request's outcome: metrics, and the access-log fields.
+fn report(shared: &Shared, outcome: &Outcome) {
+    shared.metrics.count(outcome);
+    access_log::publish(outcome);
+}
+
+/// Answers 503 (or 400 for unreadable headers) when the filter itself cannot decide: always
+/// enforced, whatever the mode, and counted with reason `internal`. No access-log field is set:
+/// the request's stream may be gone, and setting filter state then is an error the SDK turns
+/// into a panic.
+pub(crate) fn internal_failure(shared: &Shared, denial: &Denial) -> Action {
+    shared.metrics.count(&Outcome {
+        verdict: Some(Verdict::Denied),
+        reason: Some(Reason::Internal),
+        ..Outcome::default()
+    });
+    deny(denial, &shared.policy.realm)
 }
 
 /// A connection property as text (`source.address`, `connection.tls_version`), if Envoy has it.
@@ -153,14 +194,6 @@ fn property_text(path: &[&str]) -> Option<String> {
         Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
         _ => None,
     }
-}
-
-/// Answers 503: the introspection endpoint cannot be asked.
-pub(crate) fn introspection_unavailable(realm: &str) -> Action {
-    deny(
-        &Denial::Unavailable("the token introspection endpoint is unavailable".into()),
-        realm,
-    )
 }
 
 /// Sends the local reply for a denial that has no credential challenge, and stops the request.

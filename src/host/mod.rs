@@ -5,9 +5,11 @@
 //! request) → [`issuer_calls`] (HTTP calls to issuers, shared data, paused requests) →
 //! [`apply`] (the shared state and turning a decision into host calls).
 
+mod access_log;
 mod apply;
 mod http_context;
 mod issuer_calls;
+mod metrics;
 mod root_context;
 
 use proxy_wasm::traits::RootContext;

@@ -9,6 +9,8 @@
 pub mod cache;
 pub mod decision;
 pub mod deny;
+pub mod explain;
+pub mod outcome;
 pub mod rules;
 
 use crate::clients::ClientRegistry;
@@ -49,4 +51,7 @@ pub struct Policy {
     pub allow_cors_preflight: bool,
     /// How many verified tokens each worker remembers (0 turns the cache off).
     pub token_cache_entries: usize,
+    /// Report mode for what is checked before a route rule applies (path, TLS) and for routes
+    /// without a `mode` of their own.
+    pub report: bool,
 }

@@ -16,5 +16,6 @@ mod docs;
 mod hostile_input;
 mod introspection;
 mod introspection_answers;
+mod operations;
 mod remote_keys;
 mod token;

@@ -16,4 +16,5 @@ mod basics;
 mod harness;
 mod introspection;
 mod oidc;
+mod operations;
 mod remote_keys;
