@@ -197,7 +197,9 @@ impl Reason {
 /// What is reported about one decided request.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Outcome<'a> {
-    /// What became of it; `None` while it waits for the issuer.
+    /// What became of it; `None` while it waits for the issuer. Named `decision` in metrics,
+    /// access logs and JSON.
+    #[serde(rename = "decision")]
     pub verdict: Option<Verdict>,
     /// Why it is (or would be) refused.
     pub reason: Option<Reason>,

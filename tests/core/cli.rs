@@ -234,7 +234,7 @@ fn explain_a_public_request_as_json() {
         serde_json::json!({"method": "GET", "path": "/public/docs", "time": 1_700_000_000})
     );
     let explanation = &document["explanation"];
-    assert_eq!(explanation["outcome"]["verdict"], "public");
+    assert_eq!(explanation["outcome"]["decision"], "public");
     assert_eq!(explanation["action"]["action"], "forward");
     assert_eq!(explanation["steps"][1]["check"], "rule");
     assert_eq!(explanation["steps"][1]["status"], "passed");
@@ -260,7 +260,7 @@ fn explain_a_refusal_as_json_names_the_reason_and_the_response() {
     assert_eq!(output.status.code(), Some(1));
     let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let explanation = &document["explanation"];
-    assert_eq!(explanation["outcome"]["verdict"], "denied");
+    assert_eq!(explanation["outcome"]["decision"], "denied");
     assert_eq!(explanation["outcome"]["reason"], "wrong_audience");
     assert_eq!(explanation["outcome"]["credential"], "jwt");
     assert_eq!(explanation["outcome"]["provider"], "test-idp");
