@@ -505,9 +505,9 @@ def main():
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the table")
     parser.add_argument("--smoke", action="store_true", help="one 1-second round; pool just above the cache size (make test)")
-    parser.add_argument("--compare-wasm", default=None,
-                        help="another edge_auth.wasm (e.g. the previous commit's): adds its edge-reuse row, "
-                             "interleaved with the others, for a before/after on the same machine load")
+    parser.add_argument("--compare-wasm", action="append", default=[],
+                        help="another edge_auth.wasm (e.g. the previous commit's; may repeat): adds its "
+                             "edge-reuse row, interleaved with the others, for a before/after under the same load")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.duration, args.pool = 1, 1, 1500
@@ -560,11 +560,11 @@ def main():
             "native-cache": [jwt_authn_filter(jwks, cache=True)],
             "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
         }
-        if args.compare_wasm:
-            if not os.path.isfile(args.compare_wasm):
-                die(f"--compare-wasm: {args.compare_wasm!r} is not a file")
-            configs["edge-compare"] = [wasm_filter("edge-auth", os.path.abspath(args.compare_wasm),
-                                                   edge_auth_config(jwks, 1024))]
+        for index, other in enumerate(args.compare_wasm):
+            if not os.path.isfile(other):
+                die(f"--compare-wasm: {other!r} is not a file")
+            configs[f"edge-compare{index + 1}"] = [wasm_filter("edge-auth", os.path.abspath(other),
+                                                              edge_auth_config(jwks, 1024))]
         print("bench: starting Envoy x{} on CPU 0".format(len(configs)), flush=True)
         for name, filters in configs.items():
             envoys.append(Envoy(name, args.envoy, filters, workdir, cpu=0))
@@ -583,8 +583,9 @@ def main():
                 Scenario("native-cache", alg, by_name["native-cache"], files[("reuse", alg)], 200),
                 Scenario("edge-reuse", alg, by_name["edge"], files[("reuse", alg)], 200),
             ]
-            if args.compare_wasm:
-                scenarios.append(Scenario("edge-reuse-compare", alg, by_name["edge-compare"], files[("reuse", alg)], 200))
+            for index in range(len(args.compare_wasm)):
+                name = f"edge-compare{index + 1}"
+                scenarios.append(Scenario(f"edge-reuse-compare{index + 1}", alg, by_name[name], files[("reuse", alg)], 200))
             scenarios += [
                 Scenario("edge-fresh", alg, by_name["edge"], files[("fresh", alg)], 200),
                 Scenario("edge-forged", alg, by_name["edge"], files[("forged", alg)], 401),

@@ -138,6 +138,9 @@ fn check(args: &[String]) -> Result<(), String> {
         println!("  minimum TLS: {}", tls.name());
     }
     println!("  rules: {}", policy.rules.len());
+    if policy.report {
+        println!("  mode: report (would-be refusals are forwarded, counted and logged)");
+    }
     Ok(())
 }
 

@@ -67,6 +67,8 @@ struct RawConfig {
     min_tls_version: Option<String>,
     #[serde(default)]
     mode: Option<String>,
+    #[serde(default)]
+    access_log_fields: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -421,6 +423,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
     Ok(Policy {
         uses_source_address,
         report,
+        access_log_fields: raw.access_log_fields.unwrap_or(false),
         realm,
         providers,
         endpoints,

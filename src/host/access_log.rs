@@ -5,8 +5,9 @@
 //! The value is `key=value` pairs separated by spaces (logfmt), in this order and only those a
 //! request has: `decision`, `reason`, `credential`, `provider`, and once the credential passed,
 //! `client` and `subject`. Never a token, secret or password: none of them is in an
-//! [`Outcome`]. One value, not one filter-state object per field: each is a host call and a
-//! filter-state insertion on every request (measured: about 0.5 µs each).
+//! [`Outcome`]. Published only with `"access_log_fields": true`: setting filter state is the
+//! dearest host call on the cached-token path (measured at about 2 µs of Envoy CPU), and it is
+//! one value, not one object per field, for that reason.
 
 use proxy_wasm::hostcalls;
 

@@ -21,7 +21,7 @@ use crate::issuer::remote_keys::{Slot, WorkerKeys};
 use crate::policy::cache::TokenCache;
 use crate::policy::decision::{evaluate, Decided, Decision, Settled};
 use crate::policy::deny::Denial;
-use crate::policy::explain::Trace;
+use crate::policy::explain::Untraced;
 use crate::policy::outcome::{Outcome, Reason, Verdict};
 use crate::policy::Policy;
 use crate::request::credential::{CredentialKind, Request};
@@ -126,7 +126,7 @@ pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
             &request,
             now / 1000,
             settled,
-            &mut Trace::off(),
+            &mut Untraced,
         )
     };
     let realm = shared.policy.realm.as_str();
@@ -172,7 +172,9 @@ pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
 /// Publishes a decided request's outcome: metrics, and the access-log fields.
 fn report(shared: &Shared, outcome: &Outcome) {
     shared.metrics.count(outcome);
-    access_log::publish(outcome);
+    if shared.policy.access_log_fields {
+        access_log::publish(outcome);
+    }
 }
 
 /// Answers 503 (or 400 for unreadable headers) when the filter itself cannot decide: always

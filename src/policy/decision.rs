@@ -9,7 +9,7 @@
 //! or it is opaque), the decision says so and the filter asks, then decides again.
 //!
 //! Every decision comes with its [`Outcome`] (verdict, reason code, credential kind, provider,
-//! caller) for metrics and the access log, and can leave a [`Trace`] of each check for
+//! caller) for metrics and the access log, and can leave a trace ([`Tracer`]) of each check for
 //! `edge-auth explain`. In report mode (the route's `mode`, else the global one) a refusal is
 //! turned into a forward: spoofed identity headers and consumed credentials are still removed,
 //! and identity headers are added only for a credential that passed.
@@ -21,7 +21,7 @@ use crate::jwt::provider::Provider;
 use crate::jwt::token::{self, InlineKeys, KeyLookup};
 use crate::policy::cache::TokenCache;
 use crate::policy::deny::Denial;
-use crate::policy::explain::Trace;
+use crate::policy::explain::{Tracer, Untraced};
 use crate::policy::outcome::{Outcome, Reason, Verdict};
 use crate::policy::rules::{has_dot_segment, Requirement, Route};
 use crate::policy::Policy;
@@ -144,22 +144,23 @@ pub fn authorize_with_keys<'a>(
         request,
         now,
         &Settled::Open,
-        &mut Trace::off(),
+        &mut Untraced,
     )
     .decision
 }
 
 /// The decision and its outcome: what the filter runs for every request, and what
-/// `edge-auth explain` runs with a [`Trace::on`]. `settled` says what the issuer already
+/// `edge-auth explain` runs with a recording [`Tracer`] (the filter's [`Untraced`] compiles to
+/// nothing). `settled` says what the issuer already
 /// answered for a request that waited.
-pub fn evaluate<'a>(
+pub fn evaluate<'a, T: Tracer>(
     policy: &'a Policy,
     keys: &dyn KeyLookup,
     cache: &mut TokenCache,
     request: &Request,
     now: u64,
     settled: &Settled,
-    trace: &mut Trace,
+    trace: &mut T,
 ) -> Decided<'a> {
     // Identity headers the client sent are removed (they could be spoofed); the ones it did not
     // send need no removal, and every removal is a call into Envoy on the request path.
@@ -543,7 +544,7 @@ pub fn evaluate<'a>(
 /// Refuses, or in report mode forwards what the refused request may still carry: spoofed
 /// identity headers and its credential removed, no identity added.
 #[allow(clippy::too_many_arguments)]
-fn refuse<'a>(
+fn refuse<'a, T: Tracer>(
     policy: &'a Policy,
     report: bool,
     mut forwarding: Forwarding<'a>,
@@ -551,7 +552,7 @@ fn refuse<'a>(
     consumed: Consumed<'a, '_>,
     (denial, reason): (Denial, Reason),
     schemes: &'a [CredentialKind],
-    trace: &mut Trace,
+    trace: &mut T,
 ) -> Decided<'a> {
     outcome.reason = Some(reason);
     if !report {
@@ -586,7 +587,7 @@ fn refuse<'a>(
 }
 
 /// Records the token checks up to the one `err` failed.
-fn trace_token_checks(trace: &mut Trace, err: token::TokenError) {
+fn trace_token_checks<T: Tracer>(trace: &mut T, err: token::TokenError) {
     let failed = err.check();
     for check in token::CHECKS.iter().take(failed) {
         trace.pass("token", || format!("{check}: passed"));
@@ -704,12 +705,12 @@ fn client_caller(kind: CredentialKind, client: &crate::clients::Client) -> Calle
 }
 
 /// Scopes, then where the caller comes from, then the application it acts for.
-fn check_caller(
+fn check_caller<T: Tracer>(
     policy: &Policy,
     route: &Route,
     request: &Request,
     caller: &Caller,
-    trace: &mut Trace,
+    trace: &mut T,
 ) -> Result<(), (Denial, Reason)> {
     if let Some(missing) = route
         .scopes

@@ -3,8 +3,8 @@
 //! or the upstream would get. `edge-auth explain` renders it as text or JSON; there is no second
 //! implementation of any check here.
 //!
-//! A trace costs nothing when it is off (the filter's case): each step's text is built by a
-//! closure that only runs when the trace is on.
+//! A trace costs nothing in the filter: the decision is generic over its [`Tracer`], and the
+//! filter's [`Untraced`] records nothing, so its step texts are never even compiled in.
 
 use serde::Serialize;
 
@@ -39,50 +39,61 @@ pub struct Step {
     pub detail: String,
 }
 
-/// The steps of one decision, when recording (see [`Trace::on`]).
+/// Where a decision reports its steps. `detail` builds the text only if it is wanted.
+pub trait Tracer {
+    /// Records one step.
+    fn step<F: FnOnce() -> String>(&mut self, check: &'static str, status: Status, detail: F);
+
+    /// A check that passed.
+    fn pass<F: FnOnce() -> String>(&mut self, check: &'static str, detail: F) {
+        self.step(check, Status::Passed, detail);
+    }
+
+    /// A check that refused the request.
+    fn fail<F: FnOnce() -> String>(&mut self, check: &'static str, detail: F) {
+        self.step(check, Status::Failed, detail);
+    }
+
+    /// A fact the decision used.
+    fn info<F: FnOnce() -> String>(&mut self, check: &'static str, detail: F) {
+        self.step(check, Status::Info, detail);
+    }
+}
+
+/// Records nothing: what the filter decides with.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Untraced;
+
+impl Tracer for Untraced {
+    #[inline(always)]
+    fn step<F: FnOnce() -> String>(&mut self, _check: &'static str, _status: Status, _detail: F) {}
+}
+
+/// Records every step, in order: what `edge-auth explain` decides with.
 #[derive(Debug, Default)]
 pub struct Trace {
-    steps: Option<Vec<Step>>,
+    steps: Vec<Step>,
 }
 
 impl Trace {
-    /// A trace that records nothing: what the filter uses.
-    pub fn off() -> Trace {
-        Trace { steps: None }
-    }
-
-    /// A trace that records every step.
-    pub fn on() -> Trace {
-        Trace {
-            steps: Some(Vec::new()),
-        }
+    /// An empty trace.
+    pub fn new() -> Trace {
+        Trace::default()
     }
 
     /// The steps recorded.
     pub fn into_steps(self) -> Vec<Step> {
-        self.steps.unwrap_or_default()
+        self.steps
     }
+}
 
-    pub(crate) fn pass(&mut self, check: &'static str, detail: impl FnOnce() -> String) {
-        self.push(check, Status::Passed, detail);
-    }
-
-    pub(crate) fn fail(&mut self, check: &'static str, detail: impl FnOnce() -> String) {
-        self.push(check, Status::Failed, detail);
-    }
-
-    pub(crate) fn info(&mut self, check: &'static str, detail: impl FnOnce() -> String) {
-        self.push(check, Status::Info, detail);
-    }
-
-    fn push(&mut self, check: &'static str, status: Status, detail: impl FnOnce() -> String) {
-        if let Some(steps) = &mut self.steps {
-            steps.push(Step {
-                check,
-                status,
-                detail: detail(),
-            });
-        }
+impl Tracer for Trace {
+    fn step<F: FnOnce() -> String>(&mut self, check: &'static str, status: Status, detail: F) {
+        self.steps.push(Step {
+            check,
+            status,
+            detail: detail(),
+        });
     }
 }
 
@@ -185,7 +196,7 @@ pub fn explain<'a>(
     now: u64,
 ) -> Explanation<'a> {
     let mut cache = TokenCache::new(policy.token_cache_entries.max(1));
-    let mut trace = Trace::on();
+    let mut trace = Trace::new();
     let decided = evaluate(
         policy,
         keys,

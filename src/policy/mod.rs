@@ -54,4 +54,7 @@ pub struct Policy {
     /// Report mode for what is checked before a route rule applies (path, TLS) and for routes
     /// without a `mode` of their own.
     pub report: bool,
+    /// Whether each decision is published as filter state for Envoy's access log (a host call
+    /// per request, so only when asked for).
+    pub access_log_fields: bool,
 }

@@ -8,7 +8,7 @@ use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::jwt::token::InlineKeys;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::decision::{evaluate, Decided, Decision, Forwarding, Settled};
-use edge_auth::policy::explain::{explain, Action, GivenKeys, Status, Trace};
+use edge_auth::policy::explain::{explain, Action, GivenKeys, Status, Untraced};
 use edge_auth::policy::outcome::{Reason, Verdict};
 use edge_auth::policy::Policy;
 use edge_auth::request::credential::{CredentialKind, Request};
@@ -28,7 +28,7 @@ fn decide<'a>(policy: &'a Policy, request: &Request, t: u64) -> Decided<'a> {
         request,
         t,
         &Settled::Open,
-        &mut Trace::off(),
+        &mut Untraced,
     )
 }
 
@@ -481,6 +481,17 @@ fn mode_must_be_enforce_or_report_and_public_rules_have_none() {
 }
 
 #[test]
+fn access_log_fields_are_off_unless_asked_for() {
+    assert!(!policy(access_config()).access_log_fields);
+    let mut config = access_config();
+    config["access_log_fields"] = json!(true);
+    assert!(policy(config).access_log_fields);
+    let shipped =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/edge-auth.json")).unwrap();
+    assert!(Policy::from_json(&shipped).unwrap().access_log_fields);
+}
+
+#[test]
 fn explain_lists_the_checks_in_order_up_to_the_one_that_failed() {
     let policy = policy(access_config());
     let t = now();
@@ -577,7 +588,7 @@ fn the_cache_counts_hits_and_misses_of_the_decisions() {
             &req,
             t,
             &Settled::Open,
-            &mut Trace::off(),
+            &mut Untraced,
         );
     }
     let stats = cache.take_stats();

@@ -287,9 +287,16 @@ fn a_known_mix_gives_exactly_its_counts_across_two_workers() {
     );
 }
 
+/// The test configuration with the access-log fields on (as the shipped one has them).
+fn logged_config() -> Value {
+    let mut config = access_config();
+    config["access_log_fields"] = json!(true);
+    config
+}
+
 #[test]
 fn the_access_log_says_who_called_and_why_without_secrets() {
-    let envoy = Envoy::start(&access_config().to_string());
+    let envoy = Envoy::start(&logged_config().to_string());
     let t = now();
     let good = bearer(&issuer().token(Algorithm::RS256, t, json!({"client_id": "portal"})));
     let expired_token =
@@ -379,7 +386,7 @@ fn the_access_log_says_who_called_and_why_without_secrets() {
 /// A configuration in report mode, with a second provider whose keys come from a cluster where
 /// nothing listens (an issuer outage).
 fn report_config(outage_port: u16) -> Value {
-    let mut config = access_config();
+    let mut config = logged_config();
     config["mode"] = json!("report");
     config["providers"].as_array_mut().unwrap().push(json!({
         "name": "down-idp",
@@ -520,7 +527,7 @@ fn report_mode_forwards_what_enforce_mode_refuses_and_counts_it() {
 #[test]
 fn no_secret_reaches_any_log_line_at_wasm_trace_level() {
     let envoy = Envoy::start_with(
-        &access_config().to_string(),
+        &logged_config().to_string(),
         &Options::default().wasm_log("trace"),
     );
     let t = now();
