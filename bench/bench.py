@@ -684,6 +684,8 @@ def main():
                 Scenario("native", alg, by_name["native"], files[("reuse", alg)], 200),
                 Scenario("native-cache", alg, by_name["native-cache"], files[("reuse", alg)], 200),
                 Scenario("edge-reuse", alg, by_name["edge"], files[("reuse", alg)], 200),
+            ]
+            scenarios += [
                 Scenario("edge-fresh", alg, by_name["edge"], files[("fresh", alg)], 200),
                 Scenario("edge-forged", alg, by_name["edge"], files[("forged", alg)], 401),
             ]

@@ -4,7 +4,10 @@
 //! - `edge-auth hash-secret` reads an API secret on stdin and prints its `secret_sha256`;
 //! - `edge-auth keygen --alg ALG --kid KID --out FILE` makes a demo signing key and prints its JWK;
 //! - `edge-auth token --alg ALG --key FILE ...` mints a token for tests and demos;
-//! - `edge-auth --version` prints the crate version, the one the Wasm module logs when configured.
+//! - `edge-auth --version` prints the crate version, the one the Wasm module logs when configured;
+//! - `edge-auth explain CONFIG.json --path PATH ...` decides one request with the filter's own
+//!   code and says why, check by check (exit 0 forwarded, 1 refused, 2 usage or configuration
+//!   error).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -12,7 +15,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::jwt::mint::SigningKey;
+use edge_auth::policy::explain::{explain, Action, Explanation, GivenKeys, Status};
+use edge_auth::policy::outcome::Verdict;
 use edge_auth::policy::Policy;
+use edge_auth::request::credential::Request;
+use edge_auth::request::transport::parse_peer_address;
 use serde_json::{json, Map, Value};
 
 const USAGE: &str = "usage:
@@ -28,7 +35,17 @@ const USAGE: &str = "usage:
                   [--scope \"a b\"] [--ttl SECONDS] [--claim NAME=JSON_OR_TEXT]...
       Mint a signed token: iat = now, exp = now + ttl (default 3600).
   edge-auth --version
-      Print the version (the Wasm module of the same release logs the same one).";
+      Print the version (the Wasm module of the same release logs the same one).
+
+  edge-auth explain CONFIG.json --path PATH [--method METHOD] [-H 'NAME: VALUE']...
+                  [--peer ADDRESS] [--tls VERSION] [--time UNIX_SECONDS]
+                  [--keys PROVIDER=JWKS_FILE]... [--json]
+      Decide one request exactly as the filter would (same code, empty token cache) and print
+      the rule that matched, the credential and where it was found, each check in order, and
+      the response the client gets or the header changes the upstream sees. --keys gives the
+      JWK Set of a provider whose keys the filter fetches; introspection endpoints are never
+      called. Exit status: 0 forwarded (allowed, public, preflight), 1 refused (or, in report
+      mode, would be refused), 2 usage or configuration error.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,6 +60,15 @@ fn main() -> ExitCode {
         "-V" | "--version" | "version" => {
             println!("edge-auth {}", env!("CARGO_PKG_VERSION"));
             Ok(())
+        }
+        "explain" => {
+            return match explain_command(rest) {
+                Ok(code) => code,
+                Err(message) => {
+                    eprintln!("{message}");
+                    ExitCode::from(2)
+                }
+            }
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
@@ -120,6 +146,9 @@ fn check(args: &[String]) -> Result<(), String> {
         println!("  minimum TLS: {}", tls.name());
     }
     println!("  rules: {}", policy.rules.len());
+    if policy.report {
+        println!("  mode: report (would-be refusals are forwarded, counted and logged)");
+    }
     Ok(())
 }
 
@@ -248,4 +277,185 @@ fn token(args: &[String]) -> Result<(), String> {
     }
     println!("{}", key.sign(&claims)?);
     Ok(())
+}
+
+/// `edge-auth explain`: the exit code (0 forwarded, 1 refused), or a usage/configuration error.
+fn explain_command(args: &[String]) -> Result<ExitCode, String> {
+    let mut config = None;
+    let mut method = "GET".to_string();
+    let mut path = None;
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut peer = None;
+    let mut tls = None;
+    let mut time = None;
+    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut json_output = false;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let mut value = |name: &str| {
+            iter.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--json" => json_output = true,
+            "--method" | "-X" => method = value(arg)?.to_ascii_uppercase(),
+            "--path" => path = Some(value(arg)?),
+            "--header" | "-H" => {
+                let header = value(arg)?;
+                let (name, text) = header
+                    .split_once(':')
+                    .ok_or_else(|| format!("header {header:?} is not NAME: VALUE"))?;
+                headers.push((name.trim().to_ascii_lowercase(), text.trim().to_string()));
+            }
+            "--peer" => {
+                let text = value(arg)?;
+                peer = Some(
+                    parse_peer_address(&text)
+                        .ok_or_else(|| format!("--peer {text:?} is not an IP address"))?,
+                );
+            }
+            "--tls" => tls = Some(value(arg)?),
+            "--time" => {
+                let text = value(arg)?;
+                time = Some(
+                    text.parse::<u64>()
+                        .map_err(|_| format!("--time {text:?} is not Unix seconds"))?,
+                );
+            }
+            "--keys" => {
+                let pair = value(arg)?;
+                let (name, file) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("--keys {pair:?} is not PROVIDER=JWKS_FILE"))?;
+                keys.push((name.to_string(), file.to_string()));
+            }
+            other if other.starts_with('-') => {
+                return Err(format!("unknown option {other:?}\n{USAGE}"))
+            }
+            other if config.is_none() => config = Some(other.to_string()),
+            other => return Err(format!("unexpected argument {other:?}\n{USAGE}")),
+        }
+    }
+    let config = config.ok_or_else(|| format!("explain needs CONFIG.json\n{USAGE}"))?;
+    let path = path.ok_or_else(|| format!("explain needs --path\n{USAGE}"))?;
+    if !path.starts_with('/') {
+        return Err(format!("--path {path:?} must start with '/'"));
+    }
+    let bytes = std::fs::read(&config).map_err(|e| format!("{config}: {e}"))?;
+    let policy =
+        Policy::from_json(&bytes).map_err(|e| format!("{config}: invalid configuration: {e}"))?;
+    let mut given = GivenKeys::new(&policy);
+    for (name, file) in &keys {
+        let jwks = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+        given = given.with_jwks(name, &jwks)?;
+    }
+    let now = match time {
+        Some(time) => time,
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs(),
+    };
+    let request = Request {
+        method: method.clone(),
+        path: path.clone(),
+        headers,
+        source_address: peer,
+        tls_version: tls,
+        ..Request::default()
+    };
+    let explanation = explain(&policy, &given, &request, now);
+    let refused = matches!(
+        explanation.outcome.verdict,
+        Some(Verdict::Denied | Verdict::WouldDeny) | None
+    );
+    if json_output {
+        let document = json!({
+            "request": {"method": method, "path": path, "time": now},
+            "explanation": explanation,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", render(&method, &path, now, &explanation));
+    }
+    Ok(if refused {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The explanation in plain words.
+fn render(method: &str, path: &str, now: u64, explanation: &Explanation) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "request: {method} {path} (at {now})");
+    for step in &explanation.steps {
+        let mark = match step.status {
+            Status::Passed => "ok  ",
+            Status::Failed => "FAIL",
+            Status::Info => "    ",
+        };
+        let _ = writeln!(out, "  [{mark}] {}: {}", step.check, step.detail);
+    }
+    let outcome = &explanation.outcome;
+    let verdict = outcome.verdict.map_or("undecided", |v| v.code());
+    let mut facts = vec![format!("decision: {verdict}")];
+    if let Some(reason) = outcome.reason {
+        facts.push(format!("reason: {}", reason.code()));
+    }
+    if let Some(kind) = outcome.credential {
+        facts.push(format!("credential: {}", kind.name()));
+    }
+    if let Some(provider) = outcome.provider {
+        facts.push(format!("provider: {provider}"));
+    }
+    if let Some(client) = &outcome.client {
+        facts.push(format!("client: {client}"));
+    }
+    if let Some(subject) = &outcome.subject {
+        facts.push(format!("subject: {subject}"));
+    }
+    let _ = writeln!(out, "{}", facts.join(", "));
+    match &explanation.action {
+        Action::Respond {
+            status,
+            headers,
+            body,
+        } => {
+            let _ = writeln!(out, "the client gets:");
+            let _ = writeln!(out, "  HTTP {status}");
+            for (name, value) in headers {
+                let _ = writeln!(out, "  {name}: {value}");
+            }
+            let _ = writeln!(out, "\n  {body}");
+        }
+        Action::Forward { remove, set, path } => {
+            if outcome.verdict == Some(Verdict::WouldDeny) {
+                let _ = writeln!(
+                    out,
+                    "report mode: refused by the policy, but forwarded; the upstream sees:"
+                );
+            } else {
+                let _ = writeln!(out, "forwarded; the upstream sees:");
+            }
+            if remove.is_empty() && set.is_empty() && path.is_none() {
+                let _ = writeln!(out, "  the request unchanged");
+            }
+            for name in remove {
+                let _ = writeln!(out, "  - {name} (removed)");
+            }
+            if let Some(path) = path {
+                let _ = writeln!(out, "  :path {path} (query token removed)");
+            }
+            for (name, value) in set {
+                let _ = writeln!(out, "  + {name}: {value}");
+            }
+        }
+    }
+    out
 }

@@ -75,6 +75,9 @@ struct RawConfig {
     mtls: Option<sender::RawMtls>,
     #[serde(default)]
     resource_metadata: Option<sender::RawResourceMetadata>,
+    mode: Option<String>,
+    #[serde(default)]
+    access_log_fields: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -174,6 +177,7 @@ struct RawRule {
     require_app: bool,
     #[serde(default)]
     sender_constraint: Option<String>,
+    mode: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -359,6 +363,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         .app_header
         .map(|name| header_name(&name, "app_header"))
         .transpose()?;
+    let report = report_mode(raw.mode.as_deref(), "mode")?.unwrap_or(false);
     let rules = raw
         .rules
         .into_iter()
@@ -370,6 +375,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
                 &credentials,
                 app_header.is_some(),
                 &sender_settings,
+                report,
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -382,6 +388,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
             .collect(),
         require_app: false,
         sender_constraint: None,
+        report,
     };
     let forward = compile_forward(raw.forward, &credentials, app_header.as_deref())?;
 
@@ -443,6 +450,8 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         sender: sender_settings,
         resource_metadata: None,
         uses_source_address,
+        report,
+        access_log_fields: raw.access_log_fields.unwrap_or(false),
         realm,
         providers,
         endpoints,
@@ -724,12 +733,27 @@ fn compile_provider(
     ))
 }
 
+/// `mode`: `"enforce"` (refuse) or `"report"` (forward, count and log what would be refused);
+/// `Some(true)` for report.
+fn report_mode(mode: Option<&str>, field: &str) -> Result<Option<bool>, ConfigError> {
+    match mode {
+        None => Ok(None),
+        Some("enforce") => Ok(Some(false)),
+        Some("report") => Ok(Some(true)),
+        Some(other) => Err(ConfigError::new(
+            field,
+            format!("must be \"enforce\" or \"report\", not {other:?}"),
+        )),
+    }
+}
+
 fn compile_rule(
     raw: RawRule,
     field: &str,
     credentials: &CredentialSources,
     has_app_header: bool,
     sender_settings: &SenderSettings,
+    global_report: bool,
 ) -> Result<Rule, ConfigError> {
     if !raw.path_prefix.starts_with('/') {
         return Err(ConfigError::new(
@@ -773,6 +797,7 @@ fn compile_rule(
             ("accept", raw.accept.is_some()),
             ("require_app", raw.require_app),
             ("sender_constraint", raw.sender_constraint.is_some()),
+            ("mode", raw.mode.is_some()),
         ] {
             if set {
                 return Err(ConfigError::new(
@@ -822,6 +847,7 @@ fn compile_rule(
             "needs app_header to name the application header",
         ));
     }
+    let report = report_mode(raw.mode.as_deref(), &format!("{field}.mode"))?;
     let route = Route {
         scopes,
         accept,
@@ -831,6 +857,7 @@ fn compile_rule(
             &format!("{field}.sender_constraint"),
             sender_settings,
         )?,
+        report: report.unwrap_or(global_report),
     };
     Ok(Rule::authenticated(raw.path_prefix, methods, route))
 }

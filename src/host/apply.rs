@@ -15,13 +15,17 @@ use std::time::UNIX_EPOCH;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, MapType};
 
+use super::access_log;
+use super::metrics::Metrics;
 use super::nonce_key::nonce_key;
 use super::replay_store::{first_use, NotRecorded};
 use crate::issuer::remote_keys::{Slot, WorkerKeys};
 use crate::policy::cache::TokenCache;
 use crate::policy::challenge::deny_response;
-use crate::policy::decision::{authorize_with_keys, Decision};
+use crate::policy::decision::{evaluate, Decided, Decision, Settled};
 use crate::policy::deny::{Denial, DenyResponse};
+use crate::policy::explain::Untraced;
+use crate::policy::outcome::{Outcome, Reason, Verdict};
 use crate::policy::resource_metadata;
 use crate::policy::Policy;
 use crate::request::credential::{CredentialKind, Request};
@@ -35,6 +39,10 @@ pub(crate) struct Shared {
     pub(crate) slots: RefCell<Vec<Slot>>,
     /// The root context, made effective again after deciding a paused request.
     pub(crate) root_id: u32,
+    /// This worker's metric ids.
+    pub(crate) metrics: Metrics,
+    /// When this worker was configured (the key age before any good fetch).
+    pub(crate) started_ms: u64,
 }
 
 /// Milliseconds since the Unix epoch, by the host's clock.
@@ -52,30 +60,31 @@ pub(crate) fn now_ms() -> u64 {
 pub(crate) enum Applied {
     /// Allowed with its header changes made, or answered locally: return this action.
     Done(Action),
-    /// Wait for `provider`'s keys (fetched at `now_ms` or later), else answer `otherwise`.
+    /// Wait for `provider`'s keys (fetched at `now_ms` or later), else decide as it stands.
     AwaitKeys {
         provider: usize,
         unknown_kid: bool,
-        otherwise: Denial,
         now_ms: u64,
     },
     /// Ask `provider`'s introspection endpoint about `token`.
     Introspect { provider: usize, token: String },
 }
 
-/// Decides a request that may not wait (it was woken once already) and applies the decision:
-/// a wait is answered with what there is.
-pub(crate) fn decide_now(shared: &Shared) -> Action {
-    match decide(shared) {
+/// Decides a request that may not wait (it was woken once already, or nothing would come of
+/// waiting) and applies the decision: what is missing is refused as it stands.
+pub(crate) fn decide_now(shared: &Shared, settled: &Settled) -> Action {
+    match decide(shared, settled) {
         Applied::Done(action) => action,
-        Applied::AwaitKeys { otherwise, .. } => deny_token(shared, &otherwise),
-        Applied::Introspect { .. } => introspection_unavailable(&shared.policy.realm),
+        // The core never asks a settled request to wait; fail closed regardless.
+        Applied::AwaitKeys { .. } | Applied::Introspect { .. } => internal_failure(
+            shared,
+            &Denial::Unavailable("edge-auth cannot decide".into()),
+        ),
     }
 }
 
 /// Decides the request of the effective HTTP context and applies an allow or a deny.
-pub(crate) fn decide(shared: &Shared) -> Applied {
-    let realm = shared.policy.realm.as_str();
+pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
     let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
         Ok(headers) => headers
             .into_iter()
@@ -83,9 +92,9 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
             .collect(),
         Err(status) => {
             log::error!("cannot read request headers: {status:?}");
-            return Applied::Done(deny(
+            return Applied::Done(internal_failure(
+                shared,
                 &Denial::InvalidRequest("request headers unreadable".into()),
-                realm,
             ));
         }
     };
@@ -120,12 +129,12 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
         return Applied::Done(send(reply.status, headers, &reply.body));
     }
     let now = now_ms();
-    let decision = {
+    let decided = {
         let (Ok(mut cache), Ok(slots)) = (shared.cache.try_borrow_mut(), shared.slots.try_borrow())
         else {
-            return Applied::Done(deny(
+            return Applied::Done(internal_failure(
+                shared,
                 &Denial::Unavailable("edge-auth is busy".into()),
-                realm,
             ));
         };
         let keys = WorkerKeys {
@@ -133,20 +142,38 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
             endpoints: &shared.policy.endpoints,
             slots: &slots,
         };
-        authorize_with_keys(&shared.policy, &keys, &mut cache, &request, now / 1000)
+        evaluate(
+            &shared.policy,
+            &keys,
+            &mut cache,
+            &request,
+            now / 1000,
+            settled,
+            &mut Untraced,
+        )
     };
+    let Decided {
+        decision,
+        mut outcome,
+    } = decided;
     match decision {
         Decision::Allow(forwarding) => {
+            // A DPoP proof is good once: recorded in the replay cache the workers share.
             if let (Some(entry), Some(dpop)) = (&forwarding.replay, &shared.policy.sender.dpop) {
                 if let Err(why) = first_use(entry, &dpop.replay, now / 1000) {
-                    let denial = match why {
-                        NotRecorded::Replayed => {
-                            Denial::InvalidDpopProof("DPoP proof was already used".into())
-                        }
-                        NotRecorded::Unavailable => {
-                            Denial::Unavailable("the DPoP replay cache is unavailable".into())
-                        }
+                    let (denial, reason) = match why {
+                        NotRecorded::Replayed => (
+                            Denial::InvalidDpopProof("DPoP proof was already used".into()),
+                            Reason::InvalidDpopProof,
+                        ),
+                        NotRecorded::Unavailable => (
+                            Denial::Unavailable("the DPoP replay cache is unavailable".into()),
+                            Reason::Internal,
+                        ),
                     };
+                    outcome.verdict = Some(Verdict::Denied);
+                    outcome.reason = Some(reason);
+                    report(shared, &outcome);
                     let schemes = CredentialKind::Jwt.as_slice();
                     let response = deny_response(&shared.policy, &request, &denial, schemes);
                     return Applied::Done(send_deny(&response));
@@ -162,32 +189,56 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
             for (name, value) in removals.chain(path).chain(sets) {
                 if let Err(status) = hostcalls::set_map_value(headers, name, value) {
                     log::error!("cannot change request header {name}: {status:?}");
-                    return Applied::Done(deny(
+                    return Applied::Done(internal_failure(
+                        shared,
                         &Denial::Unavailable("request headers unwritable".into()),
-                        realm,
                     ));
                 }
             }
+            report(shared, &outcome);
             Applied::Done(Action::Continue)
         }
-        Decision::Deny { denial, schemes } => Applied::Done(send_deny(&deny_response(
-            &shared.policy,
-            &request,
-            &denial,
-            schemes,
-        ))),
+        Decision::Deny { denial, schemes } => {
+            report(shared, &outcome);
+            Applied::Done(send_deny(&deny_response(
+                &shared.policy,
+                &request,
+                &denial,
+                schemes,
+            )))
+        }
         Decision::AwaitKeys {
             provider,
             unknown_kid,
-            otherwise,
+            otherwise: _,
         } => Applied::AwaitKeys {
             provider,
             unknown_kid,
-            otherwise,
             now_ms: now,
         },
         Decision::Introspect { provider, token } => Applied::Introspect { provider, token },
     }
+}
+
+/// Publishes a decided request's outcome: metrics, and the access-log fields.
+fn report(shared: &Shared, outcome: &Outcome) {
+    shared.metrics.count(outcome);
+    if shared.policy.access_log_fields {
+        access_log::publish(outcome);
+    }
+}
+
+/// Answers 503 (or 400 for unreadable headers) when the filter itself cannot decide: always
+/// enforced, whatever the mode, and counted with reason `internal`. No access-log field is set:
+/// the request's stream may be gone, and setting filter state then is an error the SDK turns
+/// into a panic.
+pub(crate) fn internal_failure(shared: &Shared, denial: &Denial) -> Action {
+    shared.metrics.count(&Outcome {
+        verdict: Some(Verdict::Denied),
+        reason: Some(Reason::Internal),
+        ..Outcome::default()
+    });
+    deny(denial, &shared.policy.realm)
 }
 
 /// A connection property as text (`source.address`, `connection.tls_version`), if Envoy has it.
@@ -196,26 +247,6 @@ fn property_text(path: &[&str]) -> Option<String> {
         Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
         _ => None,
     }
-}
-
-/// Answers 503: the introspection endpoint cannot be asked.
-pub(crate) fn introspection_unavailable(realm: &str) -> Action {
-    deny(
-        &Denial::Unavailable("the token introspection endpoint is unavailable".into()),
-        realm,
-    )
-}
-
-/// Sends the local reply for a token refused after a wait (keys, introspection): its challenges
-/// completed like the decision's (`DPoP`, `resource_metadata`), and stops the request.
-pub(crate) fn deny_token(shared: &Shared, denial: &Denial) -> Action {
-    let schemes = CredentialKind::Jwt.as_slice();
-    send_deny(&deny_response(
-        &shared.policy,
-        &Request::default(),
-        denial,
-        schemes,
-    ))
 }
 
 /// Sends the local reply for a denial that has no credential challenge, and stops the request.

@@ -7,8 +7,10 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use super::apply::{decide, deny, deny_token, introspection_unavailable, Applied, Shared};
+use super::apply::{decide, decide_now, deny, Applied, Shared};
 use super::issuer_calls::{introspect, introspection_answered, wait_for_keys, Pending};
+use super::metrics::IntrospectionResult;
+use crate::policy::decision::Settled;
 use crate::policy::deny::Denial;
 
 pub(crate) struct EdgeAuthRequest {
@@ -43,18 +45,17 @@ impl HttpContext for EdgeAuthRequest {
                 "edge",
             );
         };
-        match decide(shared) {
+        match decide(shared, &Settled::Open) {
             Applied::Done(action) => action,
             Applied::AwaitKeys {
                 provider,
                 unknown_kid,
-                otherwise,
                 now_ms,
             } => {
                 if wait_for_keys(shared, provider, unknown_kid, self.context_id, now_ms) {
                     Action::Pause
                 } else {
-                    deny_token(shared, &otherwise)
+                    decide_now(shared, &Settled::Final)
                 }
             }
             Applied::Introspect { provider, token } => match introspect(shared, provider, &token) {
@@ -66,7 +67,12 @@ impl HttpContext for EdgeAuthRequest {
                     });
                     Action::Pause
                 }
-                None => introspection_unavailable(&shared.policy.realm),
+                None => {
+                    shared
+                        .metrics
+                        .introspection(provider, IntrospectionResult::Unavailable);
+                    decide_now(shared, &Settled::Final)
+                }
             },
         }
     }

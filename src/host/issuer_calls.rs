@@ -18,7 +18,8 @@ use std::time::Duration;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType};
 
-use super::apply::{decide_now, deny, deny_token, now_ms, Shared};
+use super::apply::{decide_now, internal_failure, now_ms, Shared};
+use super::metrics::IntrospectionResult;
 use crate::issuer::discovery;
 use crate::issuer::introspection::{self, Outcome};
 use crate::issuer::remote_keys::{
@@ -26,7 +27,9 @@ use crate::issuer::remote_keys::{
 };
 use crate::jwt::jwks::KeySet;
 use crate::jwt::provider::Provider;
+use crate::policy::decision::Settled;
 use crate::policy::deny::Denial;
+use crate::policy::outcome::Reason;
 
 /// The root context's fetches in flight.
 #[derive(Default)]
@@ -41,6 +44,12 @@ impl KeyFetcher {
     pub(crate) fn on_tick(&mut self, shared: &Shared) {
         let now = now_ms();
         let policy = &shared.policy;
+        if let Ok(mut cache) = shared.cache.try_borrow_mut() {
+            let stats = cache.take_stats();
+            if !stats.is_empty() {
+                shared.metrics.add_cache(stats);
+            }
+        }
         for (index, (provider, endpoints)) in
             policy.providers.iter().zip(&policy.endpoints).enumerate()
         {
@@ -52,10 +61,14 @@ impl KeyFetcher {
             let (lease, cas) = read_lease(provider, remote);
             sync_keys(shared, index);
             let mut lease = lease;
-            let (fetching, wanted) = match shared.slots.borrow().get(index) {
-                Some(slot) => (slot.fetching(), slot.unknown_kid_wanted),
+            let (fetching, wanted, fetched_at) = match shared.slots.borrow().get(index) {
+                Some(slot) => (slot.fetching(), slot.unknown_kid_wanted, slot.fetched_at_ms),
                 None => continue,
             };
+            let since = fetched_at.unwrap_or(shared.started_ms);
+            shared
+                .metrics
+                .key_age(index, now.saturating_sub(since) / 1000);
             if !fetching {
                 if let Some((reason, taken)) = lease.take(now, wanted, remote) {
                     if hostcalls::set_shared_data(
@@ -203,6 +216,7 @@ impl KeyFetcher {
         {
             log::error!("provider {}: cannot share keys: {status:?}", provider.name);
         }
+        shared.metrics.key_fetch(index, true);
         let (lease, _) = read_lease(provider, remote);
         let done = lease.succeeded(now, remote);
         // This worker owns the lease while fetching: no compare-and-swap needed.
@@ -215,6 +229,7 @@ impl KeyFetcher {
         let Some((provider, remote)) = remote_provider(shared, index) else {
             return;
         };
+        shared.metrics.key_fetch(index, false);
         let now = now_ms();
         let (lease, _) = read_lease(provider, remote);
         let failed = lease.failed(now, remote);
@@ -262,11 +277,7 @@ impl KeyFetcher {
             if hostcalls::set_effective_context(waiter.context_id).is_err() {
                 continue; // the client has gone
             }
-            if let Action::Continue = decide_now(shared) {
-                if let Err(status) = hostcalls::resume_http_request() {
-                    log::error!("cannot resume a request: {status:?}");
-                }
-            }
+            resume(decide_now(shared, &Settled::Final));
         }
         if let Err(status) = hostcalls::set_effective_context(shared.root_id) {
             log::error!("cannot return to the root context: {status:?}");
@@ -383,19 +394,17 @@ pub(crate) struct Pending {
 }
 
 /// Handles the introspection answer for the effective HTTP context's request: caches it and
-/// decides the request again (allowed requests are resumed), or answers 401/503.
+/// decides the request again (allowed requests are resumed), or refuses it (401/503; in report
+/// mode forwarded and counted as would-deny).
 pub(crate) fn introspection_answered(
     shared: &Shared,
     pending: &Pending,
     num_headers: usize,
     body_size: usize,
 ) {
-    let realm = shared.policy.realm.as_str();
+    let misconfigured = || Denial::Unavailable("edge-auth is misconfigured".into());
     let Some(provider) = shared.policy.providers.get(pending.provider) else {
-        deny(
-            &Denial::Unavailable("edge-auth is misconfigured".into()),
-            realm,
-        );
+        resume(internal_failure(shared, &misconfigured()));
         return;
     };
     let Some(introspection) = shared
@@ -404,10 +413,7 @@ pub(crate) fn introspection_answered(
         .get(pending.provider)
         .and_then(|e| e.introspection.as_ref())
     else {
-        deny(
-            &Denial::Unavailable("edge-auth is misconfigured".into()),
-            realm,
-        );
+        resume(internal_failure(shared, &misconfigured()));
         return;
     };
     let (status, body) = call_response(num_headers, body_size);
@@ -421,38 +427,60 @@ pub(crate) fn introspection_answered(
         &shared.policy.forward,
         now,
     );
-    {
-        let Ok(mut cache) = shared.cache.try_borrow_mut() else {
-            deny(&Denial::Unavailable("edge-auth is busy".into()), realm);
-            return;
-        };
-        match outcome {
-            Outcome::Active {
-                identity,
-                valid_until,
-            } => cache.insert(&pending.token, Rc::new(identity), valid_until, now),
-            Outcome::Inactive(why) => {
+    let settled = match outcome {
+        Outcome::Active {
+            identity,
+            valid_until,
+        } => {
+            shared
+                .metrics
+                .introspection(pending.provider, IntrospectionResult::Active);
+            let Ok(mut cache) = shared.cache.try_borrow_mut() else {
+                internal_failure(shared, &Denial::Unavailable("edge-auth is busy".into()));
+                return;
+            };
+            cache.insert(&pending.token, Rc::new(identity), valid_until, now);
+            // The answer is cached: decide as for any verified token (route scopes, headers).
+            Settled::Final
+        }
+        Outcome::Inactive(why) => {
+            shared
+                .metrics
+                .introspection(pending.provider, IntrospectionResult::Inactive);
+            let action = decide_now(
+                shared,
+                &Settled::Refused(Denial::InvalidToken(why.into()), Reason::for_inactive(why)),
+            );
+            // Remembered after deciding, so the answer's own reason is the one reported.
+            if let Ok(mut cache) = shared.cache.try_borrow_mut() {
                 let until = now.saturating_add(introspection.negative_cache_seconds);
                 cache.insert_inactive(&pending.token, until, now);
-                deny_token(shared, &Denial::InvalidToken(why.into()));
-                return;
             }
-            Outcome::Unavailable(cause) => {
-                log::warn!(
-                    "provider {}: introspection via cluster {} failed: {cause}",
-                    provider.name,
-                    introspection.cluster
-                );
-                deny(
-                    &Denial::Unavailable("the token introspection endpoint is unavailable".into()),
-                    realm,
-                );
-                return;
-            }
+            resume(action);
+            return;
         }
-    }
-    // The answer is cached: decide as for any verified token (route scopes, headers).
-    if let Action::Continue = decide_now(shared) {
+        Outcome::Unavailable(cause) => {
+            shared
+                .metrics
+                .introspection(pending.provider, IntrospectionResult::Unavailable);
+            log::warn!(
+                "provider {}: introspection via cluster {} failed: {cause}",
+                provider.name,
+                introspection.cluster
+            );
+            Settled::Refused(
+                Denial::Unavailable("the token introspection endpoint is unavailable".into()),
+                Reason::IntrospectionUnavailable,
+            )
+        }
+    };
+    resume(decide_now(shared, &settled));
+}
+
+/// Resumes the effective HTTP context's paused request if it was allowed (a refusal has sent
+/// its reply already).
+fn resume(action: Action) {
+    if let Action::Continue = action {
         if let Err(status) = hostcalls::resume_http_request() {
             log::error!("cannot resume a request: {status:?}");
         }

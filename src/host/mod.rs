@@ -6,9 +6,11 @@
 //! [`apply`] (the shared state and turning a decision into host calls) → [`replay_store`] (the DPoP
 //! replay cache in shared data) and [`nonce_key`] (the DPoP nonce key in shared data).
 
+mod access_log;
 mod apply;
 mod http_context;
 mod issuer_calls;
+mod metrics;
 mod nonce_key;
 mod replay_store;
 mod root_context;

@@ -11,9 +11,10 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
-use super::apply::Shared;
+use super::apply::{now_ms, Shared};
 use super::http_context::EdgeAuthRequest;
 use super::issuer_calls::{create_lease, KeyFetcher};
+use super::metrics::Metrics;
 use super::nonce_key::create_nonce_key;
 use super::replay_store::create_shards;
 use crate::issuer::remote_keys::Slot;
@@ -22,6 +23,8 @@ use crate::policy::Policy;
 
 /// How often the root context looks at shared keys, leases and waiting requests.
 const TICK: Duration = Duration::from_millis(100);
+/// How often the root context adds batched counts to the metrics when it fetches no keys.
+const METRICS_TICK: Duration = Duration::from_secs(1);
 
 pub(crate) struct EdgeAuthRoot {
     pub(crate) context_id: u32,
@@ -58,6 +61,10 @@ impl RootContext for EdgeAuthRoot {
                 return false;
             }
         };
+        // Log as verbosely as Envoy's `wasm` logger is set (debug lines name each refusal).
+        if let Ok(level) = hostcalls::get_log_level() {
+            proxy_wasm::set_log_level(level);
+        }
         match Policy::from_json(&bytes) {
             Ok(policy) => {
                 log::info!(
@@ -67,11 +74,10 @@ impl RootContext for EdgeAuthRoot {
                     policy.rules.len()
                 );
                 let remote = policy.endpoints.iter().any(|e| e.remote.is_some());
-                if remote {
-                    if let Err(status) = hostcalls::set_tick_period(TICK) {
-                        log::error!("cannot set the tick period: {status:?}");
-                        return false;
-                    }
+                let tick = if remote { TICK } else { METRICS_TICK };
+                if let Err(status) = hostcalls::set_tick_period(tick) {
+                    log::error!("cannot set the tick period: {status:?}");
+                    return false;
                 }
                 if let Some(dpop) = &policy.sender.dpop {
                     create_shards(&dpop.replay);
@@ -89,11 +95,14 @@ impl RootContext for EdgeAuthRoot {
                 let cache = RefCell::new(TokenCache::new(policy.token_cache_entries));
                 let slots =
                     RefCell::new(policy.providers.iter().map(|_| Slot::default()).collect());
+                let metrics = Metrics::new(&policy);
                 self.shared = Some(Rc::new(Shared {
                     policy,
                     cache,
                     slots,
                     root_id: self.context_id,
+                    metrics,
+                    started_ms: now_ms(),
                 }));
                 true
             }

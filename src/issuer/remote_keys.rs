@@ -446,6 +446,8 @@ pub struct Slot {
     pub waiters: Vec<Waiter>,
     /// The JWKS URL learnt from discovery.
     pub jwks_url: Option<Url>,
+    /// When the keys in use were fetched (by whichever worker fetched them).
+    pub fetched_at_ms: Option<u64>,
 }
 
 /// What happened when a worker looked at the shared key record.
@@ -485,6 +487,7 @@ impl Slot {
         match KeySet::from_fetched_jwks(&record.body, allowed) {
             Ok((keys, skipped)) => {
                 self.keys = Some(keys);
+                self.fetched_at_ms = Some(record.fetched_at_ms);
                 self.version = self.version.saturating_add(1);
                 Sync::Installed(skipped)
             }

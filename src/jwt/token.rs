@@ -99,6 +99,46 @@ impl fmt::Display for TokenError {
 
 impl std::error::Error for TokenError {}
 
+/// The token checks in the order [`verify_with_keys`] runs them, as named in explanations.
+pub const CHECKS: [&str; 8] = [
+    "format (size, three base64url parts, JSON header and claims, a signed algorithm, no crit)",
+    "issuer (iss names a configured provider)",
+    "algorithm allowed for the issuer",
+    "signing key (kid and algorithm)",
+    "time (exp, nbf, iat, maximum lifetime)",
+    "audience",
+    "signature",
+    "claims (network claim)",
+];
+
+impl TokenError {
+    /// Index in [`CHECKS`] of the check that refused the token: every check before it passed,
+    /// none after it ran.
+    pub fn check(self) -> usize {
+        match self {
+            TokenError::TooLarge
+            | TokenError::Malformed
+            | TokenError::Unsigned
+            | TokenError::UnsupportedAlgorithm
+            | TokenError::CriticalExtension => 0,
+            TokenError::MissingIssuer | TokenError::UnknownIssuer => 1,
+            TokenError::AlgorithmNotAllowed => 2,
+            TokenError::UnknownKey
+            | TokenError::KeysUnavailable
+            | TokenError::NoKeyForAlgorithm => 3,
+            TokenError::MissingExpiry
+            | TokenError::Expired
+            | TokenError::NotYetValid
+            | TokenError::IssuedInFuture
+            | TokenError::LifetimeTooLong
+            | TokenError::BadTimeClaim => 4,
+            TokenError::AudienceNotAllowed => 5,
+            TokenError::BadSignature => 6,
+            TokenError::BadNetworkClaim => 7,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Header {
     alg: String,

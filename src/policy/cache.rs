@@ -17,6 +17,27 @@ pub struct TokenCache {
     /// Tokens an introspection endpoint called inactive, until when (bounded like `entries`).
     inactive: HashMap<Box<str>, u64>,
     capacity: usize,
+    /// Lookups and evictions since the host last took them (for metrics).
+    stats: CacheStats,
+}
+
+/// What the cache did since the counts were last taken: the host adds them to its metrics in
+/// batches, so a cache hit costs no host call of its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Tokens found verified.
+    pub hits: u64,
+    /// Tokens not found, so checked in full (or introspected).
+    pub misses: u64,
+    /// Entries dropped to make room for a new one.
+    pub evictions: u64,
+}
+
+impl CacheStats {
+    /// Whether nothing happened.
+    pub fn is_empty(&self) -> bool {
+        *self == CacheStats::default()
+    }
 }
 
 struct CachedIdentity {
@@ -32,7 +53,29 @@ impl TokenCache {
             entries: HashMap::with_capacity(capacity.min(1024)),
             inactive: HashMap::new(),
             capacity,
+            stats: CacheStats::default(),
         }
+    }
+
+    /// [`TokenCache::get`], counted as a hit or a miss.
+    pub fn lookup(&mut self, token: &str, now: u64) -> Option<Rc<Identity>> {
+        let found = self.get(token, now);
+        if found.is_some() {
+            self.stats.hits = self.stats.hits.saturating_add(1);
+        } else {
+            self.note_miss();
+        }
+        found
+    }
+
+    /// Counts a miss that did not go through [`TokenCache::lookup`].
+    pub fn note_miss(&mut self) {
+        self.stats.misses = self.stats.misses.saturating_add(1);
+    }
+
+    /// The counts since the last call, reset to zero.
+    pub fn take_stats(&mut self) -> CacheStats {
+        std::mem::take(&mut self.stats)
     }
 
     /// The identity for `token` if it is cached and still valid at `now`.
@@ -51,12 +94,15 @@ impl TokenCache {
             return;
         }
         if self.entries.len() >= self.capacity && !self.entries.contains_key(token) {
+            let before = self.entries.len();
             self.entries.retain(|_, entry| entry.valid_until >= now);
             if self.entries.len() >= self.capacity {
                 if let Some(victim) = self.entries.keys().next().cloned() {
                     self.entries.remove(&victim);
                 }
             }
+            let evicted = u64::try_from(before.saturating_sub(self.entries.len())).unwrap_or(0);
+            self.stats.evictions = self.stats.evictions.saturating_add(evicted);
         }
         self.entries.insert(
             token.into(),
@@ -190,6 +236,25 @@ mod tests {
             cache.insert_inactive(&format!("t{i}"), 1000, 20);
         }
         assert_eq!(cache.inactive.len(), 2);
+    }
+
+    #[test]
+    fn lookups_and_evictions_are_counted_until_taken() {
+        let mut cache = TokenCache::new(1);
+        assert!(cache.lookup("a", 0).is_none());
+        cache.insert("a", identity("alice"), 100, 0);
+        assert!(cache.lookup("a", 1).is_some());
+        assert!(cache.lookup("a", 2).is_some());
+        cache.insert("b", identity("bob"), 100, 2);
+        assert_eq!(
+            cache.take_stats(),
+            CacheStats {
+                hits: 2,
+                misses: 1,
+                evictions: 1
+            }
+        );
+        assert!(cache.take_stats().is_empty());
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //! allow-lists (source network, web origin, application). A query token is cut from the path on
 //! every forwarded request. Where only the issuer can settle a token (its keys are not in yet,
 //! or it is opaque), the decision says so and the filter asks, then decides again.
+//!
+//! Every decision comes with its [`Outcome`] (verdict, reason code, credential kind, provider,
+//! caller) for metrics and the access log, and can leave a trace ([`Tracer`]) of each check for
+//! `edge-auth explain`. In report mode (the route's `mode`, else the global one) a refusal is
+//! turned into a forward: spoofed identity headers and consumed credentials are still removed,
+//! and identity headers are added only for a credential that passed.
 
 use std::rc::Rc;
 
@@ -15,6 +21,8 @@ use crate::jwt::provider::Provider;
 use crate::jwt::token::{self, InlineKeys, KeyLookup};
 use crate::policy::cache::TokenCache;
 use crate::policy::deny::Denial;
+use crate::policy::explain::{Tracer, Untraced};
+use crate::policy::outcome::{Outcome, Reason, Verdict};
 use crate::policy::replay::ReplayEntry;
 use crate::policy::rules::{has_dot_segment, Requirement, Route};
 use crate::policy::sender;
@@ -73,6 +81,27 @@ pub struct Forwarding<'a> {
     pub replay: Option<ReplayEntry>,
 }
 
+/// A decision with what is reported about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided<'a> {
+    /// What to do with the request.
+    pub decision: Decision<'a>,
+    /// Verdict, reason, credential kind, provider and caller, for metrics and the access log.
+    pub outcome: Outcome<'a>,
+}
+
+/// What the filter learnt while the request waited for its issuer, for deciding it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Nothing yet: the decision may ask to wait for keys or an introspection answer.
+    Open,
+    /// No more waiting: keys still missing, or an introspection call that could not be made,
+    /// are refused as they stand (503, or 401 for an unknown `kid`).
+    Final,
+    /// The introspection endpoint refused the token, or could not answer: this refusal.
+    Refused(Denial, Reason),
+}
+
 /// Who the caller turned out to be, whatever the credential.
 struct Caller<'a> {
     kind: CredentialKind,
@@ -84,6 +113,14 @@ struct Caller<'a> {
     networks: [&'a [Cidr]; 2],
     origins: &'a [OriginPattern],
     claims: &'a [(usize, String)],
+}
+
+/// What a refused request's credential left to strip, should report mode forward it.
+enum Consumed<'a, 'r> {
+    /// These headers carried the credential (possibly none).
+    Known(&'r [&'a str]),
+    /// The credential could not be read: every header that may carry a secret goes.
+    Unknown(&'r Request),
 }
 
 /// Decides `request` at time `now` (Unix seconds), consulting and filling `cache`, with the keys
@@ -105,11 +142,34 @@ pub fn authorize_with_keys<'a>(
     request: &Request,
     now: u64,
 ) -> Decision<'a> {
-    let deny = |denial: Denial, schemes: &'a [CredentialKind]| Decision::Deny { denial, schemes };
+    evaluate(
+        policy,
+        keys,
+        cache,
+        request,
+        now,
+        &Settled::Open,
+        &mut Untraced,
+    )
+    .decision
+}
 
+/// The decision and its outcome: what the filter runs for every request, and what
+/// `edge-auth explain` runs with a recording [`Tracer`] (the filter's [`Untraced`] compiles to
+/// nothing). `settled` says what the issuer already
+/// answered for a request that waited.
+pub fn evaluate<'a, T: Tracer>(
+    policy: &'a Policy,
+    keys: &dyn KeyLookup,
+    cache: &mut TokenCache,
+    request: &Request,
+    now: u64,
+    settled: &Settled,
+    trace: &mut T,
+) -> Decided<'a> {
     // Identity headers the client sent are removed (they could be spoofed); the ones it did not
     // send need no removal, and every removal is a call into Envoy on the request path.
-    let mut forwarding = Forwarding {
+    let forwarding = Forwarding {
         remove: policy
             .forward
             .header_names()
@@ -123,38 +183,165 @@ pub fn authorize_with_keys<'a>(
             .and_then(|param| query_token::strip(&request.path, param)),
         replay: None,
     };
+    let mut outcome = Outcome::default();
     let path = request.path_only();
     if has_dot_segment(path) {
-        return deny(
-            Denial::InvalidRequest("the path contains dot-segments".into()),
+        trace.fail("path", || {
+            "contains a dot-segment (. or ..), literal or encoded".into()
+        });
+        let denial = Denial::InvalidRequest("the path contains dot-segments".into());
+        return refuse(
+            policy,
+            policy.report,
+            forwarding,
+            outcome,
+            Consumed::Unknown(request),
+            (denial, Reason::MalformedRequest),
             &[],
+            trace,
         );
     }
+    trace.pass("path", || "no dot-segments".into());
     if let Some(minimum) = policy.min_tls_version {
         let version = request.tls_version.as_deref().and_then(TlsVersion::parse);
         if version.is_none_or(|version| version < minimum) {
-            return deny(
-                Denial::AccessDenied(format!("{} or newer is required", minimum.name())),
+            trace.fail("TLS", || {
+                format!(
+                    "{} is older than the minimum {}",
+                    request.tls_version.as_deref().unwrap_or("plain text"),
+                    minimum.name()
+                )
+            });
+            let denial = Denial::AccessDenied(format!("{} or newer is required", minimum.name()));
+            return refuse(
+                policy,
+                policy.report,
+                forwarding,
+                outcome,
+                Consumed::Unknown(request),
+                (denial, Reason::Tls),
                 &[],
+                trace,
             );
         }
+        trace.pass("TLS", || {
+            format!(
+                "{} meets the minimum {}",
+                request.tls_version.as_deref().unwrap_or_default(),
+                minimum.name()
+            )
+        });
     }
     if policy.allow_cors_preflight && is_cors_preflight(request) {
-        return Decision::Allow(forwarding);
+        trace.pass("CORS preflight", || {
+            "OPTIONS with Origin and Access-Control-Request-Method: forwarded without a credential"
+                .into()
+        });
+        outcome.verdict = Some(Verdict::Preflight);
+        return Decided {
+            decision: Decision::Allow(forwarding),
+            outcome,
+        };
     }
-    let route = match policy.rules.requirement(&request.method, path) {
-        Requirement::Public => return Decision::Allow(forwarding),
+    let (rule, requirement) = policy.rules.matching(&request.method, path);
+    let describe = || match rule.and_then(|index| Some((index, policy.rules.describe(index)?))) {
+        Some((index, text)) => format!("rules[{index}]: {text}"),
+        None => "no rule matches: the default (any valid credential, no scope)".to_string(),
+    };
+    let route = match requirement {
+        Requirement::Public => {
+            trace.pass("rule", describe);
+            outcome.verdict = Some(Verdict::Public);
+            return Decided {
+                decision: Decision::Allow(forwarding),
+                outcome,
+            };
+        }
         Requirement::Authenticated(route) => route,
     };
+    trace.info("rule", || {
+        let names: Vec<&str> = route.accept.iter().map(|kind| kind.name()).collect();
+        format!(
+            "{}; accepts {}; scopes [{}]{}; mode {}",
+            describe(),
+            names.join(", "),
+            route.scopes.join(" "),
+            if route.require_app {
+                "; requires an application"
+            } else {
+                ""
+            },
+            if route.report { "report" } else { "enforce" }
+        )
+    });
+    let report = route.report;
     let schemes = route.accept.as_slice();
     let presented = match policy.credentials.find(request) {
         Ok(Some(presented)) => presented,
-        Ok(None) => return deny(Denial::MissingCredential, schemes),
-        Err(err) => return deny(Denial::InvalidRequest(err.to_string()), schemes),
+        Ok(None) => {
+            trace.fail("credential", || "none found".into());
+            return refuse(
+                policy,
+                report,
+                forwarding,
+                outcome,
+                Consumed::Known(&[]),
+                (Denial::MissingCredential, Reason::MissingCredential),
+                schemes,
+                trace,
+            );
+        }
+        Err(err) => {
+            trace.fail("credential", || format!("cannot be read: {err}"));
+            return refuse(
+                policy,
+                report,
+                forwarding,
+                outcome,
+                Consumed::Unknown(request),
+                (
+                    Denial::InvalidRequest(err.to_string()),
+                    Reason::MalformedRequest,
+                ),
+                schemes,
+                trace,
+            );
+        }
     };
     let kind = presented.credential.kind();
+    outcome.credential = Some(kind);
+    let consumed = Consumed::Known(&presented.consumed_headers);
+    trace.pass("credential", || {
+        let place = match (&presented.credential, presented.consumed_headers.first()) {
+            (Credential::Jwt(_), _) if presented.path_without_token.is_some() => {
+                "the query string".to_string()
+            }
+            (Credential::ApiKey { .. }, _) => policy
+                .credentials
+                .api_key_headers
+                .as_ref()
+                .map_or(String::new(), |(id, secret)| {
+                    format!("headers {id} and {secret}")
+                }),
+            (_, Some(header)) => format!("header {header}"),
+            (_, None) => "the request".to_string(),
+        };
+        format!("{} in {place}", kind.name())
+    });
     if !schemes.contains(&kind) {
-        return deny(Denial::CredentialNotAccepted, schemes);
+        trace.fail("credential kind", || {
+            format!("this route does not accept {}", kind.name())
+        });
+        return refuse(
+            policy,
+            report,
+            forwarding,
+            outcome,
+            consumed,
+            (Denial::CredentialNotAccepted, Reason::CredentialNotAccepted),
+            schemes,
+            trace,
+        );
     }
 
     // Keeps a cached token identity alive while `caller` borrows from it.
@@ -163,80 +350,284 @@ pub fn authorize_with_keys<'a>(
     let mut bound = sender::Bound::default();
     let caller = match &presented.credential {
         Credential::Jwt(token) => {
-            if cache.is_inactive(token, now) {
-                return deny(Denial::InvalidToken("token is not active".into()), schemes);
+            let introspected = introspected_by(policy, token);
+            if let Some(index) = introspected {
+                outcome.provider_index = Some(index);
+                outcome.provider = policy.providers.get(index).map(|p| p.name.as_str());
             }
-            if let Some(provider) = introspected_by(policy, token) {
+            if cache.is_inactive(token, now) {
+                trace.fail("introspection", || {
+                    "the endpoint called this token inactive (answer remembered)".into()
+                });
+                let denial = Denial::InvalidToken("token is not active".into());
+                return refuse(
+                    policy,
+                    report,
+                    forwarding,
+                    outcome,
+                    consumed,
+                    (denial, Reason::IntrospectionInactive),
+                    schemes,
+                    trace,
+                );
+            }
+            if let Some(index) = introspected {
                 if cache.get(token, now).is_none() {
-                    return Decision::Introspect {
-                        provider,
-                        token: token.to_string(),
+                    let refusal = match settled {
+                        Settled::Open => {
+                            cache.note_miss();
+                            trace.info("introspection", || {
+                                let cluster = policy
+                                    .endpoints
+                                    .get(index)
+                                    .and_then(|e| e.introspection.as_ref())
+                                    .map_or("", |i| i.cluster.as_str());
+                                format!("the filter asks the endpoint through cluster {cluster}")
+                            });
+                            return Decided {
+                                decision: Decision::Introspect {
+                                    provider: index,
+                                    token: token.to_string(),
+                                },
+                                outcome,
+                            };
+                        }
+                        Settled::Final => (
+                            Denial::Unavailable(
+                                "the token introspection endpoint is unavailable".into(),
+                            ),
+                            Reason::IntrospectionUnavailable,
+                        ),
+                        Settled::Refused(denial, reason) => (denial.clone(), *reason),
                     };
+                    trace.fail("introspection", || refusal.0.description());
+                    return refuse(
+                        policy, report, forwarding, outcome, consumed, refusal, schemes, trace,
+                    );
                 }
             }
             match cached_or_verified(policy, keys, cache, token, now) {
-                Ok(verified) => {
+                Ok((verified, hit)) => {
+                    trace.pass("token", || {
+                        if hit {
+                            "verified earlier (token cache)".into()
+                        } else if introspected.is_some() {
+                            "active (introspection answer)".into()
+                        } else {
+                            format!("passed: {}", token::CHECKS.join("; "))
+                        }
+                    });
                     identity = verified;
+                    outcome.provider_index = Some(identity.provider);
+                    outcome.provider = policy
+                        .providers
+                        .get(identity.provider)
+                        .map(|p| p.name.as_str());
                     match sender::check(policy, route, request, token, &identity, now) {
-                        Ok(proven) => bound = proven,
+                        Ok(proven) => {
+                            if let Some(via) = proven.via {
+                                trace.pass("sender", || {
+                                    format!("the token's binding is proven ({via})")
+                                });
+                            }
+                            bound = proven;
+                        }
                         Err(denial) => {
-                            log::debug!(
-                                "denied {} {}: {}",
-                                request.method,
-                                path,
-                                denial.description()
+                            trace.fail("sender", || denial.description());
+                            let reason = Reason::of_sender_denial(&denial);
+                            return refuse(
+                                policy,
+                                report,
+                                forwarding,
+                                outcome,
+                                consumed,
+                                (denial, reason),
+                                schemes,
+                                trace,
                             );
-                            return deny(denial, schemes);
                         }
                     }
                     jwt_caller(policy, &identity)
                 }
                 Err(err) => {
-                    if let Some(wait) = await_keys(policy, token, err) {
-                        return wait;
+                    if outcome.provider_index.is_none() {
+                        outcome.provider_index = token::claimed_provider(token, &policy.providers);
+                        outcome.provider = outcome
+                            .provider_index
+                            .and_then(|index| policy.providers.get(index))
+                            .map(|p| p.name.as_str());
                     }
-                    log::debug!("denied {} {}: {err}", request.method, path);
-                    return deny(Denial::InvalidToken(err.to_string()), schemes);
+                    trace_token_checks(trace, err);
+                    let refusal = match await_keys(policy, token, err) {
+                        Some((wait, _)) if *settled == Settled::Open => {
+                            trace.info("issuer keys", || {
+                                "the filter waits for the issuer's keys, then decides again".into()
+                            });
+                            return Decided {
+                                decision: wait,
+                                outcome,
+                            };
+                        }
+                        Some((_, refusal)) => refusal,
+                        None => {
+                            log::debug!("denied {} {}: {err}", request.method, path);
+                            (
+                                Denial::InvalidToken(err.to_string()),
+                                Reason::for_token(err),
+                            )
+                        }
+                    };
+                    return refuse(
+                        policy, report, forwarding, outcome, consumed, refusal, schemes, trace,
+                    );
                 }
             }
         }
         Credential::ApiKey { id, secret } => {
             match policy.clients.authenticate(id, secret.as_bytes()) {
-                Some(client) => client_caller(kind, client),
-                None => return deny(Denial::InvalidClient, kind.as_slice()),
+                Some(client) => {
+                    trace.pass("client", || format!("client {id:?} authenticated"));
+                    client_caller(kind, client)
+                }
+                None => {
+                    trace.fail("client", || "unknown client id or wrong secret".into());
+                    return refuse(
+                        policy,
+                        report,
+                        forwarding,
+                        outcome,
+                        consumed,
+                        (Denial::InvalidClient, Reason::InvalidClient),
+                        kind.as_slice(),
+                        trace,
+                    );
+                }
             }
         }
         Credential::Basic { id, secret } => {
             match policy.clients.authenticate(id, secret.as_bytes()) {
-                Some(client) => client_caller(kind, client),
-                None => return deny(Denial::InvalidClient, kind.as_slice()),
+                Some(client) => {
+                    trace.pass("client", || format!("client {id:?} authenticated"));
+                    client_caller(kind, client)
+                }
+                None => {
+                    trace.fail("client", || "unknown client id or wrong secret".into());
+                    return refuse(
+                        policy,
+                        report,
+                        forwarding,
+                        outcome,
+                        consumed,
+                        (Denial::InvalidClient, Reason::InvalidClient),
+                        kind.as_slice(),
+                        trace,
+                    );
+                }
             }
         }
     };
+    // The credential passed: who the caller is may be reported from here on.
+    outcome.client = caller.client_id.map(str::to_string);
+    outcome.subject = caller.subject.map(str::to_string);
 
-    if let Err(denial) = check_caller(policy, route, request, &caller) {
-        log::debug!(
-            "denied {} {}: {}",
-            request.method,
-            path,
-            denial.description()
-        );
-        return deny(denial, schemes);
-    }
-
+    let mut forwarding = forwarding;
+    let checked = check_caller(policy, route, request, &caller, trace);
     forwarding
         .remove
         .extend(presented.consumed_headers.iter().copied());
     if presented.path_without_token.is_some() {
         forwarding.path = presented.path_without_token;
     }
+    if let Err((denial, reason)) = checked {
+        log::debug!(
+            "denied {} {}: {}",
+            request.method,
+            path,
+            denial.description()
+        );
+        outcome.reason = Some(reason);
+        if !report {
+            outcome.verdict = Some(Verdict::Denied);
+            return Decided {
+                decision: Decision::Deny { denial, schemes },
+                outcome,
+            };
+        }
+        trace.info("mode", || {
+            "report: forwarded anyway, with the identity of the credential that passed".into()
+        });
+        outcome.verdict = Some(Verdict::WouldDeny);
+    } else {
+        outcome.verdict = Some(Verdict::Allowed);
+    }
+    // A refused application is never forwarded as the caller's.
     let application = policy
         .app_header
         .as_deref()
+        .filter(|_| outcome.verdict == Some(Verdict::Allowed))
         .and_then(|name| request.single_header(name).ok().flatten());
     add_identity_headers(policy, &caller, application, &mut forwarding.set);
     sender::forward(policy, request, bound, &mut forwarding);
-    Decision::Allow(forwarding)
+    Decided {
+        decision: Decision::Allow(forwarding),
+        outcome,
+    }
+}
+
+/// Refuses, or in report mode forwards what the refused request may still carry: spoofed
+/// identity headers and its credential removed, no identity added.
+#[allow(clippy::too_many_arguments)]
+fn refuse<'a, T: Tracer>(
+    policy: &'a Policy,
+    report: bool,
+    mut forwarding: Forwarding<'a>,
+    mut outcome: Outcome<'a>,
+    consumed: Consumed<'a, '_>,
+    (denial, reason): (Denial, Reason),
+    schemes: &'a [CredentialKind],
+    trace: &mut T,
+) -> Decided<'a> {
+    outcome.reason = Some(reason);
+    if !report {
+        outcome.verdict = Some(Verdict::Denied);
+        return Decided {
+            decision: Decision::Deny { denial, schemes },
+            outcome,
+        };
+    }
+    let strip: Vec<&'a str> = match consumed {
+        Consumed::Known(headers) => headers.to_vec(),
+        Consumed::Unknown(request) => policy
+            .credentials
+            .secret_headers()
+            .into_iter()
+            .filter(|name| request.has_header(name))
+            .collect(),
+    };
+    for header in strip {
+        if !forwarding.remove.contains(&header) {
+            forwarding.remove.push(header);
+        }
+    }
+    trace.info("mode", || {
+        "report: forwarded anyway, without the credential and without identity headers".into()
+    });
+    outcome.verdict = Some(Verdict::WouldDeny);
+    Decided {
+        decision: Decision::Allow(forwarding),
+        outcome,
+    }
+}
+
+/// Records the token checks up to the one `err` failed.
+fn trace_token_checks<T: Tracer>(trace: &mut T, err: token::TokenError) {
+    let failed = err.check();
+    for check in token::CHECKS.iter().take(failed) {
+        trace.pass("token", || format!("{check}: passed"));
+    }
+    if let Some(check) = token::CHECKS.get(failed) {
+        trace.fail("token", || format!("{check}: {err}"));
+    }
 }
 
 /// The provider whose introspection endpoint decides `token`: the one introspecting every
@@ -250,8 +641,13 @@ fn introspected_by(policy: &Policy, token: &str) -> Option<usize> {
     (introspection.all_tokens || !token::looks_like_jwt(token)).then_some(index)
 }
 
-/// For a token refused only for want of its issuer's keys: the decision to wait for them.
-fn await_keys<'a>(policy: &Policy, token: &str, err: token::TokenError) -> Option<Decision<'a>> {
+/// For a token refused only for want of its issuer's keys: the decision to wait for them, and
+/// the refusal should no wait be possible.
+fn await_keys<'a>(
+    policy: &Policy,
+    token: &str,
+    err: token::TokenError,
+) -> Option<(Decision<'a>, (Denial, Reason))> {
     let unknown_kid = match err {
         token::TokenError::KeysUnavailable => false,
         token::TokenError::UnknownKey => true,
@@ -259,28 +655,35 @@ fn await_keys<'a>(policy: &Policy, token: &str, err: token::TokenError) -> Optio
     };
     let provider = token::claimed_provider(token, &policy.providers)?;
     let remote = policy.endpoints.get(provider)?.remote.as_ref()?;
-    let otherwise = if unknown_kid {
-        Denial::InvalidToken(err.to_string())
+    let refusal = if unknown_kid {
+        (Denial::InvalidToken(err.to_string()), Reason::UnknownKey)
     } else {
         log::debug!("no keys yet from cluster {}", remote.cluster);
-        Denial::Unavailable(err.to_string())
+        (
+            Denial::Unavailable(err.to_string()),
+            Reason::IssuerKeysUnavailable,
+        )
     };
-    Some(Decision::AwaitKeys {
-        provider,
-        unknown_kid,
-        otherwise,
-    })
+    Some((
+        Decision::AwaitKeys {
+            provider,
+            unknown_kid,
+            otherwise: refusal.0.clone(),
+        },
+        refusal,
+    ))
 }
 
+/// The token's identity from the cache, or verified now (and cached); whether it was a hit.
 fn cached_or_verified(
     policy: &Policy,
     keys: &dyn KeyLookup,
     cache: &mut TokenCache,
     token: &str,
     now: u64,
-) -> Result<Rc<Identity>, token::TokenError> {
-    if let Some(identity) = cache.get(token, now) {
-        return Ok(identity);
+) -> Result<(Rc<Identity>, bool), token::TokenError> {
+    if let Some(identity) = cache.lookup(token, now) {
+        return Ok((identity, true));
     }
     let identity = Rc::new(token::verify_with_keys(
         token,
@@ -299,7 +702,7 @@ fn cached_or_verified(
         identity.expires_at.saturating_add(skew),
         now,
     );
-    Ok(identity)
+    Ok((identity, false))
 }
 
 fn jwt_caller<'a>(policy: &'a Policy, identity: &'a Identity) -> Caller<'a> {
@@ -335,18 +738,26 @@ fn client_caller(kind: CredentialKind, client: &crate::clients::Client) -> Calle
 }
 
 /// Scopes, then where the caller comes from, then the application it acts for.
-fn check_caller(
+fn check_caller<T: Tracer>(
     policy: &Policy,
     route: &Route,
     request: &Request,
     caller: &Caller,
-) -> Result<(), Denial> {
-    if !route
+    trace: &mut T,
+) -> Result<(), (Denial, Reason)> {
+    if let Some(missing) = route
         .scopes
         .iter()
-        .all(|scope| caller.scopes.contains(scope))
+        .find(|scope| !caller.scopes.contains(scope))
     {
-        return Err(Denial::InsufficientScope(route.scopes.clone()));
+        trace.fail("scopes", || format!("lacks {missing}"));
+        return Err((
+            Denial::InsufficientScope(route.scopes.clone()),
+            Reason::InsufficientScope,
+        ));
+    }
+    if !route.scopes.is_empty() {
+        trace.pass("scopes", || format!("has {}", route.scopes.join(" ")));
     }
     if caller.networks.iter().any(|list| !list.is_empty()) {
         let forwarded: Vec<&str> = request.header_values("x-forwarded-for").collect();
@@ -357,11 +768,19 @@ fn check_caller(
                 .iter()
                 .all(|list| list.is_empty() || any_contains(list, address))
         });
+        let shown = || address.map_or("unknown".to_string(), |a| a.to_string());
         if !allowed {
-            return Err(Denial::AccessDenied(
-                "requests from this network are not allowed".into(),
+            trace.fail("network", || {
+                format!("caller address {} is not allowed", shown())
+            });
+            return Err((
+                Denial::AccessDenied("requests from this network are not allowed".into()),
+                Reason::Network,
             ));
         }
+        trace.pass("network", || {
+            format!("caller address {} is allowed", shown())
+        });
     }
     if !caller.origins.is_empty() {
         let origin = request
@@ -372,33 +791,55 @@ fn check_caller(
         let host = origin
             .or_else(|| request.single_header("referer").ok().flatten())
             .and_then(url_host);
-        if !host.is_some_and(|host| caller.origins.iter().any(|pattern| pattern.matches(&host))) {
-            return Err(Denial::AccessDenied(
-                "requests from this origin are not allowed".into(),
+        if !host
+            .as_ref()
+            .is_some_and(|host| caller.origins.iter().any(|pattern| pattern.matches(host)))
+        {
+            trace.fail("origin", || {
+                format!("{} is not allowed", host.as_deref().unwrap_or("no origin"))
+            });
+            return Err((
+                Denial::AccessDenied("requests from this origin are not allowed".into()),
+                Reason::Origin,
             ));
         }
+        trace.pass("origin", || {
+            format!("{} is allowed", host.as_deref().unwrap_or_default())
+        });
     }
     if let Some(app_header) = &policy.app_header {
-        let application = request.single_header(app_header).map_err(|_| {
-            Denial::InvalidRequest(format!("the {app_header} header appears more than once"))
-        })?;
+        let repeated = || {
+            (
+                Denial::InvalidRequest(format!("the {app_header} header appears more than once")),
+                Reason::MalformedRequest,
+            )
+        };
+        let application = request.single_header(app_header).map_err(|_| repeated())?;
         match application {
             Some(app) if app.contains(',') => {
-                return Err(Denial::InvalidRequest(format!(
-                    "the {app_header} header appears more than once"
-                )));
+                trace.fail("application", || {
+                    format!("{app_header} appears more than once")
+                });
+                return Err(repeated());
             }
             Some(app) if !caller.apps.iter().any(|granted| granted == app) => {
-                return Err(Denial::AccessDenied(
-                    "the application is not granted to this credential".into(),
+                trace.fail("application", || format!("{app:?} is not granted"));
+                return Err((
+                    Denial::AccessDenied(
+                        "the application is not granted to this credential".into(),
+                    ),
+                    Reason::Application,
                 ));
             }
             None if route.require_app => {
-                return Err(Denial::AccessDenied(format!(
-                    "this route requires the {app_header} header"
-                )));
+                trace.fail("application", || format!("the route requires {app_header}"));
+                return Err((
+                    Denial::AccessDenied(format!("this route requires the {app_header} header")),
+                    Reason::Application,
+                ));
             }
-            _ => {}
+            Some(app) => trace.pass("application", || format!("{app:?} is granted")),
+            None => {}
         }
     }
     Ok(())

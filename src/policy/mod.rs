@@ -14,6 +14,8 @@ pub mod challenge;
 pub mod decision;
 pub mod deny;
 pub mod dpop_nonce;
+pub mod explain;
+pub mod outcome;
 pub mod replay;
 pub mod resource_metadata;
 pub mod rules;
@@ -64,4 +66,10 @@ pub struct Policy {
     pub uses_peer_certificate: bool,
     /// The RFC 9728 protected-resource metadata document, when configured.
     pub resource_metadata: Option<resource_metadata::ResourceMetadata>,
+    /// Report mode for what is checked before a route rule applies (path, TLS) and for routes
+    /// without a `mode` of their own.
+    pub report: bool,
+    /// Whether each decision is published as filter state for Envoy's access log (a host call
+    /// per request, so only when asked for).
+    pub access_log_fields: bool,
 }

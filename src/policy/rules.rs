@@ -29,6 +29,9 @@ pub struct Route {
     pub require_app: bool,
     /// The rule's own sender constraint for tokens, overriding the provider's.
     pub sender_constraint: Option<SenderConstraint>,
+    /// Report mode: a request this route would refuse is forwarded, counted and logged instead
+    /// (resolved at configure time from the rule's `mode`, else the global one).
+    pub report: bool,
 }
 
 /// What the matched rule (or the default) requires of the request.
@@ -111,11 +114,35 @@ impl Rules {
     /// The requirement for a request; `path` is without query string.
     /// Without a matching rule, any valid credential with no particular scope is required.
     pub fn requirement(&self, method: &str, path: &str) -> Requirement<'_> {
-        match self.rules.iter().find(|rule| rule.matches(method, path)) {
-            Some(rule) if rule.public => Requirement::Public,
-            Some(rule) => Requirement::Authenticated(&rule.route),
-            None => Requirement::Authenticated(&self.default),
+        self.matching(method, path).1
+    }
+
+    /// [`Rules::requirement`], with the index of the rule that matched (`None`: the default).
+    pub fn matching(&self, method: &str, path: &str) -> (Option<usize>, Requirement<'_>) {
+        match self
+            .rules
+            .iter()
+            .enumerate()
+            .find(|(_, rule)| rule.matches(method, path))
+        {
+            Some((index, rule)) if rule.public => (Some(index), Requirement::Public),
+            Some((index, rule)) => (Some(index), Requirement::Authenticated(&rule.route)),
+            None => (None, Requirement::Authenticated(&self.default)),
         }
+    }
+
+    /// The rule at `index`, as the configuration wrote its match (`path_prefix`, `methods`).
+    pub fn describe(&self, index: usize) -> Option<String> {
+        let rule = self.rules.get(index)?;
+        let methods = rule
+            .methods
+            .as_ref()
+            .map_or("any method".to_string(), |m| m.join(" "));
+        Some(format!(
+            "path_prefix {:?}, {methods}{}",
+            rule.path_prefix,
+            if rule.public { ", public" } else { "" }
+        ))
     }
 }
 

@@ -330,6 +330,20 @@ impl CredentialSources {
         }
     }
 
+    /// Every header that may carry a secret (token headers, the API key secret header,
+    /// `authorization` when Basic is on), each once: what a forwarded request whose credential
+    /// could not be read must lose.
+    pub fn secret_headers(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.token_headers.iter().map(TokenSource::header).collect();
+        if let Some((_, secret)) = &self.api_key_headers {
+            names.push(secret);
+        }
+        if self.basic && !names.contains(&"authorization") {
+            names.push("authorization");
+        }
+        names
+    }
+
     /// Finds the one credential in `request`; `None` when there is none, an error when it is
     /// malformed or when there are several.
     pub fn find<'s, 'r>(

@@ -112,3 +112,222 @@ fn minted_tokens_pass_the_configuration_they_were_minted_for() {
     assert_eq!(identity.subject.as_deref(), Some("bob"));
     assert_eq!(identity.scopes, ["devices:read"]);
 }
+
+fn stdout_of(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// `edge-auth explain` with the test issuer's configuration (written to a temp file).
+fn explain(name: &str, extra: &[&str]) -> Output {
+    let config = temp_file(
+        &format!("explain-{name}.json"),
+        &fixtures::access_config().to_string(),
+    );
+    let mut args = vec!["explain", config.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let output = edge_auth(&args, b"");
+    std::fs::remove_file(&config).unwrap();
+    output
+}
+
+#[test]
+fn explain_an_allowed_request_in_words_and_exit_0() {
+    let t = fixtures::now();
+    let token = fixtures::issuer().token(
+        edge_auth::jwt::algorithm::Algorithm::ES256,
+        t,
+        serde_json::json!({}),
+    );
+    let header = format!("Authorization: Bearer {token}");
+    let output = explain(
+        "allowed",
+        &[
+            "--path",
+            "/devices/7?x=1",
+            "-H",
+            &header,
+            "-H",
+            "X-Auth-Subject: spoofed",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout_of(&output);
+    for expected in [
+        "request: GET /devices/7?x=1",
+        "[ok  ] path: no dot-segments",
+        "rule: rules[3]: path_prefix \"/devices\", GET; accepts jwt, api_key, basic; scopes [devices:read]; mode enforce",
+        "[ok  ] credential: jwt in header authorization",
+        "[ok  ] token: passed: format",
+        "[ok  ] scopes: has devices:read",
+        "decision: allowed, credential: jwt, provider: test-idp, subject: alice",
+        "forwarded; the upstream sees:",
+        "  - x-auth-subject (removed)",
+        "  - authorization (removed)",
+        "  + x-auth-subject: alice",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+    assert!(!text.contains(&token), "the token is never printed");
+}
+
+#[test]
+fn explain_refused_requests_with_the_exact_response_and_exit_1() {
+    let t = fixtures::now();
+    let issuer = fixtures::issuer();
+    let alg = edge_auth::jwt::algorithm::Algorithm::RS256;
+    let expired = issuer.token(
+        alg,
+        t,
+        serde_json::json!({"iat": t - 7200, "exp": t - 3600}),
+    );
+    let good = issuer.token(alg, t, serde_json::json!({}));
+    let cases = [
+        (
+            vec!["--path".to_string(), "/devices".to_string()],
+            "reason: missing_credential",
+            "  HTTP 401\n  www-authenticate: Bearer realm=\"edge\"\n  www-authenticate: ApiKey realm=\"edge\"\n  www-authenticate: Basic realm=\"edge\", charset=\"UTF-8\"\n  content-type: application/json\n  cache-control: no-store\n\n  {\"error\":\"unauthorized\",\"error_description\":\"a credential is required\"}",
+        ),
+        (
+            vec!["--path".into(), "/devices".into(), "-H".into(), format!("authorization: Bearer {expired}")],
+            "[FAIL] token: time (exp, nbf, iat, maximum lifetime): token has expired",
+            "  HTTP 401\n  www-authenticate: Bearer realm=\"edge\", error=\"invalid_token\", error_description=\"token has expired\"",
+        ),
+        (
+            vec!["--method".into(), "POST".into(), "--path".into(), "/devices".into(), "-H".into(), format!("authorization: Bearer {good}")],
+            "[FAIL] scopes: lacks devices:write",
+            "  HTTP 403\n  www-authenticate: Bearer realm=\"edge\", error=\"insufficient_scope\", error_description=\"the credential lacks a scope this route requires\", scope=\"devices:write\"",
+        ),
+        (
+            vec![
+                "--path".into(), "/devices".into(),
+                "-H".into(), format!("clientId: {}", fixtures::REMOTE_CLIENT),
+                "-H".into(), format!("clientSecret: {}", fixtures::secret(fixtures::REMOTE_CLIENT)),
+                "--peer".into(), "192.0.2.7:5555".into(),
+            ],
+            "[FAIL] network: caller address 192.0.2.7 is not allowed",
+            "  HTTP 403\n  content-type: application/json\n  cache-control: no-store\n\n  {\"error\":\"access_denied\",\"error_description\":\"requests from this network are not allowed\"}",
+        ),
+    ];
+    for (index, (args, step, response)) in cases.iter().enumerate() {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = explain(&format!("refused-{index}"), &args);
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let text = stdout_of(&output);
+        assert!(text.contains(step), "{step:?} not in:\n{text}");
+        assert!(
+            text.contains(&format!("the client gets:\n{response}")),
+            "{response:?} not in:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn explain_a_public_request_as_json() {
+    let output = explain(
+        "public",
+        &["--path", "/public/docs", "--json", "--time", "1700000000"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        document["request"],
+        serde_json::json!({"method": "GET", "path": "/public/docs", "time": 1_700_000_000})
+    );
+    let explanation = &document["explanation"];
+    assert_eq!(explanation["outcome"]["decision"], "public");
+    assert_eq!(explanation["action"]["action"], "forward");
+    assert_eq!(explanation["steps"][1]["check"], "rule");
+    assert_eq!(explanation["steps"][1]["status"], "passed");
+    assert_eq!(
+        explanation["steps"][1]["detail"],
+        "rules[0]: path_prefix \"/public\", any method, public"
+    );
+}
+
+#[test]
+fn explain_a_refusal_as_json_names_the_reason_and_the_response() {
+    let t = fixtures::now();
+    let token = fixtures::issuer().token(
+        edge_auth::jwt::algorithm::Algorithm::EdDSA,
+        t,
+        serde_json::json!({"aud": "another-api"}),
+    );
+    let header = format!("authorization: Bearer {token}");
+    let output = explain(
+        "refused-json",
+        &["--path", "/devices", "-H", &header, "--json"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let explanation = &document["explanation"];
+    assert_eq!(explanation["outcome"]["decision"], "denied");
+    assert_eq!(explanation["outcome"]["reason"], "wrong_audience");
+    assert_eq!(explanation["outcome"]["credential"], "jwt");
+    assert_eq!(explanation["outcome"]["provider"], "test-idp");
+    assert_eq!(explanation["action"]["action"], "respond");
+    assert_eq!(explanation["action"]["status"], 401);
+    let last = explanation["steps"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["status"], "failed");
+    assert_eq!(last["detail"], "audience: token audience is not accepted");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(&token));
+}
+
+#[test]
+fn explain_takes_fetched_keys_from_a_jwk_set_file_and_exits_2_on_usage_errors() {
+    let mut config = fixtures::issuer().config();
+    let provider = &mut config["providers"][0];
+    provider.as_object_mut().unwrap().remove("jwks");
+    provider["discovery"] = serde_json::json!({"cluster": "idp"});
+    let config_path = temp_file("explain-remote.json", &config.to_string());
+    let jwks_path = temp_file(
+        "explain-remote-jwks.json",
+        &fixtures::issuer().jwks().to_string(),
+    );
+    let t = fixtures::now();
+    let token = fixtures::issuer().token(
+        edge_auth::jwt::algorithm::Algorithm::ES256,
+        t,
+        serde_json::json!({}),
+    );
+    let header = format!("authorization: Bearer {token}");
+    let config_arg = config_path.to_str().unwrap();
+    let keys = format!("test-idp={}", jwks_path.to_str().unwrap());
+    let with = edge_auth(
+        &[
+            "explain", config_arg, "--path", "/devices", "-H", &header, "--keys", &keys,
+        ],
+        b"",
+    );
+    let without = edge_auth(
+        &["explain", config_arg, "--path", "/devices", "-H", &header],
+        b"",
+    );
+    let bad_keys = edge_auth(
+        &[
+            "explain",
+            config_arg,
+            "--path",
+            "/devices",
+            "--keys",
+            "nobody=/dev/null",
+        ],
+        b"",
+    );
+    let no_path = edge_auth(&["explain", config_arg], b"");
+    let bad_config = edge_auth(&["explain", "/nonexistent.json", "--path", "/"], b"");
+    std::fs::remove_file(&config_path).unwrap();
+    std::fs::remove_file(&jwks_path).unwrap();
+    assert_eq!(with.status.code(), Some(0), "{with:?}");
+    assert_eq!(without.status.code(), Some(1));
+    let text = stdout_of(&without);
+    assert!(text.contains("reason: issuer_keys_unavailable"), "{text}");
+    assert!(text.contains("  HTTP 503"), "{text}");
+    for output in [bad_keys, no_path, bad_config] {
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+    }
+}

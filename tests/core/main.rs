@@ -18,6 +18,7 @@ mod docs;
 mod hostile_input;
 mod introspection;
 mod introspection_answers;
+mod operations;
 mod remote_keys;
 mod sender_constrained;
 mod token;

@@ -16,6 +16,7 @@ fn envoy_yaml_contains_every_string_the_harness_replaces() {
         support::LISTENER_ADDRESS,
         support::UPSTREAM_ADDRESS,
         support::WASM_FILENAME,
+        support::ACCESS_LOG_PATH,
     ] {
         assert_eq!(
             yaml.matches(exact).count(),

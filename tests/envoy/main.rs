@@ -24,5 +24,6 @@ mod deployment;
 mod harness;
 mod introspection;
 mod oidc;
+mod operations;
 mod remote_keys;
 mod sender_constrained;

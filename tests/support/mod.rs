@@ -46,6 +46,8 @@ pub const ADMIN_ADDRESS: &str = "socket_address: { address: 127.0.0.1, port_valu
 pub const LISTENER_ADDRESS: &str = "socket_address: { address: 127.0.0.1, port_value: 10000 }";
 pub const UPSTREAM_ADDRESS: &str = "socket_address: { address: 127.0.0.1, port_value: 8000 }";
 pub const WASM_FILENAME: &str = "filename: target/wasm32-wasip1/release/edge_auth.wasm";
+/// The access log's file; a started Envoy writes it to `access.log` in its temp dir.
+pub const ACCESS_LOG_PATH: &str = "path: /dev/stdout";
 
 /// The repository root (`CARGO_MANIFEST_DIR`).
 pub fn repo_root() -> PathBuf {
@@ -71,6 +73,9 @@ pub struct Options {
     /// Further exact replacements in the rendered YAML, (text, replacement), each text found
     /// exactly once.
     pub replacements: Vec<(String, String)>,
+    /// Envoy's log level for its `wasm` component (the filter's own lines), e.g. "trace";
+    /// `None` leaves it at the harness default (info).
+    pub wasm_log_level: Option<String>,
 }
 
 impl Options {
@@ -102,6 +107,12 @@ impl Options {
     pub fn replace(mut self, text: &str, replacement: &str) -> Options {
         self.replacements
             .push((text.to_string(), replacement.to_string()));
+        self
+    }
+
+    /// Sets the log level of Envoy's `wasm` component (`--component-log-level wasm:LEVEL`).
+    pub fn wasm_log(mut self, level: &str) -> Options {
+        self.wasm_log_level = Some(level.to_string());
         self
     }
 }
@@ -227,6 +238,10 @@ impl Envoy {
             if let Some(tls) = &options.tls {
                 yaml = with_tls_listener(&yaml, tls);
             }
+            let access_log = dir.path().join("access.log");
+            let access_log_json =
+                serde_json::to_string(&access_log.to_string_lossy()).expect("path as JSON string");
+            yaml = replace_once(&yaml, ACCESS_LOG_PATH, &format!("path: {access_log_json}"));
             let config_path = dir.path().join("envoy.yaml");
             fs::write(&config_path, yaml).expect("write rendered envoy.yaml");
 
@@ -242,6 +257,7 @@ impl Envoy {
                 &config_path,
                 dir.path(),
                 options.concurrency.max(1),
+                options.wasm_log_level.as_deref(),
             );
             let log_path = dir.path().join("envoy.log");
             match wait_ready(&mut child, admin_port, READY_TIMEOUT) {
@@ -305,7 +321,7 @@ impl Envoy {
             );
             let config_path = dir.path().join("envoy.yaml");
             fs::write(&config_path, yaml).expect("write rendered envoy.yaml");
-            let mut child = spawn_envoy(&envoy_bin, &config_path, dir.path(), 1);
+            let mut child = spawn_envoy(&envoy_bin, &config_path, dir.path(), 1, None);
             match wait_ready(&mut child, admin_port, REJECTION_TIMEOUT) {
                 Startup::Ready => {
                     stop(&mut child);
@@ -395,6 +411,46 @@ impl Envoy {
 
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Everything Envoy wrote: its log file, stdout and stderr.
+    pub fn all_output(&self) -> String {
+        let stdout = fs::read_to_string(self.dir.join("envoy.stdout")).unwrap_or_default();
+        format!("{}{stdout}", envoy_output(&self.dir))
+    }
+
+    /// The access log's lines so far, each parsed as JSON (envoy/envoy.yaml logs JSON).
+    pub fn access_log(&self) -> Vec<serde_json::Value> {
+        fs::read_to_string(self.dir.join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("access-log line is not JSON ({e}): {line}"))
+            })
+            .collect()
+    }
+
+    /// Waits (up to 5 s) until the access log has at least `lines` lines; returns them.
+    pub fn wait_for_access_log(&self, lines: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.access_log();
+            if log.len() >= lines {
+                return log;
+            }
+            if Instant::now() > deadline {
+                panic!("the access log has {} of {lines} lines: {log:?}", log.len());
+            }
+            sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Envoy's `/stats/prometheus` text.
+    pub fn prometheus(&self) -> String {
+        let response = self.admin("/stats/prometheus");
+        assert_eq!(response.status, 200, "{}", response.body);
+        response.body
     }
 
     /// Waits (up to 5 s) until Envoy's log contains `needle`; returns the log. Panics otherwise.
@@ -764,9 +820,21 @@ fn clusters_yaml(clusters: &[(String, u16)]) -> String {
         .collect()
 }
 
-fn spawn_envoy(envoy_bin: &Path, config: &Path, dir: &Path, concurrency: u32) -> Child {
+fn spawn_envoy(
+    envoy_bin: &Path,
+    config: &Path,
+    dir: &Path,
+    concurrency: u32,
+    wasm_log_level: Option<&str>,
+) -> Child {
     let log = dir.join("envoy.log");
-    Command::new(envoy_bin)
+    let mut command = Command::new(envoy_bin);
+    if let Some(level) = wasm_log_level {
+        command
+            .arg("--component-log-level")
+            .arg(format!("wasm:{level}"));
+    }
+    command
         .arg("-c")
         .arg(config)
         .args(["--disable-hot-restart", "-l", "info", "--concurrency"])

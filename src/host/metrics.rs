@@ -1,0 +1,287 @@
+//! Metrics: proxy-wasm counters and gauges, visible in Envoy's `/stats` and, with the tag
+//! regexes of `envoy/envoy.yaml`, as labelled series in `/stats/prometheus`.
+//!
+//! Envoy puts Wasm metrics under the `wasmcustom.` namespace (which its Prometheus output
+//! strips) and all worker VMs of one Envoy share each stat, so counts are per Envoy. Names carry
+//! their labels as `.label.value` segments, e.g.
+//! `edge_auth_denied_total.reason.expired.credential.jwt.provider.main-realm`, which the
+//! `stats_tags` regexes turn into `edge_auth_denied_total{reason="expired",...}`.
+//!
+//! Cost on the request path: one `increment_metric` per decided request (ids are defined once
+//! and cached per worker); a refusal adds one for its reason. Token-cache counts are kept by
+//! the core and added here in batches (on the tick and on the slow paths), never one host call
+//! per cache hit. docs/operations.md is the reference for every name.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+use crate::policy::cache::CacheStats;
+use crate::policy::outcome::{Outcome, Reason, Verdict};
+use crate::policy::Policy;
+use crate::request::credential::CredentialKind;
+
+/// Label value for "none" (no credential, no provider).
+const NONE: &str = "none";
+
+/// How an introspection call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IntrospectionResult {
+    /// The endpoint vouched for the token.
+    Active,
+    /// The endpoint refused the token.
+    Inactive,
+    /// No call, or no usable answer.
+    Unavailable,
+}
+
+/// One worker's metric ids.
+pub(crate) struct Metrics {
+    /// Provider names as label values, same index as the policy's providers.
+    providers: Vec<String>,
+    /// `edge_auth_requests_total` per (verdict, credential, provider), defined on first use.
+    requests: Vec<Cell<Option<u32>>>,
+    /// `edge_auth_denied_total` / `edge_auth_would_deny_total`, defined on first use.
+    refusals: RefCell<HashMap<(bool, Reason, usize, usize), u32>>,
+    cache: [Option<u32>; 3],
+    /// Per provider: fetch successes and failures, key age (providers with fetched keys).
+    keys: Vec<Option<[u32; 3]>>,
+    /// Per provider: introspection active, inactive, unavailable.
+    introspection: Vec<Option<[u32; 3]>>,
+}
+
+impl Metrics {
+    /// Defines the metrics a configuration can need; ids of per-request series come later.
+    pub(crate) fn new(policy: &Policy) -> Metrics {
+        let providers: Vec<String> = policy
+            .providers
+            .iter()
+            .map(|p| label_value(&p.name))
+            .collect();
+        let slots = Verdict::ALL.len() * (CredentialKind::ALL.len() + 1) * (providers.len() + 1);
+        let cache = [
+            define(MetricType::Counter, "edge_auth_token_cache_hits_total"),
+            define(MetricType::Counter, "edge_auth_token_cache_misses_total"),
+            define(MetricType::Counter, "edge_auth_token_cache_evictions_total"),
+        ];
+        let per_provider =
+            |wanted: &dyn Fn(usize) -> bool, names: &dyn Fn(&str) -> [(MetricType, String); 3]| {
+                providers
+                    .iter()
+                    .enumerate()
+                    .map(|(index, label)| {
+                        if !wanted(index) {
+                            return None;
+                        }
+                        let [a, b, c] = names(label);
+                        Some([define(a.0, &a.1)?, define(b.0, &b.1)?, define(c.0, &c.1)?])
+                    })
+                    .collect::<Vec<_>>()
+            };
+        let keys = per_provider(
+            &|index| {
+                policy
+                    .endpoints
+                    .get(index)
+                    .is_some_and(|e| e.remote.is_some())
+            },
+            &|p| {
+                [
+                    (
+                        MetricType::Counter,
+                        format!("edge_auth_key_fetches_total.provider.{p}.result.success"),
+                    ),
+                    (
+                        MetricType::Counter,
+                        format!("edge_auth_key_fetches_total.provider.{p}.result.failure"),
+                    ),
+                    (
+                        MetricType::Gauge,
+                        format!("edge_auth_keys_age_seconds.provider.{p}"),
+                    ),
+                ]
+            },
+        );
+        let introspection = per_provider(
+            &|index| {
+                policy
+                    .endpoints
+                    .get(index)
+                    .is_some_and(|e| e.introspection.is_some())
+            },
+            &|p| {
+                ["active", "inactive", "unavailable"].map(|result| {
+                    (
+                        MetricType::Counter,
+                        format!("edge_auth_introspection_total.provider.{p}.result.{result}"),
+                    )
+                })
+            },
+        );
+        Metrics {
+            providers,
+            requests: (0..slots).map(|_| Cell::new(None)).collect(),
+            refusals: RefCell::new(HashMap::new()),
+            cache,
+            keys,
+            introspection,
+        }
+    }
+
+    /// Counts one decided request: one increment, plus one for the reason of a refusal.
+    pub(crate) fn count(&self, outcome: &Outcome) {
+        let Some(verdict) = outcome.verdict else {
+            return;
+        };
+        let kind = outcome
+            .credential
+            .and_then(|kind| CredentialKind::ALL.iter().position(|k| *k == kind))
+            .map_or(0, |at| at + 1);
+        let provider = outcome
+            .provider_index
+            .filter(|index| *index < self.providers.len())
+            .map_or(0, |index| index + 1);
+        let verdict_at = Verdict::ALL
+            .iter()
+            .position(|v| *v == verdict)
+            .unwrap_or_default();
+        let slot = (verdict_at * (CredentialKind::ALL.len() + 1) + kind)
+            * (self.providers.len() + 1)
+            + provider;
+        if let Some(cell) = self.requests.get(slot) {
+            let id = match cell.get() {
+                Some(id) => Some(id),
+                None => {
+                    let id = define(
+                        MetricType::Counter,
+                        &format!(
+                            "edge_auth_requests_total.decision.{}.credential.{}.provider.{}",
+                            verdict.code(),
+                            self.kind_label(kind),
+                            self.provider_label(provider)
+                        ),
+                    );
+                    cell.set(id);
+                    id
+                }
+            };
+            increment(id, 1);
+        }
+        if let (Some(reason), true) = (
+            outcome.reason,
+            matches!(verdict, Verdict::Denied | Verdict::WouldDeny),
+        ) {
+            let report = verdict == Verdict::WouldDeny;
+            let key = (report, reason, kind, provider);
+            let known = self.refusals.borrow().get(&key).copied();
+            let id = known.or_else(|| {
+                let name = format!(
+                    "{}.reason.{}.credential.{}.provider.{}",
+                    if report {
+                        "edge_auth_would_deny_total"
+                    } else {
+                        "edge_auth_denied_total"
+                    },
+                    reason.code(),
+                    self.kind_label(kind),
+                    self.provider_label(provider)
+                );
+                let id = define(MetricType::Counter, &name)?;
+                if let Ok(mut refusals) = self.refusals.try_borrow_mut() {
+                    refusals.insert(key, id);
+                }
+                Some(id)
+            });
+            increment(id, 1);
+        }
+    }
+
+    /// Adds the token cache's counts since the last call.
+    pub(crate) fn add_cache(&self, stats: CacheStats) {
+        let [hits, misses, evictions] = self.cache;
+        for (id, count) in [
+            (hits, stats.hits),
+            (misses, stats.misses),
+            (evictions, stats.evictions),
+        ] {
+            if count > 0 {
+                increment(id, i64::try_from(count).unwrap_or(i64::MAX));
+            }
+        }
+    }
+
+    /// Counts a key fetch for the provider at `index`.
+    pub(crate) fn key_fetch(&self, index: usize, success: bool) {
+        if let Some(Some([ok, failed, _])) = self.keys.get(index) {
+            increment(Some(if success { *ok } else { *failed }), 1);
+        }
+    }
+
+    /// Sets the age of the provider's keys in use, in seconds.
+    pub(crate) fn key_age(&self, index: usize, seconds: u64) {
+        if let Some(Some([_, _, age])) = self.keys.get(index) {
+            if let Err(status) = hostcalls::record_metric(*age, seconds) {
+                log::debug!("cannot record metric {age}: {status:?}");
+            }
+        }
+    }
+
+    /// Counts an introspection call for the provider at `index`.
+    pub(crate) fn introspection(&self, index: usize, result: IntrospectionResult) {
+        if let Some(Some(ids)) = self.introspection.get(index) {
+            let at = match result {
+                IntrospectionResult::Active => 0,
+                IntrospectionResult::Inactive => 1,
+                IntrospectionResult::Unavailable => 2,
+            };
+            increment(ids.get(at).copied(), 1);
+        }
+    }
+
+    fn kind_label(&self, kind: usize) -> &'static str {
+        kind.checked_sub(1)
+            .and_then(|at| CredentialKind::ALL.get(at))
+            .map_or(NONE, |kind| kind.name())
+    }
+
+    fn provider_label(&self, provider: usize) -> &str {
+        provider
+            .checked_sub(1)
+            .and_then(|at| self.providers.get(at))
+            .map_or(NONE, String::as_str)
+    }
+}
+
+/// A provider name as one stat-name segment and Prometheus label value: letters, digits, `-`
+/// and `_` kept, anything else (dots included, which would split the segment) as `_`.
+fn label_value(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn define(kind: MetricType, name: &str) -> Option<u32> {
+    match hostcalls::define_metric(kind, name) {
+        Ok(id) => Some(id),
+        Err(status) => {
+            log::warn!("cannot define metric {name}: {status:?}");
+            None
+        }
+    }
+}
+
+fn increment(id: Option<u32>, by: i64) {
+    if let Some(id) = id {
+        if let Err(status) = hostcalls::increment_metric(id, by) {
+            log::debug!("cannot increment metric {id}: {status:?}");
+        }
+    }
+}

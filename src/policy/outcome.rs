@@ -1,0 +1,280 @@
+//! What the filter reports about each request it decides: the outcome (allowed, denied, would
+//! deny in report mode, public, CORS preflight), a stable reason code per refusal, the credential
+//! kind, the provider and who the caller is. Metrics and the access log read this; clients never
+//! see it (their response is [`crate::policy::deny`]'s, unchanged).
+//!
+//! Reason codes are part of the operator contract (metric labels, access-log values, alerts):
+//! they are lower-case `snake_case` and never renamed.
+
+use serde::Serialize;
+
+use crate::jwt::token::TokenError;
+use crate::policy::deny::Denial;
+use crate::request::credential::CredentialKind;
+
+/// What became of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// A credential passed every check: forwarded with identity headers.
+    Allowed,
+    /// Refused: the client got the deny response.
+    Denied,
+    /// Would have been refused, but the rule (or the configuration) is in report mode: forwarded
+    /// without the refusal, counted and logged with its reason.
+    WouldDeny,
+    /// A public route: forwarded without a credential.
+    Public,
+    /// A CORS preflight: forwarded without a credential.
+    Preflight,
+}
+
+impl Verdict {
+    /// Every verdict, in metric order.
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Allowed,
+        Verdict::Denied,
+        Verdict::WouldDeny,
+        Verdict::Public,
+        Verdict::Preflight,
+    ];
+
+    /// The metric label and access-log value.
+    pub fn code(self) -> &'static str {
+        match self {
+            Verdict::Allowed => "allowed",
+            Verdict::Denied => "denied",
+            Verdict::WouldDeny => "would_deny",
+            Verdict::Public => "public",
+            Verdict::Preflight => "preflight",
+        }
+    }
+}
+
+/// Why a request is (or would be) refused: fine-grained enough to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// No credential at all.
+    MissingCredential,
+    /// A credential of a kind the route does not accept.
+    CredentialNotAccepted,
+    /// The request cannot be read: dot-segments, repeated or half credentials, malformed Basic,
+    /// a repeated application header.
+    MalformedRequest,
+    /// A bearer token that is not a well-formed JWT (size, shape, header, claims, time claims).
+    MalformedToken,
+    /// `exp` is past.
+    Expired,
+    /// `nbf` (or `iat`) is in the future.
+    NotYetValid,
+    /// The signature does not verify.
+    BadSignature,
+    /// No key of the issuer has the token's `kid` (or verifies its algorithm).
+    UnknownKey,
+    /// `iss` is missing or names no configured provider.
+    UntrustedIssuer,
+    /// `aud` names none of the provider's audiences.
+    WrongAudience,
+    /// The token lives longer than the provider's maximum.
+    LifetimeTooLong,
+    /// `alg` is `none`, unknown, or not allowed for the issuer.
+    AlgorithmNotAllowed,
+    /// A valid credential without a scope the route needs.
+    InsufficientScope,
+    /// API key pair or Basic: unknown client or wrong secret (deliberately one code).
+    InvalidClient,
+    /// The application is not granted, or the route needs one and none was named.
+    Application,
+    /// The caller's network is not allowed.
+    Network,
+    /// The web origin is not allowed.
+    Origin,
+    /// The connection's TLS version is too old (or plain text).
+    Tls,
+    /// A sender-constrained token without its proof: bound to a DPoP key or a client
+    /// certificate the request does not prove, or presented in a way its binding forbids.
+    SenderBinding,
+    /// The DPoP proof fails a check (shape, key, method, URL, time, replay, `ath`, signature).
+    InvalidDpopProof,
+    /// The DPoP proof lacks the current server nonce (the client retries with the one given).
+    DpopNonceRequired,
+    /// The issuer's keys have not been fetched (503).
+    IssuerKeysUnavailable,
+    /// The introspection endpoint called the token inactive.
+    IntrospectionInactive,
+    /// The introspection endpoint could not be asked or gave no usable answer (503).
+    IntrospectionUnavailable,
+    /// The filter itself could not decide (not configured, busy, headers unreadable): 503.
+    Internal,
+}
+
+impl Reason {
+    /// Every reason, in metric order.
+    pub const ALL: [Reason; 25] = [
+        Reason::MissingCredential,
+        Reason::CredentialNotAccepted,
+        Reason::MalformedRequest,
+        Reason::MalformedToken,
+        Reason::Expired,
+        Reason::NotYetValid,
+        Reason::BadSignature,
+        Reason::UnknownKey,
+        Reason::UntrustedIssuer,
+        Reason::WrongAudience,
+        Reason::LifetimeTooLong,
+        Reason::AlgorithmNotAllowed,
+        Reason::InsufficientScope,
+        Reason::InvalidClient,
+        Reason::Application,
+        Reason::Network,
+        Reason::Origin,
+        Reason::Tls,
+        Reason::SenderBinding,
+        Reason::InvalidDpopProof,
+        Reason::DpopNonceRequired,
+        Reason::IssuerKeysUnavailable,
+        Reason::IntrospectionInactive,
+        Reason::IntrospectionUnavailable,
+        Reason::Internal,
+    ];
+
+    /// The metric label and access-log value.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::MissingCredential => "missing_credential",
+            Reason::CredentialNotAccepted => "credential_not_accepted",
+            Reason::MalformedRequest => "malformed_request",
+            Reason::MalformedToken => "malformed_token",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::BadSignature => "bad_signature",
+            Reason::UnknownKey => "unknown_key",
+            Reason::UntrustedIssuer => "untrusted_issuer",
+            Reason::WrongAudience => "wrong_audience",
+            Reason::LifetimeTooLong => "lifetime_too_long",
+            Reason::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Reason::InsufficientScope => "insufficient_scope",
+            Reason::InvalidClient => "invalid_client",
+            Reason::Application => "application",
+            Reason::Network => "network",
+            Reason::Origin => "origin",
+            Reason::Tls => "tls",
+            Reason::SenderBinding => "sender_binding",
+            Reason::InvalidDpopProof => "invalid_dpop_proof",
+            Reason::DpopNonceRequired => "dpop_nonce_required",
+            Reason::IssuerKeysUnavailable => "issuer_keys_unavailable",
+            Reason::IntrospectionInactive => "introspection_inactive",
+            Reason::IntrospectionUnavailable => "introspection_unavailable",
+            Reason::Internal => "internal",
+        }
+    }
+
+    /// The reason for a token refused by its checks.
+    pub fn for_token(err: TokenError) -> Reason {
+        match err {
+            TokenError::TooLarge
+            | TokenError::Malformed
+            | TokenError::CriticalExtension
+            | TokenError::MissingExpiry
+            | TokenError::BadTimeClaim
+            | TokenError::BadNetworkClaim => Reason::MalformedToken,
+            TokenError::Unsigned
+            | TokenError::UnsupportedAlgorithm
+            | TokenError::AlgorithmNotAllowed => Reason::AlgorithmNotAllowed,
+            TokenError::MissingIssuer | TokenError::UnknownIssuer => Reason::UntrustedIssuer,
+            TokenError::UnknownKey | TokenError::NoKeyForAlgorithm => Reason::UnknownKey,
+            TokenError::KeysUnavailable => Reason::IssuerKeysUnavailable,
+            TokenError::Expired => Reason::Expired,
+            TokenError::NotYetValid | TokenError::IssuedInFuture => Reason::NotYetValid,
+            TokenError::LifetimeTooLong => Reason::LifetimeTooLong,
+            TokenError::AudienceNotAllowed => Reason::WrongAudience,
+            TokenError::BadSignature => Reason::BadSignature,
+        }
+    }
+
+    /// The reason for a refusal by the sender-constraint checks (DPoP, certificate binding).
+    pub fn of_sender_denial(denial: &Denial) -> Reason {
+        match denial {
+            Denial::InvalidDpopProof(_) => Reason::InvalidDpopProof,
+            Denial::UseDpopNonce(_) => Reason::DpopNonceRequired,
+            Denial::InvalidRequest(_) => Reason::MalformedRequest,
+            Denial::Unavailable(_) => Reason::Internal,
+            _ => Reason::SenderBinding,
+        }
+    }
+
+    /// The reason for an introspection answer that refuses the token (its client-safe text, as
+    /// [`crate::issuer::introspection::Outcome::Inactive`] gives it).
+    pub fn for_inactive(why: &str) -> Reason {
+        match why {
+            "token has expired" => Reason::Expired,
+            "token issuer is not trusted" => Reason::UntrustedIssuer,
+            "token audience is not accepted" => Reason::WrongAudience,
+            "token has an invalid time claim" | "token has an invalid network claim" => {
+                Reason::MalformedToken
+            }
+            _ => Reason::IntrospectionInactive,
+        }
+    }
+}
+
+/// What is reported about one decided request.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Outcome<'a> {
+    /// What became of it; `None` while it waits for the issuer. Named `decision` in metrics,
+    /// access logs and JSON.
+    #[serde(rename = "decision")]
+    pub verdict: Option<Verdict>,
+    /// Why it is (or would be) refused.
+    pub reason: Option<Reason>,
+    /// The kind of credential presented, if one was read.
+    #[serde(serialize_with = "kind_name")]
+    pub credential: Option<CredentialKind>,
+    /// Index of the provider the token names or was verified by, if known.
+    #[serde(skip)]
+    pub provider_index: Option<usize>,
+    /// Name of that provider.
+    pub provider: Option<&'a str>,
+    /// The API client id, or the token's `client_id` / `azp`, once the credential passed.
+    pub client: Option<String>,
+    /// The token's `sub`, once the credential passed.
+    pub subject: Option<String>,
+}
+
+fn kind_name<S: serde::Serializer>(
+    kind: &Option<CredentialKind>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match kind {
+        Some(kind) => serializer.serialize_some(kind.name()),
+        None => serializer.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_are_distinct_snake_case() {
+        let codes: Vec<&str> = Reason::ALL.iter().map(|r| r.code()).collect();
+        for (index, code) in codes.iter().enumerate() {
+            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(!codes[..index].contains(code), "{code} twice");
+        }
+    }
+
+    #[test]
+    fn every_introspection_refusal_has_a_reason() {
+        assert_eq!(
+            Reason::for_inactive("token is not active"),
+            Reason::IntrospectionInactive
+        );
+        assert_eq!(Reason::for_inactive("token has expired"), Reason::Expired);
+        assert_eq!(
+            Reason::for_inactive("token audience is not accepted"),
+            Reason::WrongAudience
+        );
+    }
+}

@@ -1,0 +1,596 @@
+//! What operators see of a decision: a reason code for every refusal, report mode (forward and
+//! count instead of refusing, without ever forwarding an unchecked identity), and the trace
+//! `edge-auth explain` prints. The real-Envoy side (metrics, access log) is in tests/envoy.
+
+use crate::fixtures;
+
+use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::jwt::token::InlineKeys;
+use edge_auth::policy::cache::TokenCache;
+use edge_auth::policy::decision::{evaluate, Decided, Decision, Forwarding, Settled};
+use edge_auth::policy::explain::{explain, Action, GivenKeys, Status, Untraced};
+use edge_auth::policy::outcome::{Reason, Verdict};
+use edge_auth::policy::Policy;
+use edge_auth::request::credential::{CredentialKind, Request};
+use fixtures::{access_config, basic, issuer, now, request, secret, APP, KEY_CLIENT};
+use serde_json::{json, Value};
+
+fn policy(config: Value) -> Policy {
+    Policy::from_json(config.to_string().as_bytes()).unwrap()
+}
+
+fn decide<'a>(policy: &'a Policy, request: &Request, t: u64) -> Decided<'a> {
+    let mut cache = TokenCache::new(16);
+    evaluate(
+        policy,
+        &InlineKeys(&policy.providers),
+        &mut cache,
+        request,
+        t,
+        &Settled::Open,
+        &mut Untraced,
+    )
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn forwarded<'a>(decided: &Decided<'a>) -> Forwarding<'a> {
+    match &decided.decision {
+        Decision::Allow(forwarding) => forwarding.clone(),
+        other => panic!("not forwarded: {other:?}"),
+    }
+}
+
+#[test]
+fn every_refusal_names_its_reason_and_the_response_is_unchanged() {
+    let policy = policy(access_config());
+    let t = now();
+    let i = issuer();
+    let token = |overrides: Value| bearer(&i.token(Algorithm::ES256, t, overrides));
+    let good = token(json!({}));
+    let stranger = edge_auth::jwt::mint::SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .with_kid("test-es256")
+        .sign(&i.claims(t, json!({})))
+        .unwrap();
+    let unknown_kid = edge_auth::jwt::mint::SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .with_kid("nobody")
+        .sign(&i.claims(t, json!({})))
+        .unwrap();
+    let unsigned = format!(
+        "{}.{}.",
+        fixtures::b64json(&json!({"alg": "none"})),
+        fixtures::b64json(&json!(i.claims(t, json!({}))))
+    );
+    let key_secret = secret(KEY_CLIENT);
+    let wrong_basic = basic(KEY_CLIENT, "wrong");
+    let cases: Vec<(&str, Request, Reason, u32, Option<&str>)> = vec![
+        (
+            "no credential",
+            request("GET", "/devices", &[]),
+            Reason::MissingCredential,
+            401,
+            None,
+        ),
+        (
+            "dot-segment",
+            request("GET", "/public/%2e%2e/devices", &[]),
+            Reason::MalformedRequest,
+            400,
+            None,
+        ),
+        (
+            "expired",
+            request(
+                "GET",
+                "/devices",
+                &[(
+                    "authorization",
+                    &token(json!({"iat": t - 7200, "exp": t - 3600})),
+                )],
+            ),
+            Reason::Expired,
+            401,
+            Some("test-idp"),
+        ),
+        (
+            "not yet valid",
+            request(
+                "GET",
+                "/devices",
+                &[("authorization", &token(json!({"nbf": t + 3600})))],
+            ),
+            Reason::NotYetValid,
+            401,
+            Some("test-idp"),
+        ),
+        (
+            "bad signature",
+            request("GET", "/devices", &[("authorization", &bearer(&stranger))]),
+            Reason::BadSignature,
+            401,
+            Some("test-idp"),
+        ),
+        (
+            "unknown kid",
+            request(
+                "GET",
+                "/devices",
+                &[("authorization", &bearer(&unknown_kid))],
+            ),
+            Reason::UnknownKey,
+            401,
+            Some("test-idp"),
+        ),
+        (
+            "untrusted issuer",
+            request(
+                "GET",
+                "/devices",
+                &[("authorization", &token(json!({"iss": "https://evil"})))],
+            ),
+            Reason::UntrustedIssuer,
+            401,
+            None,
+        ),
+        (
+            "wrong audience",
+            request(
+                "GET",
+                "/devices",
+                &[("authorization", &token(json!({"aud": "other"})))],
+            ),
+            Reason::WrongAudience,
+            401,
+            Some("test-idp"),
+        ),
+        (
+            "lifetime too long",
+            request(
+                "GET",
+                "/devices",
+                &[("authorization", &token(json!({"exp": t + 40000})))],
+            ),
+            Reason::LifetimeTooLong,
+            401,
+            Some("test-idp"),
+        ),
+        (
+            "alg none",
+            request("GET", "/devices", &[("authorization", &bearer(&unsigned))]),
+            Reason::AlgorithmNotAllowed,
+            401,
+            Some("test-idp"),
+        ),
+        (
+            "not a JWT",
+            request("GET", "/devices", &[("authorization", "Bearer abc.def")]),
+            Reason::MalformedToken,
+            401,
+            None,
+        ),
+        (
+            "scope",
+            request("POST", "/devices", &[("authorization", &good)]),
+            Reason::InsufficientScope,
+            403,
+            Some("test-idp"),
+        ),
+        (
+            "wrong secret",
+            request(
+                "GET",
+                "/devices",
+                &[("clientid", KEY_CLIENT), ("clientsecret", "wrong")],
+            ),
+            Reason::InvalidClient,
+            401,
+            None,
+        ),
+        (
+            "wrong Basic password",
+            request("GET", "/legacy", &[("authorization", &wrong_basic)]),
+            Reason::InvalidClient,
+            401,
+            None,
+        ),
+        (
+            "kind not accepted",
+            request("GET", "/legacy", &[("authorization", &good)]),
+            Reason::CredentialNotAccepted,
+            401,
+            None,
+        ),
+        (
+            "two credentials",
+            request(
+                "GET",
+                "/devices",
+                &[
+                    ("authorization", &good),
+                    ("clientid", KEY_CLIENT),
+                    ("clientsecret", &key_secret),
+                ],
+            ),
+            Reason::MalformedRequest,
+            400,
+            None,
+        ),
+        (
+            "application not granted",
+            request(
+                "GET",
+                "/devices",
+                &[
+                    ("clientid", KEY_CLIENT),
+                    ("clientsecret", &key_secret),
+                    ("appid", fixtures::OTHER_APP),
+                ],
+            ),
+            Reason::Application,
+            403,
+            None,
+        ),
+        (
+            "network",
+            request(
+                "GET",
+                "/devices",
+                &[
+                    ("clientid", fixtures::REMOTE_CLIENT),
+                    ("clientsecret", &secret(fixtures::REMOTE_CLIENT)),
+                ],
+            ),
+            Reason::Network,
+            403,
+            None,
+        ),
+        (
+            "origin",
+            request(
+                "GET",
+                "/devices",
+                &[
+                    ("clientid", fixtures::WEB_CLIENT),
+                    ("clientsecret", &secret(fixtures::WEB_CLIENT)),
+                    ("origin", "https://evil.example.net"),
+                ],
+            ),
+            Reason::Origin,
+            403,
+            None,
+        ),
+    ];
+    for (what, req, reason, status, provider) in cases {
+        let decided = decide(&policy, &req, t);
+        let Decision::Deny { denial, schemes } = &decided.decision else {
+            panic!("{what}: not denied: {:?}", decided.decision);
+        };
+        assert_eq!(decided.outcome.verdict, Some(Verdict::Denied), "{what}");
+        assert_eq!(decided.outcome.reason, Some(reason), "{what}");
+        assert_eq!(decided.outcome.provider, provider, "{what}");
+        assert_eq!(denial.response("edge", schemes).status, status, "{what}");
+        // Only a credential that passed names its caller (then a later check refused it).
+        let passed = matches!(
+            reason,
+            Reason::InsufficientScope | Reason::Application | Reason::Network | Reason::Origin
+        );
+        assert_eq!(decided.outcome.subject.is_some(), passed, "{what}");
+    }
+}
+
+#[test]
+fn a_passing_credential_names_its_caller() {
+    let policy = policy(access_config());
+    let t = now();
+    let token = bearer(&issuer().token(Algorithm::RS256, t, json!({"client_id": "portal"})));
+    let decided = decide(
+        &policy,
+        &request("GET", "/devices", &[("authorization", &token)]),
+        t,
+    );
+    let outcome = decided.outcome;
+    assert_eq!(outcome.verdict, Some(Verdict::Allowed));
+    assert_eq!(outcome.reason, None);
+    assert_eq!(outcome.credential, Some(CredentialKind::Jwt));
+    assert_eq!(outcome.provider, Some("test-idp"));
+    assert_eq!(outcome.subject.as_deref(), Some("alice"));
+    assert_eq!(outcome.client.as_deref(), Some("portal"));
+
+    let key = secret(KEY_CLIENT);
+    let decided = decide(
+        &policy,
+        &request(
+            "GET",
+            "/devices",
+            &[("clientid", KEY_CLIENT), ("clientsecret", &key)],
+        ),
+        t,
+    );
+    assert_eq!(decided.outcome.credential, Some(CredentialKind::ApiKey));
+    assert_eq!(decided.outcome.client.as_deref(), Some(KEY_CLIENT));
+    assert_eq!(decided.outcome.provider, None);
+
+    let public = decide(&policy, &request("GET", "/public/x", &[]), t);
+    assert_eq!(public.outcome.verdict, Some(Verdict::Public));
+    let preflight = decide(
+        &policy,
+        &request(
+            "OPTIONS",
+            "/devices",
+            &[
+                ("origin", "https://app.example.com"),
+                ("access-control-request-method", "POST"),
+            ],
+        ),
+        t,
+    );
+    assert_eq!(preflight.outcome.verdict, Some(Verdict::Preflight));
+}
+
+fn report_config() -> Value {
+    let mut config = access_config();
+    config["mode"] = json!("report");
+    config
+}
+
+#[test]
+fn report_mode_forwards_a_refused_token_without_it_and_without_identity() {
+    let policy = policy(report_config());
+    let t = now();
+    let expired = bearer(&issuer().token(
+        Algorithm::ES256,
+        t,
+        json!({"iat": t - 7200, "exp": t - 3600}),
+    ));
+    let decided = decide(
+        &policy,
+        &request(
+            "GET",
+            "/devices",
+            &[("authorization", &expired), ("x-auth-subject", "spoofed")],
+        ),
+        t,
+    );
+    assert_eq!(decided.outcome.verdict, Some(Verdict::WouldDeny));
+    assert_eq!(decided.outcome.reason, Some(Reason::Expired));
+    let forwarding = forwarded(&decided);
+    assert_eq!(forwarding.remove, ["x-auth-subject", "authorization"]);
+    assert!(forwarding.set.is_empty(), "no identity: {forwarding:?}");
+
+    // A query token never reaches the upstream either.
+    let in_query = format!(
+        "/devices?token={}&page=2",
+        expired.trim_start_matches("Bearer ")
+    );
+    let decided = decide(&policy, &request("GET", &in_query, &[]), t);
+    assert_eq!(decided.outcome.reason, Some(Reason::Expired));
+    assert_eq!(forwarded(&decided).path.as_deref(), Some("/devices?page=2"));
+}
+
+#[test]
+fn report_mode_strips_every_secret_header_of_an_unreadable_credential() {
+    let policy = policy(report_config());
+    let t = now();
+    let token = bearer(&issuer().token(Algorithm::ES256, t, json!({})));
+    let key = secret(KEY_CLIENT);
+    let decided = decide(
+        &policy,
+        &request(
+            "GET",
+            "/devices",
+            &[
+                ("authorization", &token),
+                ("clientid", KEY_CLIENT),
+                ("clientsecret", &key),
+            ],
+        ),
+        t,
+    );
+    assert_eq!(decided.outcome.reason, Some(Reason::MalformedRequest));
+    let forwarding = forwarded(&decided);
+    for header in ["authorization", "clientsecret"] {
+        assert!(forwarding.remove.contains(&header), "{forwarding:?}");
+    }
+    assert!(forwarding.set.is_empty());
+}
+
+#[test]
+fn report_mode_keeps_the_identity_of_a_credential_that_passed() {
+    let policy = policy(report_config());
+    let t = now();
+    let token = bearer(&issuer().token(Algorithm::ES256, t, json!({})));
+    let decided = decide(
+        &policy,
+        &request(
+            "POST",
+            "/devices",
+            &[("authorization", &token), ("appid", APP)],
+        ),
+        t,
+    );
+    assert_eq!(decided.outcome.verdict, Some(Verdict::WouldDeny));
+    assert_eq!(decided.outcome.reason, Some(Reason::InsufficientScope));
+    let forwarding = forwarded(&decided);
+    assert_eq!(forwarding.remove, ["authorization"]);
+    let set: Vec<&str> = forwarding.set.iter().map(|(h, _)| *h).collect();
+    assert!(set.contains(&"x-auth-subject"), "{set:?}");
+    assert!(
+        !set.contains(&"x-auth-app"),
+        "a refused request names no application: {set:?}"
+    );
+}
+
+#[test]
+fn a_rule_mode_overrides_the_global_one_both_ways() {
+    let mut config = report_config();
+    config["rules"][3]["mode"] = json!("enforce"); // GET /devices
+    let policy = policy(config);
+    let t = now();
+    assert!(matches!(
+        decide(&policy, &request("GET", "/devices", &[]), t).decision,
+        Decision::Deny { .. }
+    ));
+    assert_eq!(
+        decide(&policy, &request("GET", "/apps", &[]), t)
+            .outcome
+            .verdict,
+        Some(Verdict::WouldDeny)
+    );
+
+    let mut config = access_config();
+    config["rules"][3]["mode"] = json!("report");
+    let policy = self::policy(config);
+    assert_eq!(
+        decide(&policy, &request("GET", "/devices", &[]), t)
+            .outcome
+            .verdict,
+        Some(Verdict::WouldDeny)
+    );
+    assert!(matches!(
+        decide(&policy, &request("GET", "/apps", &[]), t).decision,
+        Decision::Deny { .. }
+    ));
+}
+
+#[test]
+fn mode_must_be_enforce_or_report_and_public_rules_have_none() {
+    let mut config = access_config();
+    config["mode"] = json!("shadow");
+    let err = Policy::from_json(config.to_string().as_bytes())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.starts_with("mode: must be \"enforce\" or \"report\""),
+        "{err}"
+    );
+    let mut config = access_config();
+    config["rules"][0]["mode"] = json!("report");
+    let err = Policy::from_json(config.to_string().as_bytes())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("rules[0].mode: a public rule cannot set mode"),
+        "{err}"
+    );
+}
+
+#[test]
+fn access_log_fields_are_off_unless_asked_for() {
+    assert!(!policy(access_config()).access_log_fields);
+    let mut config = access_config();
+    config["access_log_fields"] = json!(true);
+    assert!(policy(config).access_log_fields);
+    let shipped =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/edge-auth.json")).unwrap();
+    assert!(Policy::from_json(&shipped).unwrap().access_log_fields);
+}
+
+#[test]
+fn explain_lists_the_checks_in_order_up_to_the_one_that_failed() {
+    let policy = policy(access_config());
+    let t = now();
+    let expired = bearer(&issuer().token(
+        Algorithm::ES256,
+        t,
+        json!({"iat": t - 7200, "exp": t - 3600}),
+    ));
+    let explanation = explain(
+        &policy,
+        &GivenKeys::new(&policy),
+        &request("GET", "/devices", &[("authorization", &expired)]),
+        t,
+    );
+    let steps: Vec<(&str, Status)> = explanation
+        .steps
+        .iter()
+        .map(|s| (s.check, s.status))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("path", Status::Passed),
+            ("rule", Status::Info),
+            ("credential", Status::Passed),
+            ("token", Status::Passed),
+            ("token", Status::Passed),
+            ("token", Status::Passed),
+            ("token", Status::Passed),
+            ("token", Status::Failed),
+        ]
+    );
+    assert!(explanation.steps[1]
+        .detail
+        .starts_with("rules[3]: path_prefix \"/devices\", GET"));
+    assert_eq!(explanation.steps[2].detail, "jwt in header authorization");
+    assert!(explanation.steps[7].detail.ends_with("token has expired"));
+    let Action::Respond { status, body, .. } = explanation.action else {
+        panic!("not refused");
+    };
+    assert_eq!(status, 401);
+    assert_eq!(
+        body,
+        r#"{"error":"invalid_token","error_description":"token has expired"}"#
+    );
+    let text = serde_json::to_string(&explanation.steps).unwrap();
+    assert!(!text.contains(expired.trim_start_matches("Bearer ")));
+}
+
+#[test]
+fn explain_uses_given_keys_for_a_provider_whose_keys_are_fetched() {
+    let mut config = issuer().config();
+    let provider = &mut config["providers"][0];
+    provider.as_object_mut().unwrap().remove("jwks");
+    provider["remote_jwks"] = json!({"cluster": "idp", "uri": "https://idp/certs"});
+    let policy = policy(config);
+    let t = now();
+    let token = bearer(&issuer().token(Algorithm::EdDSA, t, json!({})));
+    let req = request("GET", "/devices", &[("authorization", &token)]);
+
+    let without = explain(&policy, &GivenKeys::new(&policy), &req, t);
+    assert_eq!(without.outcome.reason, Some(Reason::IssuerKeysUnavailable));
+    assert!(matches!(
+        without.action,
+        Action::Respond { status: 503, .. }
+    ));
+
+    let jwks = issuer().jwks().to_string();
+    let keys = GivenKeys::new(&policy)
+        .with_jwks("test-idp", jwks.as_bytes())
+        .unwrap();
+    let with = explain(&policy, &keys, &req, t);
+    assert_eq!(with.outcome.verdict, Some(Verdict::Allowed));
+    let Action::Forward { remove, set, .. } = with.action else {
+        panic!("not forwarded");
+    };
+    assert_eq!(remove, ["authorization"]);
+    assert!(set.contains(&("x-auth-subject".to_string(), "alice".to_string())));
+    assert!(GivenKeys::new(&policy).with_jwks("nobody", b"{}").is_err());
+}
+
+#[test]
+fn the_cache_counts_hits_and_misses_of_the_decisions() {
+    let policy = policy(issuer().config());
+    let t = now();
+    let token = bearer(&issuer().token(Algorithm::HS256, t, json!({})));
+    let req = request("GET", "/devices", &[("authorization", &token)]);
+    let mut cache = TokenCache::new(16);
+    for _ in 0..3 {
+        evaluate(
+            &policy,
+            &InlineKeys(&policy.providers),
+            &mut cache,
+            &req,
+            t,
+            &Settled::Open,
+            &mut Untraced,
+        );
+    }
+    let stats = cache.take_stats();
+    assert_eq!((stats.hits, stats.misses, stats.evictions), (2, 1, 0));
+}
