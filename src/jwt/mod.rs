@@ -4,10 +4,11 @@
 //! allow-list, `iss`, `kid`, `exp`/`nbf`/lifetime, `aud`, then the signature); [`provider`]
 //! is what the configuration trusts about one issuer; [`jwks`] turns a JWK Set into
 //! verification keys and verifies signatures with them ([`rsa`] is edge-auth's own RSA
-//! verifier, [`algorithm`] the JWS algorithms and key families). [`mint`] signs tokens, for the
+//! verifier, [`ec`] its own ES256 verifier, [`algorithm`] the JWS algorithms and key families). [`mint`] signs tokens, for the
 //! tests and the `edge-auth` tool only: the filter never signs.
 
 pub mod algorithm;
+pub mod ec;
 pub mod jwks;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;

@@ -12,6 +12,7 @@ mod access;
 mod architecture;
 mod cli;
 mod decision;
+mod es256;
 mod docs;
 mod hostile_input;
 mod introspection;
