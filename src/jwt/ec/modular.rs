@@ -57,6 +57,7 @@ const N_R2: Limbs = [
     0x66e1_2d94,
 ];
 /// `2^256 mod n`: one, in Montgomery form.
+#[cfg(test)]
 const N_ONE: Limbs = [
     0x039c_daaf,
     0x0c46_353d,
@@ -211,9 +212,58 @@ fn pow(base: &Limbs, exponent: &Limbs, one: &Limbs, mul: fn(&Limbs, &Limbs) -> L
 pub(crate) mod fp {
     use super::*;
 
-    /// Montgomery product.
+    /// Montgomery product: the 512-bit product, then a Montgomery reduction that uses the
+    /// shape of `p` instead of multiplies. With `-p^-1 mod 2^32 = 1`, the multiple of `p` that
+    /// clears word `i` is `q = word i`, and `q·p = q·2^256 − q·2^224 + q·2^192 + q·2^96 − q`
+    /// only adds or subtracts `q` at words `i+3`, `i+6`, `i+7` and `i+8` (the `−q` at word
+    /// `i` clears it). Signed 64-bit words hold the pending sums; each word's carry moves up
+    /// before the word is used.
     #[inline(never)]
     pub(crate) fn mul(a: &Limbs, b: &Limbs) -> Limbs {
+        let mut product = [0u32; 16];
+        for (i, &ai) in a.iter().enumerate() {
+            let ai = u64::from(ai);
+            let Some(row) = product.get_mut(i..i + 9) else {
+                continue;
+            };
+            let mut carry = 0u64;
+            for (p, &bj) in row.iter_mut().zip(b) {
+                let sum = u64::from(*p) + ai * u64::from(bj) + carry;
+                *p = sum as u32;
+                carry = sum >> 32;
+            }
+            if let Some(last) = row.last_mut() {
+                *last = carry as u32;
+            }
+        }
+        let mut words = [0i64; 17];
+        for (w, &p) in words.iter_mut().zip(&product) {
+            *w = i64::from(p);
+        }
+        for i in 0..8 {
+            if let Some([w0, w1, _, w3, _, _, w6, w7, w8]) = words.get_mut(i..i + 9) {
+                let q = *w0 & 0xffff_ffff;
+                *w1 += *w0 >> 32;
+                *w3 += q;
+                *w6 += q;
+                *w7 -= q;
+                *w8 += q;
+            }
+        }
+        let mut out = ZERO;
+        let mut carry = 0i64;
+        for (o, &w) in out.iter_mut().zip(words.iter().skip(8)) {
+            let v = w + carry;
+            *o = (v & 0xffff_ffff) as u32;
+            carry = v >> 32;
+        }
+        let top = words[16] + carry;
+        reduce_once(&out, top as u32, &P)
+    }
+
+    /// The generic Montgomery product with `p`: the reference [`mul`] is tested against.
+    #[cfg(test)]
+    pub(crate) fn mul_generic(a: &Limbs, b: &Limbs) -> Limbs {
         mont_mul(a, b, &P, 1)
     }
 
@@ -438,6 +488,19 @@ mod tests {
             }
             // s * (s^-1 R) / R = 1, plain.
             assert_eq!(fn_::mul(&s, &fn_::invert_to_mont(&s)), [1, 0, 0, 0, 0, 0, 0, 0]);
+        }
+    }
+
+    #[test]
+    fn the_shaped_field_product_matches_the_generic_one() {
+        let mut rng = Rng(13);
+        let max = sub_raw(&P, &[1, 0, 0, 0, 0, 0, 0, 0]).0;
+        for (a, b) in [(max, max), (max, ZERO), (P_ONE, max), (max, [1, 0, 0, 0, 0, 0, 0, 0])] {
+            assert_eq!(fp::mul(&a, &b), fp::mul_generic(&a, &b));
+        }
+        for _ in 0..20000 {
+            let (a, b) = (rng.below(&P), rng.below(&P));
+            assert_eq!(fp::mul(&a, &b), fp::mul_generic(&a, &b), "{a:x?} {b:x?}");
         }
     }
 
