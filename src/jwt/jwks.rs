@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::error::ConfigError;
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
+use crate::jwt::ec::ecdsa::P256VerifyingKey;
 use crate::jwt::rsa::{RsaHash, RsaPadding, RsaPublicKey};
 
 /// Base64url as JWK members use it; padding tolerated, since some issuers emit it.
@@ -63,13 +64,14 @@ pub struct JwkSetDocument {
 ///
 /// Signatures are checked directly with the primitive crates, not through jwt-simple's
 /// `verify_token` (which re-parses the token that `token` has already parsed and checked): RSA
-/// with edge-auth's own [`crate::jwt::rsa`], P-256/P-384 with RustCrypto `p256`/`p384` 0.14, Ed25519
+/// with edge-auth's own [`crate::jwt::rsa`], P-256 with its own [`crate::jwt::ec`] (a table of
+/// multiples per key, built here), P-384 with RustCrypto `p384` 0.14, Ed25519
 /// with `ed25519-compact`, HMAC with `hmac-sha256`/`hmac-sha512` (the crates jwt-simple itself
-/// uses, except `p256`/`p384`, one major version newer and faster in wasm).
+/// uses, except `p384`, one major version newer and faster in wasm).
 #[derive(Clone)]
 enum Verifier {
     Rsa(RsaPublicKey, RsaHash, RsaPadding),
-    ES256(p256::ecdsa::VerifyingKey),
+    ES256(P256VerifyingKey),
     ES384(p384::ecdsa::VerifyingKey),
     EdDSA(ed25519_compact::PublicKey),
     Hmac(HmacSecret),
@@ -135,13 +137,12 @@ impl VerificationKey {
     /// Whether `signature` (the decoded third part of a compact JWS) signs `signing_input`
     /// (its first two parts with the dot). The token's `alg` must be this key's algorithm.
     pub fn verify(&self, signing_input: &[u8], signature: &[u8]) -> bool {
-        use p256::ecdsa::signature::Verifier as _;
+        use p384::ecdsa::signature::Verifier as _;
         match &self.verifier {
             Verifier::Rsa(key, hash, padding) => {
                 key.verify(*hash, *padding, signing_input, signature)
             }
-            Verifier::ES256(key) => p256::ecdsa::Signature::from_slice(signature)
-                .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok()),
+            Verifier::ES256(key) => key.verify(signing_input, signature),
             Verifier::ES384(key) => p384::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok()),
             Verifier::EdDSA(key) => ed25519_compact::Signature::from_slice(signature)
@@ -381,19 +382,18 @@ fn build_verifier(jwk: &Jwk, algorithm: Algorithm, field: &str) -> Result<Verifi
                     ),
                 ));
             }
+            if algorithm == Algorithm::ES256 {
+                return P256VerifyingKey::from_coordinates(&x, &y)
+                    .map(Verifier::ES256)
+                    .ok_or_else(|| invalid("P-256"));
+            }
             let mut point = Vec::with_capacity(1 + 2 * size);
             point.push(0x04);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            if algorithm == Algorithm::ES256 {
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                    .map(Verifier::ES256)
-                    .map_err(|_| invalid("P-256"))
-            } else {
-                p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                    .map(Verifier::ES384)
-                    .map_err(|_| invalid("P-384"))
-            }
+            p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                .map(Verifier::ES384)
+                .map_err(|_| invalid("P-384"))
         }
         KeyFamily::Ed25519 => {
             let x = member(&jwk.x, field, "x")?;
