@@ -130,7 +130,10 @@ fn random_keys_and_messages_agree_with_p256() {
             let message = rng.bytes(len);
             let signature: Signature = signing.sign(&message);
             let sig = signature.to_bytes().to_vec();
-            assert!(pair.verify(&message, &sig), "round {round}: valid signature refused");
+            assert!(
+                pair.verify(&message, &sig),
+                "round {round}: valid signature refused"
+            );
             accepted += 1;
             // High s: the same signature with n - s; p256 accepts it, so must we.
             let mut high = sig.clone();
@@ -141,7 +144,10 @@ fn random_keys_and_messages_agree_with_p256() {
                 let mut bad = sig.clone();
                 let bit = rng.below(512);
                 bad[bit / 8] ^= 1 << (bit % 8);
-                assert!(!pair.verify(&message, &bad), "round {round}: flipped bit {bit} accepted");
+                assert!(
+                    !pair.verify(&message, &bad),
+                    "round {round}: flipped bit {bit} accepted"
+                );
             }
             let mut other = message.clone();
             if other.is_empty() {
@@ -150,7 +156,10 @@ fn random_keys_and_messages_agree_with_p256() {
                 let bit = rng.below(other.len() * 8);
                 other[bit / 8] ^= 1 << (bit % 8);
             }
-            assert!(!pair.verify(&other, &sig), "round {round}: changed message accepted");
+            assert!(
+                !pair.verify(&other, &sig),
+                "round {round}: changed message accepted"
+            );
             // A random signature, and another key's signature.
             assert!(!pair.verify(&message, &rng.bytes(64)));
             let stranger: Signature = signing_key(&mut rng).sign(&message);
@@ -170,11 +179,13 @@ fn small_and_opposite_private_keys_agree_with_p256() {
         d[31] -= k;
         d
     };
-    let mut privates: Vec<[u8; 32]> = (1u8..=3).map(|k| {
-        let mut d = [0u8; 32];
-        d[31] = k;
-        d
-    }).collect();
+    let mut privates: Vec<[u8; 32]> = (1u8..=3)
+        .map(|k| {
+            let mut d = [0u8; 32];
+            d[31] = k;
+            d
+        })
+        .collect();
     privates.push(n_minus(1));
     privates.push(n_minus(2));
     for d in privates {
@@ -223,7 +234,14 @@ fn out_of_range_and_malformed_signatures_are_refused_like_p256() {
         (sig[..63].to_vec(), "63 bytes"),
         (join(&sig, &[0]), "65 bytes"),
         (join(&[0], &sig), "65 bytes, leading zero"),
-        (Signature::from_slice(&sig).unwrap().to_der().as_bytes().to_vec(), "DER"),
+        (
+            Signature::from_slice(&sig)
+                .unwrap()
+                .to_der()
+                .as_bytes()
+                .to_vec(),
+            "DER",
+        ),
     ];
     for (bad, what) in refused {
         assert!(!pair.verify(message, &bad), "{what} accepted");
@@ -237,13 +255,20 @@ fn malformed_public_keys_are_refused_like_p256() {
     let mut rng = Rng(0x5eed_0004);
     let signing = signing_key(&mut rng);
     let point = signing.verifying_key().to_sec1_point(false);
-    let (x, y) = (point.as_bytes()[1..33].to_vec(), point.as_bytes()[33..].to_vec());
+    let (x, y) = (
+        point.as_bytes()[1..33].to_vec(),
+        point.as_bytes()[33..].to_vec(),
+    );
     let mut y_plus_1 = y.clone();
     y_plus_1[31] = y_plus_1[31].wrapping_add(1);
     let zero = vec![0u8; 32];
     let refused: [(&[u8], &[u8], &str); 9] = [
         (&x, &y_plus_1, "off the curve"),
-        (&zero, &zero, "(0, 0): the usual encoding of infinity, not a point"),
+        (
+            &zero,
+            &zero,
+            "(0, 0): the usual encoding of infinity, not a point",
+        ),
         (&P, &y, "x = p (non-canonical)"),
         (&x, &P, "y = p"),
         (&[0xff; 32], &y, "x = 2^256 - 1"),
@@ -257,7 +282,10 @@ fn malformed_public_keys_are_refused_like_p256() {
         let mut sec1 = vec![4u8];
         sec1.extend_from_slice(x);
         sec1.extend_from_slice(y);
-        assert!(VerifyingKey::from_sec1_bytes(&sec1).is_err() || x.len() != 32, "{what}");
+        assert!(
+            VerifyingKey::from_sec1_bytes(&sec1).is_err() || x.len() != 32,
+            "{what}"
+        );
     }
     // Random coordinates are almost never a point; both must say so alike.
     for _ in 0..50 {
@@ -284,8 +312,11 @@ fn constructed_edge_vectors_agree_with_openssl_and_p256() {
     assert!(vectors.len() >= 50);
     let mut valid = 0;
     for v in vectors {
-        let pair = Pair::new(&hex(v["x"].as_str().unwrap()), &hex(v["y"].as_str().unwrap()))
-            .unwrap();
+        let pair = Pair::new(
+            &hex(v["x"].as_str().unwrap()),
+            &hex(v["y"].as_str().unwrap()),
+        )
+        .unwrap();
         let message = hex(v["message"].as_str().unwrap());
         let signature = hex(v["signature"].as_str().unwrap());
         let expected = v["valid"].as_bool().unwrap();

@@ -28,9 +28,27 @@ pub(crate) const P: Limbs = [
     0xffff_ffff,
 ];
 /// `2^512 mod p`: one Montgomery product with it puts a number into Montgomery form.
-const P_R2: Limbs = [3, 0, 0xffff_ffff, 0xffff_fffb, 0xffff_fffe, 0xffff_ffff, 0xffff_fffd, 4];
+const P_R2: Limbs = [
+    3,
+    0,
+    0xffff_ffff,
+    0xffff_fffb,
+    0xffff_fffe,
+    0xffff_ffff,
+    0xffff_fffd,
+    4,
+];
 /// `2^256 mod p`: one, in Montgomery form.
-pub(crate) const P_ONE: Limbs = [1, 0, 0, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0xffff_fffe, 0];
+pub(crate) const P_ONE: Limbs = [
+    1,
+    0,
+    0,
+    0xffff_ffff,
+    0xffff_ffff,
+    0xffff_ffff,
+    0xffff_fffe,
+    0,
+];
 
 /// The group order `n` (the number of points on the curve).
 pub(crate) const N: Limbs = [
@@ -132,9 +150,7 @@ pub(crate) fn sub_raw(a: &Limbs, b: &Limbs) -> (Limbs, u32) {
     let mut difference = ZERO;
     let mut borrow = 0u64;
     for ((d, &x), &y) in difference.iter_mut().zip(a).zip(b) {
-        let t = u64::from(x)
-            .wrapping_sub(u64::from(y))
-            .wrapping_sub(borrow);
+        let t = u64::from(x).wrapping_sub(u64::from(y)).wrapping_sub(borrow);
         *d = t as u32;
         borrow = t >> 63;
     }
@@ -487,7 +503,10 @@ mod tests {
                 continue;
             }
             // s * (s^-1 R) / R = 1, plain.
-            assert_eq!(fn_::mul(&s, &fn_::invert_to_mont(&s)), [1, 0, 0, 0, 0, 0, 0, 0]);
+            assert_eq!(
+                fn_::mul(&s, &fn_::invert_to_mont(&s)),
+                [1, 0, 0, 0, 0, 0, 0, 0]
+            );
         }
     }
 
@@ -495,7 +514,12 @@ mod tests {
     fn the_shaped_field_product_matches_the_generic_one() {
         let mut rng = Rng(13);
         let max = sub_raw(&P, &[1, 0, 0, 0, 0, 0, 0, 0]).0;
-        for (a, b) in [(max, max), (max, ZERO), (P_ONE, max), (max, [1, 0, 0, 0, 0, 0, 0, 0])] {
+        for (a, b) in [
+            (max, max),
+            (max, ZERO),
+            (P_ONE, max),
+            (max, [1, 0, 0, 0, 0, 0, 0, 0]),
+        ] {
             assert_eq!(fp::mul(&a, &b), fp::mul_generic(&a, &b));
         }
         for _ in 0..20000 {
@@ -517,7 +541,11 @@ mod tests {
             if is_zero(&s) {
                 continue;
             }
-            assert_eq!(fn_::invert_to_mont(&s), fn_::invert_fermat_to_mont(&s), "{s:x?}");
+            assert_eq!(
+                fn_::invert_to_mont(&s),
+                fn_::invert_fermat_to_mont(&s),
+                "{s:x?}"
+            );
         }
         assert_eq!(fn_::invert_to_mont(&ZERO), ZERO);
     }

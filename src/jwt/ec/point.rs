@@ -245,7 +245,11 @@ mod tests {
         let g = Affine::generator();
         assert!(g.is_on_curve());
         assert!(g.neg().is_on_curve());
-        assert!(!Affine { x: g.x, y: fp::add(&g.y, &P_ONE) }.is_on_curve());
+        assert!(!Affine {
+            x: g.x,
+            y: fp::add(&g.y, &P_ONE)
+        }
+        .is_on_curve());
     }
 
     #[test]

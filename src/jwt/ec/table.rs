@@ -131,7 +131,16 @@ mod tests {
         let cases: [Limbs; 4] = [
             [u32::MAX; 8],
             [0; 8],
-            [0x1111_1111, 0xf0f0_f0f0, 0x8000_0001, 0, 7, 0xffff_0000, 1, 0x8000_0000],
+            [
+                0x1111_1111,
+                0xf0f0_f0f0,
+                0x8000_0001,
+                0,
+                7,
+                0xffff_0000,
+                1,
+                0x8000_0000,
+            ],
             super::super::modular::N,
         ];
         for k in cases {
@@ -162,7 +171,10 @@ mod tests {
         for _ in 0..5 {
             thirty_two = thirty_two.double();
         }
-        assert_eq!(to_affine_batch(&[thirty_two]).unwrap()[0], table.points[PER_WINDOW]);
+        assert_eq!(
+            to_affine_batch(&[thirty_two]).unwrap()[0],
+            table.points[PER_WINDOW]
+        );
     }
 
     #[test]
