@@ -64,8 +64,8 @@ pub struct JwkSetDocument {
 ///
 /// Signatures are checked directly with the primitive crates, not through jwt-simple's
 /// `verify_token` (which re-parses the token that `token` has already parsed and checked): RSA
-/// with edge-auth's own [`crate::jwt::rsa`], P-256 with its own [`crate::jwt::ec`] (a table of
-/// multiples per key, built here), P-384 with RustCrypto `p384` 0.14, Ed25519
+/// with edge-auth's own [`crate::jwt::rsa`], P-256 with its own [`crate::jwt::ec`] (with a table
+/// of multiples per issuer key: [`KeySet::with_tables`]), P-384 with RustCrypto `p384` 0.14, Ed25519
 /// with `ed25519-compact`, HMAC with `hmac-sha256`/`hmac-sha512` (the crates jwt-simple itself
 /// uses, except `p384`, one major version newer and faster in wasm).
 #[derive(Clone)]
@@ -179,7 +179,26 @@ impl KeySet {
         Ok(KeySet { keys })
     }
 
-    /// Parses a JWK Set fetched from an issuer, skipping each key that cannot be used.
+    /// The same keys, ES256 ones with their tables of multiples built (52 KiB each, about ten
+    /// checks' worth of work once, each check then about a third of the cost): for an issuer's
+    /// keys, which verify many tokens. A key used once (a DPoP proof's) is cheaper without.
+    pub fn with_tables(self) -> KeySet {
+        let keys = self
+            .keys
+            .into_iter()
+            .map(|key| match key.verifier {
+                Verifier::ES256(p256) => VerificationKey {
+                    verifier: Verifier::ES256(p256.with_table()),
+                    ..key
+                },
+                _ => key,
+            })
+            .collect();
+        KeySet { keys }
+    }
+
+    /// Parses a JWK Set fetched from an issuer, skipping each key that cannot be used; ES256
+    /// keys get their tables ([`KeySet::with_tables`]).
     ///
     /// Unlike [`KeySet::from_jwks`] (inline configuration, where a bad key is the operator's
     /// mistake and refuses the whole configuration), an issuer may publish keys edge-auth does
@@ -214,7 +233,7 @@ impl KeySet {
                 raw_keys.len()
             ));
         }
-        Ok((KeySet { keys }, skipped))
+        Ok((KeySet { keys }.with_tables(), skipped))
     }
 
     /// The keys that may verify a token signed with `algorithm` and naming `kid` (if any).
@@ -657,6 +676,25 @@ mod tests {
                 v["comment"]
             );
         }
+    }
+
+    #[test]
+    fn issuer_es256_keys_get_tables_and_one_off_keys_do_not() {
+        use crate::jwt::mint::SigningKey;
+        let jwk = SigningKey::generate(Algorithm::ES256)
+            .unwrap()
+            .public_jwk("k");
+        let has_table = |set: &KeySet| match &set.keys[0].verifier {
+            Verifier::ES256(key) => key.has_table(),
+            _ => panic!("not an ES256 key"),
+        };
+        let parsed =
+            KeySet::from_jwks(&document(json!([jwk.clone()])), &[Algorithm::ES256], "j").unwrap();
+        assert!(!has_table(&parsed));
+        assert!(has_table(&parsed.with_tables()));
+        let body = json!({ "keys": [jwk] }).to_string();
+        let (fetched, _) = KeySet::from_fetched_jwks(body.as_bytes(), &[Algorithm::ES256]).unwrap();
+        assert!(has_table(&fetched));
     }
 
     #[test]

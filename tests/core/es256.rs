@@ -1,7 +1,8 @@
 //! edge-auth's own ES256 verifier (`src/jwt/ec/`) against RustCrypto `p256` 0.14, the verifier it
 //! replaces: on random keys, messages and signatures, on bit flips, on every out-of-range or
 //! malformed encoding, and on constructed edge cases (`tests/data/es256_edge_vectors.json`,
-//! checked against OpenSSL when generated). The two must agree on every input, and the own one
+//! checked against OpenSSL when generated). The own verifier runs both ways, with the key's table
+//! (issuer keys) and without (keys used once); all must agree on every input, and the own one
 //! must never accept what `p256` refuses.
 
 use edge_auth::jwt::ec::ecdsa::P256VerifyingKey;
@@ -55,10 +56,11 @@ impl Rng {
     }
 }
 
-/// Both verifiers of one public key.
+/// The verifiers of one public key: the reference, and the own one with and without its table.
 struct Pair {
     reference: VerifyingKey,
     own: P256VerifyingKey,
+    untabled: P256VerifyingKey,
 }
 
 impl Pair {
@@ -73,9 +75,13 @@ impl Pair {
             own.is_some(),
             "key acceptance differs for x={x:02x?} y={y:02x?}"
         );
+        let untabled = own?;
+        let own = untabled.clone().with_table();
+        assert!(own.has_table() && !untabled.has_table());
         Some(Pair {
             reference: reference?,
-            own: own?,
+            own,
+            untabled,
         })
     }
 
@@ -93,6 +99,11 @@ impl Pair {
         assert_eq!(
             own, reference,
             "verifiers disagree: message {message:02x?}, signature {signature:02x?}"
+        );
+        let untabled = self.untabled.verify(message, signature);
+        assert_eq!(
+            untabled, reference,
+            "untabled verifier disagrees: message {message:02x?}, signature {signature:02x?}"
         );
         own
     }

@@ -117,6 +117,15 @@ impl Jacobian {
         is_zero(&self.z)
     }
 
+    /// `−P`.
+    pub(crate) fn neg(&self) -> Jacobian {
+        Jacobian {
+            x: self.x,
+            y: fp::neg(&self.y),
+            z: self.z,
+        }
+    }
+
     /// `2P` (infinity stays infinity: its `Z` is zero, and so is the result's).
     pub(crate) fn double(&self) -> Jacobian {
         let delta = fp::sqr(&self.z);

@@ -7,8 +7,12 @@
 //! doubling, against 256 doublings for a plain double-and-add.
 //!
 //! Memory: 52 × 16 points × 64 bytes = 53,248 bytes per table (52 KiB): one for the
-//! generator per worker, built on first use, and one per ES256 key, built when the key set is
-//! loaded (about 12,500 field products, as much work as about ten signature checks).
+//! generator per worker, built on first use, and one per issuer ES256 key, built when the key
+//! set is loaded (about 12,500 field products, as much work as about ten signature checks).
+//!
+//! A point used once (a DPoP proof's key) is not worth a table: [`multiply`] takes the same
+//! signed digits from the top, with 5 doublings per window and 16 multiples made on the spot
+//! (about three times the work of a table lookup sum, a tenth of building the table).
 
 use std::sync::OnceLock;
 
@@ -76,6 +80,35 @@ pub(crate) fn generator_table() -> Option<&'static Table> {
     TABLE
         .get_or_init(|| Table::new(&Affine::generator()))
         .as_ref()
+}
+
+/// `k · P` without a table: windows from the most significant, each 5 doublings and at most
+/// one addition of `±j · P` (`j = 1..=16`, computed here).
+pub(crate) fn multiply(point: &Affine, k: &Limbs) -> Jacobian {
+    let base = Jacobian::from_affine(point);
+    let mut multiples = [base; PER_WINDOW];
+    let mut previous = base;
+    for multiple in multiples.iter_mut().skip(1) {
+        previous = previous.add(&base);
+        *multiple = previous;
+    }
+    let mut acc = Jacobian::INFINITY;
+    for digit in recode(k).into_iter().rev() {
+        for _ in 0..WINDOW_BITS {
+            acc = acc.double();
+        }
+        if digit == 0 {
+            continue;
+        }
+        if let Some(multiple) = multiples.get(usize::from(digit.unsigned_abs()) - 1) {
+            acc = if digit < 0 {
+                acc.add(&multiple.neg())
+            } else {
+                acc.add(multiple)
+            };
+        }
+    }
+    acc
 }
 
 /// `k` as signed base-32 digits `d[i]` in −15..=16, `k = Σ d[i] · 32^i`.
@@ -175,6 +208,35 @@ mod tests {
             to_affine_batch(&[thirty_two]).unwrap()[0],
             table.points[PER_WINDOW]
         );
+    }
+
+    #[test]
+    fn multiplying_without_a_table_matches_the_table() {
+        let g = Affine::generator();
+        let table = generator_table().unwrap();
+        let scalars: [Limbs; 4] = [
+            [1, 0, 0, 0, 0, 0, 0, 0],
+            [31, 17, 0, 0, 0, 0, 0, 0],
+            [
+                0x1234_5678,
+                0x9abc_def0,
+                0x0fed_cba9,
+                0x8765_4321,
+                1,
+                2,
+                3,
+                0x7fff_ffff,
+            ],
+            [u32::MAX, u32::MAX, u32::MAX, u32::MAX, 0, 0, 0, 0x8000_0000],
+        ];
+        for k in scalars {
+            let mut with_table = Jacobian::INFINITY;
+            assert!(table.add_multiple(&mut with_table, &k));
+            let both = to_affine_batch(&[with_table, multiply(&g, &k)]).unwrap();
+            assert_eq!(both[0], both[1], "{k:x?}");
+        }
+        assert!(multiply(&g, &super::super::modular::N).is_infinity());
+        assert!(multiply(&g, &[0; 8]).is_infinity());
     }
 
     #[test]
