@@ -551,6 +551,7 @@ def report(scenarios, args, meta):
             f"{s.median('p99_us'):,.0f} | {s.median('cpu_us'):,.1f} | {fmt_ratio(cpu_vs_native)} | "
             f"{s.median('rss_mib'):,.1f} |")
     lines.append("")
+    lines += targets(by_label, meta)
     if meta.get("compare"):
         path, size = meta["compare"]
         lines += [
@@ -570,6 +571,44 @@ def report(scenarios, args, meta):
             lines.append(f"| {s.label} | {fmt_ratio(paired('rps'))} | {fmt_ratio(paired('cpu_us'))} |")
         lines.append("")
     return "\n".join(lines)
+
+
+# Issue 11's targets: (what, goal, lower is better).
+FIRST_SIGHT_GOAL = {"ES256": 3.0, "RS256": 2.0, "EdDSA": 2.0}
+
+
+def targets(by_label, meta):
+    """The figures the performance targets are stated in, each a median of per-round ratios
+    (both sides ran back to back in the same round, so machine noise between rounds cancels)."""
+
+    def paired(a, b, key):
+        return statistics.median(x[key] / y[key] for x, y in zip(a.runs, b.runs))
+
+    passthrough = by_label["passthrough"]
+    rows = []
+    for label, s in by_label.items():
+        if s.name == "edge-fresh" and f"native {s.alg}" in by_label:
+            goal = FIRST_SIGHT_GOAL.get(s.alg)
+            rows.append((f"first sight {s.alg}: Envoy CPU vs native jwt_authn (no cache)",
+                         fmt_ratio(paired(s, by_label[f"native {s.alg}"], "cpu_us")),
+                         f"≤ {goal:.0f}×" if goal else "-"))
+    for label, s in by_label.items():
+        if s.name == "edge-forged" and f"edge-fresh {s.alg}" in by_label:
+            rows.append((f"forged {s.alg}: Envoy CPU vs first sight",
+                         fmt_ratio(paired(s, by_label[f"edge-fresh {s.alg}"], "cpu_us")), "≤ 1×"))
+    for label, s in by_label.items():
+        if s.name == "edge-reuse":
+            rows.append((f"cache hit {s.alg}: req/s vs the empty module",
+                         fmt_ratio(paired(s, passthrough, "rps")), "≥ 0.9×"))
+    edge = [s for s in by_label.values() if s.name.startswith("edge-")]
+    if edge:
+        above = statistics.median(s.median("rss_mib") for s in edge) - passthrough.median("rss_mib")
+        rows.append(("Envoy RSS, one worker, above the empty module", f"{above:+.1f} MiB", "≤ +12 MiB"))
+    rows.append((".wasm size", f"{meta['wasm_bytes'] / 1000:,.0f} KB ({meta['wasm_bytes']:,} bytes)", "≤ 700 KB"))
+    lines = ["Targets (issue 11), medians of per-round ratios:", "",
+             "| figure | measured | goal |", "|---|---|---|"]
+    lines += [f"| {what} | {value} | {goal} |" for what, value, goal in rows]
+    return lines + [""]
 
 
 def envoy_version(envoy_bin):

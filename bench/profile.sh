@@ -2,8 +2,8 @@
 # `make profile`: where the time goes, as repeatable figures.
 #  1. callgrind instruction counts per request-path operation of the edge-auth core (native,
 #     bench/profile), measured inside profile::run only (setup excluded);
-#  2. ES256 verify with p256 0.13 vs 0.14, natively and in wasm under node/V8 with TurboFan
-#     only, as Envoy runs it (bench/ecprobe).
+#  2. ES256 verify with p256 0.13, p256 0.14 and edge-auth's own verifier (src/jwt/ec/), natively
+#     and in wasm under node/V8 with TurboFan only, as Envoy runs it (bench/ecprobe).
 # Needs valgrind (apt-get install valgrind) and node for step 2 (skipped with a note if absent).
 set -euo pipefail
 cd "$(dirname "$0")"

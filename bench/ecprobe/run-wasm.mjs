@@ -4,5 +4,14 @@ import { readFile } from "node:fs/promises";
 import { WASI } from "node:wasi";
 const wasi = new WASI({ version: "preview1", args: ["ecprobe"] });
 const module = await WebAssembly.compile(await readFile(process.argv[2]));
-const instance = await WebAssembly.instantiate(module, wasi.getImportObject());
-wasi.start(instance);
+// edge-auth links its proxy-wasm host layer in wasm, which imports Envoy's functions ("env");
+// the probe never calls them, so each is a stub that fails loudly if it ever is.
+const imports = wasi.getImportObject();
+for (const { module: from, name } of WebAssembly.Module.imports(module)) {
+  if (!(from in imports)) imports[from] = {};
+  if (!(name in imports[from])) imports[from][name] = () => { throw new Error(`host call ${from}.${name}`); };
+}
+const instance = await WebAssembly.instantiate(module, imports);
+// node's WASI refuses a module that exports `_initialize` too (edge-auth's proxy-wasm entry
+// point): hand it only what a command needs.
+wasi.start({ exports: { memory: instance.exports.memory, _start: instance.exports._start } });

@@ -673,7 +673,9 @@ fn compile_provider(
         .map(|config| introspection::compile(config, &raw.issuer, field))
         .transpose()?;
     let keys = match (raw.jwks, &remote) {
-        (Some(jwks), None) => KeySet::from_jwks(&jwks, &algorithms, &format!("{field}.jwks"))?,
+        (Some(jwks), None) => {
+            KeySet::from_jwks(&jwks, &algorithms, &format!("{field}.jwks"))?.with_tables()
+        }
         (None, Some(_)) => KeySet::default(),
         // A provider of opaque tokens only: introspection is its only way to check a token.
         (None, None) if introspection.is_some() => KeySet::default(),

@@ -88,7 +88,12 @@ pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
     let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
         Ok(headers) => headers
             .into_iter()
-            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+            // Valid UTF-8 (the usual case) keeps its buffer; only invalid bytes are copied.
+            .map(|(name, value)| {
+                let value = String::from_utf8(value)
+                    .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned());
+                (name, value)
+            })
             .collect(),
         Err(status) => {
             log::error!("cannot read request headers: {status:?}");

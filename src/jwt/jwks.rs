@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::error::ConfigError;
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
+use crate::jwt::ec::ecdsa::P256VerifyingKey;
 use crate::jwt::rsa::{RsaHash, RsaPadding, RsaPublicKey};
 
 /// Base64url as JWK members use it; padding tolerated, since some issuers emit it.
@@ -63,13 +64,14 @@ pub struct JwkSetDocument {
 ///
 /// Signatures are checked directly with the primitive crates, not through jwt-simple's
 /// `verify_token` (which re-parses the token that `token` has already parsed and checked): RSA
-/// with edge-auth's own [`crate::jwt::rsa`], P-256/P-384 with RustCrypto `p256`/`p384` 0.14, Ed25519
+/// with edge-auth's own [`crate::jwt::rsa`], P-256 with its own [`crate::jwt::ec`] (with a table
+/// of multiples per issuer key: [`KeySet::with_tables`]), P-384 with RustCrypto `p384` 0.14, Ed25519
 /// with `ed25519-compact`, HMAC with `hmac-sha256`/`hmac-sha512` (the crates jwt-simple itself
-/// uses, except `p256`/`p384`, one major version newer and faster in wasm).
+/// uses, except `p384`, one major version newer and faster in wasm).
 #[derive(Clone)]
 enum Verifier {
     Rsa(RsaPublicKey, RsaHash, RsaPadding),
-    ES256(p256::ecdsa::VerifyingKey),
+    ES256(P256VerifyingKey),
     ES384(p384::ecdsa::VerifyingKey),
     EdDSA(ed25519_compact::PublicKey),
     Hmac(HmacSecret),
@@ -135,13 +137,12 @@ impl VerificationKey {
     /// Whether `signature` (the decoded third part of a compact JWS) signs `signing_input`
     /// (its first two parts with the dot). The token's `alg` must be this key's algorithm.
     pub fn verify(&self, signing_input: &[u8], signature: &[u8]) -> bool {
-        use p256::ecdsa::signature::Verifier as _;
+        use p384::ecdsa::signature::Verifier as _;
         match &self.verifier {
             Verifier::Rsa(key, hash, padding) => {
                 key.verify(*hash, *padding, signing_input, signature)
             }
-            Verifier::ES256(key) => p256::ecdsa::Signature::from_slice(signature)
-                .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok()),
+            Verifier::ES256(key) => key.verify(signing_input, signature),
             Verifier::ES384(key) => p384::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok()),
             Verifier::EdDSA(key) => ed25519_compact::Signature::from_slice(signature)
@@ -178,7 +179,26 @@ impl KeySet {
         Ok(KeySet { keys })
     }
 
-    /// Parses a JWK Set fetched from an issuer, skipping each key that cannot be used.
+    /// The same keys, ES256 ones with their tables of multiples built (52 KiB each, about ten
+    /// checks' worth of work once, each check then about a third of the cost): for an issuer's
+    /// keys, which verify many tokens. A key used once (a DPoP proof's) is cheaper without.
+    pub fn with_tables(self) -> KeySet {
+        let keys = self
+            .keys
+            .into_iter()
+            .map(|key| match key.verifier {
+                Verifier::ES256(p256) => VerificationKey {
+                    verifier: Verifier::ES256(p256.with_table()),
+                    ..key
+                },
+                _ => key,
+            })
+            .collect();
+        KeySet { keys }
+    }
+
+    /// Parses a JWK Set fetched from an issuer, skipping each key that cannot be used; ES256
+    /// keys get their tables ([`KeySet::with_tables`]).
     ///
     /// Unlike [`KeySet::from_jwks`] (inline configuration, where a bad key is the operator's
     /// mistake and refuses the whole configuration), an issuer may publish keys edge-auth does
@@ -213,7 +233,7 @@ impl KeySet {
                 raw_keys.len()
             ));
         }
-        Ok((KeySet { keys }, skipped))
+        Ok((KeySet { keys }.with_tables(), skipped))
     }
 
     /// The keys that may verify a token signed with `algorithm` and naming `kid` (if any).
@@ -381,19 +401,18 @@ fn build_verifier(jwk: &Jwk, algorithm: Algorithm, field: &str) -> Result<Verifi
                     ),
                 ));
             }
+            if algorithm == Algorithm::ES256 {
+                return P256VerifyingKey::from_coordinates(&x, &y)
+                    .map(Verifier::ES256)
+                    .ok_or_else(|| invalid("P-256"));
+            }
             let mut point = Vec::with_capacity(1 + 2 * size);
             point.push(0x04);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            if algorithm == Algorithm::ES256 {
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                    .map(Verifier::ES256)
-                    .map_err(|_| invalid("P-256"))
-            } else {
-                p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                    .map(Verifier::ES384)
-                    .map_err(|_| invalid("P-384"))
-            }
+            p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                .map(Verifier::ES384)
+                .map_err(|_| invalid("P-384"))
         }
         KeyFamily::Ed25519 => {
             let x = member(&jwk.x, field, "x")?;
@@ -657,6 +676,25 @@ mod tests {
                 v["comment"]
             );
         }
+    }
+
+    #[test]
+    fn issuer_es256_keys_get_tables_and_one_off_keys_do_not() {
+        use crate::jwt::mint::SigningKey;
+        let jwk = SigningKey::generate(Algorithm::ES256)
+            .unwrap()
+            .public_jwk("k");
+        let has_table = |set: &KeySet| match &set.keys[0].verifier {
+            Verifier::ES256(key) => key.has_table(),
+            _ => panic!("not an ES256 key"),
+        };
+        let parsed =
+            KeySet::from_jwks(&document(json!([jwk.clone()])), &[Algorithm::ES256], "j").unwrap();
+        assert!(!has_table(&parsed));
+        assert!(has_table(&parsed.with_tables()));
+        let body = json!({ "keys": [jwk] }).to_string();
+        let (fetched, _) = KeySet::from_fetched_jwks(body.as_bytes(), &[Algorithm::ES256]).unwrap();
+        assert!(has_table(&fetched));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod architecture;
 mod cli;
 mod decision;
 mod docs;
+mod es256;
 mod hostile_input;
 mod introspection;
 mod introspection_answers;

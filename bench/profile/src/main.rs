@@ -56,15 +56,12 @@ fn main() -> Result<(), String> {
     };
     let requests: Vec<Request> = tokens
         .iter()
-        .map(|t| Request {
-            method: "GET".into(),
-            path: "/devices/7".into(),
-            headers: vec![
+        .map(|t| {
+            Request::from_headers(vec![
                 (":method".into(), "GET".into()),
                 (":path".into(), "/devices/7".into()),
                 ("authorization".into(), format!("Bearer {t}")),
-            ],
-            ..Request::default()
+            ])
         })
         .collect();
     let mut cache = TokenCache::new(if kind == "hit" { 1024 } else { 0 });
