@@ -6,6 +6,8 @@
 //! as a path like `providers[0].jwks.keys[1].n`, so that a one-line log tells the operator
 //! exactly what to fix. There is no partial success: a configuration compiles whole or not at all.
 
+mod abuse;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -65,6 +67,8 @@ struct RawConfig {
     trusted_hops: Option<usize>,
     #[serde(default)]
     min_tls_version: Option<String>,
+    #[serde(default)]
+    abuse: Option<abuse::RawAbuse>,
 }
 
 #[derive(Deserialize)]
@@ -407,7 +411,9 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         ));
     }
 
-    let uses_source_address = clients.any_network_list()
+    let abuse = abuse::compile_abuse(raw.abuse)?;
+    let uses_source_address = abuse.any()
+        || clients.any_network_list()
         || providers
             .iter()
             .any(|p| !p.allowed_cidrs.is_empty() || p.cidrs_claim.is_some());
@@ -425,6 +431,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         forward,
         allow_cors_preflight: raw.allow_cors_preflight.unwrap_or(true),
         token_cache_entries,
+        abuse,
     })
 }
 

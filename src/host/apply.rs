@@ -17,11 +17,13 @@ use proxy_wasm::types::{Action, MapType};
 
 use crate::issuer::remote_keys::{Slot, WorkerKeys};
 use crate::policy::cache::TokenCache;
-use crate::policy::decision::{authorize_with_keys, Decision};
+use crate::policy::decision::{authorize_guarded, Decision};
 use crate::policy::deny::Denial;
 use crate::policy::Policy;
 use crate::request::credential::{CredentialKind, Request};
 use crate::request::transport::parse_peer_address;
+
+use super::shared_records::SharedData;
 
 /// What every HTTP context of this worker shares once configured.
 pub(crate) struct Shared {
@@ -110,7 +112,14 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
             endpoints: &shared.policy.endpoints,
             slots: &slots,
         };
-        authorize_with_keys(&shared.policy, &keys, &mut cache, &request, now / 1000)
+        authorize_guarded(
+            &shared.policy,
+            &keys,
+            &SharedData,
+            &mut cache,
+            &request,
+            now,
+        )
     };
     match decision {
         Decision::Allow(forwarding) => {

@@ -3,12 +3,14 @@
 //! It moves data between Envoy and the core and decides nothing itself. Dependencies point one
 //! way: [`root_context`] (configuration, per-worker state, the tick) → [`http_context`] (one
 //! request) → [`issuer_calls`] (HTTP calls to issuers, shared data, paused requests) →
-//! [`apply`] (the shared state and turning a decision into host calls).
+//! [`apply`] (the shared state and turning a decision into host calls); [`shared_records`]
+//! keeps the abuse limits' per-source state in shared data.
 
 mod apply;
 mod http_context;
 mod issuer_calls;
 mod root_context;
+mod shared_records;
 
 use proxy_wasm::traits::RootContext;
 use proxy_wasm::types::LogLevel;

@@ -14,6 +14,7 @@ use proxy_wasm::types::{BufferType, ContextType};
 use super::apply::Shared;
 use super::http_context::EdgeAuthRequest;
 use super::issuer_calls::{create_lease, KeyFetcher};
+use super::shared_records::create_buckets;
 use crate::issuer::remote_keys::Slot;
 use crate::policy::cache::TokenCache;
 use crate::policy::Policy;
@@ -76,6 +77,7 @@ impl RootContext for EdgeAuthRoot {
                         create_lease(provider, remote);
                     }
                 }
+                create_buckets(&policy.abuse);
                 let cache = RefCell::new(TokenCache::new(policy.token_cache_entries));
                 let slots =
                     RefCell::new(policy.providers.iter().map(|_| Slot::default()).collect());

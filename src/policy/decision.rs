@@ -5,7 +5,10 @@
 //! preflight, route rules, credential extraction, authentication (verified-token cache, token
 //! validation against inline or fetched keys, introspection, API key clients), scopes, then the
 //! allow-lists (source network, web origin, application). A query token is cut from the path on
-//! every forwarded request. Where only the issuer can settle a token (its keys are not in yet,
+//! every forwarded request. The abuse limits, when configured, come in two places: a
+//! locked-out source is refused before any secret comparison, and a token that passed every
+//! cheap check and missed the cache spends the source's signature-check budget before the
+//! signature math. Where only the issuer can settle a token (its keys are not in yet,
 //! or it is opaque), the decision says so and the filter asks, then decides again.
 
 use std::rc::Rc;
@@ -13,8 +16,10 @@ use std::rc::Rc;
 use crate::identity::Identity;
 use crate::jwt::provider::Provider;
 use crate::jwt::token::{self, InlineKeys, KeyLookup};
+use crate::policy::abuse::Guard;
 use crate::policy::cache::TokenCache;
 use crate::policy::deny::Denial;
+use crate::policy::records::SharedStore;
 use crate::policy::rules::{has_dot_segment, Requirement, Route};
 use crate::policy::Policy;
 use crate::request::allowlist::{any_contains, url_host, Cidr, OriginPattern};
@@ -100,6 +105,31 @@ pub fn authorize_with_keys<'a>(
     request: &Request,
     now: u64,
 ) -> Decision<'a> {
+    decide(policy, keys, None, cache, request, now)
+}
+
+/// [`authorize_with_keys`] with the policy's abuse limits applied, their state kept in `store`
+/// (shared by the workers); `now_ms` is the time in milliseconds.
+pub fn authorize_guarded<'a>(
+    policy: &'a Policy,
+    keys: &dyn KeyLookup,
+    store: &dyn SharedStore,
+    cache: &mut TokenCache,
+    request: &Request,
+    now_ms: u64,
+) -> Decision<'a> {
+    let guard = Guard::new(&policy.abuse, store, request, policy.trusted_hops, now_ms);
+    decide(policy, keys, guard.as_ref(), cache, request, now_ms / 1000)
+}
+
+fn decide<'a>(
+    policy: &'a Policy,
+    keys: &dyn KeyLookup,
+    guard: Option<&Guard>,
+    cache: &mut TokenCache,
+    request: &Request,
+    now: u64,
+) -> Decision<'a> {
     let deny = |denial: Denial, schemes: &'a [CredentialKind]| Decision::Deny { denial, schemes };
 
     // Identity headers the client sent are removed (they could be spoofed); the ones it did not
@@ -166,12 +196,13 @@ pub fn authorize_with_keys<'a>(
                     };
                 }
             }
-            match cached_or_verified(policy, keys, cache, token, now) {
+            match cached_or_verified(policy, keys, guard, cache, token, now) {
                 Ok(verified) => {
                     identity = verified;
                     jwt_caller(policy, &identity)
                 }
-                Err(err) => {
+                Err(Unverified::Limited(denial)) => return deny(denial, schemes),
+                Err(Unverified::Token(err)) => {
                     if let Some(wait) = await_keys(policy, token, err) {
                         return wait;
                     }
@@ -180,18 +211,14 @@ pub fn authorize_with_keys<'a>(
                 }
             }
         }
-        Credential::ApiKey { id, secret } => {
-            match policy.clients.authenticate(id, secret.as_bytes()) {
-                Some(client) => client_caller(kind, client),
-                None => return deny(Denial::InvalidClient, kind.as_slice()),
-            }
-        }
-        Credential::Basic { id, secret } => {
-            match policy.clients.authenticate(id, secret.as_bytes()) {
-                Some(client) => client_caller(kind, client),
-                None => return deny(Denial::InvalidClient, kind.as_slice()),
-            }
-        }
+        Credential::ApiKey { id, secret } => match authenticate_client(policy, guard, id, secret) {
+            Ok(client) => client_caller(kind, client),
+            Err(denial) => return deny(denial, kind.as_slice()),
+        },
+        Credential::Basic { id, secret } => match authenticate_client(policy, guard, id, secret) {
+            Ok(client) => client_caller(kind, client),
+            Err(denial) => return deny(denial, kind.as_slice()),
+        },
     };
 
     if let Err(denial) = check_caller(policy, route, request, &caller) {
@@ -216,6 +243,28 @@ pub fn authorize_with_keys<'a>(
         .and_then(|name| request.single_header(name).ok().flatten());
     add_identity_headers(policy, &caller, application, &mut forwarding.set);
     Decision::Allow(forwarding)
+}
+
+/// The client an API key pair or Basic credential authenticates: a locked-out source is
+/// refused before any secret comparison, and a failed comparison is counted.
+fn authenticate_client<'a>(
+    policy: &'a Policy,
+    guard: Option<&Guard>,
+    id: &str,
+    secret: &str,
+) -> Result<&'a crate::clients::Client, Denial> {
+    if let Some(guard) = guard {
+        guard.check_lockout(id)?;
+    }
+    match policy.clients.authenticate(id, secret.as_bytes()) {
+        Some(client) => Ok(client),
+        None => {
+            if let Some(guard) = guard {
+                guard.record_failure(id);
+            }
+            Err(Denial::InvalidClient)
+        }
+    }
 }
 
 /// The provider whose introspection endpoint decides `token`: the one introspecting every
@@ -251,23 +300,34 @@ fn await_keys<'a>(policy: &Policy, token: &str, err: token::TokenError) -> Optio
     })
 }
 
+/// Why a token was not verified: the token itself, or an abuse limit before the signature.
+enum Unverified {
+    Token(token::TokenError),
+    Limited(Denial),
+}
+
+impl From<token::TokenError> for Unverified {
+    fn from(err: token::TokenError) -> Unverified {
+        Unverified::Token(err)
+    }
+}
+
 fn cached_or_verified(
     policy: &Policy,
     keys: &dyn KeyLookup,
+    guard: Option<&Guard>,
     cache: &mut TokenCache,
     token: &str,
     now: u64,
-) -> Result<Rc<Identity>, token::TokenError> {
+) -> Result<Rc<Identity>, Unverified> {
     if let Some(identity) = cache.get(token, now) {
         return Ok(identity);
     }
-    let identity = Rc::new(token::verify_with_keys(
-        token,
-        &policy.providers,
-        keys,
-        &policy.forward,
-        now,
-    )?);
+    let unverified = token::check_before_signature(token, &policy.providers, keys, now)?;
+    if let Some(guard) = guard {
+        guard.spend_signature_check().map_err(Unverified::Limited)?;
+    }
+    let identity = Rc::new(unverified.verify_signature(&policy.providers, &policy.forward)?);
     let skew = policy
         .providers
         .get(identity.provider)

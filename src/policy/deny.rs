@@ -5,7 +5,8 @@
 //! `invalid_client` for API keys and Basic); 403 with `error="insufficient_scope"` and the scopes
 //! the route needs, or `access_denied` when an allow-list (application, network, origin, TLS)
 //! refuses; 400 `invalid_request` for a request whose credential cannot be read; 503 when the
-//! filter cannot decide. Every denial has a small JSON body and `cache-control: no-store`.
+//! filter cannot decide; 429 `too_many_requests` with `Retry-After` when an abuse limit refuses
+//! (a locked-out source, a spent signature-check budget). Every denial has a small JSON body and `cache-control: no-store`.
 
 use serde::Serialize;
 
@@ -30,6 +31,13 @@ pub enum Denial {
     InvalidRequest(String),
     /// The filter cannot decide right now (not configured): 503, never a pass.
     Unavailable(String),
+    /// An abuse limit refuses the source for now: 429 `too_many_requests` with `Retry-After`.
+    TooManyRequests {
+        /// Seconds until asking again can succeed.
+        retry_after: u64,
+        /// Which limit, for the description.
+        why: &'static str,
+    },
 }
 
 /// A complete local reply for Envoy to send instead of forwarding the request.
@@ -60,6 +68,7 @@ impl Denial {
             Denial::InsufficientScope(_) | Denial::AccessDenied(_) => 403,
             Denial::InvalidRequest(_) => 400,
             Denial::Unavailable(_) => 503,
+            Denial::TooManyRequests { .. } => 429,
         }
     }
 
@@ -73,6 +82,7 @@ impl Denial {
             Denial::AccessDenied(_) => "access_denied",
             Denial::InvalidRequest(_) => "invalid_request",
             Denial::Unavailable(_) => "temporarily_unavailable",
+            Denial::TooManyRequests { .. } => "too_many_requests",
         }
     }
 
@@ -91,6 +101,7 @@ impl Denial {
             | Denial::AccessDenied(why)
             | Denial::InvalidRequest(why)
             | Denial::Unavailable(why) => why.clone(),
+            Denial::TooManyRequests { why, .. } => (*why).to_string(),
         }
     }
 
@@ -121,9 +132,10 @@ impl Denial {
             Denial::InvalidRequest(_) if schemes.contains(&CredentialKind::Jwt) => {
                 vec![with_error("Bearer")]
             }
-            Denial::InvalidRequest(_) | Denial::AccessDenied(_) | Denial::Unavailable(_) => {
-                Vec::new()
-            }
+            Denial::InvalidRequest(_)
+            | Denial::AccessDenied(_)
+            | Denial::Unavailable(_)
+            | Denial::TooManyRequests { .. } => Vec::new(),
         };
         let body = serde_json::to_string(&Body {
             error: code,
@@ -134,6 +146,9 @@ impl Denial {
             .into_iter()
             .map(|value| ("www-authenticate".to_string(), value))
             .collect();
+        if let Denial::TooManyRequests { retry_after, .. } = self {
+            headers.push(("retry-after".to_string(), retry_after.to_string()));
+        }
         headers.push(("content-type".to_string(), "application/json".to_string()));
         headers.push(("cache-control".to_string(), "no-store".to_string()));
         DenyResponse {
@@ -262,6 +277,24 @@ mod tests {
             .all(|(name, _)| name != "www-authenticate"));
         let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
         assert_eq!(body["error"], "temporarily_unavailable");
+    }
+
+    #[test]
+    fn too_many_requests_is_429_with_retry_after_and_no_challenge() {
+        let response = Denial::TooManyRequests {
+            retry_after: 42,
+            why: "too many failed attempts; try again later",
+        }
+        .response("edge", &[CredentialKind::ApiKey]);
+        assert_eq!(response.status, 429);
+        assert_eq!(header(&response, "retry-after"), "42");
+        assert_eq!(header(&response, "content-type"), "application/json");
+        assert_eq!(header(&response, "cache-control"), "no-store");
+        assert!(challenges(&response).is_empty());
+        assert_eq!(
+            response.body,
+            r#"{"error":"too_many_requests","error_description":"too many failed attempts; try again later"}"#
+        );
     }
 
     #[test]

@@ -2,13 +2,19 @@
 //!
 //! [`rules`] find the route rule for a path and method, [`decision`] runs the checks in order
 //! (credential, token or client, scopes, applications, networks, origins, TLS) against the
-//! verified-token [`cache`], and a refusal becomes the response [`deny`] builds. The
+//! verified-token [`cache`], and a refusal becomes the response [`deny`] builds. The abuse
+//! limits ([`abuse`]: the failed-secret [`lockout`] and the signature-check [`budget`] per
+//! source) keep their state in bounded [`records`] shared by the workers. The
 //! [`Policy`] itself is produced once by [`crate::config`], which depends on this module,
 //! never the reverse.
 
+pub mod abuse;
+pub mod budget;
 pub mod cache;
 pub mod decision;
 pub mod deny;
+pub mod lockout;
+pub mod records;
 pub mod rules;
 
 use crate::clients::ClientRegistry;
@@ -17,6 +23,7 @@ use crate::issuer::Endpoints;
 use crate::jwt::provider::Provider;
 use crate::request::credential::CredentialSources;
 use crate::request::transport::TlsVersion;
+use abuse::AbuseLimits;
 use rules::Rules;
 
 /// The compiled configuration: everything a request needs, prepared once.
@@ -49,4 +56,6 @@ pub struct Policy {
     pub allow_cors_preflight: bool,
     /// How many verified tokens each worker remembers (0 turns the cache off).
     pub token_cache_entries: usize,
+    /// Failed-secret lockout and signature-check budget per source (off unless configured).
+    pub abuse: AbuseLimits,
 }
