@@ -8,6 +8,7 @@
 #[path = "../support/fixtures.rs"]
 mod fixtures;
 
+mod abuse;
 mod access;
 mod architecture;
 mod cli;
