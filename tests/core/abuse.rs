@@ -195,9 +195,8 @@ fn the_source_is_the_trusted_forwarded_for_entry() {
     let via_proxy = |client: &'static str, pairs: &[(&'static str, String)]| {
         let xff = format!("{client}, 10.0.0.2");
         let mut headers: Vec<(String, String)> = pairs
-            .to_vec()
-            .into_iter()
-            .map(|(n, v)| (n.to_string(), v))
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.clone()))
             .collect();
         headers.push(("x-forwarded-for".into(), xff));
         Request {
