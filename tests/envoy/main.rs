@@ -11,6 +11,7 @@ mod fixtures;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod abuse;
 mod access;
 mod basics;
 mod harness;
