@@ -35,6 +35,36 @@ fn assert_too_many(response: &Response, max_retry_after: u64) {
     assert_eq!(response.header("www-authenticate"), None);
 }
 
+/// Sends `count` requests at once, each on its own connection, so both workers take some.
+fn at_once(count: usize, send: impl Fn(usize) -> Response + Sync) -> Vec<Response> {
+    std::thread::scope(|scope| {
+        let send = &send;
+        let handles: Vec<_> = (0..count).map(|n| scope.spawn(move || send(n))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// Connections each worker has accepted (Envoy's per-worker listener statistics).
+fn connections_per_worker(envoy: &Envoy) -> Vec<u64> {
+    let stats = envoy.admin("/stats?filter=worker_.*downstream_cx_total");
+    stats
+        .body
+        .lines()
+        .filter(|line| line.starts_with("listener."))
+        .filter_map(|line| line.rsplit_once(": ")?.1.trim().parse().ok())
+        .collect()
+}
+
+/// Both workers served requests: the limits were shared, not counted per worker.
+fn assert_both_workers_served(envoy: &Envoy) {
+    let per_worker = connections_per_worker(envoy);
+    assert_eq!(per_worker.len(), 2, "{per_worker:?}");
+    assert!(
+        per_worker.iter().all(|count| *count > 0),
+        "every worker must take connections for this test to mean anything: {per_worker:?}"
+    );
+}
+
 fn assert_no_wasm_failure(envoy: &Envoy) {
     let log = envoy.log();
     for sign in [
@@ -68,21 +98,21 @@ fn lockout_after_max_failures_from_one_source_only_and_recovery_after_the_window
             ],
         )
     };
-    for n in 0..MAX_FAILURES {
-        assert_eq!(attempt("203.0.113.5", "guess").status, 401, "failure {n}");
-    }
+    // The failures arrive at once and spread over both workers: neither sees all of them.
+    let failures = at_once(MAX_FAILURES, |_| attempt("203.0.113.5", "guess"));
+    assert!(failures.iter().all(|r| r.status == 401));
     let locked_at = Instant::now();
     // Every request now, on either worker, is refused without comparing the secret.
-    for _ in 0..10 {
-        assert_too_many(&attempt("203.0.113.5", &secret), WINDOW);
+    for response in at_once(12, |_| attempt("203.0.113.5", &secret)) {
+        assert_too_many(&response, WINDOW);
     }
-    for _ in 0..10 {
+    for response in at_once(12, |_| attempt("203.0.113.6", &secret)) {
         assert_eq!(
-            attempt("203.0.113.6", &secret).status,
-            200,
+            response.status, 200,
             "the owner's own source is never affected"
         );
     }
+    assert_both_workers_served(&envoy);
     let basic = basic(KEY_CLIENT, &secret);
     let over_basic = envoy.get(
         "/devices",
@@ -131,8 +161,10 @@ fn forged_tokens_spend_one_sources_budget_while_another_sources_fresh_tokens_pas
             ],
         )
     };
-    let statuses: Vec<u16> = (0..40)
-        .map(|n| call("203.0.113.5", &forged(t, n)).status)
+    let forged: Vec<String> = (0..40).map(|n| forged(t, n)).collect();
+    let statuses: Vec<u16> = at_once(40, |n| call("203.0.113.5", &forged[n]))
+        .iter()
+        .map(|response| response.status)
         .collect();
     let checked = statuses.iter().filter(|s| **s == 401).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
@@ -141,12 +173,14 @@ fn forged_tokens_spend_one_sources_budget_while_another_sources_fresh_tokens_pas
         (BURST, 40 - BURST),
         "one budget for both workers: {statuses:?}"
     );
-    assert_too_many(&call("203.0.113.5", &forged(t, 99)), 20);
+    assert_too_many(&call("203.0.113.5", &self::forged(t, 99)), 20);
 
-    for n in 0..BURST {
-        let fresh = issuer().token(Algorithm::ES256, t, json!({"sub": format!("fresh-{n}")}));
-        let response = call("198.51.100.7", &fresh);
-        assert_eq!(response.status, 200, "fresh token {n}: {}", response.body);
+    let fresh: Vec<String> = (0..BURST)
+        .map(|n| issuer().token(Algorithm::ES256, t, json!({"sub": format!("fresh-{n}")})))
+        .collect();
+    for response in at_once(BURST, |n| call("198.51.100.7", &fresh[n])) {
+        assert_eq!(response.status, 200, "{}", response.body);
     }
+    assert_both_workers_served(&envoy);
     assert_no_wasm_failure(&envoy);
 }
