@@ -15,6 +15,7 @@ mod abuse;
 mod access;
 mod basics;
 mod harness;
+mod hostile_traffic;
 mod introspection;
 mod oidc;
 mod remote_keys;
