@@ -21,6 +21,10 @@ Scenario kinds (one row each, per algorithm where it applies):
   edge-apikey      edge-auth, API key pair (SHA-256 of the secret, constant-time compare)
   edge-apikey-bad  edge-auth, API key pair with a wrong secret (expect 401)
   edge-basic       edge-auth, HTTP Basic against the same client
+  abuse-reuse      edge-auth with the lockout and the signature-check budget configured, same
+                   token every request: the cache-hit row, to compare with edge-reuse
+  abuse-forged     the same Envoy, a flood of forged tokens from one source whose budget is
+                   spent (expect 429 before any signature math): compare with abuse-reuse
 """
 
 import argparse
@@ -230,10 +234,10 @@ API_CLIENT = "bench-client"
 API_SECRET = "bench-secret-5c1e0a9d7b3f2468"
 
 
-def edge_auth_config(jwks, cache_entries):
+def edge_auth_config(jwks, cache_entries, abuse=None):
     """The edge-auth plugin configuration: the JWT provider and one API client (key pair and
-    Basic) allowed the same route."""
-    return json.dumps({
+    Basic) allowed the same route; `abuse` adds the abuse limits section."""
+    config = {
         "providers": [{
             "name": "bench-idp", "issuer": ISSUER, "audiences": [AUDIENCE],
             "algorithms": ALGORITHMS, "jwks": jwks,
@@ -247,7 +251,19 @@ def edge_auth_config(jwks, cache_entries):
         "rules": [{"path_prefix": PATH, "methods": ["GET"], "scopes": ["devices:read"]}],
         "forward": {"subject_header": "x-auth-subject", "scopes_header": "x-auth-scopes"},
         "token_cache": {"max_entries": cache_entries},
-    })
+    }
+    if abuse:
+        config["abuse"] = abuse
+    return json.dumps(config)
+
+
+# Both abuse limits, with a budget of one signature check per source that hardly refills:
+# the abuse-reuse scenario's first check spends it (its token is cached from then on), so
+# every forged token of abuse-forged is refused before the signature math.
+ABUSE = {
+    "lockout": {"max_failures": 5, "window_seconds": 300},
+    "signature_budget": {"rate": 0.001, "burst": 1},
+}
 
 
 class Envoy:
@@ -468,6 +484,16 @@ def report(scenarios, args, meta):
             f"{s.median('p99_us'):,.0f} | {s.median('cpu_us'):,.1f} | {fmt_ratio(cpu_vs_native)} | "
             f"{s.median('rss_mib'):,.1f} |")
     lines.append("")
+    abuse = [s for s in scenarios if s.name.startswith("abuse-")]
+    if len(abuse) == 2:
+        reuse, forged = abuse
+        edge = by_label.get(f"edge-reuse {reuse.alg}")
+        lines.append(
+            f"Abuse limits ({reuse.alg}): Envoy CPU per request of the forged-token flood over "
+            f"budget vs a cache hit with both limits on: "
+            f"{fmt_ratio(forged.median('cpu_us') / reuse.median('cpu_us'))}; cache hit with both "
+            f"limits vs without: {fmt_ratio(reuse.median('cpu_us') / edge.median('cpu_us')) if edge else '-'}.")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -556,6 +582,7 @@ def main():
             "native": [jwt_authn_filter(jwks, cache=False)],
             "native-cache": [jwt_authn_filter(jwks, cache=True)],
             "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
+            "edge-abuse": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, ABUSE))],
         }
         print("bench: starting Envoy x{} on CPU 0".format(len(configs)), flush=True)
         for name, filters in configs.items():
@@ -578,6 +605,12 @@ def main():
                 Scenario("edge-forged", alg, by_name["edge"], files[("forged", alg)], 401),
             ]
         scenarios += api_key_scenarios(by_name)
+        # In this order: abuse-reuse's check spends the one signature check of the source.
+        abuse_alg = "ES256" if "ES256" in algorithms else algorithms[0]
+        scenarios += [
+            Scenario("abuse-reuse", abuse_alg, by_name["edge-abuse"], files[("reuse", abuse_alg)], 200),
+            Scenario("abuse-forged", abuse_alg, by_name["edge-abuse"], files[("forged", abuse_alg)], 429),
+        ]
         for scenario in scenarios:
             scenario.check()
 
