@@ -328,7 +328,9 @@ fn curl_http2(
         .arg("--config")
         .arg(&config_path)
         .output()
-        .expect("curl (with HTTP/2) is needed: make test-tools installs it");
+        .unwrap_or_else(|e| {
+            panic!("curl (with HTTP/2) is needed, make test-tools installs it: {e}")
+        });
     let _ = std::fs::remove_dir_all(&dir);
     // With --parallel, answers come in completion order: each line names its request.
     String::from_utf8_lossy(&output.stdout)
