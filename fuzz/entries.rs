@@ -243,6 +243,7 @@ pub fn credential_headers(data: &[u8]) {
             policy,
             &token_keys(policy),
             &store,
+            &|| None,
             &mut cache,
             &request,
             NOW * 1000,

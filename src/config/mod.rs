@@ -412,8 +412,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
     }
 
     let abuse = abuse::compile_abuse(raw.abuse)?;
-    let uses_source_address = abuse.any()
-        || clients.any_network_list()
+    let uses_source_address = clients.any_network_list()
         || providers
             .iter()
             .any(|p| !p.allowed_cidrs.is_empty() || p.cidrs_claim.is_some());

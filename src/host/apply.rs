@@ -112,10 +112,17 @@ pub(crate) fn decide(shared: &Shared) -> Applied {
             endpoints: &shared.policy.endpoints,
             slots: &slots,
         };
+        // The abuse limits ask for the peer only when they need it (not on a cache hit).
+        let peer = || {
+            property_text(&["source", "address"])
+                .as_deref()
+                .and_then(parse_peer_address)
+        };
         authorize_guarded(
             &shared.policy,
             &keys,
             &SharedData,
+            &peer,
             &mut cache,
             &request,
             now,

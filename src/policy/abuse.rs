@@ -3,6 +3,9 @@
 //! signature check ([`budget`](crate::policy::budget)). Built per request by the decision only
 //! when the policy configures a limit and the host lends a shared store.
 
+use std::cell::OnceCell;
+use std::net::IpAddr;
+
 use crate::policy::budget::{SignatureBudget, Spend};
 use crate::policy::deny::Denial;
 use crate::policy::lockout::Lockout;
@@ -39,40 +42,57 @@ impl AbuseLimits {
     }
 }
 
-/// The limits applied to one request, with the store that keeps their state.
+/// The limits applied to one request, with the store that keeps their state. The source is
+/// worked out on first use: a request that never reaches a limit (a public route, a cached
+/// token) costs no look at its address.
 pub struct Guard<'a> {
     limits: &'a AbuseLimits,
     store: &'a dyn SharedStore,
-    source: Source,
+    request: &'a Request,
+    trusted_hops: usize,
+    peer: &'a dyn Fn() -> Option<IpAddr>,
+    source: OnceCell<Source>,
     now_ms: u64,
 }
 
 impl<'a> Guard<'a> {
     /// The guard for `request` at `now_ms`, or `None` when no limit is configured. The source
-    /// is the caller address the network allow-lists use (through `trusted_hops`).
+    /// is the caller address the network allow-lists use (through `trusted_hops`); without
+    /// trusted hops it is the peer: `request.source_address`, or else what `peer` says (asked
+    /// at most once, and only if a limit needs the source).
     pub fn new(
         limits: &'a AbuseLimits,
         store: &'a dyn SharedStore,
-        request: &Request,
+        request: &'a Request,
         trusted_hops: usize,
+        peer: &'a dyn Fn() -> Option<IpAddr>,
         now_ms: u64,
     ) -> Option<Guard<'a>> {
         if !limits.any() {
             return None;
         }
-        let forwarded: Vec<&str> = request.header_values("x-forwarded-for").collect();
-        let address = client_address(request.source_address, &forwarded, trusted_hops);
         Some(Guard {
             limits,
             store,
-            source: Source::group(address, limits.ipv6_prefix),
+            request,
+            trusted_hops,
+            peer,
+            source: OnceCell::new(),
             now_ms,
         })
     }
 
     /// The source the limits count this request against.
     pub fn source(&self) -> &Source {
-        &self.source
+        self.source.get_or_init(|| {
+            let peer = match self.trusted_hops {
+                0 => self.request.source_address.or_else(self.peer),
+                _ => None,
+            };
+            let forwarded: Vec<&str> = self.request.header_values("x-forwarded-for").collect();
+            let address = client_address(peer, &forwarded, self.trusted_hops);
+            Source::group(address, self.limits.ipv6_prefix)
+        })
     }
 
     /// A 429 if `client_id` from this source is locked out; checked before any secret
@@ -81,10 +101,10 @@ impl<'a> Guard<'a> {
         let Some(lockout) = &self.limits.lockout else {
             return Ok(());
         };
-        match lockout.locked(self.store, &self.source, client_id, self.now_ms) {
+        match lockout.locked(self.store, self.source(), client_id, self.now_ms) {
             None => Ok(()),
             Some(retry_after) => {
-                log::debug!("source {} is locked out for {retry_after} s", self.source);
+                log::debug!("source {} is locked out for {retry_after} s", self.source());
                 Err(Denial::TooManyRequests {
                     retry_after,
                     why: "too many failed attempts; try again later",
@@ -97,9 +117,12 @@ impl<'a> Guard<'a> {
     pub fn record_failure(&self, client_id: &str) {
         if let Some(lockout) = &self.limits.lockout {
             if let Err(err) =
-                lockout.record_failure(self.store, &self.source, client_id, self.now_ms)
+                lockout.record_failure(self.store, self.source(), client_id, self.now_ms)
             {
-                log::warn!("a failed secret from {} went uncounted: {err}", self.source);
+                log::warn!(
+                    "a failed secret from {} went uncounted: {err}",
+                    self.source()
+                );
             }
         }
     }
@@ -110,10 +133,13 @@ impl<'a> Guard<'a> {
         let Some(budget) = &self.limits.signature_budget else {
             return Ok(());
         };
-        match budget.spend(self.store, &self.source, self.now_ms) {
+        match budget.spend(self.store, self.source(), self.now_ms) {
             Ok(Spend::Granted) => Ok(()),
             Ok(Spend::Refused(retry_after)) => {
-                log::debug!("source {} is over its signature-check budget", self.source);
+                log::debug!(
+                    "source {} is over its signature-check budget",
+                    self.source()
+                );
                 Err(Denial::TooManyRequests {
                     retry_after,
                     why: "too many token checks from this source; try again later",
@@ -122,7 +148,7 @@ impl<'a> Guard<'a> {
             Err(err) => {
                 log::warn!(
                     "signature-check budget of {} not applied: {err}",
-                    self.source
+                    self.source()
                 );
                 Ok(())
             }

@@ -11,6 +11,7 @@
 //! signature math. Where only the issuer can settle a token (its keys are not in yet,
 //! or it is opaque), the decision says so and the filter asks, then decides again.
 
+use std::net::IpAddr;
 use std::rc::Rc;
 
 use crate::identity::Identity;
@@ -109,16 +110,25 @@ pub fn authorize_with_keys<'a>(
 }
 
 /// [`authorize_with_keys`] with the policy's abuse limits applied, their state kept in `store`
-/// (shared by the workers); `now_ms` is the time in milliseconds.
+/// (shared by the workers); `now_ms` is the time in milliseconds. `peer` gives the caller's
+/// address when `request.source_address` lacks it; it is asked only if a limit needs it.
 pub fn authorize_guarded<'a>(
     policy: &'a Policy,
     keys: &dyn KeyLookup,
     store: &dyn SharedStore,
+    peer: &dyn Fn() -> Option<IpAddr>,
     cache: &mut TokenCache,
     request: &Request,
     now_ms: u64,
 ) -> Decision<'a> {
-    let guard = Guard::new(&policy.abuse, store, request, policy.trusted_hops, now_ms);
+    let guard = Guard::new(
+        &policy.abuse,
+        store,
+        request,
+        policy.trusted_hops,
+        peer,
+        now_ms,
+    );
     decide(policy, keys, guard.as_ref(), cache, request, now_ms / 1000)
 }
 

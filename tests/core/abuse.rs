@@ -44,7 +44,7 @@ fn decide<'a>(
     at_ms: u64,
 ) -> Decision<'a> {
     let keys = InlineKeys(&policy.providers);
-    authorize_guarded(policy, &keys, store, cache, request, at_ms)
+    authorize_guarded(policy, &keys, store, &|| None, cache, request, at_ms)
 }
 
 /// The status the decision would answer (200 for an allow).
@@ -475,5 +475,57 @@ fn abuse_configuration_errors_name_the_field() {
     assert!(
         policy.abuse.signature_budget.is_none(),
         "each limit is off unless configured"
+    );
+}
+
+#[test]
+fn the_peer_address_is_asked_for_only_when_a_limit_needs_it() {
+    // No network allow-list: nothing else needs the caller's address.
+    let mut config = issuer().config();
+    config["api_keys"] = json!({
+        "id_header": "clientId", "secret_header": "clientSecret",
+        "clients": [{"id": KEY_CLIENT, "scopes": ["devices:read"],
+                     "secret_sha256": edge_auth::clients::secret_digest_hex(secret(KEY_CLIENT).as_bytes())}]
+    });
+    config["abuse"] = json!({
+        "lockout": {"max_failures": 3, "window_seconds": 60},
+        "signature_budget": {"rate": 1, "burst": 5}
+    });
+    let policy = policy(&config);
+    assert!(
+        !policy.uses_source_address,
+        "no up-front host call for the limits"
+    );
+    let store = MemoryStore::default();
+    let mut cache = TokenCache::new(8);
+    let t = now();
+    let asked = std::cell::Cell::new(0);
+    let peer = || {
+        asked.set(asked.get() + 1);
+        Some("203.0.113.5".parse().unwrap())
+    };
+    let keys = InlineKeys(&policy.providers);
+    let mut decide = |request: &Request| {
+        let decision =
+            authorize_guarded(&policy, &keys, &store, &peer, &mut cache, request, t * 1000);
+        status(&decision)
+    };
+    let token = issuer().token(Algorithm::ES256, t, json!({}));
+    let bearer = request(
+        "GET",
+        "/devices",
+        &[("authorization", &format!("Bearer {token}"))],
+    );
+    assert_eq!(decide(&bearer), 200);
+    assert_eq!(asked.get(), 1, "first sight: the budget needs the source");
+    assert_eq!(decide(&bearer), 200);
+    assert_eq!(decide(&request("GET", "/public/x", &[])), 200);
+    assert_eq!(asked.get(), 1, "cache hits and public routes never ask");
+    let wrong = key_pair(KEY_CLIENT, "guess");
+    assert_eq!(decide(&request("GET", "/devices", &borrowed(&wrong))), 401);
+    assert_eq!(
+        asked.get(),
+        2,
+        "once per request, for the check and the count"
     );
 }
