@@ -6,6 +6,7 @@
 #   make bench   edge-auth vs no auth, an empty wasm module and Envoy's jwt_authn (minutes)
 #   make bench-compare BASE=rev   the same, with BASE's build beside this one (before/after)
 #   make profile callgrind instruction counts of the request path; ES256 backends in wasm
+#   make fuzz    every cargo-fuzz target for FUZZ_SECONDS each (nightly; installs cargo-fuzz)
 #   make clean   remove build outputs and the local Envoy
 
 ENVOY_VERSION := 1.40.0
@@ -33,7 +34,7 @@ BENCH_ARGS    ?=
 # Expanded by the shell when a recipe runs, after the venv exists.
 ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
 
-.PHONY: build run test lint clean wasm-target wasm-opt envoy test-tools deploy-tools oidc-provider bench bench-compare bench-smoke bench-build profile dist
+.PHONY: build run test lint clean wasm-target wasm-opt envoy test-tools deploy-tools oidc-provider bench bench-compare bench-smoke bench-build profile dist fuzz
 
 # Binaryen's wasm-opt shrinks what cargo links (794 -> 700 KB); the optimised file replaces
 # cargo's at $(WASM), the one artefact every test, the bench and envoy/ load (cargo puts its own
@@ -166,6 +167,26 @@ dist: build
 	$(PYTHON) dist/oci_image.py --wasm $(DIST)/edge_auth.wasm --version $(VERSION) \
 		--layout $(DIST)/oci --archive $(DIST)/edge-auth-oci.tar --digest-file $(DIST)/edge-auth-oci.digest
 	@cd $(DIST) && ls -l
+
+# Fuzzing (fuzz/, its own crate; docs/abuse-resistance.md). Each target runs FUZZ_SECONDS
+# (default 600) from the committed seeds in fuzz/corpus/<target>/; what it finds goes to
+# fuzz/target/corpus/<target>/ (not committed), a crash stops the run and leaves its input in
+# fuzz/artifacts/<target>/. `make test` replays the corpus on
+# stable (tests/core/fuzz_corpus.rs).
+FUZZ_SECONDS  ?= 600
+FUZZ_TARGETS  := compact_token jwk_set configuration credential_headers issuer_answers path_rules
+
+fuzz:
+	@cargo +nightly --version > /dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+	@cargo +nightly fuzz --version > /dev/null 2>&1 || cargo install cargo-fuzz --locked
+	cd fuzz && cargo +nightly fuzz build -O
+	@for target in $(FUZZ_TARGETS); do \
+	  echo "fuzz $$target for $(FUZZ_SECONDS) s"; \
+	  mkdir -p fuzz/target/corpus/$$target; \
+	  (cd fuzz && cargo +nightly fuzz run -O $$target target/corpus/$$target corpus/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=2048 -max_len=20000 -timeout=10 -print_final_stats=1) || exit 1; \
+	done
 
 clean:
 	cargo clean

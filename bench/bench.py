@@ -27,6 +27,10 @@ Scenario kinds (one row each, per algorithm where it applies):
   before-reuse     with --compare-wasm: another build of edge-auth (e.g. the previous commit),
   before-fresh     same token / fresh tokens, interleaved with the rows above, so a change is
                    measured against its baseline in the same invocation (`make bench-compare`)
+  abuse-reuse      edge-auth with the lockout and the signature-check budget configured, same
+                   token every request: the cache-hit row, to compare with edge-reuse
+  abuse-forged     the same Envoy, a flood of forged tokens from one source whose budget is
+                   spent (expect 429 before any signature math): compare with abuse-reuse
 """
 
 import argparse
@@ -272,10 +276,11 @@ API_CLIENT = "bench-client"
 API_SECRET = "bench-secret-5c1e0a9d7b3f2468"
 
 
-def edge_auth_config(jwks, cache_entries, dpop=False):
+def edge_auth_config(jwks, cache_entries, dpop=False, abuse=None):
     """The edge-auth plugin configuration: the JWT provider and one API client (key pair and
     Basic) allowed the same route; with `dpop`, DPoP on (a replay cache big enough for every
-    proof of a 65-second window at the rates measured here)."""
+    proof of a 65-second window at the rates measured here); `abuse` adds the abuse limits
+    section."""
     config = {
         "providers": [{
             "name": "bench-idp", "issuer": ISSUER, "audiences": [AUDIENCE],
@@ -293,7 +298,18 @@ def edge_auth_config(jwks, cache_entries, dpop=False):
     }
     if dpop:
         config["dpop"] = {"algorithms": ["ES256", "EdDSA"], "replay_cache_entries": 1048576}
+    if abuse:
+        config["abuse"] = abuse
     return json.dumps(config)
+
+
+# Both abuse limits, with a budget of one signature check per source that hardly refills:
+# the abuse-reuse scenario's first check spends it (its token is cached from then on), so
+# every forged token of abuse-forged is refused before the signature math.
+ABUSE = {
+    "lockout": {"max_failures": 5, "window_seconds": 300},
+    "signature_budget": {"rate": 0.001, "burst": 1},
+}
 
 
 class Envoy:
@@ -570,6 +586,16 @@ def report(scenarios, args, meta):
             paired = lambda key: statistics.median(a[key] / z[key] for a, z in zip(s.runs, b.runs))
             lines.append(f"| {s.label} | {fmt_ratio(paired('rps'))} | {fmt_ratio(paired('cpu_us'))} |")
         lines.append("")
+    abuse = [s for s in scenarios if s.name.startswith("abuse-")]
+    if len(abuse) == 2:
+        reuse, forged = abuse
+        edge = by_label.get(f"edge-reuse {reuse.alg}")
+        lines.append(
+            f"Abuse limits ({reuse.alg}): Envoy CPU per request of the forged-token flood over "
+            f"budget vs a cache hit with both limits on: "
+            f"{fmt_ratio(forged.median('cpu_us') / reuse.median('cpu_us'))}; cache hit with both "
+            f"limits vs without: {fmt_ratio(reuse.median('cpu_us') / edge.median('cpu_us')) if edge else '-'}.")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -702,6 +728,7 @@ def main():
             "native-cache": [jwt_authn_filter(jwks, cache=True)],
             "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
             "edge-dpop": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, dpop=True))],
+            "edge-abuse": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, ABUSE))],
         }
         if args.compare_wasm:
             before = os.path.abspath(args.compare_wasm)
@@ -738,6 +765,12 @@ def main():
         for proof_alg in ("ES256", "EdDSA"):
             bound = keys.token("ES256", now, 0, cnf={"jkt": dpop_client.jkt(proof_alg)})
             scenarios.append(DpopScenario(proof_alg, by_name["edge-dpop"], dpop_client, bound, workdir))
+        # In this order: abuse-reuse's check spends the one signature check of the source.
+        abuse_alg = "ES256" if "ES256" in algorithms else algorithms[0]
+        scenarios += [
+            Scenario("abuse-reuse", abuse_alg, by_name["edge-abuse"], files[("reuse", abuse_alg)], 200),
+            Scenario("abuse-forged", abuse_alg, by_name["edge-abuse"], files[("forged", abuse_alg)], 429),
+        ]
         for scenario in scenarios:
             scenario.check()
 

@@ -6,6 +6,7 @@
 //! as a path like `providers[0].jwks.keys[1].n`, so that a one-line log tells the operator
 //! exactly what to fix. There is no partial success: a configuration compiles whole or not at all.
 
+mod abuse;
 mod sender;
 
 use std::collections::BTreeMap;
@@ -75,9 +76,12 @@ struct RawConfig {
     mtls: Option<sender::RawMtls>,
     #[serde(default)]
     resource_metadata: Option<sender::RawResourceMetadata>,
+    #[serde(default)]
     mode: Option<String>,
     #[serde(default)]
     access_log_fields: Option<bool>,
+    #[serde(default)]
+    abuse: Option<abuse::RawAbuse>,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +181,7 @@ struct RawRule {
     require_app: bool,
     #[serde(default)]
     sender_constraint: Option<String>,
+    #[serde(default)]
     mode: Option<String>,
 }
 
@@ -438,6 +443,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         ));
     }
 
+    let abuse = abuse::compile_abuse(raw.abuse)?;
     let uses_source_address = clients.any_network_list()
         || providers
             .iter()
@@ -464,6 +470,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         forward,
         allow_cors_preflight: raw.allow_cors_preflight.unwrap_or(true),
         token_cache_entries,
+        abuse,
     };
     if let Some(metadata) = raw.resource_metadata {
         policy.resource_metadata = Some(ResourceMetadata::for_policy(

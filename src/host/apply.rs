@@ -20,9 +20,10 @@ use super::metrics::Metrics;
 use super::nonce_key::nonce_key;
 use super::replay_store::{first_use, NotRecorded};
 use crate::issuer::remote_keys::{Slot, WorkerKeys};
+use crate::policy::abuse::Guard;
 use crate::policy::cache::TokenCache;
 use crate::policy::challenge::deny_response;
-use crate::policy::decision::{evaluate, Decided, Decision, Settled};
+use crate::policy::decision::{evaluate_guarded, Decided, Decision, Settled};
 use crate::policy::deny::{Denial, DenyResponse};
 use crate::policy::explain::Untraced;
 use crate::policy::outcome::{Outcome, Reason, Verdict};
@@ -30,6 +31,8 @@ use crate::policy::resource_metadata;
 use crate::policy::Policy;
 use crate::request::credential::{CredentialKind, Request};
 use crate::request::transport::parse_peer_address;
+
+use super::shared_records::SharedData;
 
 /// What every HTTP context of this worker shares once configured.
 pub(crate) struct Shared {
@@ -147,9 +150,24 @@ pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
             endpoints: &shared.policy.endpoints,
             slots: &slots,
         };
-        evaluate(
+        // The abuse limits ask for the peer only when they need it (not on a cache hit).
+        let peer = || {
+            property_text(&["source", "address"])
+                .as_deref()
+                .and_then(parse_peer_address)
+        };
+        let guard = Guard::new(
+            &shared.policy.abuse,
+            &SharedData,
+            &request,
+            shared.policy.trusted_hops,
+            &peer,
+            now,
+        );
+        evaluate_guarded(
             &shared.policy,
             &keys,
+            guard.as_ref(),
             &mut cache,
             &request,
             now / 1000,

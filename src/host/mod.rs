@@ -4,7 +4,8 @@
 //! way: [`root_context`] (configuration, per-worker state, the tick) → [`http_context`] (one
 //! request) → [`issuer_calls`] (HTTP calls to issuers, shared data, paused requests) →
 //! [`apply`] (the shared state and turning a decision into host calls) → [`replay_store`] (the DPoP
-//! replay cache in shared data) and [`nonce_key`] (the DPoP nonce key in shared data).
+//! replay cache in shared data), [`nonce_key`] (the DPoP nonce key in shared data) and
+//! [`shared_records`] (the abuse limits' per-source state in shared data).
 
 mod access_log;
 mod apply;
@@ -14,6 +15,7 @@ mod metrics;
 mod nonce_key;
 mod replay_store;
 mod root_context;
+mod shared_records;
 
 use proxy_wasm::traits::RootContext;
 use proxy_wasm::types::LogLevel;

@@ -17,6 +17,7 @@ use super::issuer_calls::{create_lease, KeyFetcher};
 use super::metrics::Metrics;
 use super::nonce_key::create_nonce_key;
 use super::replay_store::create_shards;
+use super::shared_records::create_buckets;
 use crate::issuer::remote_keys::Slot;
 use crate::policy::cache::TokenCache;
 use crate::policy::Policy;
@@ -92,6 +93,7 @@ impl RootContext for EdgeAuthRoot {
                 }
                 // Once per plugin, after everything that can fail: which release is running.
                 log::info!("edge-auth {} configured", env!("CARGO_PKG_VERSION"));
+                create_buckets(&policy.abuse);
                 let cache = RefCell::new(TokenCache::new(policy.token_cache_entries));
                 let slots =
                     RefCell::new(policy.providers.iter().map(|_| Slot::default()).collect());

@@ -240,11 +240,11 @@ impl KeySet {
     ///
     /// With a `kid`, only keys carrying that exact `kid` match; without one, every key of
     /// the algorithm does.
-    pub fn candidates<'a>(
+    pub fn candidates<'a, 'k>(
         &'a self,
         algorithm: Algorithm,
-        kid: Option<&'a str>,
-    ) -> impl Iterator<Item = &'a VerificationKey> + 'a {
+        kid: Option<&'k str>,
+    ) -> impl Iterator<Item = &'a VerificationKey> + use<'a, 'k> {
         self.keys.iter().filter(move |key| {
             key.algorithm == algorithm && (kid.is_none() || key.kid.as_deref() == kid)
         })

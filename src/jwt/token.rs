@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::identity::{Forward, Identity};
 use crate::jwt::algorithm::Algorithm;
 use crate::jwt::confirmation::read_confirmation;
-use crate::jwt::jwks::KeySet;
+use crate::jwt::jwks::{KeySet, VerificationKey};
 use crate::jwt::provider::Provider;
 use crate::request::allowlist::Cidr;
 
@@ -195,6 +195,29 @@ pub fn verify_with_keys(
     forward: &Forward,
     now: u64,
 ) -> Result<Identity, TokenError> {
+    check_before_signature(token, providers, keys, now)?.verify_signature(providers, forward)
+}
+
+/// A token that passed every check but the signature: what [`Unverified::verify_signature`]
+/// needs, so that a caller can decide, between the cheap checks and the signature math,
+/// whether the math may run at all (the signature-check budget).
+pub struct Unverified<'t, 'k> {
+    token: &'t str,
+    claims: Map<String, Value>,
+    signature: Vec<u8>,
+    provider_index: usize,
+    candidates: Vec<&'k VerificationKey>,
+    expires_at: u64,
+}
+
+/// The checks of [`verify_with_keys`] that come before the signature, cheapest first: size and
+/// shape, header, issuer, algorithm, key lookup, time and audience.
+pub fn check_before_signature<'t, 'k>(
+    token: &'t str,
+    providers: &[Provider],
+    keys: &'k dyn KeyLookup,
+    now: u64,
+) -> Result<Unverified<'t, 'k>, TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError::TooLarge);
     }
@@ -245,27 +268,59 @@ pub fn verify_with_keys(
 
     let expires_at = check_time(&claims, provider, now)?;
     check_audience(&claims, provider)?;
+    Ok(Unverified {
+        token,
+        claims,
+        signature,
+        provider_index,
+        candidates,
+        expires_at,
+    })
+}
 
-    // The signing input is the token up to its last dot (it has exactly two).
-    let signing_input = token
-        .rsplit_once('.')
-        .map_or("", |(input, _)| input)
-        .as_bytes();
-    let verified = candidates.iter().any(|key| {
-        let ok = key.verify(signing_input, &signature);
-        if !ok {
-            log::debug!(
-                "provider {}: key {:?} rejected the token's signature",
-                provider.name,
-                key.kid()
-            );
-        }
-        ok
-    });
-    if !verified {
-        return Err(TokenError::BadSignature);
+impl Unverified<'_, '_> {
+    /// The index of the provider whose issuer the token names (not yet verified).
+    pub fn provider(&self) -> usize {
+        self.provider_index
     }
-    identity_from_claims(&claims, provider_index, provider, forward, expires_at)
+
+    /// The signature math, and then the identity the claims describe.
+    pub fn verify_signature(
+        self,
+        providers: &[Provider],
+        forward: &Forward,
+    ) -> Result<Identity, TokenError> {
+        let provider = providers
+            .get(self.provider_index)
+            .ok_or(TokenError::UnknownIssuer)?;
+        // The signing input is the token up to its last dot (it has exactly two).
+        let signing_input = self
+            .token
+            .rsplit_once('.')
+            .map_or("", |(input, _)| input)
+            .as_bytes();
+        let verified = self.candidates.iter().any(|key| {
+            let ok = key.verify(signing_input, &self.signature);
+            if !ok {
+                log::debug!(
+                    "provider {}: key {:?} rejected the token's signature",
+                    provider.name,
+                    key.kid()
+                );
+            }
+            ok
+        });
+        if !verified {
+            return Err(TokenError::BadSignature);
+        }
+        identity_from_claims(
+            &self.claims,
+            self.provider_index,
+            provider,
+            forward,
+            self.expires_at,
+        )
+    }
 }
 
 /// Whether `token` has the shape of a JWS compact token (three parts, a JSON header):

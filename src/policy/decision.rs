@@ -5,7 +5,10 @@
 //! preflight, route rules, credential extraction, authentication (verified-token cache, token
 //! validation against inline or fetched keys, introspection, API key clients), scopes, then the
 //! allow-lists (source network, web origin, application). A query token is cut from the path on
-//! every forwarded request. Where only the issuer can settle a token (its keys are not in yet,
+//! every forwarded request. The abuse limits, when configured, come in two places: a
+//! locked-out source is refused before any secret comparison, and a token that passed every
+//! cheap check and missed the cache spends the source's signature-check budget before the
+//! signature math. Where only the issuer can settle a token (its keys are not in yet,
 //! or it is opaque), the decision says so and the filter asks, then decides again.
 //!
 //! Every decision comes with its [`Outcome`] (verdict, reason code, credential kind, provider,
@@ -14,15 +17,18 @@
 //! turned into a forward: spoofed identity headers and consumed credentials are still removed,
 //! and identity headers are added only for a credential that passed.
 
+use std::net::IpAddr;
 use std::rc::Rc;
 
 use crate::identity::Identity;
 use crate::jwt::provider::Provider;
 use crate::jwt::token::{self, InlineKeys, KeyLookup};
+use crate::policy::abuse::Guard;
 use crate::policy::cache::TokenCache;
 use crate::policy::deny::Denial;
 use crate::policy::explain::{Tracer, Untraced};
 use crate::policy::outcome::{Outcome, Reason, Verdict};
+use crate::policy::records::SharedStore;
 use crate::policy::replay::ReplayEntry;
 use crate::policy::rules::{has_dot_segment, Requirement, Route};
 use crate::policy::sender;
@@ -154,6 +160,39 @@ pub fn authorize_with_keys<'a>(
     .decision
 }
 
+/// [`authorize_with_keys`] with the policy's abuse limits applied, their state kept in `store`
+/// (shared by the workers); `now_ms` is the time in milliseconds. `peer` gives the caller's
+/// address when `request.source_address` lacks it; it is asked only if a limit needs it.
+pub fn authorize_guarded<'a>(
+    policy: &'a Policy,
+    keys: &dyn KeyLookup,
+    store: &dyn SharedStore,
+    peer: &dyn Fn() -> Option<IpAddr>,
+    cache: &mut TokenCache,
+    request: &Request,
+    now_ms: u64,
+) -> Decision<'a> {
+    let guard = Guard::new(
+        &policy.abuse,
+        store,
+        request,
+        policy.trusted_hops,
+        peer,
+        now_ms,
+    );
+    evaluate_guarded(
+        policy,
+        keys,
+        guard.as_ref(),
+        cache,
+        request,
+        now_ms / 1000,
+        &Settled::Open,
+        &mut Untraced,
+    )
+    .decision
+}
+
 /// The decision and its outcome: what the filter runs for every request, and what
 /// `edge-auth explain` runs with a recording [`Tracer`] (the filter's [`Untraced`] compiles to
 /// nothing). `settled` says what the issuer already
@@ -161,6 +200,24 @@ pub fn authorize_with_keys<'a>(
 pub fn evaluate<'a, T: Tracer>(
     policy: &'a Policy,
     keys: &dyn KeyLookup,
+    cache: &mut TokenCache,
+    request: &Request,
+    now: u64,
+    settled: &Settled,
+    trace: &mut T,
+) -> Decided<'a> {
+    evaluate_guarded(policy, keys, None, cache, request, now, settled, trace)
+}
+
+/// [`evaluate`] with the abuse limits of `guard` (built per request by [`Guard::new`] from the
+/// policy's `abuse` block; `None` when none is configured): a locked-out source is refused
+/// before any secret comparison, and a first-sight token spends the source's signature-check
+/// budget just before the signature math.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_guarded<'a, T: Tracer>(
+    policy: &'a Policy,
+    keys: &dyn KeyLookup,
+    guard: Option<&Guard>,
     cache: &mut TokenCache,
     request: &Request,
     now: u64,
@@ -406,7 +463,7 @@ pub fn evaluate<'a, T: Tracer>(
                     );
                 }
             }
-            match cached_or_verified(policy, keys, cache, token, now) {
+            match cached_or_verified(policy, keys, guard, cache, token, now) {
                 Ok((verified, hit)) => {
                     trace.pass("token", || {
                         if hit {
@@ -449,7 +506,21 @@ pub fn evaluate<'a, T: Tracer>(
                     }
                     jwt_caller(policy, &identity)
                 }
-                Err(err) => {
+                Err(Unverified::Limited(denial)) => {
+                    trace.fail("signature budget", || denial.description());
+                    let reason = Reason::of_limit(&denial);
+                    return refuse(
+                        policy,
+                        report,
+                        forwarding,
+                        outcome,
+                        consumed,
+                        (denial, reason),
+                        schemes,
+                        trace,
+                    );
+                }
+                Err(Unverified::Token(err)) => {
                     if outcome.provider_index.is_none() {
                         outcome.provider_index = token::claimed_provider(token, &policy.providers);
                         outcome.provider = outcome
@@ -483,48 +554,46 @@ pub fn evaluate<'a, T: Tracer>(
                 }
             }
         }
-        Credential::ApiKey { id, secret } => {
-            match policy.clients.authenticate(id, secret.as_bytes()) {
-                Some(client) => {
-                    trace.pass("client", || format!("client {id:?} authenticated"));
-                    client_caller(kind, client)
-                }
-                None => {
-                    trace.fail("client", || "unknown client id or wrong secret".into());
-                    return refuse(
-                        policy,
-                        report,
-                        forwarding,
-                        outcome,
-                        consumed,
-                        (Denial::InvalidClient, Reason::InvalidClient),
-                        kind.as_slice(),
-                        trace,
-                    );
-                }
+        Credential::ApiKey { id, secret } => match authenticate_client(policy, guard, id, secret) {
+            Ok(client) => {
+                trace.pass("client", || format!("client {id:?} authenticated"));
+                client_caller(kind, client)
             }
-        }
-        Credential::Basic { id, secret } => {
-            match policy.clients.authenticate(id, secret.as_bytes()) {
-                Some(client) => {
-                    trace.pass("client", || format!("client {id:?} authenticated"));
-                    client_caller(kind, client)
-                }
-                None => {
-                    trace.fail("client", || "unknown client id or wrong secret".into());
-                    return refuse(
-                        policy,
-                        report,
-                        forwarding,
-                        outcome,
-                        consumed,
-                        (Denial::InvalidClient, Reason::InvalidClient),
-                        kind.as_slice(),
-                        trace,
-                    );
-                }
+            Err(denial) => {
+                trace.fail("client", || denial.description());
+                let reason = Reason::of_limit(&denial);
+                return refuse(
+                    policy,
+                    report,
+                    forwarding,
+                    outcome,
+                    consumed,
+                    (denial, reason),
+                    kind.as_slice(),
+                    trace,
+                );
             }
-        }
+        },
+        Credential::Basic { id, secret } => match authenticate_client(policy, guard, id, secret) {
+            Ok(client) => {
+                trace.pass("client", || format!("client {id:?} authenticated"));
+                client_caller(kind, client)
+            }
+            Err(denial) => {
+                trace.fail("client", || denial.description());
+                let reason = Reason::of_limit(&denial);
+                return refuse(
+                    policy,
+                    report,
+                    forwarding,
+                    outcome,
+                    consumed,
+                    (denial, reason),
+                    kind.as_slice(),
+                    trace,
+                );
+            }
+        },
     };
     // The credential passed: who the caller is may be reported from here on.
     outcome.client = caller.client_id.map(str::to_string);
@@ -630,6 +699,28 @@ fn trace_token_checks<T: Tracer>(trace: &mut T, err: token::TokenError) {
     }
 }
 
+/// The client an API key pair or Basic credential authenticates: a locked-out source is
+/// refused before any secret comparison, and a failed comparison is counted.
+fn authenticate_client<'a>(
+    policy: &'a Policy,
+    guard: Option<&Guard>,
+    id: &str,
+    secret: &str,
+) -> Result<&'a crate::clients::Client, Denial> {
+    if let Some(guard) = guard {
+        guard.check_lockout(id)?;
+    }
+    match policy.clients.authenticate(id, secret.as_bytes()) {
+        Some(client) => Ok(client),
+        None => {
+            if let Some(guard) = guard {
+                guard.record_failure(id);
+            }
+            Err(Denial::InvalidClient)
+        }
+    }
+}
+
 /// The provider whose introspection endpoint decides `token`: the one introspecting every
 /// token, or, for a token that is not a JWT, the one introspecting opaque tokens.
 fn introspected_by(policy: &Policy, token: &str) -> Option<usize> {
@@ -674,24 +765,35 @@ fn await_keys<'a>(
     ))
 }
 
+/// Why a token was not verified: the token itself, or an abuse limit before the signature.
+enum Unverified {
+    Token(token::TokenError),
+    Limited(Denial),
+}
+
+impl From<token::TokenError> for Unverified {
+    fn from(err: token::TokenError) -> Unverified {
+        Unverified::Token(err)
+    }
+}
+
 /// The token's identity from the cache, or verified now (and cached); whether it was a hit.
 fn cached_or_verified(
     policy: &Policy,
     keys: &dyn KeyLookup,
+    guard: Option<&Guard>,
     cache: &mut TokenCache,
     token: &str,
     now: u64,
-) -> Result<(Rc<Identity>, bool), token::TokenError> {
+) -> Result<(Rc<Identity>, bool), Unverified> {
     if let Some(identity) = cache.lookup(token, now) {
         return Ok((identity, true));
     }
-    let identity = Rc::new(token::verify_with_keys(
-        token,
-        &policy.providers,
-        keys,
-        &policy.forward,
-        now,
-    )?);
+    let unverified = token::check_before_signature(token, &policy.providers, keys, now)?;
+    if let Some(guard) = guard {
+        guard.spend_signature_check().map_err(Unverified::Limited)?;
+    }
+    let identity = Rc::new(unverified.verify_signature(&policy.providers, &policy.forward)?);
     let skew = policy
         .providers
         .get(identity.provider)

@@ -5,7 +5,8 @@
 //! `invalid_client` for API keys and Basic); 403 with `error="insufficient_scope"` and the scopes
 //! the route needs, or `access_denied` when an allow-list (application, network, origin, TLS)
 //! refuses; 400 `invalid_request` for a request whose credential cannot be read; 503 when the
-//! filter cannot decide. Every denial has a small JSON body and `cache-control: no-store`.
+//! filter cannot decide; 429 `too_many_requests` with `Retry-After` when an abuse limit refuses
+//! (a locked-out source, a spent signature-check budget). Every denial has a small JSON body and `cache-control: no-store`.
 
 use serde::Serialize;
 
@@ -36,6 +37,13 @@ pub enum Denial {
     /// A DPoP proof without a current server nonce: 401 `use_dpop_nonce`; the reply carries a
     /// fresh one in `DPoP-Nonce` (RFC 9449 section 9).
     UseDpopNonce(String),
+    /// An abuse limit refuses the source for now: 429 `too_many_requests` with `Retry-After`.
+    TooManyRequests {
+        /// Seconds until asking again can succeed.
+        retry_after: u64,
+        /// Which limit, for the description.
+        why: &'static str,
+    },
 }
 
 /// A complete local reply for Envoy to send instead of forwarding the request.
@@ -68,6 +76,7 @@ impl Denial {
             Denial::InsufficientScope(_) | Denial::AccessDenied(_) => 403,
             Denial::InvalidRequest(_) => 400,
             Denial::Unavailable(_) => 503,
+            Denial::TooManyRequests { .. } => 429,
         }
     }
 
@@ -83,6 +92,7 @@ impl Denial {
             Denial::Unavailable(_) => "temporarily_unavailable",
             Denial::InvalidDpopProof(_) => "invalid_dpop_proof",
             Denial::UseDpopNonce(_) => "use_dpop_nonce",
+            Denial::TooManyRequests { .. } => "too_many_requests",
         }
     }
 
@@ -105,6 +115,7 @@ impl Denial {
             | Denial::InvalidRequest(why)
             | Denial::Unavailable(why)
             | Denial::InvalidDpopProof(why) => why.clone(),
+            Denial::TooManyRequests { why, .. } => (*why).to_string(),
         }
     }
 
@@ -139,7 +150,8 @@ impl Denial {
             | Denial::AccessDenied(_)
             | Denial::Unavailable(_)
             | Denial::InvalidDpopProof(_)
-            | Denial::UseDpopNonce(_) => Vec::new(),
+            | Denial::UseDpopNonce(_)
+            | Denial::TooManyRequests { .. } => Vec::new(),
         };
         let body = serde_json::to_string(&Body {
             error: code,
@@ -150,6 +162,9 @@ impl Denial {
             .into_iter()
             .map(|value| ("www-authenticate".to_string(), value))
             .collect();
+        if let Denial::TooManyRequests { retry_after, .. } = self {
+            headers.push(("retry-after".to_string(), retry_after.to_string()));
+        }
         headers.push(("content-type".to_string(), "application/json".to_string()));
         headers.push(("cache-control".to_string(), "no-store".to_string()));
         DenyResponse {
@@ -278,6 +293,24 @@ mod tests {
             .all(|(name, _)| name != "www-authenticate"));
         let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
         assert_eq!(body["error"], "temporarily_unavailable");
+    }
+
+    #[test]
+    fn too_many_requests_is_429_with_retry_after_and_no_challenge() {
+        let response = Denial::TooManyRequests {
+            retry_after: 42,
+            why: "too many failed attempts; try again later",
+        }
+        .response("edge", &[CredentialKind::ApiKey]);
+        assert_eq!(response.status, 429);
+        assert_eq!(header(&response, "retry-after"), "42");
+        assert_eq!(header(&response, "content-type"), "application/json");
+        assert_eq!(header(&response, "cache-control"), "no-store");
+        assert!(challenges(&response).is_empty());
+        assert_eq!(
+            response.body,
+            r#"{"error":"too_many_requests","error_description":"too many failed attempts; try again later"}"#
+        );
     }
 
     #[test]

@@ -4,18 +4,25 @@
 //! (credential, token or client, scopes, applications, networks, origins, TLS) against the
 //! verified-token [`cache`], and a refusal becomes the response [`deny`] builds. Sender-constrained
 //! tokens: [`sender`] checks a token's binding (DPoP proof, client certificate), [`replay`] is
-//! the workers' shared memory of used proofs, [`dpop_nonce`] the optional server nonces, [`challenge`] completes 401 challenges (`DPoP`,
-//! `resource_metadata`), and [`resource_metadata`] is the RFC 9728 document. The
+//! the workers' shared memory of used proofs, [`dpop_nonce`] the optional server nonces,
+//! [`challenge`] completes 401 challenges (`DPoP`, `resource_metadata`), and
+//! [`resource_metadata`] is the RFC 9728 document. The abuse limits ([`abuse`]: the
+//! failed-secret [`lockout`] and the signature-check [`budget`] per source) keep their state in
+//! bounded [`records`] shared by the workers. The
 //! [`Policy`] itself is produced once by [`crate::config`], which depends on this module,
 //! never the reverse.
 
+pub mod abuse;
+pub mod budget;
 pub mod cache;
 pub mod challenge;
 pub mod decision;
 pub mod deny;
 pub mod dpop_nonce;
 pub mod explain;
+pub mod lockout;
 pub mod outcome;
+pub mod records;
 pub mod replay;
 pub mod resource_metadata;
 pub mod rules;
@@ -27,6 +34,7 @@ use crate::issuer::Endpoints;
 use crate::jwt::provider::Provider;
 use crate::request::credential::CredentialSources;
 use crate::request::transport::TlsVersion;
+use abuse::AbuseLimits;
 use rules::Rules;
 
 /// The compiled configuration: everything a request needs, prepared once.
@@ -72,4 +80,6 @@ pub struct Policy {
     /// Whether each decision is published as filter state for Envoy's access log (a host call
     /// per request, so only when asked for).
     pub access_log_fields: bool,
+    /// Failed-secret lockout and signature-check budget per source (off unless configured).
+    pub abuse: AbuseLimits,
 }

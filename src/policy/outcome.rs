@@ -99,6 +99,10 @@ pub enum Reason {
     InvalidDpopProof,
     /// The DPoP proof lacks the current server nonce (the client retries with the one given).
     DpopNonceRequired,
+    /// Too many failed secrets from this source (and client): locked out for the window (429).
+    LockedOut,
+    /// This source spent its signature-check budget on first-sight tokens (429).
+    SignatureBudget,
     /// The issuer's keys have not been fetched (503).
     IssuerKeysUnavailable,
     /// The introspection endpoint called the token inactive.
@@ -111,7 +115,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in metric order.
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 27] = [
         Reason::MissingCredential,
         Reason::CredentialNotAccepted,
         Reason::MalformedRequest,
@@ -133,6 +137,8 @@ impl Reason {
         Reason::SenderBinding,
         Reason::InvalidDpopProof,
         Reason::DpopNonceRequired,
+        Reason::LockedOut,
+        Reason::SignatureBudget,
         Reason::IssuerKeysUnavailable,
         Reason::IntrospectionInactive,
         Reason::IntrospectionUnavailable,
@@ -163,6 +169,8 @@ impl Reason {
             Reason::SenderBinding => "sender_binding",
             Reason::InvalidDpopProof => "invalid_dpop_proof",
             Reason::DpopNonceRequired => "dpop_nonce_required",
+            Reason::LockedOut => "locked_out",
+            Reason::SignatureBudget => "signature_budget",
             Reason::IssuerKeysUnavailable => "issuer_keys_unavailable",
             Reason::IntrospectionInactive => "introspection_inactive",
             Reason::IntrospectionUnavailable => "introspection_unavailable",
@@ -190,6 +198,18 @@ impl Reason {
             TokenError::LifetimeTooLong => Reason::LifetimeTooLong,
             TokenError::AudienceNotAllowed => Reason::WrongAudience,
             TokenError::BadSignature => Reason::BadSignature,
+        }
+    }
+
+    /// The reason for a refusal by client authentication or an abuse limit: a wrong secret, a
+    /// locked-out source, or a spent signature-check budget.
+    pub fn of_limit(denial: &Denial) -> Reason {
+        match denial {
+            Denial::TooManyRequests { why, .. } if *why == crate::policy::abuse::LOCKED_OUT => {
+                Reason::LockedOut
+            }
+            Denial::TooManyRequests { .. } => Reason::SignatureBudget,
+            _ => Reason::InvalidClient,
         }
     }
 

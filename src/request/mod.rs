@@ -3,9 +3,11 @@
 //! [`credential`] is the plain request the host hands over and the one credential found in it
 //! (bearer token, API key pair or Basic), [`query_token`] the opt-in `?token=` parameter and the
 //! path without it, [`transport`] the caller's address (through `trusted_hops`) and TLS version,
+//! [`source`] the caller as the abuse limits count it (IPv6 grouped by prefix),
 //! and [`allowlist`] the network (CIDR) and web-origin patterns those facts are matched against.
 
 pub mod allowlist;
 pub mod credential;
 pub mod query_token;
+pub mod source;
 pub mod transport;

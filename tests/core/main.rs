@@ -10,16 +10,19 @@ mod dpop_client;
 #[path = "../support/fixtures.rs"]
 mod fixtures;
 
+mod abuse;
 mod access;
 mod architecture;
 mod cli;
 mod decision;
 mod docs;
 mod es256;
+mod fuzz_corpus;
 mod hostile_input;
 mod introspection;
 mod introspection_answers;
 mod operations;
+mod properties;
 mod remote_keys;
 mod sender_constrained;
 mod token;

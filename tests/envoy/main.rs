@@ -18,10 +18,12 @@ mod fixtures;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod abuse;
 mod access;
 mod basics;
 mod deployment;
 mod harness;
+mod hostile_traffic;
 mod introspection;
 mod oidc;
 mod operations;
