@@ -6,9 +6,14 @@ use crate::fixtures;
 
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::jwt::token::InlineKeys;
+use edge_auth::policy::abuse::Guard;
 use edge_auth::policy::cache::TokenCache;
-use edge_auth::policy::decision::{authorize_guarded, authorize_with_keys, Decision};
+use edge_auth::policy::decision::{
+    authorize_guarded, authorize_with_keys, evaluate_guarded, Decision, Settled,
+};
 use edge_auth::policy::deny::Denial;
+use edge_auth::policy::explain::Untraced;
+use edge_auth::policy::outcome::{Reason, Verdict};
 use edge_auth::policy::records::MemoryStore;
 use edge_auth::policy::{budget, lockout, Policy};
 use edge_auth::request::credential::Request;
@@ -527,5 +532,97 @@ fn the_peer_address_is_asked_for_only_when_a_limit_needs_it() {
         asked.get(),
         2,
         "once per request, for the check and the count"
+    );
+}
+
+/// What metrics and the access log are told about a request decided with the abuse limits.
+fn outcome_of(
+    policy: &Policy,
+    store: &MemoryStore,
+    cache: &mut TokenCache,
+    request: &Request,
+    at_ms: u64,
+) -> (Option<Verdict>, Option<Reason>) {
+    let keys = InlineKeys(&policy.providers);
+    let guard = Guard::new(
+        &policy.abuse,
+        store,
+        request,
+        policy.trusted_hops,
+        &|| None,
+        at_ms,
+    );
+    let decided = evaluate_guarded(
+        policy,
+        &keys,
+        guard.as_ref(),
+        cache,
+        request,
+        at_ms / 1000,
+        &Settled::Open,
+        &mut Untraced,
+    );
+    (decided.outcome.verdict, decided.outcome.reason)
+}
+
+#[test]
+fn a_429_is_reported_with_its_own_reason_code() {
+    let t = now();
+    let wrong = key_pair(KEY_CLIENT, "guess");
+    let policy = lockout_policy();
+    let store = MemoryStore::default();
+    let mut cache = TokenCache::new(8);
+    let guess = from("203.0.113.5", &borrowed(&wrong));
+    for _ in 0..3 {
+        let reported = outcome_of(&policy, &store, &mut cache, &guess, t * 1000);
+        assert_eq!(
+            reported,
+            (Some(Verdict::Denied), Some(Reason::InvalidClient))
+        );
+    }
+    let reported = outcome_of(&policy, &store, &mut cache, &guess, t * 1000);
+    assert_eq!(reported, (Some(Verdict::Denied), Some(Reason::LockedOut)));
+    assert_eq!(Reason::LockedOut.code(), "locked_out");
+
+    let policy = budget_policy(0.001, 1);
+    let store = MemoryStore::default();
+    let first = bearer("203.0.113.5", &forged(t, 1));
+    let second = bearer("203.0.113.5", &forged(t, 2));
+    assert_eq!(
+        outcome_of(&policy, &store, &mut cache, &first, t * 1000).1,
+        Some(Reason::BadSignature)
+    );
+    assert_eq!(
+        outcome_of(&policy, &store, &mut cache, &second, t * 1000),
+        (Some(Verdict::Denied), Some(Reason::SignatureBudget))
+    );
+    assert_eq!(Reason::SignatureBudget.code(), "signature_budget");
+}
+
+#[test]
+fn in_report_mode_an_exhausted_budget_is_counted_but_not_refused() {
+    let t = now();
+    let mut config = access_config();
+    config["abuse"] = json!({"signature_budget": {"rate": 0.001, "burst": 1}});
+    config["mode"] = json!("report");
+    let policy = policy(&config);
+    let store = MemoryStore::default();
+    let mut cache = TokenCache::new(8);
+    outcome_of(
+        &policy,
+        &store,
+        &mut cache,
+        &bearer("203.0.113.5", &forged(t, 1)),
+        t * 1000,
+    );
+    assert_eq!(
+        outcome_of(
+            &policy,
+            &store,
+            &mut cache,
+            &bearer("203.0.113.5", &forged(t, 2)),
+            t * 1000
+        ),
+        (Some(Verdict::WouldDeny), Some(Reason::SignatureBudget))
     );
 }
