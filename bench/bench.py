@@ -728,7 +728,7 @@ def main():
             "native-cache": [jwt_authn_filter(jwks, cache=True)],
             "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
             "edge-dpop": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, dpop=True))],
-            "edge-abuse": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, ABUSE))],
+            "edge-abuse": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, abuse=ABUSE))],
         }
         if args.compare_wasm:
             before = os.path.abspath(args.compare_wasm)
