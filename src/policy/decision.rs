@@ -554,46 +554,30 @@ pub fn evaluate_guarded<'a, T: Tracer>(
                 }
             }
         }
-        Credential::ApiKey { id, secret } => match authenticate_client(policy, guard, id, secret) {
-            Ok(client) => {
-                trace.pass("client", || format!("client {id:?} authenticated"));
-                client_caller(kind, client)
+        // Both kinds authenticate against the same clients, with the same lockout.
+        Credential::ApiKey { .. } | Credential::Basic { .. } => {
+            let (id, secret) = presented.credential.client().unwrap_or_default();
+            match authenticate_client(policy, guard, id, secret) {
+                Ok(client) => {
+                    trace.pass("client", || format!("client {id:?} authenticated"));
+                    client_caller(kind, client)
+                }
+                Err(denial) => {
+                    trace.fail("client", || denial.description());
+                    let reason = Reason::of_limit(&denial);
+                    return refuse(
+                        policy,
+                        report,
+                        forwarding,
+                        outcome,
+                        consumed,
+                        (denial, reason),
+                        kind.as_slice(),
+                        trace,
+                    );
+                }
             }
-            Err(denial) => {
-                trace.fail("client", || denial.description());
-                let reason = Reason::of_limit(&denial);
-                return refuse(
-                    policy,
-                    report,
-                    forwarding,
-                    outcome,
-                    consumed,
-                    (denial, reason),
-                    kind.as_slice(),
-                    trace,
-                );
-            }
-        },
-        Credential::Basic { id, secret } => match authenticate_client(policy, guard, id, secret) {
-            Ok(client) => {
-                trace.pass("client", || format!("client {id:?} authenticated"));
-                client_caller(kind, client)
-            }
-            Err(denial) => {
-                trace.fail("client", || denial.description());
-                let reason = Reason::of_limit(&denial);
-                return refuse(
-                    policy,
-                    report,
-                    forwarding,
-                    outcome,
-                    consumed,
-                    (denial, reason),
-                    kind.as_slice(),
-                    trace,
-                );
-            }
-        },
+        }
     };
     // The credential passed: who the caller is may be reported from here on.
     outcome.client = caller.client_id.map(str::to_string);

@@ -294,6 +294,15 @@ impl Credential<'_> {
             Credential::Basic { .. } => CredentialKind::Basic,
         }
     }
+
+    /// The client id and secret of an API key pair or a Basic credential (`None` for a token).
+    pub fn client(&self) -> Option<(&str, &str)> {
+        match self {
+            Credential::Jwt(_) => None,
+            Credential::ApiKey { id, secret } => Some((id, secret)),
+            Credential::Basic { id, secret } => Some((id, secret)),
+        }
+    }
 }
 
 /// The credential found in a request, and what must change before the upstream sees it.
