@@ -44,13 +44,6 @@ impl Call {
     }
 }
 
-fn allowed(decision: Decision<'_>) -> Forwarding<'_> {
-    match decision {
-        Decision::Allow(forwarding) => forwarding,
-        other => panic!("not allowed: {other:?}"),
-    }
-}
-
 fn denied(decision: Decision<'_>) -> (Denial, Vec<CredentialKind>) {
     match decision {
         Decision::Deny { denial, schemes } => (denial, schemes.to_vec()),

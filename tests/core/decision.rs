@@ -4,11 +4,11 @@ use crate::fixtures;
 
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::policy::cache::TokenCache;
-use edge_auth::policy::decision::{authorize, Decision, Forwarding};
+use edge_auth::policy::decision::{authorize, Decision};
 use edge_auth::policy::deny::Denial;
 use edge_auth::policy::Policy;
 use edge_auth::request::credential::Request;
-use fixtures::{issuer, now, request};
+use fixtures::{allowed, denied, issuer, now, request};
 use serde_json::{json, Value};
 
 fn policy(config: Value) -> Policy {
@@ -22,20 +22,6 @@ fn decide<'a>(
     at: u64,
 ) -> Decision<'a> {
     authorize(policy, cache, request, at)
-}
-
-fn allowed(decision: Decision<'_>) -> Forwarding<'_> {
-    match decision {
-        Decision::Allow(forwarding) => forwarding,
-        other => panic!("not allowed: {other:?}"),
-    }
-}
-
-fn denied(decision: Decision<'_>) -> Denial {
-    match decision {
-        Decision::Deny { denial, .. } => denial,
-        other => panic!("not denied: {other:?}"),
-    }
 }
 
 const IDENTITY_HEADERS: [&str; 4] = [

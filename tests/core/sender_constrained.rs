@@ -8,13 +8,13 @@ use crate::fixtures;
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::challenge::deny_response;
-use edge_auth::policy::decision::{authorize, Decision, Forwarding};
+use edge_auth::policy::decision::{authorize, Decision};
 use edge_auth::policy::deny::Denial;
 use edge_auth::policy::replay::{LocalReplayCache, Recorded};
 use edge_auth::policy::resource_metadata;
 use edge_auth::policy::Policy;
 use edge_auth::request::credential::Request;
-use fixtures::{issuer, now};
+use fixtures::{allowed, denied, issuer, now};
 use serde_json::{json, Value};
 
 const URL: &str = "https://api.example.com/devices/7";
@@ -59,20 +59,6 @@ fn with_dpop(token: &str, proof: &str) -> Request {
 
 fn decide<'a>(policy: &'a Policy, request: &Request, t: u64) -> Decision<'a> {
     authorize(policy, &mut TokenCache::new(16), request, t)
-}
-
-fn allowed(decision: Decision<'_>) -> Forwarding<'_> {
-    match decision {
-        Decision::Allow(forwarding) => forwarding,
-        other => panic!("not allowed: {other:?}"),
-    }
-}
-
-fn denied(decision: Decision<'_>) -> Denial {
-    match decision {
-        Decision::Deny { denial, .. } => denial,
-        other => panic!("not denied: {other:?}"),
-    }
 }
 
 fn proof_refused(why: &str) -> Denial {

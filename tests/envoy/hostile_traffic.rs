@@ -33,22 +33,6 @@ fn requested_count() -> usize {
         .unwrap_or(100_000)
 }
 
-/// xorshift64*: the same hostile mix every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Material the hostile requests are cut from (signing is slow: done once).
 struct Material {
     forged: Vec<String>,

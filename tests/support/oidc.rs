@@ -65,24 +65,7 @@ impl OidcProvider {
         scope: &str,
         resource: &str,
     ) -> (u16, serde_json::Value) {
-        let basic =
-            base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
-        let body = format!(
-            "grant_type=client_credentials&scope={}&resource={}",
-            scope.replace(' ', "+"),
-            resource.replace(':', "%3A").replace('/', "%2F")
-        );
-        let request = format!(
-            "POST /token HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
-             Authorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            self.port,
-            body.len()
-        );
-        let response = send_raw(loopback(self.port), request.as_bytes());
-        let json = serde_json::from_str(&response.body)
-            .unwrap_or_else(|_| panic!("token endpoint: {} {}", response.status, response.body));
-        (response.status, json)
+        self.token_request(client_id, secret, scope, resource, "")
     }
 
     /// The token endpoint's URL (what a DPoP proof for it names in `htu`).
@@ -129,15 +112,30 @@ impl OidcProvider {
         scope: &str,
         extra_header: &str,
     ) -> (u16, serde_json::Value) {
+        let extra = format!("{extra_header}\r\n");
+        self.token_request(client_id, secret, scope, "https://edge-api.example", &extra)
+    }
+
+    /// POSTs a client credentials grant for `resource` to the token endpoint, with `extra`
+    /// header lines (each ending in CRLF); the status and the JSON answer.
+    fn token_request(
+        &self,
+        client_id: &str,
+        secret: &str,
+        scope: &str,
+        resource: &str,
+        extra: &str,
+    ) -> (u16, serde_json::Value) {
         let basic =
             base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
         let body = format!(
-            "grant_type=client_credentials&scope={}&resource=https%3A%2F%2Fedge-api.example",
-            scope.replace(' ', "+")
+            "grant_type=client_credentials&scope={}&resource={}",
+            scope.replace(' ', "+"),
+            resource.replace(':', "%3A").replace('/', "%2F")
         );
         let request = format!(
             "POST /token HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
-             Authorization: Basic {basic}\r\n{extra_header}\r\n\
+             Authorization: Basic {basic}\r\n{extra}\
              Content-Type: application/x-www-form-urlencoded\r\n\
              Content-Length: {}\r\n\r\n{body}",
             self.port,
