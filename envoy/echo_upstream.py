@@ -77,13 +77,20 @@ class EchoHandler(BaseHTTPRequestHandler):
         pass
 
 
+class EchoServer(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of new connections from several Envoy
+    # workers overflows it, the kernel drops the extra SYNs, and the retry comes after Envoy's
+    # 1 s connect_timeout: a 503 that has nothing to do with the filter.
+    request_queue_size = 128
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
 
-    server = ThreadingHTTPServer((args.host, args.port), EchoHandler)
+    server = EchoServer((args.host, args.port), EchoHandler)
     server.daemon_threads = True
 
     def stop(_signum, _frame):
