@@ -148,10 +148,25 @@ impl Rules {
 
 /// Whether a path (without query) contains a `.` or `..` segment, literally or percent-encoded.
 pub fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(|segment| {
-        let decoded = segment.replace("%2e", ".").replace("%2E", ".");
-        decoded == "." || decoded == ".."
-    })
+    path.split('/').any(is_dot_segment)
+}
+
+/// Whether a segment is `.` or `..` once `%2e`/`%2E` are decoded: one or two dots, each written
+/// `.` or percent-encoded. Runs on every request, so it reads the bytes without allocating.
+fn is_dot_segment(segment: &str) -> bool {
+    let mut rest = segment.as_bytes();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        rest = match rest {
+            [b'.', tail @ ..] | [b'%', b'2', b'e' | b'E', tail @ ..] => tail,
+            _ => return false,
+        };
+        dots += 1;
+        if dots > 2 {
+            return false;
+        }
+    }
+    dots > 0
 }
 
 #[cfg(test)]
@@ -237,5 +252,44 @@ mod tests {
         assert!(has_dot_segment("/a/.."));
         assert!(!has_dot_segment("/a/.well-known/x"));
         assert!(!has_dot_segment("/Products('a.b')"));
+        for dots in [".", "..", "%2e", "%2E", ".%2e", "%2E.", "%2e%2E"] {
+            assert!(has_dot_segment(&format!("/a/{dots}/b")), "{dots}");
+        }
+        for other in [
+            "",
+            "...",
+            "%2e%2e%2e",
+            "%2",
+            "%2f",
+            "%2e%",
+            ".a",
+            "a.",
+            "%252e",
+        ] {
+            assert!(!has_dot_segment(&format!("/a/{other}/b")), "{other}");
+        }
+    }
+
+    /// The definition, by decoding: every path of up to 7 characters over the bytes that matter.
+    #[test]
+    fn dot_segments_agree_with_decoding_on_every_short_path() {
+        let by_decoding = |path: &str| {
+            path.split('/').any(|segment| {
+                let decoded = segment.replace("%2e", ".").replace("%2E", ".");
+                decoded == "." || decoded == ".."
+            })
+        };
+        let alphabet = ['.', '%', '2', 'e', 'E', 'a', '/'];
+        let mut paths = vec![String::new()];
+        for _ in 0..7 {
+            let longer: Vec<String> = paths
+                .iter()
+                .flat_map(|path| alphabet.iter().map(move |c| format!("{path}{c}")))
+                .collect();
+            for path in &longer {
+                assert_eq!(has_dot_segment(path), by_decoding(path), "{path:?}");
+            }
+            paths = longer;
+        }
     }
 }
