@@ -13,6 +13,9 @@ run `make test` uses. See docs/performance.md for how to read the table.
 Scenario kinds (one row each, per algorithm where it applies):
   baseline         Envoy, no auth filter
   passthrough      Envoy + an empty proxy-wasm module (bench/passthrough): the wasm floor
+  host-calls       the same module configured `host-calls`: only the host calls of an edge-auth
+                   cache hit (read headers, clock, three header changes, one counter), no logic:
+                   the floor for any filter that must make them
   native           Envoy jwt_authn, same token every request, no jwt_cache_config
   native-cache     Envoy jwt_authn, same token, jwt_cache_config on
   edge-reuse       edge-auth, same token every request (verified-token cache hits)
@@ -626,6 +629,14 @@ def targets(by_label, meta):
         if s.name == "edge-reuse":
             rows.append((f"cache hit {s.alg}: req/s vs the empty module",
                          fmt_ratio(paired(s, passthrough, "rps")), "≥ 0.9×"))
+    floor = by_label.get("host-calls")
+    if floor:
+        rows.append(("floor: the cache hit's host calls alone, req/s vs the empty module",
+                     fmt_ratio(paired(floor, passthrough, "rps")), "-"))
+        for label, s in by_label.items():
+            if s.name == "edge-reuse":
+                rows.append((f"cache hit {s.alg}: req/s vs that floor",
+                             fmt_ratio(paired(s, floor, "rps")), "-"))
     edge = [s for s in by_label.values() if s.name.startswith("edge-")]
     if edge:
         above = statistics.median(s.median("rss_mib") for s in edge) - passthrough.median("rss_mib")
@@ -724,6 +735,7 @@ def main():
         configs = {
             "baseline": [],
             "passthrough": [wasm_filter("passthrough", os.path.abspath(args.passthrough), None)],
+            "host-calls": [wasm_filter("passthrough", os.path.abspath(args.passthrough), "host-calls")],
             "native": [jwt_authn_filter(jwks, cache=False)],
             "native-cache": [jwt_authn_filter(jwks, cache=True)],
             "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
@@ -744,6 +756,7 @@ def main():
         scenarios = [
             Scenario("baseline", None, by_name["baseline"], first_alg_reuse, 200),
             Scenario("passthrough", None, by_name["passthrough"], first_alg_reuse, 200),
+            Scenario("host-calls", None, by_name["host-calls"], first_alg_reuse, 200),
         ]
         for alg in algorithms:
             scenarios += [

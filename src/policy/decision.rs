@@ -937,6 +937,12 @@ fn is_cors_preflight(request: &Request) -> bool {
         && request.has_header("access-control-request-method")
 }
 
+/// Whether `value` has a control character (`char::is_control`), which no header value may
+/// carry; printable ASCII, the usual case, is settled byte by byte without decoding.
+fn has_control(value: &str) -> bool {
+    !value.bytes().all(|byte| (0x20..0x7f).contains(&byte)) && value.chars().any(char::is_control)
+}
+
 fn add_identity_headers<'a>(
     policy: &'a Policy,
     caller: &Caller,
@@ -946,7 +952,7 @@ fn add_identity_headers<'a>(
     let forward = &policy.forward;
     let mut add = |header: &'a Option<String>, value: Option<&str>| {
         if let (Some(header), Some(value)) = (header, value) {
-            if !value.chars().any(char::is_control) {
+            if !has_control(value) {
                 set.push((header.as_str(), value.to_string()));
             }
         }
