@@ -177,62 +177,149 @@ impl Fe {
     /// `self · other`, carried.
     #[inline(never)]
     pub(crate) fn mul(&self, other: &Fe) -> Fe {
-        let f = self.0;
-        let g = other.0;
-        // Odd limbs of f doubled, limbs of g times 19, both in 64 bits: the factors the
-        // products below need, made once instead of per product.
-        let mut f2 = [0u64; 10];
-        let mut g19 = [0u64; 10];
-        for (i, ((f2i, g19i), (fi, gi))) in f2
-            .iter_mut()
-            .zip(g19.iter_mut())
-            .zip(f.iter().zip(g))
-            .enumerate()
-        {
-            *f2i = u64::from(*fi) << (i & 1);
-            *g19i = 19 * u64::from(gi);
-        }
-        let mut h = [0u64; 10];
-        for (i, (fi, f2i)) in f.iter().zip(f2).enumerate() {
-            for (j, (gj, g19j)) in g.iter().zip(g19).enumerate() {
-                // Two odd limbs: their weights add up to one more bit than the result limb's.
-                let a = if i & j & 1 == 1 { f2i } else { u64::from(*fi) };
-                // Past 2^255: times 19.
-                let b = if i + j >= 10 { g19j } else { u64::from(*gj) };
-                if let Some(hk) = h.get_mut((i + j) % 10) {
-                    *hk += a * b;
-                }
-            }
-        }
-        carry_wide(h)
+        let [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9] = wide(&self.0);
+        let [g0, g1, g2, g3, g4, g5, g6, g7, g8, g9] = wide(&other.0);
+        // Odd limbs of f doubled, limbs of g times 19: the factors the products need.
+        let (f1_2, f3_2, f5_2, f7_2, f9_2) = (2 * f1, 2 * f3, 2 * f5, 2 * f7, 2 * f9);
+        let (g1_19, g2_19, g3_19, g4_19, g5_19) = (19 * g1, 19 * g2, 19 * g3, 19 * g4, 19 * g5);
+        let (g6_19, g7_19, g8_19, g9_19) = (19 * g6, 19 * g7, 19 * g8, 19 * g9);
+        let h0 = f0 * g0
+            + f1_2 * g9_19
+            + f2 * g8_19
+            + f3_2 * g7_19
+            + f4 * g6_19
+            + f5_2 * g5_19
+            + f6 * g4_19
+            + f7_2 * g3_19
+            + f8 * g2_19
+            + f9_2 * g1_19;
+        let h1 = f0 * g1
+            + f1 * g0
+            + f2 * g9_19
+            + f3 * g8_19
+            + f4 * g7_19
+            + f5 * g6_19
+            + f6 * g5_19
+            + f7 * g4_19
+            + f8 * g3_19
+            + f9 * g2_19;
+        let h2 = f0 * g2
+            + f1_2 * g1
+            + f2 * g0
+            + f3_2 * g9_19
+            + f4 * g8_19
+            + f5_2 * g7_19
+            + f6 * g6_19
+            + f7_2 * g5_19
+            + f8 * g4_19
+            + f9_2 * g3_19;
+        let h3 = f0 * g3
+            + f1 * g2
+            + f2 * g1
+            + f3 * g0
+            + f4 * g9_19
+            + f5 * g8_19
+            + f6 * g7_19
+            + f7 * g6_19
+            + f8 * g5_19
+            + f9 * g4_19;
+        let h4 = f0 * g4
+            + f1_2 * g3
+            + f2 * g2
+            + f3_2 * g1
+            + f4 * g0
+            + f5_2 * g9_19
+            + f6 * g8_19
+            + f7_2 * g7_19
+            + f8 * g6_19
+            + f9_2 * g5_19;
+        let h5 = f0 * g5
+            + f1 * g4
+            + f2 * g3
+            + f3 * g2
+            + f4 * g1
+            + f5 * g0
+            + f6 * g9_19
+            + f7 * g8_19
+            + f8 * g7_19
+            + f9 * g6_19;
+        let h6 = f0 * g6
+            + f1_2 * g5
+            + f2 * g4
+            + f3_2 * g3
+            + f4 * g2
+            + f5_2 * g1
+            + f6 * g0
+            + f7_2 * g9_19
+            + f8 * g8_19
+            + f9_2 * g7_19;
+        let h7 = f0 * g7
+            + f1 * g6
+            + f2 * g5
+            + f3 * g4
+            + f4 * g3
+            + f5 * g2
+            + f6 * g1
+            + f7 * g0
+            + f8 * g9_19
+            + f9 * g8_19;
+        let h8 = f0 * g8
+            + f1_2 * g7
+            + f2 * g6
+            + f3_2 * g5
+            + f4 * g4
+            + f5_2 * g3
+            + f6 * g2
+            + f7_2 * g1
+            + f8 * g0
+            + f9_2 * g9_19;
+        let h9 = f0 * g9
+            + f1 * g8
+            + f2 * g7
+            + f3 * g6
+            + f4 * g5
+            + f5 * g4
+            + f6 * g3
+            + f7 * g2
+            + f8 * g1
+            + f9 * g0;
+        carry_wide([h0, h1, h2, h3, h4, h5, h6, h7, h8, h9])
     }
 
     /// `self²`, carried: the 55 distinct products of [`Fe::mul`]'s 100.
     #[inline(never)]
     pub(crate) fn square(&self) -> Fe {
-        let f = self.0;
-        let mut f2 = [0u64; 10];
-        let mut f19 = [0u64; 10];
-        for ((f2i, f19i), fi) in f2.iter_mut().zip(f19.iter_mut()).zip(f) {
-            *f2i = 2 * u64::from(fi);
-            *f19i = 19 * u64::from(fi);
-        }
-        let mut h = [0u64; 10];
-        for (i, (fi, f2i)) in f.iter().zip(f2).enumerate() {
-            for (j, (fj, f19j)) in f.iter().zip(f19).enumerate().skip(i) {
-                // f_i·f_j appears twice when i ≠ j, and odd pairs weigh twice more.
-                let a = match usize::from(i != j) + (i & j & 1) {
-                    0 => u64::from(*fi),
-                    1 => f2i,
-                    _ => 2 * f2i,
-                };
-                let b = if i + j >= 10 { f19j } else { u64::from(*fj) };
-                if let Some(hk) = h.get_mut((i + j) % 10) {
-                    *hk += a * b;
-                }
-            }
-        }
-        carry_wide(h)
+        let [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9] = wide(&self.0);
+        let f0_2 = 2 * f0;
+        let f1_2 = 2 * f1;
+        let f1_4 = 4 * f1;
+        let f2_2 = 2 * f2;
+        let f3_2 = 2 * f3;
+        let f3_4 = 4 * f3;
+        let f4_2 = 2 * f4;
+        let f5_2 = 2 * f5;
+        let f5_4 = 4 * f5;
+        let f5_19 = 19 * f5;
+        let f6_2 = 2 * f6;
+        let f6_19 = 19 * f6;
+        let f7_2 = 2 * f7;
+        let f7_4 = 4 * f7;
+        let f7_19 = 19 * f7;
+        let f8_2 = 2 * f8;
+        let f8_19 = 19 * f8;
+        let f9_2 = 2 * f9;
+        let f9_19 = 19 * f9;
+        let h0 = f0 * f0 + f1_4 * f9_19 + f2_2 * f8_19 + f3_4 * f7_19 + f4_2 * f6_19 + f5_2 * f5_19;
+        let h1 = f0_2 * f1 + f2_2 * f9_19 + f3_2 * f8_19 + f4_2 * f7_19 + f5_2 * f6_19;
+        let h2 = f0_2 * f2 + f1_2 * f1 + f3_4 * f9_19 + f4_2 * f8_19 + f5_4 * f7_19 + f6 * f6_19;
+        let h3 = f0_2 * f3 + f1_2 * f2 + f4_2 * f9_19 + f5_2 * f8_19 + f6_2 * f7_19;
+        let h4 = f0_2 * f4 + f1_4 * f3 + f2 * f2 + f5_4 * f9_19 + f6_2 * f8_19 + f7_2 * f7_19;
+        let h5 = f0_2 * f5 + f1_2 * f4 + f2_2 * f3 + f6_2 * f9_19 + f7_2 * f8_19;
+        let h6 = f0_2 * f6 + f1_4 * f5 + f2_2 * f4 + f3_2 * f3 + f7_4 * f9_19 + f8 * f8_19;
+        let h7 = f0_2 * f7 + f1_2 * f6 + f2_2 * f5 + f3_2 * f4 + f8_2 * f9_19;
+        let h8 = f0_2 * f8 + f1_4 * f7 + f2_2 * f6 + f3_4 * f5 + f4 * f4 + f9_2 * f9_19;
+        let h9 = f0_2 * f9 + f1_2 * f8 + f2_2 * f7 + f3_2 * f6 + f4_2 * f5;
+        carry_wide([h0, h1, h2, h3, h4, h5, h6, h7, h8, h9])
     }
 
     /// `self^(2^n)`: `n` squarings.
@@ -279,6 +366,24 @@ impl Fe {
 pub(crate) fn is_canonical(bytes: &[u8; 32]) -> bool {
     let [low, middle @ .., high] = bytes;
     !(*high & 0x7f == 0x7f && middle.iter().all(|b| *b == 0xff) && *low >= 0xed)
+}
+
+/// The limbs in 64 bits, for products.
+#[inline(always)]
+fn wide(limbs: &[u32; 10]) -> [u64; 10] {
+    let [l0, l1, l2, l3, l4, l5, l6, l7, l8, l9] = *limbs;
+    [
+        u64::from(l0),
+        u64::from(l1),
+        u64::from(l2),
+        u64::from(l3),
+        u64::from(l4),
+        u64::from(l5),
+        u64::from(l6),
+        u64::from(l7),
+        u64::from(l8),
+        u64::from(l9),
+    ]
 }
 
 /// Carries 64-bit limb sums (each below 2^64 − 2^39) into carried 32-bit limbs.
