@@ -181,7 +181,7 @@ impl KeySet {
     }
 
     /// The same keys, ES256 and EdDSA ones with their tables of multiples built (52 KiB and
-    /// 95.6 KiB each, about ten checks' worth of work once, each check then about a third of
+    /// 95.6 KiB each, ten to fifteen checks' worth of work once, each check then about a third of
     /// the cost): for an issuer's keys, which verify many tokens. A key used once (a DPoP
     /// proof's) is cheaper without.
     pub fn with_tables(self) -> KeySet {

@@ -12,7 +12,7 @@
 //! `S·B` comes from the base point's table ([`super::table`]), shared; `k·(−A)` from the
 //! key's table, built with an issuer's key set. A check then costs one square root (decoding
 //! `R`), about 100 mixed additions and four doublings; no inversion, since the last test is
-//! whether `4·(S·B − k·A − R)` has `x = 0`. A key without its table (used once) pays 253
+//! whether `4·(S·B − k·A − R)` has `x = 0`. A key without its table (used once) pays 255
 //! doublings for `k·(−A)` instead.
 //!
 //! One difference from `ed25519-compact`, which decodes and checks `A` on every call: here
