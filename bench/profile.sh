@@ -2,8 +2,9 @@
 # `make profile`: where the time goes, as repeatable figures.
 #  1. callgrind instruction counts per request-path operation of the edge-auth core (native,
 #     bench/profile), measured inside profile::run only (setup excluded);
-#  2. ES256 verify with p256 0.13, p256 0.14 and edge-auth's own verifier (src/jwt/ec/), natively
-#     and in wasm under node/V8 with TurboFan only, as Envoy runs it (bench/ecprobe).
+#  2. ES256 verify with p256 0.13, p256 0.14 and edge-auth's own verifier (src/jwt/ec/), and EdDSA
+#     with ed25519-compact and edge-auth's own (src/jwt/ed25519/), natively and in wasm under
+#     node/V8 with TurboFan only, as Envoy runs it (bench/ecprobe).
 # Needs valgrind (apt-get install valgrind) and node for step 2 (skipped with a note if absent).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,10 +28,10 @@ callgrind_annotate --inclusive=no "$out/verify-RS256" 2>/dev/null | grep -E '^ *
 echo
 cargo build -q --release --manifest-path ecprobe/Cargo.toml
 cargo build -q --release --manifest-path ecprobe/Cargo.toml --target wasm32-wasip1
-echo "ES256 native:"
+echo "ES256 and EdDSA native:"
 ecprobe/target/release/ecprobe
 if command -v node >/dev/null; then
-  echo "ES256 wasm32-wasip1 under node --no-liftoff (V8, as in Envoy):"
+  echo "ES256 and EdDSA wasm32-wasip1 under node --no-liftoff (V8, as in Envoy):"
   node --no-liftoff --no-warnings ecprobe/run-wasm.mjs ecprobe/target/wasm32-wasip1/release/ecprobe.wasm
 else
   echo "node not found: wasm figures skipped"

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::error::ConfigError;
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::ec::ecdsa::P256VerifyingKey;
+use crate::jwt::ed25519::verify::Ed25519VerifyingKey;
 use crate::jwt::rsa::{RsaHash, RsaPadding, RsaPublicKey};
 
 /// Base64url as JWK members use it; padding tolerated, since some issuers emit it.
@@ -65,15 +66,16 @@ pub struct JwkSetDocument {
 /// Signatures are checked directly with the primitive crates, not through jwt-simple's
 /// `verify_token` (which re-parses the token that `token` has already parsed and checked): RSA
 /// with edge-auth's own [`crate::jwt::rsa`], P-256 with its own [`crate::jwt::ec`] (with a table
-/// of multiples per issuer key: [`KeySet::with_tables`]), P-384 with RustCrypto `p384` 0.14, Ed25519
-/// with `ed25519-compact`, HMAC with `hmac-sha256`/`hmac-sha512` (the crates jwt-simple itself
-/// uses, except `p384`, one major version newer and faster in wasm).
+/// of multiples per issuer key: [`KeySet::with_tables`]), Ed25519 with its own
+/// [`crate::jwt::ed25519`] (tables likewise), P-384 with RustCrypto `p384` 0.14, HMAC with
+/// `hmac-sha256`/`hmac-sha512` (the crates jwt-simple itself uses, except `p384`, one major
+/// version newer and faster in wasm).
 #[derive(Clone)]
 enum Verifier {
     Rsa(RsaPublicKey, RsaHash, RsaPadding),
     ES256(P256VerifyingKey),
     ES384(p384::ecdsa::VerifyingKey),
-    EdDSA(ed25519_compact::PublicKey),
+    EdDSA(Ed25519VerifyingKey),
     Hmac(HmacSecret),
 }
 
@@ -145,8 +147,7 @@ impl VerificationKey {
             Verifier::ES256(key) => key.verify(signing_input, signature),
             Verifier::ES384(key) => p384::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok()),
-            Verifier::EdDSA(key) => ed25519_compact::Signature::from_slice(signature)
-                .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok()),
+            Verifier::EdDSA(key) => key.verify(signing_input, signature),
             Verifier::Hmac(secret) => secret.verify(signing_input, signature),
         }
     }
@@ -179,9 +180,10 @@ impl KeySet {
         Ok(KeySet { keys })
     }
 
-    /// The same keys, ES256 ones with their tables of multiples built (52 KiB each, about ten
-    /// checks' worth of work once, each check then about a third of the cost): for an issuer's
-    /// keys, which verify many tokens. A key used once (a DPoP proof's) is cheaper without.
+    /// The same keys, ES256 and EdDSA ones with their tables of multiples built (52 KiB and
+    /// 95.6 KiB each, ten to fifteen checks' worth of work once, each check then about a third of
+    /// the cost): for an issuer's keys, which verify many tokens. A key used once (a DPoP
+    /// proof's) is cheaper without.
     pub fn with_tables(self) -> KeySet {
         let keys = self
             .keys
@@ -191,6 +193,10 @@ impl KeySet {
                     verifier: Verifier::ES256(p256.with_table()),
                     ..key
                 },
+                Verifier::EdDSA(ed25519) => VerificationKey {
+                    verifier: Verifier::EdDSA(ed25519.with_table()),
+                    ..key
+                },
                 _ => key,
             })
             .collect();
@@ -198,7 +204,7 @@ impl KeySet {
     }
 
     /// Parses a JWK Set fetched from an issuer, skipping each key that cannot be used; ES256
-    /// keys get their tables ([`KeySet::with_tables`]).
+    /// and EdDSA keys get their tables ([`KeySet::with_tables`]).
     ///
     /// Unlike [`KeySet::from_jwks`] (inline configuration, where a bad key is the operator's
     /// mistake and refuses the whole configuration), an issuer may publish keys edge-auth does
@@ -416,9 +422,12 @@ fn build_verifier(jwk: &Jwk, algorithm: Algorithm, field: &str) -> Result<Verifi
         }
         KeyFamily::Ed25519 => {
             let x = member(&jwk.x, field, "x")?;
-            ed25519_compact::PublicKey::from_slice(&x)
+            // Only the length is checked here, as before (`ed25519-compact`'s
+            // `PublicKey::from_slice`): a 32-byte `x` that is not a usable point loads, and
+            // verifies nothing.
+            Ed25519VerifyingKey::from_bytes(&x)
                 .map(Verifier::EdDSA)
-                .map_err(|_| invalid("Ed25519"))
+                .ok_or_else(|| invalid("Ed25519"))
         }
         KeyFamily::Secret => {
             let k = member(&jwk.k, field, "k")?;
@@ -695,6 +704,50 @@ mod tests {
         let body = json!({ "keys": [jwk] }).to_string();
         let (fetched, _) = KeySet::from_fetched_jwks(body.as_bytes(), &[Algorithm::ES256]).unwrap();
         assert!(has_table(&fetched));
+    }
+
+    #[test]
+    fn issuer_eddsa_keys_get_tables_and_one_off_keys_do_not() {
+        use crate::jwt::mint::SigningKey;
+        let jwk = SigningKey::generate(Algorithm::EdDSA)
+            .unwrap()
+            .public_jwk("k");
+        let has_table = |set: &KeySet| match &set.keys[0].verifier {
+            Verifier::EdDSA(key) => key.has_table(),
+            _ => panic!("not an EdDSA key"),
+        };
+        let parsed =
+            KeySet::from_jwks(&document(json!([jwk.clone()])), &[Algorithm::EdDSA], "j").unwrap();
+        assert!(!has_table(&parsed));
+        assert!(has_table(&parsed.with_tables()));
+        let body = json!({ "keys": [jwk] }).to_string();
+        let (fetched, _) = KeySet::from_fetched_jwks(body.as_bytes(), &[Algorithm::EdDSA]).unwrap();
+        assert!(has_table(&fetched));
+    }
+
+    /// As with `ed25519-compact` before: an `x` of 32 bytes that is no usable point (here the
+    /// identity, of small order) still loads, gets no table, and verifies nothing; another
+    /// length is refused.
+    #[test]
+    fn eddsa_keys_are_checked_for_length_at_load_and_for_the_point_at_use() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&identity)});
+        let set = KeySet::from_jwks(&document(json!([jwk])), &[Algorithm::EdDSA], "j")
+            .unwrap()
+            .with_tables();
+        let key = set.candidates(Algorithm::EdDSA, None).next().unwrap();
+        let mut forged = [0u8; 64];
+        forged[0] = 1;
+        assert!(!key.verify(b"any message", &forged));
+        let short = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&identity[..31])});
+        let err = KeySet::from_jwks(&document(json!([short])), &[Algorithm::EdDSA], "j")
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("not a valid Ed25519 public key"),
+            "{err}"
+        );
     }
 
     #[test]

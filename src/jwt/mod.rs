@@ -4,7 +4,8 @@
 //! allow-list, `iss`, `kid`, `exp`/`nbf`/lifetime, `aud`, then the signature); [`provider`]
 //! is what the configuration trusts about one issuer; [`jwks`] turns a JWK Set into
 //! verification keys and verifies signatures with them ([`rsa`] is edge-auth's own RSA
-//! verifier, [`ec`] its own ES256 verifier, [`algorithm`] the JWS algorithms and key families).
+//! verifier, [`ec`] its own ES256 verifier, [`ed25519`] its own
+//! EdDSA verifier, [`algorithm`] the JWS algorithms and key families).
 //! [`mint`] signs tokens, for the tests and the `edge-auth` tool only: the filter never signs.
 //! Sender-constrained tokens: [`dpop`] checks DPoP proofs (RFC 9449), [`confirmation`] a token's
 //! binding (`cnf`) to the proof's key or the client certificate (RFC 8705).
@@ -13,6 +14,7 @@ pub mod algorithm;
 pub mod confirmation;
 pub mod dpop;
 pub mod ec;
+pub mod ed25519;
 pub mod jwks;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;

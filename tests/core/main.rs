@@ -16,6 +16,7 @@ mod architecture;
 mod cli;
 mod decision;
 mod docs;
+mod eddsa;
 mod es256;
 mod fuzz_corpus;
 mod hostile_input;
