@@ -93,6 +93,10 @@ struct Montgomery {
     /// `R^2 mod n` in `w`-bit limbs, most significant first: turns a number into Montgomery
     /// form in one product.
     r2_rev: Vec<u32>,
+    /// `u32::MAX`, but read from memory at run time: the SIMD column sums (module `simd`) mask
+    /// their operands with it, a no-op LLVM cannot prove, which keeps it from undoing their
+    /// `i64x2.extmul`. Unused by the scalar column sums.
+    all_ones: u32,
 }
 
 /// Limb width for moduli up to [`MAX_LIMBS`] such limbs (3,582 bits: every 2048- and 3072-bit key).
@@ -211,9 +215,11 @@ impl RsaPublicKey {
         }
     }
 
-    /// `signature^e mod n` as `bytes` big-endian bytes, or `None` if the signature is not a
-    /// number below `n` of exactly the modulus length (RFC 8017 section 8.2.2 step 1).
-    fn public_op(&self, signature: &[u8]) -> Option<Vec<u8>> {
+    /// RSAVP1 (RFC 8017 section 5.2.2): `signature^e mod n` as `bytes` big-endian bytes, or
+    /// `None` if the signature is not a number below `n` of exactly the modulus length (section
+    /// 8.2.2 step 1). Public for bench/ecprobe, which compares it with the previous version in
+    /// wasm; [`RsaPublicKey::verify`] is the check to use.
+    pub fn public_op(&self, signature: &[u8]) -> Option<Vec<u8>> {
         if signature.len() != self.bytes {
             return None;
         }
@@ -627,6 +633,7 @@ impl Montgomery {
             n_rev,
             n0_inv: n0_inv32 & mask,
             r2_rev,
+            all_ones: u32::MAX,
         })
     }
 
@@ -678,7 +685,7 @@ impl Montgomery {
             ) else {
                 return;
             };
-            acc += dot2(a_low, b_high, m_low, n_high);
+            acc += dot2(a_low, b_high, m_low, n_high, self.all_ones);
             acc += u64::from(a.get(c).copied().unwrap_or(0)) * b0;
             self.close_low_column::<W>(&mut acc, m, c);
         }
@@ -693,7 +700,7 @@ impl Montgomery {
             ) else {
                 return;
             };
-            acc += dot2(a_high, b_low, m_high, n_low);
+            acc += dot2(a_high, b_low, m_high, n_low, self.all_ones);
             close_high_column::<W>(&mut acc, out, c - k);
         }
         if let Some(top) = out.last_mut() {
@@ -723,7 +730,9 @@ impl Montgomery {
             ) else {
                 return;
             };
-            acc += 2 * dot(a_low, a_high) + square_term(a, c) + dot(m_low, n_high);
+            acc += 2 * dot(a_low, a_high, self.all_ones)
+                + square_term(a, c)
+                + dot(m_low, n_high, self.all_ones);
             self.close_low_column::<W>(&mut acc, m, c);
         }
         for c in k..2 * k - 1 {
@@ -737,7 +746,9 @@ impl Montgomery {
             ) else {
                 return;
             };
-            acc += 2 * dot(a_low, a_high) + square_term(a, c) + dot(m_high, n_low);
+            acc += 2 * dot(a_low, a_high, self.all_ones)
+                + square_term(a, c)
+                + dot(m_high, n_low, self.all_ones);
             close_high_column::<W>(&mut acc, out, c - k);
         }
         if let Some(top) = out.last_mut() {
@@ -746,7 +757,7 @@ impl Montgomery {
     }
 
     /// Ends column `c < limbs`: picks `m[c]` so that adding `m[c] * n[0]` clears the column's
-    /// low `W` bits, then keeps the carry.
+    /// low `W` bits, then all_oness the carry.
     #[inline(always)]
     fn close_low_column<const W: u32>(&self, acc: &mut u64, m: &mut [u32], c: usize) {
         let mask = (1u32 << W) - 1;
@@ -802,22 +813,110 @@ fn square_term(a: &[u32], c: usize) -> u64 {
 }
 
 /// `sum a[i] * b[i]`, one multiply and one add per step.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
-fn dot(a: &[u32], b: &[u32]) -> u64 {
+fn dot(a: &[u32], b: &[u32], _all_ones: u32) -> u64 {
     a.iter()
         .zip(b)
         .fold(0, |sum, (&x, &y)| sum + u64::from(x) * u64::from(y))
 }
 
 /// `sum a[i] * b[i] + m[i] * n[i]`: a column of a product and of its reduction in one loop.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
-fn dot2(a: &[u32], b: &[u32], m: &[u32], n: &[u32]) -> u64 {
+fn dot2(a: &[u32], b: &[u32], m: &[u32], n: &[u32], _all_ones: u32) -> u64 {
     a.iter()
         .zip(b)
         .zip(m.iter().zip(n))
         .fold(0, |sum, ((&x, &y), (&u, &v))| {
             sum + u64::from(x) * u64::from(y) + u64::from(u) * u64::from(v)
         })
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use simd::{dot, dot2};
+
+/// The column sums with wasm SIMD128, for builds with `-C target-feature=+simd128` (the filter's,
+/// see `.cargo/config.toml`): four limbs per step, multiplied two at a time into 64-bit lanes
+/// (`i64x2.extmul_low/high_i32x4_u`, which V8 compiles to `pmuludq` and two shuffles). LLVM's
+/// own vectorisation of the scalar loops uses `i64x2.mul` instead, slower than scalar code in
+/// V8. Lane sums are parts of a column sum, so the overflow bound of [`Montgomery`] covers them.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd {
+    use core::arch::wasm32::{
+        u32x4, u32x4_splat, u64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4,
+        u64x2_extract_lane, u64x2_splat, v128, v128_and,
+    };
+
+    /// Four limbs (LLVM merges the four loads into one `v128.load`).
+    #[inline(always)]
+    fn load(chunk: &[u32]) -> v128 {
+        match *chunk {
+            [a, b, c, d] => u32x4(a, b, c, d),
+            _ => u64x2_splat(0),
+        }
+    }
+
+    /// `sum + x * y`, lane by lane, in two 64-bit lanes. Without the masks LLVM folds each
+    /// widening into a 64-bit extending load (`v128.load32x2_u`) and multiplies with
+    /// `i64x2.mul`, which x64 lacks (V8 emulates it with three `pmuludq`, shifts and adds): slower
+    /// than scalar code. A mask by a value it cannot prove constant keeps the `extmul`.
+    #[inline(always)]
+    fn products(sum: v128, x: v128, y: v128, all_ones: v128) -> v128 {
+        let (x, y) = (v128_and(x, all_ones), v128_and(y, all_ones));
+        let sum = u64x2_add(sum, u64x2_extmul_low_u32x4(x, y));
+        u64x2_add(sum, u64x2_extmul_high_u32x4(x, y))
+    }
+
+    #[inline(always)]
+    fn lanes(sum: v128) -> u64 {
+        u64x2_extract_lane::<0>(sum) + u64x2_extract_lane::<1>(sum)
+    }
+
+    /// `sum a[i] * b[i]` (`a` and `b` of equal length).
+    #[inline(always)]
+    pub(super) fn dot(a: &[u32], b: &[u32], all_ones: u32) -> u64 {
+        let all_ones = u32x4_splat(all_ones);
+        let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+        let tail = a4.remainder().iter().zip(b4.remainder());
+        let sum = a4.zip(b4).fold(u64x2_splat(0), |sum, (x, y)| {
+            products(sum, load(x), load(y), all_ones)
+        });
+        tail.fold(lanes(sum), |sum, (&x, &y)| {
+            sum + u64::from(x) * u64::from(y)
+        })
+    }
+
+    /// `sum a[i] * b[i] + m[i] * n[i]` (all four of equal length).
+    #[inline(always)]
+    pub(super) fn dot2(a: &[u32], b: &[u32], m: &[u32], n: &[u32], all_ones: u32) -> u64 {
+        let all_ones = u32x4_splat(all_ones);
+        let (a4, b4, m4, n4) = (
+            a.chunks_exact(4),
+            b.chunks_exact(4),
+            m.chunks_exact(4),
+            n.chunks_exact(4),
+        );
+        let tail = a4
+            .remainder()
+            .iter()
+            .zip(b4.remainder())
+            .zip(m4.remainder().iter().zip(n4.remainder()));
+        let sum = a4
+            .zip(b4)
+            .zip(m4.zip(n4))
+            .fold(u64x2_splat(0), |sum, ((x, y), (u, v))| {
+                products(
+                    products(sum, load(x), load(y), all_ones),
+                    load(u),
+                    load(v),
+                    all_ones,
+                )
+            });
+        tail.fold(lanes(sum), |sum, ((&x, &y), (&u, &v))| {
+            sum + u64::from(x) * u64::from(y) + u64::from(u) * u64::from(v)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1107,6 +1206,7 @@ mod tests {
                 n_rev: vec![top; limbs],
                 n0_inv: 1,
                 r2_rev: vec![top; limbs],
+                all_ones: u32::MAX,
             };
             let a = vec![top; limbs];
             let (mut m, mut reversed) = (vec![0; limbs], vec![0; limbs]);

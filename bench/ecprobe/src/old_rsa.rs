@@ -1,5 +1,5 @@
 // edge-auth's RSA verifier as of fd76407 (32-bit limbs, CIOS product, separate squaring, 19
-// Montgomery products per e = 65537 check), kept verbatim (tests removed) as the `before` of
+// Montgomery products per e = 65537 check), kept verbatim (tests removed, public_op made pub) as the `before` of
 // bench/ecprobe's rsaprobe, so that both run interleaved in one process.
 #![allow(dead_code)]
 //! RSA signature verification (RS256/384/512: RSASSA-PKCS1-v1_5; PS256/384/512: RSASSA-PSS),
@@ -165,7 +165,7 @@ impl RsaPublicKey {
 
     /// `signature^e mod n` as `bytes` big-endian bytes, or `None` if the signature is not a
     /// number below `n` of exactly the modulus length (RFC 8017 section 8.2.2 step 1).
-    fn public_op(&self, signature: &[u8]) -> Option<Vec<u8>> {
+    pub fn public_op(&self, signature: &[u8]) -> Option<Vec<u8>> {
         if signature.len() != self.bytes {
             return None;
         }
