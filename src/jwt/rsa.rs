@@ -1,11 +1,21 @@
 //! RSA signature verification (RS256/384/512: RSASSA-PKCS1-v1_5; PS256/384/512: RSASSA-PSS),
-//! written for wasm32: 32-bit limbs, so every product is one native 64-bit multiply.
+//! written for wasm32.
 //!
 //! jwt-simple's pure-Rust RSA backend (rsa 0.9 with 64-bit digits) needs 128-bit products, which
 //! wasm emulates: about 2.2 ms per RS256 check inside Envoy's V8. Here the per-key Montgomery
 //! constants are computed once, when the JWKS is parsed ([`RsaPublicKey::new`]), and a check is
-//! one exponentiation by the public exponent (17 Montgomery products for e = 65537) followed by
-//! an encode-and-compare (PKCS#1 v1.5) or the EMSA-PSS verification of RFC 8017 section 9.1.2.
+//! one exponentiation by the public exponent followed by an encode-and-compare (PKCS#1 v1.5) or
+//! the EMSA-PSS verification of RFC 8017 section 9.1.2.
+//!
+//! The arithmetic (`Montgomery`) uses 28-bit limbs (27 above 3,582 bits) held in `u32`, so a
+//! product is one native 32 x 32 -> 64-bit multiply, and a whole column of a product and of its
+//! Montgomery reduction adds up in a `u64` without carries (product scanning; wasm has no
+//! add-with-carry). Squares take each cross product once. Numbers stay below `2n` between
+//! products, and the last product, by the plain signature, leaves Montgomery form: e = 65537
+//! costs 18 products (1 into Montgomery form, 16 squares, 1 multiply). In wasm builds with
+//! SIMD128 (the filter's) the columns are summed four limbs at a time with `i64x2.extmul`.
+//! RSA-2048 verify under node --no-liftoff (V8, as in Envoy): about 39 µs, against 88 µs for
+//! the previous 32-bit version (66 µs without SIMD); see `make profile`.
 //!
 //! Only public values are involved, so nothing here needs to run in constant time.
 
