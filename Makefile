@@ -42,11 +42,12 @@ ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(
 # cargo's output or the flags changed). `-ocimfs 100`: Binaryen's default inlines every function
 # that has one caller, whatever its size, and the giant functions that makes cost Envoy's V8
 # about 20 MiB more resident memory per worker (measured: 132-136 MiB against 112 MiB). The
-# feature list is what rustc enables for wasm32-wasip1 (Binaryen 108 does not read it).
+# feature list is what rustc enables for wasm32-wasip1, plus SIMD128 (.cargo/config.toml)
+# (Binaryen 108 does not read it).
 WASM_RAW      := target/$(WASM_TARGET)/release/deps/edge_auth.wasm
 WASM_OPTIMISED := target/$(WASM_TARGET)/release/edge_auth.optimised
 WASM_OPT_FLAGS := -Oz -ocimfs 100 --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
-	--enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
+	--enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue --enable-simd
 build: wasm-target wasm-opt
 	cargo build --release --target $(WASM_TARGET) --lib
 	@if ! cmp -s $(WASM_RAW) $(WASM_OPTIMISED).from || \

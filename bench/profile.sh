@@ -4,7 +4,10 @@
 #     bench/profile), measured inside profile::run only (setup excluded);
 #  2. ES256 verify with p256 0.13, p256 0.14 and edge-auth's own verifier (src/jwt/ec/), and EdDSA
 #     with ed25519-compact and edge-auth's own (src/jwt/ed25519/), natively and in wasm under
-#     node/V8 with TurboFan only, as Envoy runs it (bench/ecprobe).
+#     node/V8 with TurboFan only, as Envoy runs it (bench/ecprobe);
+#  3. RSA-2048 verify, edge-auth's verifier (src/jwt/rsa.rs) against its previous version in the
+#     same process (bench/ecprobe rsaprobe): natively, in wasm as the filter is built (SIMD128,
+#     .cargo/config.toml), and in wasm without SIMD.
 # Needs valgrind (apt-get install valgrind) and node for step 2 (skipped with a note if absent).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,11 +31,23 @@ callgrind_annotate --inclusive=no "$out/verify-RS256" 2>/dev/null | grep -E '^ *
 echo
 cargo build -q --release --manifest-path ecprobe/Cargo.toml
 cargo build -q --release --manifest-path ecprobe/Cargo.toml --target wasm32-wasip1
+RUSTFLAGS="-C target-feature=-simd128" cargo build -q --release --manifest-path ecprobe/Cargo.toml \
+  --target wasm32-wasip1 --bin rsaprobe --target-dir ecprobe/target/no-simd
 echo "ES256 and EdDSA native:"
 ecprobe/target/release/ecprobe
+echo
+echo "RSA-2048 native:"
+ecprobe/target/release/rsaprobe
 if command -v node >/dev/null; then
+  echo
   echo "ES256 and EdDSA wasm32-wasip1 under node --no-liftoff (V8, as in Envoy):"
   node --no-liftoff --no-warnings ecprobe/run-wasm.mjs ecprobe/target/wasm32-wasip1/release/ecprobe.wasm
+  echo
+  echo "RSA-2048 wasm32-wasip1 (SIMD128, as the filter) under node --no-liftoff:"
+  node --no-liftoff --no-warnings ecprobe/run-wasm.mjs ecprobe/target/wasm32-wasip1/release/rsaprobe.wasm
+  echo
+  echo "RSA-2048 wasm32-wasip1 without SIMD under node --no-liftoff:"
+  node --no-liftoff --no-warnings ecprobe/run-wasm.mjs ecprobe/target/no-simd/wasm32-wasip1/release/rsaprobe.wasm
 else
   echo "node not found: wasm figures skipped"
 fi
