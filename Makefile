@@ -34,7 +34,7 @@ BENCH_ARGS    ?=
 # Expanded by the shell when a recipe runs, after the venv exists.
 ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
 
-.PHONY: build run test lint clean wasm-target wasm-opt envoy test-tools deploy-tools oidc-provider bench bench-compare bench-smoke bench-build profile dist fuzz
+.PHONY: build run test test-simd lint clean wasm-target wasm-opt envoy test-tools deploy-tools oidc-provider bench bench-compare bench-smoke bench-build profile dist fuzz
 
 # Binaryen's wasm-opt shrinks what cargo links (794 -> 700 KB); the optimised file replaces
 # cargo's at $(WASM), the one artefact every test, the bench and envoy/ load (cargo puts its own
@@ -114,10 +114,17 @@ $(DEPLOY_STAMP): $(ENVOY_STAMP)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(DEPLOY_PY)
 	touch $@
 
-test: build envoy oidc-provider lint test-tools deploy-tools
+test: build envoy oidc-provider lint test-tools deploy-tools test-simd
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" \
 		EDGE_AUTH_PYTHON="$(abspath $(VENV))/bin/python" cargo test
 	$(MAKE) --no-print-directory bench-smoke
+
+# The SIMD128 code of src/jwt/rsa.rs is compiled for wasm only, so native tests never run it:
+# here V8 (node, TurboFan only, as Envoy runs it) compares it with the reference arithmetic.
+test-simd: wasm-target
+	cargo build -q --release --target $(WASM_TARGET) --manifest-path bench/ecprobe/Cargo.toml --bin rsaprobe
+	node --no-liftoff --no-warnings bench/ecprobe/run-wasm.mjs \
+		bench/ecprobe/target/$(WASM_TARGET)/release/rsaprobe.wasm 0
 
 bench-build: wasm-target
 	cargo build --release --target $(WASM_TARGET) --manifest-path bench/passthrough/Cargo.toml \

@@ -1,8 +1,8 @@
-// node --no-liftoff bench/ecprobe/run-wasm.mjs FILE.wasm: runs a wasm32-wasip1 program the way
-// Envoy's V8 host does (TurboFan only).
+// node --no-liftoff bench/ecprobe/run-wasm.mjs FILE.wasm [ARGS...]: runs a wasm32-wasip1 program
+// the way Envoy's V8 host does (TurboFan only).
 import { readFile } from "node:fs/promises";
 import { WASI } from "node:wasi";
-const wasi = new WASI({ version: "preview1", args: ["ecprobe"] });
+const wasi = new WASI({ version: "preview1", args: ["ecprobe", ...process.argv.slice(3)] });
 const module = await WebAssembly.compile(await readFile(process.argv[2]));
 // edge-auth links its proxy-wasm host layer in wasm, which imports Envoy's functions ("env");
 // the probe never calls them, so each is a stub that fails loudly if it ever is.

@@ -63,10 +63,10 @@ pub struct RsaPublicKey {
     bits: usize,
     bytes: usize,
     /// `-n^-1 mod 2^32`, for the 32-bit reference arithmetic the tests compare with.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "rsa-reference"))]
     n0_inv: u32,
     /// `R^2 mod n` with `R = 2^(32 * limbs)`, for the 32-bit reference arithmetic.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "rsa-reference"))]
     r2: Vec<u32>,
 }
 
@@ -190,9 +190,9 @@ impl RsaPublicKey {
         let bytes = bits.div_ceil(8);
         let mont = Montgomery::new(&n, bytes, inv.wrapping_neg()).ok_or(RsaKeyError::BadModulus)?;
         Ok(RsaPublicKey {
-            #[cfg(test)]
+            #[cfg(any(test, feature = "rsa-reference"))]
             n0_inv: inv.wrapping_neg(),
-            #[cfg(test)]
+            #[cfg(any(test, feature = "rsa-reference"))]
             r2: pow2_mod(&n, 64 * n.len()),
             mont,
             e,
@@ -314,12 +314,14 @@ impl RsaPublicKey {
 }
 
 /// The 32-bit Montgomery arithmetic of the previous version (coarsely integrated operand
-/// scanning, a separate squaring), kept as the reference of the differential tests.
-#[cfg(test)]
+/// scanning, a separate squaring), kept as the reference of the differential tests: natively
+/// in `cargo test`, and in V8 by `bench/ecprobe`'s rsaprobe (feature `rsa-reference`), which
+/// is where the SIMD128 column sums, compiled for wasm only, are compared with it.
+#[cfg(any(test, feature = "rsa-reference"))]
 impl RsaPublicKey {
     /// [`RsaPublicKey::public_op`] with the 32-bit CIOS arithmetic this module used before the
     /// redundant limbs of [`Montgomery`]: the reference the differential tests compare with.
-    fn public_op_reference(&self, signature: &[u8]) -> Option<Vec<u8>> {
+    pub fn public_op_reference(&self, signature: &[u8]) -> Option<Vec<u8>> {
         if signature.len() != self.bytes {
             return None;
         }
@@ -479,7 +481,7 @@ impl RsaPublicKey {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "rsa-reference"))]
 /// `out = t - n` if `top:t >= n`, else `out = t`; for Montgomery results, which are below `2n`.
 fn reduce_once(t: &[u32], top: u32, n: &[u32], out: &mut [u32]) {
     if top != 0 || compare(t, n) != std::cmp::Ordering::Less {
