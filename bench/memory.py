@@ -3,32 +3,39 @@
 
 Starts one Envoy per configuration (one worker, --disable-hot-restart, free ports on
 127.0.0.1, the bootstrap of bench/bench.py), waits for /ready, sends a few requests, waits for
-the memory to settle, then reads /proc/PID/smaps and Envoy's admin /memory (tcmalloc). Every
-Envoy started here is stopped by PID. Configurations (--runs Envoys each, one after another):
+the memory to settle, then reads /proc/PID/smaps, smaps_rollup and Envoy's admin
+/memory/tcmalloc. Every Envoy started here is stopped by PID. `make bench-memory` runs it.
+Configurations (--runs Envoys each, one after another):
 
   baseline     Envoy, no wasm filter
   passthrough  the empty proxy-wasm module (bench/passthrough)
   edge-bench   edge-auth with the bench configuration (4 keys, one API client, 1024 cache)
   edge-min     edge-auth with one API key client and nothing else
-  NAME=PATH    (--extra) another .wasm with the bench configuration
+  NAME=PATH    (--extra) another .wasm with the bench configuration (no configuration if NAME
+               starts with "passthrough")
 
-Mapping kinds (the heuristics are printed beside the table):
+Mapping kinds:
   file         file-backed (the Envoy binary, libc, ...)
-  wasm-mem     anonymous mappings inside a reservation of >= 4 GiB whose mapping at the
-               lowest address starts it (V8's wasm linear memory with its guard region); its
-               Rss is the touched linear memory
-  rwx/r-x anon executable anonymous memory (V8 code space: wasm code and builtins/JIT)
-  brk          [heap] (tcmalloc's sbrk arena)
-  anon         any other anonymous memory: tcmalloc's mmapped spans, V8's own heap pages,
-               thread stacks, ...
+  reserved     anonymous mappings inside a contiguous anonymous run of >= 4 GiB: V8's wasm
+               linear memories (each an 8 GiB reservation with its guard region; their Rss is
+               the touched linear memory), V8's wasm code-space reservations and the thread
+               stacks that land between them (--detail lists each mapping)
+  exec anon    executable anonymous memory outside those runs (V8's compiled wasm code)
+  anon         any other anonymous memory: tcmalloc's spans (Envoy's and V8's malloc), ...
+  brk          [heap], if any
+The tcmalloc rows come from Envoy's admin /memory/tcmalloc (Google tcmalloc's own counters):
+"in use" is live malloc memory, the "free" rows are memory freed but kept by the allocator.
 """
 
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -56,7 +63,7 @@ def read_smaps(pid):
 
 
 def classify(maps):
-    """Rss (kB) and Private_Dirty per kind, plus the wasm memory regions found."""
+    """Rss and size (kB) per kind, and the runs of >= 4 GiB found."""
     kinds = {}
     regions = []  # (start, size, rss kB) of each contiguous anonymous run >= 4 GiB
     # Contiguous anonymous runs (no path, or an [anon:...] name).
@@ -67,7 +74,7 @@ def classify(maps):
             rss = sum(m[4].get("Rss", 0) for m in run)
             regions.append((run[0][0], run[-1][1] - run[0][0], rss, len(run)))
             for m in run:
-                m[4]["_kind"] = "wasm-mem"
+                m[4]["_kind"] = "reserved"
         run.clear()
 
     for m in maps:
@@ -168,6 +175,7 @@ def main():
     parser.add_argument("--extra", action="append", default=[], help="NAME=PATH: another .wasm, bench configuration")
     parser.add_argument("--only", default="", help="comma-separated configuration names (default: all)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="Envoy --concurrency (CPUs 0,1 when > 1)")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds to wait after the requests")
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--release", action="store_true",
@@ -200,13 +208,13 @@ def main():
             return json.dumps(config, indent=1)
         bench.envoy_yaml = releasing
 
-    import tempfile
     workdir = tempfile.mkdtemp(prefix="edge-auth-memory-")
     results = {name: [] for name in configs}
     try:
         for run in range(args.runs):
             for name, filters in configs.items():
-                envoy = bench.Envoy(name, args.envoy, filters, workdir, cpu=0)
+                envoy = bench.Envoy(name, args.envoy, filters, workdir, cpu="0" if args.workers == 1 else "0,1",
+                                    workers=args.workers)
                 try:
                     envoy.wait_ready()
                     poke(envoy.port, args.requests)
@@ -229,7 +237,6 @@ def main():
                     envoy.stop()
             print(f"memory: run {run + 1}/{args.runs} done", file=sys.stderr, flush=True)
     finally:
-        import shutil
         shutil.rmtree(workdir, ignore_errors=True)
 
     all_kinds = sorted({k for rs in results.values() for r in rs for k in r["kinds"]})
@@ -248,7 +255,7 @@ def main():
     for kind in all_kinds:
         print(f"| {kind} | " + " | ".join(
             f"{med(n, lambda r: r['kinds'].get(kind, {}).get('rss', 0) / 1024):.1f}" for n in names) + " |")
-    print("| wasm memories (count) | " + " | ".join(
+    print("| runs of >= 4 GiB (count) | " + " | ".join(
         f"{med(n, lambda r: len(r['regions'])):.0f}" for n in names) + " |")
     for field in ("Anonymous", "Private_Dirty", "Shared_Clean", "Private_Clean"):
         print(f"| rollup {field} | " + " | ".join(
