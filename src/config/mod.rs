@@ -1010,6 +1010,21 @@ mod tests {
     }
 
     #[test]
+    fn json_cut_off_names_the_enclosing_field() {
+        let err = Policy::from_json(br#"{"providers": ["#).err().unwrap();
+        assert_eq!(err.field(), "providers");
+        assert_eq!(err.problem(), "EOF while parsing a list");
+        let err = Policy::from_json(br#"{"rules": [{"path_prefix": "/", "methods": [1]}]}"#)
+            .err()
+            .unwrap();
+        assert_eq!(err.field(), "rules[0].methods[0]");
+        let err = Policy::from_json(br#"{"rules": [{"path_prefix": "/", "methods": [{}]}]}"#)
+            .err()
+            .unwrap();
+        assert_eq!(err.field(), "rules[0].methods[0]");
+    }
+
+    #[test]
     fn duplicate_fields_are_refused_naming_the_field() {
         let err = Policy::from_json(br#"{"realm": "a", "realm": "b"}"#)
             .err()

@@ -9,8 +9,8 @@
 enum Frame {
     /// An object, with the key read last (until the `,` after its value).
     Object(Option<String>),
-    /// An array, with the index of the current element.
-    Array(usize),
+    /// An array, with the index of the current element and whether that element has begun.
+    Array(usize, bool),
 }
 
 /// The byte offset of serde_json's `line` and `column` in `json`: serde_json counts lines from
@@ -32,11 +32,17 @@ pub(super) fn offset_of(json: &[u8], line: usize, column: usize) -> usize {
 /// joined with `.`, array elements as `[i]`, empty for the document itself. An object's key
 /// counts from the moment it is read (so an unknown field is named) until the `,` after its
 /// value; a closed container no longer counts (so a missing field names its object). Any input
-/// gives some path; it is exact for what serde_json accepted before it stopped.
+/// gives some path; it is exact for what serde_json accepted before it stopped. An array's
+/// element counts from its first byte, even one serde_json only looked at (so a wrong element
+/// is named, and a list cut off after `[` names the list).
 pub(super) fn path_at(json: &[u8], offset: usize) -> String {
     let mut stack: Vec<Frame> = Vec::new();
     let mut bytes = json.iter().take(offset);
     while let Some(&byte) = bytes.next() {
+        if let Some(Frame::Array(_, begun)) = stack.last_mut() {
+            // An element is named once it begins, not at `[` or `,` (nor at the `]`).
+            *begun |= !matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b',' | b']');
+        }
         match byte {
             b'"' => {
                 let text = read_string(&mut bytes);
@@ -47,17 +53,28 @@ pub(super) fn path_at(json: &[u8], offset: usize) -> String {
                 }
             }
             b'{' => stack.push(Frame::Object(None)),
-            b'[' => stack.push(Frame::Array(0)),
+            b'[' => stack.push(Frame::Array(0, false)),
             b'}' | b']' => {
                 stack.pop();
             }
             b',' => match stack.last_mut() {
                 Some(Frame::Object(key)) => *key = None,
-                Some(Frame::Array(index)) => *index += 1,
+                Some(Frame::Array(index, begun)) => {
+                    *index += 1;
+                    *begun = false;
+                }
                 None => {}
             },
             _ => {}
         }
+    }
+    // serde_json enters an element when it sees the element's first byte, before reading it.
+    if let Some(Frame::Array(_, begun @ false)) = stack.last_mut() {
+        *begun = json
+            .iter()
+            .skip(offset)
+            .find(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
+            .is_some_and(|byte| *byte != b']');
     }
     let mut path = String::new();
     for frame in &stack {
@@ -68,8 +85,8 @@ pub(super) fn path_at(json: &[u8], offset: usize) -> String {
                 }
                 path.push_str(key);
             }
-            Frame::Object(None) => {}
-            Frame::Array(index) => path.push_str(&format!("[{index}]")),
+            Frame::Object(None) | Frame::Array(_, false) => {}
+            Frame::Array(index, true) => path.push_str(&format!("[{index}]")),
         }
     }
     path
@@ -149,7 +166,11 @@ mod tests {
     #[test]
     fn offsets_past_the_end_are_harmless() {
         assert_eq!(offset_of(b"{}", 7, 3), 5);
-        assert_eq!(path_at(b"{\"a\": [", 100), "a[0]");
+        assert_eq!(path_at(b"{\"a\": [", 100), "a");
+        assert_eq!(path_at(b"{\"a\": [1, ", 100), "a");
+        assert_eq!(path_at(b"{\"a\": [1, {", 100), "a[1]");
+        assert_eq!(path_at(b"{\"a\": [1, {}]}", 10), "a[1]");
+        assert_eq!(path_at(b"{\"a\": [1, ]}", 10), "a");
         assert_eq!(path_at(b"", 3), "");
         assert_eq!(path_at(b"]]}}\"", 5), "");
     }
