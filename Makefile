@@ -6,6 +6,7 @@
 #   make bench   edge-auth vs no auth, an empty wasm module and Envoy's jwt_authn (minutes)
 #   make bench-compare BASE=rev   the same, with BASE's build beside this one (before/after)
 #   make profile callgrind instruction counts of the request path; ES256 backends in wasm
+#   make bench-memory  where Envoy's resident memory goes, per module (smaps, tcmalloc)
 #   make fuzz    every cargo-fuzz target for FUZZ_SECONDS each (nightly; installs cargo-fuzz)
 #   make clean   remove build outputs and the local Envoy
 
@@ -34,7 +35,7 @@ BENCH_ARGS    ?=
 # Expanded by the shell when a recipe runs, after the venv exists.
 ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
 
-.PHONY: build run test test-simd lint clean wasm-target wasm-opt envoy test-tools deploy-tools oidc-provider bench bench-compare bench-smoke bench-build profile dist fuzz
+.PHONY: build run test test-simd lint clean wasm-target wasm-opt envoy test-tools deploy-tools oidc-provider bench bench-compare bench-smoke bench-build bench-memory profile dist fuzz
 
 # Binaryen's wasm-opt shrinks what cargo links (794 -> 700 KB); the optimised file replaces
 # cargo's at $(WASM), the one artefact every test, the bench and envoy/ load (cargo puts its own
@@ -137,6 +138,14 @@ bench: build envoy bench-build
 
 profile: wasm-target
 	bash bench/profile.sh
+
+# Where Envoy's resident memory goes (bench/memory.py): no filter, the empty module and edge-auth,
+# /proc/PID/smaps by kind of mapping and tcmalloc's in-use and free lists (about a minute).
+# MEMORY_ARGS="--runs 5 --extra before=path/to/other.wasm --workers 2 --detail" etc.
+MEMORY_ARGS   ?=
+bench-memory: build envoy bench-build
+	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" PASSTHROUGH_WASM="$(abspath $(PASSTHROUGH))" \
+		$(VENV)/bin/python bench/memory.py $(MEMORY_ARGS)
 
 # Before/after in one invocation: builds BASE's .wasm (a git revision, default HEAD~1) from
 # `git archive` into target/bench-base, runs the same wasm-opt on it (so only the code differs),

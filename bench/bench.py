@@ -316,9 +316,9 @@ ABUSE = {
 
 
 class Envoy:
-    """One Envoy process (one worker, pinned to `cpu`), stopped by PID."""
+    """One Envoy process (one worker unless told, pinned to `cpu`: a CPU list), stopped by PID."""
 
-    def __init__(self, name, envoy_bin, http_filters, workdir, cpu):
+    def __init__(self, name, envoy_bin, http_filters, workdir, cpu, workers=1):
         self.name = name
         self.admin_port, self.port = free_port(), free_port()
         self.config_path = os.path.join(workdir, f"envoy-{name}.json")
@@ -327,7 +327,7 @@ class Envoy:
             f.write(envoy_yaml(self.admin_port, self.port, http_filters))
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            ["taskset", "-c", str(cpu), envoy_bin, "-c", self.config_path, "--concurrency", "1",
+            ["taskset", "-c", str(cpu), envoy_bin, "-c", self.config_path, "--concurrency", str(workers),
              "--disable-hot-restart", "--log-level", "warning"],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         # taskset execs Envoy in place, so this PID is Envoy's own.

@@ -7,6 +7,7 @@
 //! exactly what to fix. There is no partial success: a configuration compiles whole or not at all.
 
 mod abuse;
+mod path;
 mod sender;
 
 use std::collections::BTreeMap;
@@ -216,14 +217,13 @@ impl Policy {
     /// Parses and compiles a plugin configuration (JSON bytes).
     pub fn from_json(bytes: &[u8]) -> Result<Policy, ConfigError> {
         let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|err| {
-            let field = err.path().to_string();
-            let field = if field == "." || field == "?" {
-                String::new()
-            } else {
-                field
+        let raw = RawConfig::deserialize(deserializer).map_err(|err| {
+            // serde_json says where it stopped reading; the field is the path at that point.
+            let field = match err.line() {
+                0 => String::new(),
+                line => path::path_at(bytes, path::offset_of(bytes, line, err.column())),
             };
-            ConfigError::new(&field, without_position(&err.inner().to_string()))
+            ConfigError::new(&field, without_position(&err.to_string()))
         })?;
         compile(raw)
     }
@@ -1007,6 +1007,30 @@ mod tests {
         let err = Policy::from_json(b"{not json").err().unwrap();
         assert_eq!(err.field(), "");
         assert!(err.problem().contains("key must be a string"), "{err}");
+    }
+
+    #[test]
+    fn json_cut_off_names_the_enclosing_field() {
+        let err = Policy::from_json(br#"{"providers": ["#).err().unwrap();
+        assert_eq!(err.field(), "providers");
+        assert_eq!(err.problem(), "EOF while parsing a list");
+        let err = Policy::from_json(br#"{"rules": [{"path_prefix": "/", "methods": [1]}]}"#)
+            .err()
+            .unwrap();
+        assert_eq!(err.field(), "rules[0].methods[0]");
+        let err = Policy::from_json(br#"{"rules": [{"path_prefix": "/", "methods": [{}]}]}"#)
+            .err()
+            .unwrap();
+        assert_eq!(err.field(), "rules[0].methods[0]");
+    }
+
+    #[test]
+    fn duplicate_fields_are_refused_naming_the_field() {
+        let err = Policy::from_json(br#"{"realm": "a", "realm": "b"}"#)
+            .err()
+            .unwrap();
+        assert_eq!(err.field(), "realm");
+        assert_eq!(err.problem(), "duplicate field `realm`");
     }
 
     #[test]

@@ -106,6 +106,12 @@ impl RootContext for EdgeAuthRoot {
                     metrics,
                     started_ms: now_ms(),
                 }));
+                // This VM's linear memory after configuration (docs/performance.md, Memory):
+                // the most of it Envoy can hold resident before traffic fills the caches.
+                log::debug!(
+                    "linear memory after configuration: {} KiB",
+                    core::arch::wasm32::memory_size::<0>() * 64
+                );
                 true
             }
             Err(err) => {
