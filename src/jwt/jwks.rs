@@ -8,7 +8,9 @@
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
+use hmac::{EagerHash, Hmac, KeyInit, Mac};
 use serde::Deserialize;
+use sha2::{Sha256, Sha384, Sha512};
 
 use crate::error::ConfigError;
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
@@ -89,26 +91,23 @@ struct HmacSecret {
 impl HmacSecret {
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match self.algorithm {
-            Algorithm::HS384 => constant_time_eq(
-                &hmac_sha512::sha384::HMAC::mac(message, &self.secret),
-                signature,
-            ),
-            Algorithm::HS512 => {
-                constant_time_eq(&hmac_sha512::HMAC::mac(message, &self.secret), signature)
-            }
-            _ => constant_time_eq(&hmac_sha256::HMAC::mac(message, &self.secret), signature),
+            Algorithm::HS384 => hmac_matches::<Sha384>(&self.secret, message, signature),
+            Algorithm::HS512 => hmac_matches::<Sha512>(&self.secret, message, signature),
+            _ => hmac_matches::<Sha256>(&self.secret, message, signature),
         }
     }
 }
 
-/// Compares a computed MAC with a presented one without an early exit on the first difference.
-fn constant_time_eq(expected: &[u8], presented: &[u8]) -> bool {
-    expected.len() == presented.len()
-        && expected
-            .iter()
-            .zip(presented)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+/// Whether `signature` is the HMAC of `message` under `secret`, compared in constant time.
+fn hmac_matches<D: EagerHash>(secret: &[u8], message: &[u8], signature: &[u8]) -> bool
+where
+    Hmac<D>: KeyInit + Mac,
+{
+    let Ok(mut mac) = <Hmac<D> as KeyInit>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(message);
+    mac.verify_slice(signature).is_ok()
 }
 
 /// A key bound to one algorithm, ready to check signatures.

@@ -9,6 +9,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
 /// Bytes of the window number in a nonce.
 const WINDOW_BYTES: usize = 8;
@@ -19,7 +21,14 @@ const MAC_BYTES: usize = 16;
 pub fn issue(key: &[u8], now: u64, lifetime_seconds: u64) -> String {
     let window = now / lifetime_seconds.max(1);
     let mut bytes = window.to_be_bytes().to_vec();
-    bytes.extend_from_slice(mac(key, window).get(..MAC_BYTES).unwrap_or_default());
+    if let Some(mac) = mac(key, window) {
+        bytes.extend_from_slice(
+            mac.finalize()
+                .into_bytes()
+                .get(..MAC_BYTES)
+                .unwrap_or_default(),
+        );
+    }
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -39,20 +48,15 @@ pub fn accepts(key: &[u8], nonce: &str, now: u64, lifetime_seconds: u64) -> bool
     if window != current && window.saturating_add(1) != current {
         return false;
     }
-    let expected = mac(key, window);
-    expected
-        .get(..MAC_BYTES)
-        .unwrap_or_default()
-        .iter()
-        .zip(presented)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
+    // Constant time: the leftmost MAC_BYTES of the MAC, as issued.
+    mac(key, window).is_some_and(|mac| mac.verify_truncated_left(presented).is_ok())
 }
 
-fn mac(key: &[u8], window: u64) -> [u8; 32] {
-    let mut message = b"edge-auth dpop nonce ".to_vec();
-    message.extend_from_slice(&window.to_be_bytes());
-    hmac_sha256::HMAC::mac(&message, key)
+fn mac(key: &[u8], window: u64) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+    mac.update(b"edge-auth dpop nonce ");
+    mac.update(&window.to_be_bytes());
+    Some(mac)
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@
 
 use std::sync::Arc;
 
+use sha2::{Digest, Sha512};
+
 use super::point::Point;
 use super::scalar;
 use super::table::{base_table, multiply, Table, TABLE_BYTES};
@@ -105,11 +107,11 @@ impl Ed25519VerifyingKey {
         let Some(r) = Point::decode(&r_bytes).filter(|r| !r.has_small_order()) else {
             return false;
         };
-        let mut hash = hmac_sha512::Hash::new();
+        let mut hash = Sha512::new();
         hash.update(r_bytes);
         hash.update(self.encoded);
         hash.update(message);
-        let k = scalar::reduce_wide(&hash.finalize());
+        let k = scalar::reduce_wide(&hash.finalize().into());
         let Some(base) = base_table() else {
             return false;
         };
@@ -162,11 +164,11 @@ mod tests {
     }
 
     fn hash_scalar(r: &[u8; 32], key: &[u8; 32], message: &[u8]) -> Scalar {
-        let mut hash = hmac_sha512::Hash::new();
+        let mut hash = Sha512::new();
         hash.update(r);
         hash.update(key);
         hash.update(message);
-        reduce_wide(&hash.finalize())
+        reduce_wide(&hash.finalize().into())
     }
 
     /// Ours with and without the table, and `ed25519-compact`: all three agree; the answer.
@@ -194,7 +196,7 @@ mod tests {
         // The secret scalar a (clamped hash of the seed), reduced; the nonce is a itself, so
         // the honest R is A.
         let mut wide = [0u8; 64];
-        wide[..32].copy_from_slice(&hmac_sha512::Hash::hash([7u8; 32])[..32]);
+        wide[..32].copy_from_slice(&Sha512::digest([7u8; 32])[..32]);
         wide[0] &= 248;
         wide[31] = (wide[31] & 127) | 64;
         let a = reduce_wide(&wide);
