@@ -69,9 +69,9 @@ pub struct JwkSetDocument {
 /// `verify_token` (which re-parses the token that `token` has already parsed and checked): RSA
 /// with edge-auth's own [`crate::jwt::rsa`], P-256 with its own [`crate::jwt::ec`] (with a table
 /// of multiples per issuer key: [`KeySet::with_tables`]), Ed25519 with its own
-/// [`crate::jwt::ed25519`] (tables likewise), P-384 with RustCrypto `p384` 0.14, HMAC with
-/// `hmac-sha256`/`hmac-sha512` (the crates jwt-simple itself uses, except `p384`, one major
-/// version newer and faster in wasm).
+/// [`crate::jwt::ed25519`] (tables likewise), P-384 with RustCrypto `p384` 0.14 (one major
+/// version newer than jwt-simple's, faster in wasm), HMAC with RustCrypto `hmac` over `sha2`
+/// 0.11, the SHA-2 that `p384` links anyway.
 #[derive(Clone)]
 enum Verifier {
     Rsa(RsaPublicKey, RsaHash, RsaPadding),
