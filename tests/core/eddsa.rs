@@ -7,55 +7,13 @@
 //! components in `R` and in the key (the cofactored equation) are tested beside the code
 //! (`src/jwt/ed25519/verify.rs`), where points can be added.
 
+use crate::fixtures::{hex, hex32, Rng};
 use ed25519_compact::{KeyPair, PublicKey, Seed, Signature};
 use edge_auth::jwt::ed25519::verify::Ed25519VerifyingKey;
 
 /// The order `L` and the field prime `p`, little-endian.
 const L: [u8; 32] = hex32("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010");
 const P: [u8; 32] = hex32("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
-
-const fn hex32(text: &str) -> [u8; 32] {
-    let bytes = text.as_bytes();
-    let mut out = [0u8; 32];
-    let mut i = 0;
-    while i < 32 {
-        out[i] = (nibble(bytes[2 * i]) << 4) | nibble(bytes[2 * i + 1]);
-        i += 1;
-    }
-    out
-}
-
-const fn nibble(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        _ => panic!("not hex"),
-    }
-}
-
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-/// xorshift64*: fixed seed, so a failure repeats.
-struct Rng(u64);
-impl Rng {
-    fn byte(&mut self) -> u8 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
-    }
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.byte()).collect()
-    }
-    fn below(&mut self, bound: usize) -> usize {
-        (u32::from_le_bytes([self.byte(), self.byte(), self.byte(), self.byte()]) as usize) % bound
-    }
-}
 
 /// The verifiers of one public key (any 32 bytes): the reference, and the own one with and
 /// without its table.

@@ -5,6 +5,7 @@
 //! (issuer keys) and without (keys used once); all must agree on every input, and the own one
 //! must never accept what `p256` refuses.
 
+use crate::fixtures::{hex, hex32, Rng};
 use edge_auth::jwt::ec::ecdsa::P256VerifyingKey;
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
@@ -12,49 +13,6 @@ use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 /// The order `n` and the field prime `p`, big-endian.
 const N: [u8; 32] = hex32("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
 const P: [u8; 32] = hex32("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff");
-
-const fn hex32(text: &str) -> [u8; 32] {
-    let bytes = text.as_bytes();
-    let mut out = [0u8; 32];
-    let mut i = 0;
-    while i < 32 {
-        out[i] = (nibble(bytes[2 * i]) << 4) | nibble(bytes[2 * i + 1]);
-        i += 1;
-    }
-    out
-}
-
-const fn nibble(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        _ => panic!("not hex"),
-    }
-}
-
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-/// xorshift64*: fixed seed, so a failure repeats.
-struct Rng(u64);
-impl Rng {
-    fn byte(&mut self) -> u8 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
-    }
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.byte()).collect()
-    }
-    fn below(&mut self, bound: usize) -> usize {
-        (u32::from_le_bytes([self.byte(), self.byte(), self.byte(), self.byte()]) as usize) % bound
-    }
-}
 
 /// The verifiers of one public key: the reference, and the own one with and without its table.
 struct Pair {
