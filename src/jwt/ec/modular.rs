@@ -3,18 +3,15 @@
 //!
 //! Why 32-bit limbs: wasm32 has a native 32×32→64 multiply and no 64×64→128 one, so every
 //! partial product here is one `i64.mul`. A Montgomery product is the coarsely integrated
-//! operand scanning of [`mont_mul`]; with `p`, whose `-p^-1 mod 2^32` is 1 and whose limbs are
+//! operand scanning of [`mont_mul`] (shared with Ed25519's scalars, [`crate::jwt::limbs`]); with `p`, whose `-p^-1 mod 2^32` is 1 and whose limbs are
 //! 0, 1 and 2^32 − 1, the compiler folds most of the reduction's multiplies away.
 //!
 //! Every value handed out is fully reduced (below its modulus), so equal numbers have equal
 //! limbs. Only public values (keys, signatures, hashes) pass through here: nothing needs to
 //! run in constant time, and nothing does.
 
-/// A 256-bit number, least significant limb first.
-pub(crate) type Limbs = [u32; 8];
-
-/// Zero.
-pub(crate) const ZERO: Limbs = [0; 8];
+pub(crate) use crate::jwt::limbs::{add_raw, sub_raw, Limbs, ZERO};
+use crate::jwt::limbs::{mont_mul, reduce_once};
 
 /// The field prime `p = 2^256 − 2^224 + 2^192 + 2^96 − 1`.
 pub(crate) const P: Limbs = [
@@ -86,76 +83,6 @@ const N_ONE: Limbs = [
     0xffff_ffff,
     0,
 ];
-
-/// `a * b / 2^256 mod m` for `a, b < m`, `m` odd with `m0inv = -m^-1 mod 2^32`, fully reduced.
-#[inline(always)]
-fn mont_mul(a: &Limbs, b: &Limbs, m: &Limbs, m0inv: u32) -> Limbs {
-    let mut t = ZERO;
-    let mut top = 0u32;
-    for &bi in b {
-        let bi = u64::from(bi);
-        // t += a * b[i]
-        let mut carry = 0u64;
-        for (tj, &aj) in t.iter_mut().zip(a) {
-            let sum = u64::from(*tj) + u64::from(aj) * bi + carry;
-            *tj = sum as u32;
-            carry = sum >> 32;
-        }
-        let sum = u64::from(top) + carry;
-        top = sum as u32;
-        let overflow = (sum >> 32) as u32;
-        // t = (t + q * m) / 2^32, q chosen so that the low limb vanishes.
-        let q = u64::from(t[0].wrapping_mul(m0inv));
-        let mut carry = 0u64;
-        for (tj, &mj) in t.iter_mut().zip(m) {
-            let sum = u64::from(*tj) + q * u64::from(mj) + carry;
-            *tj = sum as u32;
-            carry = sum >> 32;
-        }
-        let sum = u64::from(top) + carry;
-        t.rotate_left(1);
-        t[7] = sum as u32;
-        top = overflow + (sum >> 32) as u32;
-    }
-    reduce_once(&t, top, m)
-}
-
-/// `t + top * 2^256` minus `m` if that is at least `m` (the value is below `2m`).
-#[inline(always)]
-fn reduce_once(t: &Limbs, top: u32, m: &Limbs) -> Limbs {
-    let (difference, borrow) = sub_raw(t, m);
-    if top != 0 || borrow == 0 {
-        difference
-    } else {
-        *t
-    }
-}
-
-/// `a + b` and the carry out.
-#[inline(always)]
-pub(crate) fn add_raw(a: &Limbs, b: &Limbs) -> (Limbs, u32) {
-    let mut sum = ZERO;
-    let mut carry = 0u64;
-    for ((s, &x), &y) in sum.iter_mut().zip(a).zip(b) {
-        let t = u64::from(x) + u64::from(y) + carry;
-        *s = t as u32;
-        carry = t >> 32;
-    }
-    (sum, carry as u32)
-}
-
-/// `a - b mod 2^256` and the borrow out (1 when `a < b`).
-#[inline(always)]
-pub(crate) fn sub_raw(a: &Limbs, b: &Limbs) -> (Limbs, u32) {
-    let mut difference = ZERO;
-    let mut borrow = 0u64;
-    for ((d, &x), &y) in difference.iter_mut().zip(a).zip(b) {
-        let t = u64::from(x).wrapping_sub(u64::from(y)).wrapping_sub(borrow);
-        *d = t as u32;
-        borrow = t >> 63;
-    }
-    (difference, borrow as u32)
-}
 
 /// `a + b mod m` for `a, b < m`.
 #[inline(always)]

@@ -16,11 +16,11 @@
 
 use std::sync::OnceLock;
 
+use crate::jwt::limbs::{signed_digits, WINDOW_BITS};
+
 use super::modular::Limbs;
 use super::point::{to_affine_batch, Affine, Jacobian};
 
-/// Bits per window.
-const WINDOW_BITS: usize = 5;
 /// Windows covering a 256-bit scalar plus the carry of the signed recoding.
 const WINDOWS: usize = 52;
 /// Entries per window: `1·B ..= 16·B` for the window's base `B`.
@@ -57,7 +57,11 @@ impl Table {
 
     /// `acc + k · P`; `false` (and `acc` unspecified) only if the table is malformed.
     pub(crate) fn add_multiple(&self, acc: &mut Jacobian, k: &Limbs) -> bool {
-        for (window, digit) in self.points.chunks_exact(PER_WINDOW).zip(recode(k)) {
+        for (window, digit) in self
+            .points
+            .chunks_exact(PER_WINDOW)
+            .zip(signed_digits::<WINDOWS>(k))
+        {
             if digit == 0 {
                 continue;
             }
@@ -93,7 +97,7 @@ pub(crate) fn multiply(point: &Affine, k: &Limbs) -> Jacobian {
         *multiple = previous;
     }
     let mut acc = Jacobian::INFINITY;
-    for digit in recode(k).into_iter().rev() {
+    for digit in signed_digits::<WINDOWS>(k).into_iter().rev() {
         for _ in 0..WINDOW_BITS {
             acc = acc.double();
         }
@@ -109,35 +113,6 @@ pub(crate) fn multiply(point: &Affine, k: &Limbs) -> Jacobian {
         }
     }
     acc
-}
-
-/// `k` as signed base-32 digits `d[i]` in −15..=16, `k = Σ d[i] · 32^i`.
-fn recode(k: &Limbs) -> [i8; WINDOWS] {
-    let mut digits = [0i8; WINDOWS];
-    let mut carry = 0u32;
-    for (i, digit) in digits.iter_mut().enumerate() {
-        let value = window_bits(k, i * WINDOW_BITS) + carry;
-        if value > PER_WINDOW as u32 {
-            *digit = (value as i32 - (1 << WINDOW_BITS)) as i8;
-            carry = 1;
-        } else {
-            *digit = value as i8;
-            carry = 0;
-        }
-    }
-    digits
-}
-
-/// The `WINDOW_BITS` bits of `k` from bit `position` up (zeros past bit 255).
-fn window_bits(k: &Limbs, position: usize) -> u32 {
-    let (limb, shift) = (position / 32, position % 32);
-    let low = k.get(limb).map_or(0, |l| l >> shift);
-    let high = if shift + WINDOW_BITS > 32 {
-        k.get(limb + 1).map_or(0, |l| l << (32 - shift))
-    } else {
-        0
-    };
-    (low | high) & ((1 << WINDOW_BITS) - 1)
 }
 
 #[cfg(test)]
@@ -177,7 +152,7 @@ mod tests {
             super::super::modular::N,
         ];
         for k in cases {
-            let digits = recode(&k);
+            let digits = signed_digits::<WINDOWS>(&k);
             assert!(digits.iter().all(|d| (-15..=16).contains(d)), "{digits:?}");
             let value = value_of(&digits);
             let expected: Vec<i128> = k.iter().map(|l| i128::from(*l)).chain([0, 0]).collect();

@@ -1,9 +1,12 @@
 //! Scalars modulo the group order `L = 2^252 + 27742317777372353535851937790883648493`:
 //! the range check of a signature's `S` and the reduction of the SHA-512 hash `k`, on eight
-//! 32-bit limbs, little-endian (the order of RFC 8032's encodings).
+//! 32-bit limbs, little-endian (the order of RFC 8032's encodings), with the Montgomery product
+//! and the carries of [`crate::jwt::limbs`].
+
+use crate::jwt::limbs::{add_raw, mont_mul, sub_raw, Limbs};
 
 /// A number below `2^256`, least significant limb first.
-pub(crate) type Scalar = [u32; 8];
+pub(crate) type Scalar = Limbs;
 
 /// The order `L` of the base point.
 const L: Scalar = [
@@ -56,7 +59,7 @@ pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Scalar {
 /// Whether `s < L`: RFC 8032 section 5.1.7 refuses any other `S`, and so does
 /// `ed25519-compact` (a non-canonical `S` would make signatures malleable).
 pub(crate) fn is_canonical(s: &Scalar) -> bool {
-    sub(s, &L).1
+    sub_raw(s, &L).1 != 0
 }
 
 /// A 64-byte little-endian number (a SHA-512 hash) modulo `L`: its halves `lo + hi·2^256`,
@@ -66,12 +69,12 @@ pub(crate) fn reduce_wide(bytes: &[u8; 64]) -> Scalar {
     let (Ok(low), Ok(high)) = (<[u8; 32]>::try_from(low), <[u8; 32]>::try_from(high)) else {
         return [0; 8];
     };
-    let low = mont_mul(&from_bytes(&low), &R1);
-    let high = mont_mul(&from_bytes(&high), &R2);
-    let (sum, carry) = add(&low, &high);
+    let low = mont_mul(&from_bytes(&low), &R1, &L, L_M0INV);
+    let high = mont_mul(&from_bytes(&high), &R2, &L, L_M0INV);
+    let (sum, carry) = add_raw(&low, &high);
     // Both below L < 2^253: no carry, and one subtraction at most.
-    let (difference, borrow) = sub(&sum, &L);
-    if borrow && carry == 0 {
+    let (difference, borrow) = sub_raw(&sum, &L);
+    if borrow != 0 && carry == 0 {
         sum
     } else {
         difference
@@ -81,15 +84,15 @@ pub(crate) fn reduce_wide(bytes: &[u8; 64]) -> Scalar {
 /// `a·b mod L` for `a, b < L` (for the tests, which make signatures).
 #[cfg(test)]
 pub(crate) fn mul_mod(a: &Scalar, b: &Scalar) -> Scalar {
-    mont_mul(&mont_mul(a, b), &R2)
+    mont_mul(&mont_mul(a, b, &L, L_M0INV), &R2, &L, L_M0INV)
 }
 
 /// `a + b mod L` for `a, b < L` (for the tests).
 #[cfg(test)]
 pub(crate) fn add_mod(a: &Scalar, b: &Scalar) -> Scalar {
-    let (sum, _) = add(a, b);
-    let (difference, borrow) = sub(&sum, &L);
-    if borrow {
+    let (sum, _) = add_raw(a, b);
+    let (difference, borrow) = sub_raw(&sum, &L);
+    if borrow != 0 {
         sum
     } else {
         difference
@@ -106,69 +109,6 @@ pub(crate) fn to_bytes(a: &Scalar) -> [u8; 32] {
     bytes
 }
 
-/// `a·b/2^256 mod L`, fully reduced, for `a < 2^256` and `b < L` (the sum before the last
-/// subtraction is then below `2L`).
-fn mont_mul(a: &Scalar, b: &Scalar) -> Scalar {
-    let mut t = [0u32; 8];
-    let mut top = 0u32;
-    for &bi in b {
-        let bi = u64::from(bi);
-        let mut carry = 0u64;
-        for (tj, &aj) in t.iter_mut().zip(a) {
-            let sum = u64::from(*tj) + u64::from(aj) * bi + carry;
-            *tj = sum as u32;
-            carry = sum >> 32;
-        }
-        let sum = u64::from(top) + carry;
-        top = sum as u32;
-        let overflow = (sum >> 32) as u32;
-        // Add q·L with q chosen so that the low limb vanishes, then drop that limb.
-        let q = u64::from(t[0].wrapping_mul(L_M0INV));
-        let mut carry = 0u64;
-        for (tj, &lj) in t.iter_mut().zip(&L) {
-            let sum = u64::from(*tj) + q * u64::from(lj) + carry;
-            *tj = sum as u32;
-            carry = sum >> 32;
-        }
-        let sum = u64::from(top) + carry;
-        t.rotate_left(1);
-        if let Some(last) = t.last_mut() {
-            *last = sum as u32;
-        }
-        top = overflow + (sum >> 32) as u32;
-    }
-    let (difference, borrow) = sub(&t, &L);
-    if top != 0 || !borrow {
-        difference
-    } else {
-        t
-    }
-}
-
-/// `a + b` and the carry out.
-fn add(a: &Scalar, b: &Scalar) -> (Scalar, u32) {
-    let mut sum = [0u32; 8];
-    let mut carry = 0u64;
-    for ((s, &x), &y) in sum.iter_mut().zip(a).zip(b) {
-        let t = u64::from(x) + u64::from(y) + carry;
-        *s = t as u32;
-        carry = t >> 32;
-    }
-    (sum, carry as u32)
-}
-
-/// `a − b mod 2^256` and whether it borrowed (`a < b`).
-fn sub(a: &Scalar, b: &Scalar) -> (Scalar, bool) {
-    let mut difference = [0u32; 8];
-    let mut borrow = 0u64;
-    for ((d, &x), &y) in difference.iter_mut().zip(a).zip(b) {
-        let t = u64::from(x).wrapping_sub(u64::from(y)).wrapping_sub(borrow);
-        *d = t as u32;
-        borrow = t >> 63;
-    }
-    (difference, borrow != 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,11 +118,11 @@ mod tests {
         let mut acc = [0u32; 8];
         for byte in bytes.iter().rev() {
             for bit in (0..8).rev() {
-                let (doubled, _) = add(&acc, &acc);
+                let (doubled, _) = add_raw(&acc, &acc);
                 let mut next = doubled;
                 next[0] |= u32::from((byte >> bit) & 1);
-                let (reduced, borrow) = sub(&next, &L);
-                acc = if borrow { next } else { reduced };
+                let (reduced, borrow) = sub_raw(&next, &L);
+                acc = if borrow != 0 { next } else { reduced };
             }
         }
         acc
@@ -226,11 +166,11 @@ mod tests {
 
     #[test]
     fn canonical_means_below_the_order() {
-        let minus_one = sub(&L, &[1, 0, 0, 0, 0, 0, 0, 0]).0;
+        let minus_one = sub_raw(&L, &[1, 0, 0, 0, 0, 0, 0, 0]).0;
         assert!(is_canonical(&minus_one));
         assert!(is_canonical(&[0; 8]));
         assert!(!is_canonical(&L));
-        assert!(!is_canonical(&add(&L, &[1, 0, 0, 0, 0, 0, 0, 0]).0));
+        assert!(!is_canonical(&add_raw(&L, &[1, 0, 0, 0, 0, 0, 0, 0]).0));
         assert!(!is_canonical(&[u32::MAX; 8]));
         let mut bytes = [0u8; 32];
         bytes[0] = 0xed;

@@ -17,11 +17,11 @@
 
 use std::sync::OnceLock;
 
+use crate::jwt::limbs::{signed_digits, WINDOW_BITS};
+
 use super::point::{to_niels_batch, Niels, Point, BASE_ENCODED};
 use super::scalar::Scalar;
 
-/// Bits per window.
-const WINDOW_BITS: usize = 5;
 /// Windows covering a scalar below `L < 2^253` (its signed recoding carries into no 52nd).
 const WINDOWS: usize = 51;
 /// Entries per window: `1·W ..= 16·W` for the window's base `W`.
@@ -60,7 +60,11 @@ impl Table {
     /// `acc + k · P` for `k < 2^253`; `false` (and `acc` unspecified) only if the table is
     /// malformed.
     pub(crate) fn add_multiple(&self, acc: &mut Point, k: &Scalar) -> bool {
-        for (window, digit) in self.points.chunks_exact(PER_WINDOW).zip(recode(k)) {
+        for (window, digit) in self
+            .points
+            .chunks_exact(PER_WINDOW)
+            .zip(signed_digits::<WINDOWS>(k))
+        {
             if digit == 0 {
                 continue;
             }
@@ -95,7 +99,7 @@ pub(crate) fn multiply(point: &Point, k: &Scalar) -> Point {
         *multiple = previous.cached();
     }
     let mut acc = Point::IDENTITY;
-    for digit in recode(k).into_iter().rev() {
+    for digit in signed_digits::<WINDOWS>(k).into_iter().rev() {
         for _ in 0..WINDOW_BITS {
             acc = acc.double();
         }
@@ -111,35 +115,6 @@ pub(crate) fn multiply(point: &Point, k: &Scalar) -> Point {
         }
     }
     acc
-}
-
-/// `k < 2^253` as signed base-32 digits `d[i]` in −15..=16, `k = Σ d[i] · 32^i`.
-fn recode(k: &Scalar) -> [i8; WINDOWS] {
-    let mut digits = [0i8; WINDOWS];
-    let mut carry = 0u32;
-    for (i, digit) in digits.iter_mut().enumerate() {
-        let value = window_bits(k, i * WINDOW_BITS) + carry;
-        if value > PER_WINDOW as u32 {
-            *digit = (value as i32 - (1 << WINDOW_BITS)) as i8;
-            carry = 1;
-        } else {
-            *digit = value as i8;
-            carry = 0;
-        }
-    }
-    digits
-}
-
-/// The `WINDOW_BITS` bits of `k` from bit `position` up (zeros past bit 255).
-fn window_bits(k: &Scalar, position: usize) -> u32 {
-    let (limb, shift) = (position / 32, position % 32);
-    let low = k.get(limb).map_or(0, |l| l >> shift);
-    let high = if shift + WINDOW_BITS > 32 {
-        k.get(limb + 1).map_or(0, |l| l << (32 - shift))
-    } else {
-        0
-    };
-    (low | high) & ((1 << WINDOW_BITS) - 1)
 }
 
 #[cfg(test)]
@@ -201,7 +176,7 @@ mod tests {
             l_minus_1,
         ];
         for k in cases {
-            let digits = recode(&k);
+            let digits = signed_digits::<WINDOWS>(&k);
             assert!(digits.iter().all(|d| (-15..=16).contains(d)), "{digits:?}");
             let expected: Vec<i128> = k.iter().map(|l| i128::from(*l)).chain([0, 0]).collect();
             assert_eq!(value_of(&digits), expected);
