@@ -18,10 +18,11 @@ use edge_auth::jwt::token;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::decision::{authorize, authorize_guarded, Decision};
 use edge_auth::policy::records::{MemoryStore, SharedStore};
-use edge_auth::policy::rules::{has_dot_segment, Requirement};
+use edge_auth::policy::rules::{Requirement, Rules};
 use edge_auth::policy::Policy;
 use edge_auth::request::allowlist::url_host;
 use edge_auth::request::credential::Request;
+use edge_auth::request::path::PathOptions;
 use edge_auth::request::query_token;
 use edge_auth::request::source::Source;
 use edge_auth::request::transport::client_address;
@@ -91,7 +92,7 @@ thread_local! {
             .map(|policy| &*Box::leak(Box::new(policy)));
 }
 
-fn base() -> &'static Policy {
+pub fn base() -> &'static Policy {
     match BASE.with(|policy| *policy) {
         Some(policy) => policy,
         None => panic!("the fuzz configuration must compile"),
@@ -254,7 +255,10 @@ pub fn credential_headers(data: &[u8]) {
             "undocumented answer {code}: {decision:?}"
         );
         if code == 200 {
-            assert!(!has_dot_segment(request.path_only()));
+            let rules = &policy.rules;
+            assert!(rules
+                .canonical_path(policy.paths, &request.method, &request.path)
+                .is_ok());
         }
     }
 }
@@ -324,7 +328,6 @@ pub fn path_rules(data: &[u8]) {
     let policy = base();
     let text = text(data);
     let (method, path) = text.split_once(' ').unwrap_or(("GET", &text));
-    let _ = has_dot_segment(path);
     let _ = query_token::strip(path, "token");
     let path_only = path.split('?').next().unwrap_or_default();
     let requirement = policy.rules.requirement(method, path_only);
@@ -344,15 +347,171 @@ pub fn segment_prefix(path: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
+/// Path spellings against the rule matcher: a path the filter accepts chooses the same rule as
+/// the path every modelled upstream serves for it ([`upstream::MODELS`]), with encoded
+/// delimiters and parameters refused (the default) and kept.
+pub fn path_spellings(data: &[u8]) {
+    let policy = base();
+    let text = text(data);
+    let (method, target) = text.split_once(' ').unwrap_or(("GET", &text));
+    for keep in [false, true] {
+        let options = PathOptions {
+            keep_encoded_delimiters: keep,
+            keep_parameters: keep,
+        };
+        assert_same_rule_everywhere(&policy.rules, options, method, target);
+    }
+}
+
+/// The property behind [`path_spellings`] (and `tests/core/properties.rs`): if `target` is
+/// accepted, every upstream reading of it matches the rule its canonical form matches. With
+/// `keep` options only the readings that keep what is kept are asked.
+pub fn assert_same_rule_everywhere(
+    rules: &Rules,
+    options: PathOptions,
+    method: &str,
+    target: &str,
+) {
+    let Ok(canonical) = rules.canonical_path(options, method, target) else {
+        return;
+    };
+    let chosen = rules.matching(method, &canonical).0;
+    let path = target.split('?').next().unwrap_or_default();
+    for (name, reads, decodes_kept) in upstream::MODELS {
+        let keeps = options.keep_encoded_delimiters || options.keep_parameters;
+        if keeps && decodes_kept {
+            continue;
+        }
+        let served = reads(path);
+        assert_eq!(
+            rules.matching(method, &served).0,
+            chosen,
+            "{target:?} is matched as {canonical:?}, but a {name} upstream serves {served:?}"
+        );
+    }
+}
+
+/// How upstreams read a path (without query): each model gives the path it serves. Models of
+/// readings that decode encoded delimiters or drop parameters are marked, since a configuration
+/// that keeps those spellings says its upstream does not read them so.
+pub mod upstream {
+    /// (name, reading, whether it decodes delimiters or drops parameters).
+    pub type Model = (&'static str, fn(&str) -> String, bool);
+
+    /// The readings: as sent; percent-decoded (once, twice, or all but delimiters and `;`);
+    /// `\\` as `/`; servlet containers' `;` parameters dropped before or after decoding; a
+    /// decoded `?` or `#` ending the path. Each then resolves dot-segments and merges slashes as
+    /// most servers do.
+    pub const MODELS: [Model; 8] = [
+        ("literal", |path| path.to_string(), false),
+        ("decoding", |path| normalise(&decode(path)), true),
+        (
+            "delimiter-keeping",
+            |path| normalise(&decode_except(path, b"/\\?#;")),
+            false,
+        ),
+        (
+            "backslash",
+            |path| normalise(&decode(path).replace('\\', "/")),
+            true,
+        ),
+        (
+            "double-decoding",
+            |path| normalise(&decode(&decode(path)).replace('\\', "/")),
+            true,
+        ),
+        (
+            "servlet",
+            |path| normalise(&decode(&drop_parameters(path))),
+            true,
+        ),
+        (
+            "decode-then-drop",
+            |path| normalise(&drop_parameters(&decode(path))),
+            true,
+        ),
+        (
+            "query-splitting",
+            |path| {
+                let decoded = decode(path);
+                normalise(decoded.split(['?', '#']).next().unwrap_or_default())
+            },
+            true,
+        ),
+    ];
+
+    /// Percent-decoding as lenient servers do: malformed escapes kept as they are.
+    pub fn decode(path: &str) -> String {
+        decode_except(path, b"")
+    }
+
+    /// [`decode`], but escapes of the bytes in `kept` stay as they are.
+    pub fn decode_except(path: &str, kept: &[u8]) -> String {
+        let bytes = path.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut at = 0;
+        while let Some(&byte) = bytes.get(at) {
+            let hex = bytes
+                .get(at + 1..at + 3)
+                .and_then(|hex| std::str::from_utf8(hex).ok());
+            let value = hex
+                .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+            match value {
+                Some(value) if byte == b'%' && !kept.contains(&value) => {
+                    out.push(value);
+                    at += 3;
+                }
+                _ => {
+                    out.push(byte);
+                    at += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Every segment without its `;` parameters.
+    pub fn drop_parameters(path: &str) -> String {
+        path.split('/')
+            .map(|segment| segment.split(';').next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// Dot-segments resolved (RFC 3986 §5.2.4) and empty segments merged, in a path that
+    /// starts with `/` (anything else, such as `*`, is served as it is).
+    pub fn normalise(path: &str) -> String {
+        if !path.starts_with('/') {
+            return path.to_string();
+        }
+        let mut out: Vec<&str> = Vec::new();
+        let segments: Vec<&str> = path.split('/').collect();
+        let last = segments.len().saturating_sub(1);
+        for (index, segment) in segments.iter().enumerate() {
+            match *segment {
+                "." => {}
+                ".." => {
+                    out.pop();
+                }
+                "" if index != last => {}
+                other => out.push(other),
+            }
+        }
+        format!("/{}", out.join("/"))
+    }
+}
+
 /// A target's entry function.
 pub type Entry = fn(&[u8]);
 
 /// Every target, by the name of its corpus folder.
-pub const TARGETS: [(&str, Entry); 6] = [
+pub const TARGETS: [(&str, Entry); 7] = [
     ("compact_token", compact_token),
     ("jwk_set", jwk_set),
     ("configuration", configuration),
     ("credential_headers", credential_headers),
     ("issuer_answers", issuer_answers),
     ("path_rules", path_rules),
+    ("path_spellings", path_spellings),
 ];

@@ -27,6 +27,7 @@ use crate::policy::sender::{CertificateSource, SenderSettings};
 use crate::policy::Policy;
 use crate::request::allowlist::{Cidr, OriginPattern};
 use crate::request::credential::{CredentialKind, CredentialSources, TokenSource};
+use crate::request::path::{canonical, PathOptions};
 use crate::request::transport::TlsVersion;
 
 /// Default realm in `WWW-Authenticate` challenges.
@@ -60,6 +61,8 @@ struct RawConfig {
     #[serde(default)]
     allow_cors_preflight: Option<bool>,
     #[serde(default)]
+    paths: Option<RawPaths>,
+    #[serde(default)]
     token_cache: Option<RawTokenCache>,
     #[serde(default)]
     api_keys: Option<RawApiKeys>,
@@ -83,6 +86,16 @@ struct RawConfig {
     access_log_fields: Option<bool>,
     #[serde(default)]
     abuse: Option<abuse::RawAbuse>,
+}
+
+/// The `paths` block: what to do with spellings some upstreams decode and others keep.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPaths {
+    #[serde(default)]
+    encoded_delimiters: Option<String>,
+    #[serde(default)]
+    parameters: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -369,6 +382,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         .map(|name| header_name(&name, "app_header"))
         .transpose()?;
     let report = report_mode(raw.mode.as_deref(), "mode")?.unwrap_or(false);
+    let paths = compile_paths(raw.paths)?;
     let rules = raw
         .rules
         .into_iter()
@@ -381,6 +395,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
                 app_header.is_some(),
                 &sender_settings,
                 report,
+                paths,
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -469,6 +484,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         rules: Rules::new(rules, default_route),
         forward,
         allow_cors_preflight: raw.allow_cors_preflight.unwrap_or(true),
+        paths,
         token_cache_entries,
         abuse,
     };
@@ -481,6 +497,26 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         )?);
     }
     Ok(policy)
+}
+
+/// The `paths` block; both spellings are refused unless the block keeps them.
+fn compile_paths(raw: Option<RawPaths>) -> Result<PathOptions, ConfigError> {
+    let keep = |value: Option<String>, field: &str| match value.as_deref() {
+        None | Some("reject") => Ok(false),
+        Some("keep") => Ok(true),
+        Some(other) => Err(ConfigError::new(
+            field,
+            format!("{other:?} is not \"reject\" or \"keep\""),
+        )),
+    };
+    let raw = raw.unwrap_or(RawPaths {
+        encoded_delimiters: None,
+        parameters: None,
+    });
+    Ok(PathOptions {
+        keep_encoded_delimiters: keep(raw.encoded_delimiters, "paths.encoded_delimiters")?,
+        keep_parameters: keep(raw.parameters, "paths.parameters")?,
+    })
 }
 
 type ApiKeySetup = (Option<(String, String)>, bool, ClientRegistry);
@@ -763,18 +799,27 @@ fn compile_rule(
     has_app_header: bool,
     sender_settings: &SenderSettings,
     global_report: bool,
+    paths: PathOptions,
 ) -> Result<Rule, ConfigError> {
+    let prefix_error = |problem: String| ConfigError::new(&format!("{field}.path_prefix"), problem);
     if !raw.path_prefix.starts_with('/') {
-        return Err(ConfigError::new(
-            &format!("{field}.path_prefix"),
-            "must start with '/'",
-        ));
+        return Err(prefix_error("must start with '/'".into()));
     }
     if raw.path_prefix.contains(['?', '#']) {
-        return Err(ConfigError::new(
-            &format!("{field}.path_prefix"),
-            "must be a path, without query or fragment",
+        return Err(prefix_error(
+            "must be a path, without query or fragment".into(),
         ));
+    }
+    // Requests are matched in their canonical form: a prefix in any other form matches nothing.
+    match canonical(&raw.path_prefix, paths) {
+        Err(err) => return Err(prefix_error(format!("is refused in requests: {err}"))),
+        Ok(form) if form.path != raw.path_prefix => {
+            return Err(prefix_error(format!(
+                "requests are matched as {:?}: write it that way",
+                form.path
+            )))
+        }
+        Ok(_) => {}
     }
     let methods = match raw.methods {
         None => None,

@@ -31,11 +31,16 @@ pub fn deny_response(
         .as_ref()
         .filter(|_| schemes.contains(&CredentialKind::Jwt))
     {
-        let dpop_only = matches!(
-            policy.rules.requirement(&request.method, request.path_only()),
-            Requirement::Authenticated(route)
-                if route.sender_constraint == Some(SenderConstraint::Dpop)
-        );
+        let dpop_only = policy
+            .rules
+            .canonical_path(policy.paths, &request.method, &request.path)
+            .is_ok_and(|path| {
+                matches!(
+                    policy.rules.requirement(&request.method, &path),
+                    Requirement::Authenticated(route)
+                        if route.sender_constraint == Some(SenderConstraint::Dpop)
+                )
+            });
         if dpop_only {
             response
                 .headers

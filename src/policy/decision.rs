@@ -30,7 +30,7 @@ use crate::policy::explain::{Tracer, Untraced};
 use crate::policy::outcome::{Outcome, Reason, Verdict};
 use crate::policy::records::SharedStore;
 use crate::policy::replay::ReplayEntry;
-use crate::policy::rules::{has_dot_segment, Requirement, Route};
+use crate::policy::rules::{Requirement, Route};
 use crate::policy::sender;
 use crate::policy::Policy;
 use crate::request::allowlist::{any_contains, url_host, Cidr, OriginPattern};
@@ -242,23 +242,29 @@ pub fn evaluate_guarded<'a, T: Tracer>(
     };
     let mut outcome = Outcome::default();
     let path = request.path_only();
-    if has_dot_segment(path) {
-        trace.fail("path", || {
-            "contains a dot-segment (. or ..), literal or encoded".into()
-        });
-        let denial = Denial::InvalidRequest("the path contains dot-segments".into());
-        return refuse(
-            policy,
-            policy.report,
-            forwarding,
-            outcome,
-            Consumed::Unknown(request),
-            (denial, Reason::MalformedRequest),
-            &[],
-            trace,
-        );
-    }
-    trace.pass("path", || "no dot-segments".into());
+    let canonical = match policy
+        .rules
+        .canonical_path(policy.paths, &request.method, &request.path)
+    {
+        Ok(canonical) => canonical,
+        Err(err) => {
+            trace.fail("path", || err.to_string());
+            return refuse(
+                policy,
+                policy.report,
+                forwarding,
+                outcome,
+                Consumed::Unknown(request),
+                (
+                    Denial::InvalidRequest(err.to_string()),
+                    Reason::MalformedRequest,
+                ),
+                &[],
+                trace,
+            );
+        }
+    };
+    trace.pass("path", || format!("canonical: {canonical}"));
     if let Some(minimum) = policy.min_tls_version {
         let version = request.tls_version.as_deref().and_then(TlsVersion::parse);
         if version.is_none_or(|version| version < minimum) {
@@ -300,7 +306,7 @@ pub fn evaluate_guarded<'a, T: Tracer>(
             outcome,
         };
     }
-    let (rule, requirement) = policy.rules.matching(&request.method, path);
+    let (rule, requirement) = policy.rules.matching(&request.method, &canonical);
     let describe = || match rule.and_then(|index| Some((index, policy.rules.describe(index)?))) {
         Some((index, text)) => format!("rules[{index}]: {text}"),
         None => "no rule matches: the default (any valid credential, no scope)".to_string(),

@@ -33,6 +33,7 @@ use crate::identity::Forward;
 use crate::issuer::Endpoints;
 use crate::jwt::provider::Provider;
 use crate::request::credential::CredentialSources;
+use crate::request::path::PathOptions;
 use crate::request::transport::TlsVersion;
 use abuse::AbuseLimits;
 use rules::Rules;
@@ -65,6 +66,8 @@ pub struct Policy {
     pub forward: Forward,
     /// Whether CORS preflight requests pass without a credential.
     pub allow_cors_preflight: bool,
+    /// What the path check does with encoded delimiters and `;` parameters.
+    pub paths: PathOptions,
     /// How many verified tokens each worker remembers (0 turns the cache off).
     pub token_cache_entries: usize,
     /// Sender-constrained tokens: DPoP and certificate binding, each off unless configured.

@@ -3,11 +3,15 @@
 //!
 //! Rules are tried in order and the first whose path prefix and method match wins. A prefix
 //! matches whole path segments only, so `/public` covers `/public` and `/public/x` but never
-//! `/publicity`. Paths with dot-segments (`/a/../b`, also percent-encoded) are refused before
-//! matching, so that no spelling of a path can reach a rule meant for another.
+//! `/publicity`. Rules see the canonical path of [`crate::request::path`]: spellings whose
+//! meaning depends on the upstream's decoding (encoded separators, `;` parameters,
+//! dot-segments) are refused before matching, so that none can reach a rule meant for another.
+
+use std::borrow::Cow;
 
 use crate::jwt::confirmation::SenderConstraint;
 use crate::request::credential::CredentialKind;
+use crate::request::path::{canonical, PathError, PathOptions};
 
 /// One compiled rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +135,26 @@ impl Rules {
         }
     }
 
+    /// The path of `target` (`:path`, query included) that rules are matched against: its
+    /// canonical form, refused where it cannot have one (see [`crate::request::path`]) or where
+    /// the canonical form and the path as written match different rules for `method` (an
+    /// upstream that does not decode escaped unreserved characters could serve another route).
+    pub fn canonical_path<'r>(
+        &self,
+        options: PathOptions,
+        method: &str,
+        target: &'r str,
+    ) -> Result<Cow<'r, str>, PathError> {
+        let form = canonical(target, options)?;
+        if form.decoded {
+            let written = target.split_once('?').map_or(target, |(path, _)| path);
+            if self.matching(method, &form.path).0 != self.matching(method, written).0 {
+                return Err(PathError::AmbiguousEscape);
+            }
+        }
+        Ok(form.path)
+    }
+
     /// The rule at `index`, as the configuration wrote its match (`path_prefix`, `methods`).
     pub fn describe(&self, index: usize) -> Option<String> {
         let rule = self.rules.get(index)?;
@@ -144,29 +168,6 @@ impl Rules {
             if rule.public { ", public" } else { "" }
         ))
     }
-}
-
-/// Whether a path (without query) contains a `.` or `..` segment, literally or percent-encoded.
-pub fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(is_dot_segment)
-}
-
-/// Whether a segment is `.` or `..` once `%2e`/`%2E` are decoded: one or two dots, each written
-/// `.` or percent-encoded. Runs on every request, so it reads the bytes without allocating.
-fn is_dot_segment(segment: &str) -> bool {
-    let mut rest = segment.as_bytes();
-    let mut dots = 0;
-    while !rest.is_empty() {
-        rest = match rest {
-            [b'.', tail @ ..] | [b'%', b'2', b'e' | b'E', tail @ ..] => tail,
-            _ => return false,
-        };
-        dots += 1;
-        if dots > 2 {
-            return false;
-        }
-    }
-    dots > 0
 }
 
 #[cfg(test)]
@@ -242,54 +243,5 @@ mod tests {
             rules.requirement("GET", "/other"),
             Requirement::Authenticated(&Route::default())
         );
-    }
-
-    #[test]
-    fn dot_segments_are_detected_literal_and_encoded() {
-        assert!(has_dot_segment("/public/../admin"));
-        assert!(has_dot_segment("/public/%2e%2E/admin"));
-        assert!(has_dot_segment("/./x"));
-        assert!(has_dot_segment("/a/.."));
-        assert!(!has_dot_segment("/a/.well-known/x"));
-        assert!(!has_dot_segment("/Products('a.b')"));
-        for dots in [".", "..", "%2e", "%2E", ".%2e", "%2E.", "%2e%2E"] {
-            assert!(has_dot_segment(&format!("/a/{dots}/b")), "{dots}");
-        }
-        for other in [
-            "",
-            "...",
-            "%2e%2e%2e",
-            "%2",
-            "%2f",
-            "%2e%",
-            ".a",
-            "a.",
-            "%252e",
-        ] {
-            assert!(!has_dot_segment(&format!("/a/{other}/b")), "{other}");
-        }
-    }
-
-    /// The definition, by decoding: every path of up to 7 characters over the bytes that matter.
-    #[test]
-    fn dot_segments_agree_with_decoding_on_every_short_path() {
-        let by_decoding = |path: &str| {
-            path.split('/').any(|segment| {
-                let decoded = segment.replace("%2e", ".").replace("%2E", ".");
-                decoded == "." || decoded == ".."
-            })
-        };
-        let alphabet = ['.', '%', '2', 'e', 'E', 'a', '/'];
-        let mut paths = vec![String::new()];
-        for _ in 0..7 {
-            let longer: Vec<String> = paths
-                .iter()
-                .flat_map(|path| alphabet.iter().map(move |c| format!("{path}{c}")))
-                .collect();
-            for path in &longer {
-                assert_eq!(has_dot_segment(path), by_decoding(path), "{path:?}");
-            }
-            paths = longer;
-        }
     }
 }

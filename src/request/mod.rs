@@ -8,6 +8,7 @@
 
 pub mod allowlist;
 pub mod credential;
+pub mod path;
 pub mod query_token;
 pub mod source;
 pub mod transport;

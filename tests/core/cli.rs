@@ -154,7 +154,7 @@ fn explain_an_allowed_request_in_words_and_exit_0() {
     let text = stdout_of(&output);
     for expected in [
         "request: GET /devices/7?x=1",
-        "[ok  ] path: no dot-segments",
+        "[ok  ] path: canonical: /devices/7",
         "rule: rules[3]: path_prefix \"/devices\", GET; accepts jwt, api_key, basic; scopes [devices:read]; mode enforce",
         "[ok  ] credential: jwt in header authorization",
         "[ok  ] token: passed: format",

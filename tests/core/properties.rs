@@ -1,6 +1,7 @@
 //! Properties that hold for any input, checked over generated cases (proptest): the
-//! verified-token cache never answers one token with another's identity, and route rules
-//! match whole path segments for any path.
+//! verified-token cache never answers one token with another's identity, route rules match
+//! whole path segments for any path, and no spelling of a path reaches another rule than the
+//! one its upstream serves it under.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -9,6 +10,7 @@ use edge_auth::identity::Identity;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::rules::Requirement;
 use edge_auth::policy::Policy;
+use edge_auth::request::path::{canonical, PathOptions};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -98,7 +100,16 @@ proptest! {
                          "id_header": "clientid", "secret_header": "clientsecret"},
             "rules": [{"path_prefix": prefix, "public": true}]
         });
-        let policy = Policy::from_json(config.to_string().as_bytes()).unwrap();
+        // Requests are matched in canonical form, so only canonical prefixes are configurable.
+        let policy = match Policy::from_json(config.to_string().as_bytes()) {
+            Ok(policy) => policy,
+            Err(err) => {
+                prop_assert_eq!(err.field(), "rules[0].path_prefix");
+                prop_assert!(canonical(&prefix, PathOptions::default())
+                    .map_or(true, |form| form.path != prefix));
+                return Ok(());
+            }
+        };
         let path = format!("{prefix}{rest}");
         let public = policy.rules.requirement(&method, &path) == Requirement::Public;
         prop_assert_eq!(public, entries::segment_prefix(&path, &prefix), "{} under {}", path, prefix);
@@ -107,5 +118,143 @@ proptest! {
     #[test]
     fn the_fixed_rules_are_segment_aware_for_any_request_line(line in "\\PC{0,40}") {
         entries::path_rules(line.as_bytes());
+    }
+
+    /// Spellings an attacker tries (encoded separators, parameters, detours, double encoding,
+    /// overlong bytes), joined at random: accepted only where every modelled upstream reading
+    /// chooses the rule the filter chose.
+    #[test]
+    fn no_spelling_of_a_path_borrows_another_rule(
+        pieces in prop::collection::vec(spelling_piece(), 1..9),
+        method in "(GET|POST)",
+    ) {
+        let target = pieces.concat();
+        let rules = &base_policy().rules;
+        for options in [PathOptions::default(), KEEP_ALL] {
+            entries::assert_same_rule_everywhere(rules, options, &method, &target);
+        }
+    }
+
+    /// A protected or public path with characters percent-encoded at random (upper or lower
+    /// case, some twice): accepted only where every reading agrees.
+    #[test]
+    fn no_encoding_of_a_path_borrows_another_rule(
+        path in "(/public|/admin|/legacy|/x)(/(admin|public|[a-z.~]{1,4}|\\.\\.)){0,3}/?",
+        encode in prop::collection::vec(0u8..8, 0..40),
+    ) {
+        let target = percent_encode_some(&path, &encode);
+        let rules = &base_policy().rules;
+        for options in [PathOptions::default(), KEEP_ALL] {
+            entries::assert_same_rule_everywhere(rules, options, "GET", &target);
+        }
+    }
+}
+
+const KEEP_ALL: PathOptions = PathOptions {
+    keep_encoded_delimiters: true,
+    keep_parameters: true,
+};
+
+fn base_policy() -> &'static Policy {
+    entries::base()
+}
+
+/// Pieces of attack paths against the fuzz configuration's rules (`/public` public, `/admin`
+/// with a scope, `/legacy` Basic only).
+fn spelling_piece() -> impl Strategy<Value = String> {
+    let fixed = [
+        "/admin",
+        "/public",
+        "/legacy",
+        "/x",
+        "/",
+        "/..",
+        "/.",
+        "..",
+        ".",
+        "%2F",
+        "%2f",
+        "%5C",
+        "%5c",
+        "\\",
+        ";",
+        ";x=1",
+        "%3B",
+        "%3b",
+        "%2e",
+        "%2E%2e",
+        "%25",
+        "%252e",
+        "%252f",
+        "%25%32%65",
+        "%3F",
+        "%23",
+        "?",
+        "#",
+        "%61",
+        "adm%69n",
+        "%2Fadmin",
+        "%c0%af",
+        "%c0%ae",
+        "%41",
+        "%7E",
+        "%20",
+        "%00",
+        "%",
+        "%g1",
+        "//",
+    ];
+    prop_oneof![
+        3 => prop::sample::select(fixed.to_vec()).prop_map(str::to_string),
+        1 => "[a-z]{1,3}",
+    ]
+}
+
+/// `path` with the characters whose entry in `how` says so percent-encoded: 1 lower-case hex,
+/// 2 upper-case hex, 3 encoded twice (`%25` and the hex), anything else as it is.
+fn percent_encode_some(path: &str, how: &[u8]) -> String {
+    let mut out = String::new();
+    for (index, byte) in path.bytes().enumerate() {
+        match how.get(index).copied().unwrap_or(0) {
+            1 => out.push_str(&format!("%{byte:02x}")),
+            2 => out.push_str(&format!("%{byte:02X}")),
+            3 => out.push_str(&format!("%25{byte:02X}")),
+            _ => out.push(char::from(byte)),
+        }
+    }
+    out
+}
+
+/// The property test is not vacuous: spellings some upstreams read differently are refused, and
+/// harmless escapes still pass.
+#[test]
+fn the_spelling_property_refuses_attacks_and_keeps_harmless_escapes() {
+    let rules = &base_policy().rules;
+    let accepted = |target: &str| {
+        rules
+            .canonical_path(PathOptions::default(), "GET", target)
+            .is_ok()
+    };
+    for attack in [
+        "/public/..%2Fadmin",
+        "/public/..%5Cadmin",
+        "/public/x/..%2f..%2fadmin",
+        "/admin;x=1",
+        "/admin%2F",
+        "/public%2F..%2Fadmin",
+        "/public/..;/admin",
+        "/public/%252e%252e/admin",
+        "/adm%69n",
+        "//admin",
+    ] {
+        assert!(!accepted(attack), "{attack}");
+    }
+    for harmless in [
+        "/public/%7Edocs",
+        "/admin/%41",
+        "/x/caf%C3%A9",
+        "/public/a%20b",
+    ] {
+        assert!(accepted(harmless), "{harmless}");
     }
 }
