@@ -4,6 +4,9 @@
 //! the decision: [`Identity`] is what a verified token says about its bearer, [`Forward`] the
 //! configured identity headers (the names a client must never set itself).
 
+use std::borrow::Cow;
+use std::fmt::Write;
+
 use crate::request::allowlist::Cidr;
 
 /// What a verified token says about its bearer; what the cache keeps.
@@ -84,4 +87,46 @@ impl Forward {
             .map(String::as_str)
             .chain(self.claims.iter().map(|(_, header)| header.as_str()))
     }
+}
+
+/// `value` as an identity header carries it, so that every HTTP recipient reads exactly what the
+/// edge verified. As it is when it is plain: empty, or visible ASCII and inner spaces, not
+/// starting with `"`, `[` or `{`. Anything else (leading or trailing whitespace, which HTTP
+/// strips; control characters; non-ASCII, which HTTP calls obs-text; a leading quote or bracket)
+/// as a JSON string, quoted, with every character outside visible ASCII escaped as `\uXXXX`. A
+/// reader takes a value starting with `"` as JSON and any other value as it is.
+pub fn forwarded_text(value: &str) -> Cow<'_, str> {
+    let bytes = value.as_bytes();
+    let plain = match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => {
+            !matches!(first, b'"' | b'[' | b'{' | b' ')
+                && *last != b' '
+                && bytes.iter().all(|byte| (0x20..0x7f).contains(byte))
+        }
+        // Empty reads as empty everywhere.
+        _ => true,
+    };
+    if plain {
+        return Cow::Borrowed(value);
+    }
+    let json = serde_json::Value::String(value.to_string()).to_string();
+    Cow::Owned(ascii_json(&json))
+}
+
+/// Compact JSON text with every character outside printable ASCII escaped (`\uXXXX`, UTF-16
+/// pairs beyond the BMP), so that it passes through HTTP headers unchanged. Such characters only
+/// occur inside JSON strings, where an escape means the same.
+pub fn ascii_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for ch in json.chars() {
+        if (' '..='~').contains(&ch) {
+            out.push(ch);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
+    out
 }

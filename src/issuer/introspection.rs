@@ -17,7 +17,7 @@ use crate::identity::Forward;
 use crate::identity::Identity;
 use crate::issuer::remote_keys::{response_body, Url};
 use crate::jwt::provider::Provider;
-use crate::jwt::token::{check_audience, identity_from_claims};
+use crate::jwt::token::{check_audience, identity_from_claims, numeric_date, Rounding};
 
 /// Default time a positive answer is trusted without asking again.
 const DEFAULT_CACHE_SECONDS: u64 = 60;
@@ -245,7 +245,7 @@ pub fn interpret(
     }
     let exp = match claims.get("exp") {
         None => None,
-        Some(value) => match value.as_u64() {
+        Some(value) => match numeric_date(value, Rounding::Down) {
             Some(exp) => Some(exp),
             None => return Outcome::Inactive("token has an invalid time claim"),
         },

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::jwks::{JwkSetDocument, KeySet};
+use crate::jwt::token::{numeric_date, Rounding};
 
 /// Longest proof accepted, in bytes (an RSA-4096 `jwk` and signature fit easily).
 pub const MAX_PROOF_BYTES: usize = 8 * 1024;
@@ -181,7 +182,7 @@ pub fn verify_proof(
     }
     let issued_at = claims
         .get("iat")
-        .and_then(Value::as_u64)
+        .and_then(|iat| numeric_date(iat, Rounding::Down))
         .ok_or(ProofError::MissingIssuedAt)?;
     if issued_at > now.saturating_add(rules.clock_skew_seconds) {
         return Err(ProofError::IssuedInFuture);

@@ -12,7 +12,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::identity::{Forward, Identity};
+use crate::identity::{ascii_json, forwarded_text, Forward, Identity};
 use crate::jwt::algorithm::Algorithm;
 use crate::jwt::confirmation::read_confirmation;
 use crate::jwt::jwks::{KeySet, VerificationKey};
@@ -50,7 +50,7 @@ pub enum TokenError {
     KeysUnavailable,
     /// No key of the provider can verify this algorithm.
     NoKeyForAlgorithm,
-    /// No `exp` claim, or not an integer NumericDate.
+    /// No `exp` claim, or not a non-negative NumericDate.
     MissingExpiry,
     /// `exp` is past (beyond the clock skew).
     Expired,
@@ -60,7 +60,7 @@ pub enum TokenError {
     IssuedInFuture,
     /// `exp - iat` (or `exp - now`) exceeds the provider's maximum lifetime.
     LifetimeTooLong,
-    /// `nbf` or `iat` present but not an integer NumericDate.
+    /// `nbf` or `iat` present but not a non-negative NumericDate.
     BadTimeClaim,
     /// `aud` missing or naming none of the provider's audiences.
     AudienceNotAllowed,
@@ -371,7 +371,7 @@ pub fn identity_from_claims(
             .scope_claims
             .iter()
             .find_map(|name| claims.get(name))
-            .map(string_list)
+            .map(scope_list)
             .unwrap_or_default(),
         apps: provider
             .apps_claim
@@ -409,18 +409,21 @@ fn check_time(
     now: u64,
 ) -> Result<u64, TokenError> {
     let skew = provider.clock_skew_seconds;
-    let numeric = |name: &str| -> Result<Option<u64>, TokenError> {
+    let numeric = |name: &str, rounding: Rounding| -> Result<Option<u64>, TokenError> {
         match claims.get(name) {
             None => Ok(None),
-            Some(value) => value.as_u64().map(Some).ok_or(TokenError::BadTimeClaim),
+            Some(value) => numeric_date(value, rounding)
+                .map(Some)
+                .ok_or(TokenError::BadTimeClaim),
         }
     };
     let exp = claims
         .get("exp")
-        .and_then(Value::as_u64)
+        .and_then(|value| numeric_date(value, Rounding::Down))
         .ok_or(TokenError::MissingExpiry)?;
-    let nbf = numeric("nbf")?;
-    let iat = numeric("iat")?;
+    let nbf = numeric("nbf", Rounding::Up)?;
+    // Down: the lifetime `exp - iat` is never under-counted.
+    let iat = numeric("iat", Rounding::Down)?;
     if exp.saturating_add(skew) < now {
         return Err(TokenError::Expired);
     }
@@ -439,6 +442,32 @@ fn check_time(
     Ok(exp)
 }
 
+/// Which way a fractional NumericDate is made whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rounding {
+    /// Toward the past: for `exp` (a token never lives longer) and `iat`.
+    Down,
+    /// Toward the future: for `nbf` (a token never becomes valid sooner).
+    Up,
+}
+
+/// A NumericDate (RFC 7519 §2: seconds since the epoch, possibly fractional) as whole seconds,
+/// rounded as `rounding` says; values past `u64` saturate. `None` for anything but a
+/// non-negative number.
+pub fn numeric_date(value: &Value, rounding: Rounding) -> Option<u64> {
+    if let Some(seconds) = value.as_u64() {
+        return Some(seconds);
+    }
+    let seconds = value.as_f64().filter(|seconds| *seconds >= 0.0)?;
+    let whole = match rounding {
+        Rounding::Down => seconds.floor(),
+        Rounding::Up => seconds.ceil(),
+    };
+    // `as` saturates at u64::MAX, which is what a date beyond it means here.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some(whole as u64)
+}
+
 /// Checks that `aud` names one of the provider's audiences.
 pub fn check_audience(claims: &Map<String, Value>, provider: &Provider) -> Result<(), TokenError> {
     let accepted = |aud: &str| provider.audiences.iter().any(|a| a == aud);
@@ -454,10 +483,15 @@ pub fn check_audience(claims: &Map<String, Value>, provider: &Provider) -> Resul
     }
 }
 
-/// A claim holding a space-separated string or an array of strings, as a list.
+/// A claim holding a space-separated string or an array of strings, as a list: the string is
+/// split on SP (U+0020) only, as RFC 6749 §3.3 separates scopes, never on other whitespace.
 fn string_list(value: &Value) -> Vec<String> {
     match value {
-        Value::String(text) => text.split_whitespace().map(str::to_string).collect(),
+        Value::String(text) => text
+            .split(' ')
+            .filter(|item| !item.is_empty())
+            .map(str::to_string)
+            .collect(),
         Value::Array(items) => items
             .iter()
             .filter_map(Value::as_str)
@@ -467,12 +501,33 @@ fn string_list(value: &Value) -> Vec<String> {
     }
 }
 
-/// A claim value as a header value: strings as they are, anything else as compact JSON.
-/// Values with control characters are JSON-encoded too, so they cannot split a header.
+/// A scope claim as granted scopes: [`string_list`], keeping only RFC 6749 scope-tokens
+/// (`%x21 / %x23-5B / %x5D-7E`, at least one). Anything else is not granted and never
+/// forwarded: a character outside that set (other whitespace, `"`, `\`, control characters,
+/// non-ASCII) or, in an array element, a space, which would read as two scopes once joined.
+fn scope_list(value: &Value) -> Vec<String> {
+    let mut scopes = string_list(value);
+    scopes.retain(|scope| is_scope_token(scope));
+    scopes
+}
+
+/// Whether `scope` is one RFC 6749 scope-token.
+pub fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|byte| matches!(byte, 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+}
+
+/// A claim value as a header value, in the format [`forwarded_text`] documents: strings through
+/// it, numbers and booleans as their JSON text, arrays and objects as JSON with every non-ASCII
+/// character escaped; `null` is not forwarded.
 fn header_value(value: &Value) -> Option<String> {
     match value {
         Value::Null => None,
-        Value::String(text) if !text.chars().any(char::is_control) => Some(text.clone()),
-        other => serde_json::to_string(other).ok(),
+        Value::String(text) => Some(forwarded_text(text).into_owned()),
+        other => serde_json::to_string(other)
+            .ok()
+            .map(|json| ascii_json(&json)),
     }
 }

@@ -20,7 +20,7 @@
 use std::net::IpAddr;
 use std::rc::Rc;
 
-use crate::identity::Identity;
+use crate::identity::{forwarded_text, Identity};
 use crate::jwt::provider::Provider;
 use crate::jwt::token::{self, InlineKeys, KeyLookup};
 use crate::policy::abuse::Guard;
@@ -300,6 +300,19 @@ pub fn evaluate_guarded<'a, T: Tracer>(
             "OPTIONS with Origin and Access-Control-Request-Method: forwarded without a credential"
                 .into()
         });
+        // Nothing was checked, so nothing that could be a credential travels on.
+        let mut forwarding = forwarding;
+        let dpop = policy.sender.dpop.as_ref().map(|_| sender::DPOP_HEADER);
+        for header in policy
+            .credentials
+            .credential_headers()
+            .into_iter()
+            .chain(dpop)
+        {
+            if request.has_header(header) && !forwarding.remove.contains(&header) {
+                forwarding.remove.push(header);
+            }
+        }
         outcome.verdict = Some(Verdict::Preflight);
         return Decided {
             decision: Decision::Allow(forwarding),
@@ -937,16 +950,12 @@ fn check_caller<T: Tracer>(
     Ok(())
 }
 
+/// A CORS preflight: `OPTIONS` (methods are case-sensitive, RFC 9110 §9.1) with `Origin` and
+/// `Access-Control-Request-Method`.
 fn is_cors_preflight(request: &Request) -> bool {
-    request.method.eq_ignore_ascii_case("OPTIONS")
+    request.method == "OPTIONS"
         && request.has_header("origin")
         && request.has_header("access-control-request-method")
-}
-
-/// Whether `value` has a control character (`char::is_control`), which no header value may
-/// carry; printable ASCII, the usual case, is settled byte by byte without decoding.
-fn has_control(value: &str) -> bool {
-    !value.bytes().all(|byte| (0x20..0x7f).contains(&byte)) && value.chars().any(char::is_control)
 }
 
 fn add_identity_headers<'a>(
@@ -958,9 +967,7 @@ fn add_identity_headers<'a>(
     let forward = &policy.forward;
     let mut add = |header: &'a Option<String>, value: Option<&str>| {
         if let (Some(header), Some(value)) = (header, value) {
-            if !has_control(value) {
-                set.push((header.as_str(), value.to_string()));
-            }
+            set.push((header.as_str(), forwarded_text(value).into_owned()));
         }
     };
     add(&forward.subject_header, caller.subject);

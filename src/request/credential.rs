@@ -353,6 +353,16 @@ impl CredentialSources {
         names
     }
 
+    /// Every header that may carry a credential or part of one: [`Self::secret_headers`] and the
+    /// API key id header. What a CORS preflight, which carries no credential upstream, loses.
+    pub fn credential_headers(&self) -> Vec<&str> {
+        let mut names = self.secret_headers();
+        if let Some((id, _)) = &self.api_key_headers {
+            names.push(id);
+        }
+        names
+    }
+
     /// Finds the one credential in `request`; `None` when there is none, an error when it is
     /// malformed or when there are several.
     pub fn find<'s, 'r>(

@@ -26,4 +26,5 @@ mod operations;
 mod properties;
 mod remote_keys;
 mod sender_constrained;
+mod spellings;
 mod token;

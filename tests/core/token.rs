@@ -135,8 +135,40 @@ fn time_checks_apply_clock_skew() {
         Err(TokenError::MissingExpiry)
     );
     assert_eq!(
-        check(&sign(json!({"nbf": 1.5}))),
+        check(&sign(json!({"nbf": -1}))),
         Err(TokenError::BadTimeClaim)
+    );
+    assert_eq!(
+        check(&sign(json!({"iat": "yesterday"}))),
+        Err(TokenError::BadTimeClaim)
+    );
+}
+
+/// RFC 7519 §2 allows fractional NumericDates: accepted, rounded so that a token never lives
+/// longer (`exp` down) nor starts sooner (`nbf` up).
+#[test]
+fn fractional_time_claims_are_accepted_and_rounded_toward_validity_ending_sooner() {
+    let rsa = &keys().rsa;
+    let sign = |extra| rsa.sign(&claims(extra)).unwrap();
+    let identity = check(&sign(json!({"exp": NOW as f64 + 3600.5}))).unwrap();
+    assert_eq!(identity.expires_at, NOW + 3600, "exp rounded down");
+    assert_eq!(
+        check(&sign(json!({"exp": NOW as f64 - 30.5}))),
+        Err(TokenError::Expired),
+        "NOW - 30.5 is NOW - 31 once rounded down: past the 30 s skew"
+    );
+    assert_eq!(
+        check(&sign(json!({"nbf": NOW as f64 + 30.5}))),
+        Err(TokenError::NotYetValid),
+        "NOW + 30.5 is NOW + 31 once rounded up: beyond the 30 s skew"
+    );
+    assert!(check(&sign(
+        json!({"nbf": NOW as f64 - 0.25, "iat": NOW as f64 - 0.25})
+    ))
+    .is_ok());
+    assert_eq!(
+        check(&sign(json!({"exp": -5.5}))),
+        Err(TokenError::MissingExpiry)
     );
 }
 
