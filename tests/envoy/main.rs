@@ -29,3 +29,4 @@ mod oidc;
 mod operations;
 mod remote_keys;
 mod sender_constrained;
+mod spellings;

@@ -369,6 +369,46 @@ impl Envoy {
         http_request(self.listener_addr(), method, path, headers)
     }
 
+    /// `METHOD path` over HTTP/2 without TLS (h2c, prior knowledge) with curl, the path and the
+    /// method sent exactly as given (`--path-as-is`, `-X`: a lower-case method stays so).
+    pub fn h2c(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+        let dir = TempDir::create();
+        let head = dir.path().join("head");
+        let mut curl = Command::new("curl");
+        curl.args([
+            "--silent",
+            "--http2-prior-knowledge",
+            "--path-as-is",
+            "--max-time",
+            "10",
+        ])
+        .args(["-X", method, "-D"])
+        .arg(&head);
+        for (name, value) in headers {
+            curl.args(["-H", &format!("{name}: {value}")]);
+        }
+        let output = curl
+            .arg(format!("http://{}{path}", self.listener_addr()))
+            .output()
+            .unwrap_or_else(|e| panic!("curl is needed for HTTP/2 (make test-tools): {e}"));
+        let head = fs::read_to_string(&head).unwrap_or_default();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP/2 answer to {method} {path}: {output:?}"));
+        let headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+            .collect();
+        Response {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&output.stdout).into_owned(),
+        }
+    }
+
     /// Sends raw bytes (for malformed-request tests) and returns the parsed response.
     pub fn raw(&self, bytes: &[u8]) -> Response {
         send_raw(self.listener_addr(), bytes)
