@@ -22,7 +22,7 @@ use edge_auth::policy::rules::{Requirement, Rules};
 use edge_auth::policy::Policy;
 use edge_auth::request::allowlist::url_host;
 use edge_auth::request::credential::Request;
-use edge_auth::request::path::PathOptions;
+use edge_auth::request::path::{LetterCase, PathOptions};
 use edge_auth::request::query_token;
 use edge_auth::request::source::Source;
 use edge_auth::request::transport::client_address;
@@ -358,6 +358,7 @@ pub fn path_spellings(data: &[u8]) {
         let options = PathOptions {
             keep_encoded_delimiters: keep,
             keep_parameters: keep,
+            letter_case: LetterCase::Reject,
         };
         assert_same_rule_everywhere(&policy.rules, options, method, target);
     }
@@ -400,14 +401,20 @@ pub mod upstream {
 
     /// The readings: as sent; percent-decoded (once, twice, or all but delimiters and `;`);
     /// `\\` as `/`; servlet containers' `;` parameters dropped before or after decoding; a
-    /// decoded `?` or `#` ending the path. Each then resolves dot-segments and merges slashes as
-    /// most servers do.
-    pub const MODELS: [Model; 8] = [
+    /// decoded `?` or `#` ending the path; letters without regard to case (ASP.NET, IIS: read
+    /// against the configuration's lower-case prefixes). Each then resolves dot-segments and
+    /// merges slashes as most servers do.
+    pub const MODELS: [Model; 9] = [
         ("literal", |path| path.to_string(), false),
         ("decoding", |path| normalise(&decode(path)), true),
         (
             "delimiter-keeping",
             |path| normalise(&decode_except(path, b"/\\?#;")),
+            false,
+        ),
+        (
+            "case-insensitive",
+            |path| normalise(&decode_except(path, b"/\\?#;")).to_ascii_lowercase(),
             false,
         ),
         (

@@ -27,7 +27,7 @@ use crate::policy::sender::{CertificateSource, SenderSettings};
 use crate::policy::Policy;
 use crate::request::allowlist::{Cidr, OriginPattern};
 use crate::request::credential::{CredentialKind, CredentialSources, TokenSource};
-use crate::request::path::{canonical, PathOptions};
+use crate::request::path::{canonical, LetterCase, PathOptions};
 use crate::request::transport::TlsVersion;
 
 /// Default realm in `WWW-Authenticate` challenges.
@@ -96,6 +96,8 @@ struct RawPaths {
     encoded_delimiters: Option<String>,
     #[serde(default)]
     parameters: Option<String>,
+    #[serde(default)]
+    letter_case: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -499,7 +501,8 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
     Ok(policy)
 }
 
-/// The `paths` block; both spellings are refused unless the block keeps them.
+/// The `paths` block; both spellings are refused unless the block keeps them, and a path whose
+/// rule depends on letter case unless the block says how the upstream compares letters.
 fn compile_paths(raw: Option<RawPaths>) -> Result<PathOptions, ConfigError> {
     let keep = |value: Option<String>, field: &str| match value.as_deref() {
         None | Some("reject") => Ok(false),
@@ -509,13 +512,24 @@ fn compile_paths(raw: Option<RawPaths>) -> Result<PathOptions, ConfigError> {
             format!("{other:?} is not \"reject\" or \"keep\""),
         )),
     };
-    let raw = raw.unwrap_or(RawPaths {
-        encoded_delimiters: None,
-        parameters: None,
-    });
+    let Some(raw) = raw else {
+        return Ok(PathOptions::default());
+    };
+    let letter_case = match raw.letter_case.as_deref() {
+        None | Some("reject") => LetterCase::Reject,
+        Some("sensitive") => LetterCase::Sensitive,
+        Some("insensitive") => LetterCase::Insensitive,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "paths.letter_case",
+                format!("{other:?} is not \"reject\", \"sensitive\" or \"insensitive\""),
+            ))
+        }
+    };
     Ok(PathOptions {
         keep_encoded_delimiters: keep(raw.encoded_delimiters, "paths.encoded_delimiters")?,
         keep_parameters: keep(raw.parameters, "paths.parameters")?,
+        letter_case,
     })
 }
 
@@ -820,6 +834,11 @@ fn compile_rule(
             )))
         }
         Ok(_) => {}
+    }
+    // Without regard to case, request paths are matched in lower case (escapes included).
+    let mut raw = raw;
+    if paths.letter_case == LetterCase::Insensitive {
+        raw.path_prefix.make_ascii_lowercase();
     }
     let methods = match raw.methods {
         None => None,

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use crate::jwt::confirmation::SenderConstraint;
 use crate::request::credential::CredentialKind;
-use crate::request::path::{canonical, PathError, PathOptions};
+use crate::request::path::{canonical, LetterCase, PathError, PathOptions};
 
 /// One compiled rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,11 +81,26 @@ impl Rule {
             Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
             None => false,
         };
-        path_ok
-            && self
-                .methods
-                .as_ref()
-                .is_none_or(|methods| methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
+        path_ok && self.matches_method(method)
+    }
+
+    /// [`Rule::matches`], comparing the prefix's ASCII letters without regard to case.
+    fn matches_ignoring_case(&self, method: &str, path: &str) -> bool {
+        let prefix = self.path_prefix.as_bytes();
+        let path_ok = match path.as_bytes().split_at_checked(prefix.len()) {
+            Some((head, rest)) => {
+                head.eq_ignore_ascii_case(prefix)
+                    && (prefix.ends_with(b"/") || rest.is_empty() || rest.starts_with(b"/"))
+            }
+            None => false,
+        };
+        path_ok && self.matches_method(method)
+    }
+
+    fn matches_method(&self, method: &str) -> bool {
+        self.methods
+            .as_ref()
+            .is_none_or(|methods| methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
     }
 }
 
@@ -136,9 +151,12 @@ impl Rules {
     }
 
     /// The path of `target` (`:path`, query included) that rules are matched against: its
-    /// canonical form, refused where it cannot have one (see [`crate::request::path`]) or where
+    /// canonical form (ASCII letters in lower case when `letter_case` is `Insensitive`: prefixes
+    /// are compiled so), refused where it cannot have one (see [`crate::request::path`]), where
     /// the canonical form and the path as written match different rules for `method` (an
-    /// upstream that does not decode escaped unreserved characters could serve another route).
+    /// upstream that does not decode escaped unreserved characters could serve another route),
+    /// or, with `letter_case` `Reject`, where comparing letters without regard to case would
+    /// choose another rule.
     pub fn canonical_path<'r>(
         &self,
         options: PathOptions,
@@ -146,13 +164,29 @@ impl Rules {
         target: &'r str,
     ) -> Result<Cow<'r, str>, PathError> {
         let form = canonical(target, options)?;
+        let fold = |path: Cow<'r, str>| match options.letter_case {
+            LetterCase::Insensitive if path.bytes().any(|b| b.is_ascii_uppercase()) => {
+                Cow::Owned(path.to_ascii_lowercase())
+            }
+            _ => path,
+        };
+        let path = fold(form.path);
         if form.decoded {
             let written = target.split_once('?').map_or(target, |(path, _)| path);
-            if self.matching(method, &form.path).0 != self.matching(method, written).0 {
+            if self.matching(method, &path).0 != self.matching(method, &fold(written.into())).0 {
                 return Err(PathError::AmbiguousEscape);
             }
         }
-        Ok(form.path)
+        if options.letter_case == LetterCase::Reject {
+            let first = self
+                .rules
+                .iter()
+                .find(|rule| rule.matches_ignoring_case(method, &path));
+            if first.is_some_and(|rule| !rule.matches(method, &path)) {
+                return Err(PathError::AmbiguousCase);
+            }
+        }
+        Ok(path)
     }
 
     /// The rule at `index`, as the configuration wrote its match (`path_prefix`, `methods`).

@@ -31,6 +31,21 @@ pub struct PathOptions {
     pub keep_encoded_delimiters: bool,
     /// `;` and `%3B` are data inside a segment instead of refused.
     pub keep_parameters: bool,
+    /// How rules compare letters (ASCII only).
+    pub letter_case: LetterCase,
+}
+
+/// How rules compare the letters of a path with their prefixes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LetterCase {
+    /// Case-sensitive, and a path whose rule would differ under a case-insensitive comparison is
+    /// refused: its rule would depend on how the upstream routes.
+    #[default]
+    Reject,
+    /// Case-sensitive: the upstream routes case-sensitively.
+    Sensitive,
+    /// Case-insensitive: the upstream routes without regard to case (ASP.NET, IIS).
+    Insensitive,
 }
 
 /// Why a path is refused. The `Display` text is what the 400 response says.
@@ -60,6 +75,8 @@ pub enum PathError {
     DotSegment,
     /// Decoding escaped unreserved characters changed the rule the path matches.
     AmbiguousEscape,
+    /// Comparing letters without regard to case changes the rule the path matches.
+    AmbiguousCase,
 }
 
 impl fmt::Display for PathError {
@@ -79,6 +96,7 @@ impl fmt::Display for PathError {
             PathError::EmptySegment => "the path contains an empty segment (//)",
             PathError::DotSegment => "the path contains dot-segments",
             PathError::AmbiguousEscape => "the path's percent-escapes change which rule applies",
+            PathError::AmbiguousCase => "the path's letter case changes which rule applies",
         })
     }
 }
@@ -258,10 +276,12 @@ mod tests {
     const STRICT: PathOptions = PathOptions {
         keep_encoded_delimiters: false,
         keep_parameters: false,
+        letter_case: LetterCase::Reject,
     };
     const KEEP: PathOptions = PathOptions {
         keep_encoded_delimiters: true,
         keep_parameters: true,
+        letter_case: LetterCase::Reject,
     };
 
     fn path(target: &str, options: PathOptions) -> Result<String, PathError> {

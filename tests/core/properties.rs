@@ -10,7 +10,7 @@ use edge_auth::identity::Identity;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::rules::Requirement;
 use edge_auth::policy::Policy;
-use edge_auth::request::path::{canonical, PathOptions};
+use edge_auth::request::path::{canonical, LetterCase, PathOptions};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -144,7 +144,7 @@ proptest! {
     /// case, some twice): accepted only where every reading agrees.
     #[test]
     fn no_encoding_of_a_path_borrows_another_rule(
-        path in "(/public|/admin|/legacy|/x)(/(admin|public|[a-z.~]{1,4}|\\.\\.)){0,3}/?",
+        path in "(/public|/admin|/legacy|/x|/Admin|/PUBLIC)(/(admin|public|[a-zA-Z.~]{1,4}|\\.\\.)){0,3}/?",
         encode in prop::collection::vec(0u8..8, 0..40),
     ) {
         let target = percent_encode_some(&path, &encode);
@@ -158,6 +158,7 @@ proptest! {
 const KEEP_ALL: PathOptions = PathOptions {
     keep_encoded_delimiters: true,
     keep_parameters: true,
+    letter_case: LetterCase::Reject,
 };
 
 fn base_policy() -> &'static Policy {
@@ -262,6 +263,9 @@ fn the_spelling_property_refuses_attacks_and_keeps_harmless_escapes() {
         "/public/%252e%252e/admin",
         "/adm%69n",
         "//admin",
+        "/ADMIN",
+        "/Admin/x",
+        "/PUBLIC/x",
     ] {
         assert!(!accepted(attack), "{attack}");
     }

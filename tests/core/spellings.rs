@@ -137,6 +137,30 @@ fn kept_delimiters_are_data_inside_a_segment() {
 }
 
 #[test]
+fn letter_case_follows_what_the_upstream_does() {
+    let profile_only = bearer(json!({"scope": "profile:read"}));
+    let token = [("authorization", profile_only.as_str())];
+    let mut config = config();
+    config["rules"][1]["path_prefix"] = json!("/Devices");
+    config["paths"] = json!({"letter_case": "insensitive"});
+    let insensitive = policy(config.clone());
+    for path in ["/DEVICES", "/devices/7", "/DeViCeS"] {
+        let denial = denied(decide(&insensitive, "GET", path, &token));
+        assert!(
+            matches!(denial, Denial::InsufficientScope(_)),
+            "{path}: {denial:?}"
+        );
+    }
+    let forwarding = allowed(decide(&insensitive, "GET", "/PUBLIC/x", &[]));
+    assert_eq!(forwarding.path, None);
+    config["paths"] = json!({"letter_case": "sensitive"});
+    let sensitive = policy(config);
+    allowed(decide(&sensitive, "GET", "/devices", &token));
+    let denial = denied(decide(&sensitive, "GET", "/Devices", &token));
+    assert!(matches!(denial, Denial::InsufficientScope(_)), "{denial:?}");
+}
+
+#[test]
 fn a_path_block_names_its_bad_field() {
     for (block, field) in [
         (
@@ -144,6 +168,7 @@ fn a_path_block_names_its_bad_field() {
             "paths.encoded_delimiters",
         ),
         (json!({"parameters": true}), "paths.parameters"),
+        (json!({"letter_case": "upper"}), "paths.letter_case"),
         (json!({"slashes": "keep"}), "paths.slashes"),
     ] {
         let mut config = config();

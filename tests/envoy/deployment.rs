@@ -567,6 +567,27 @@ fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_a
                         seen.push(format!("EnvoyExtensionPolicy {t}"));
                     }
                 }
+                Some("IstioOperator") => {
+                    assert_eq!(
+                        doc["spec"]["meshConfig"]["pathNormalization"]["normalization"],
+                        "MERGE_SLASHES",
+                        "{what}: escaped slashes reach edge-auth, which refuses them"
+                    );
+                    seen.push("IstioOperator path normalization".to_string());
+                }
+                Some("ClientTrafficPolicy") => {
+                    assert_eq!(
+                        doc["apiVersion"], "gateway.envoyproxy.io/v1alpha1",
+                        "{what}"
+                    );
+                    assert_eq!(
+                        doc["spec"]["path"]["escapedSlashesAction"], "RejectRequest",
+                        "{what}"
+                    );
+                    assert_eq!(doc["spec"]["path"]["disableMergeSlashes"], false, "{what}");
+                    assert_eq!(doc["spec"]["targetRefs"][0]["kind"], "Gateway", "{what}");
+                    seen.push("ClientTrafficPolicy paths".to_string());
+                }
                 None if doc.get("load_assignment").is_some() => {
                     check_https_wasm_cluster(doc, &what);
                     seen.push("Envoy cluster edge_auth_wasm".to_string());
@@ -579,9 +600,11 @@ fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_a
     assert_eq!(
         seen,
         [
+            "ClientTrafficPolicy paths",
             "Envoy cluster edge_auth_wasm",
             "EnvoyExtensionPolicy HTTP",
             "EnvoyExtensionPolicy Image",
+            "IstioOperator path normalization",
             "WasmPlugin https",
             "WasmPlugin oci"
         ],
