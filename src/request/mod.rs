@@ -1,8 +1,9 @@
 //! Request: what a request carries and how its facts are read, before any credential is trusted.
 //!
 //! [`credential`] is the plain request the host hands over and the one credential found in it
-//! (bearer token, API key pair or Basic), [`query_token`] the opt-in `?token=` parameter and the
-//! path without it, [`transport`] the caller's address (through `trusted_hops`) and TLS version,
+//! (bearer token, API key pair or Basic), [`path`] the canonical path rules are matched against
+//! (and the spellings refused), [`query_token`] the opt-in `?token=` parameter and the path
+//! without it, [`transport`] the caller's address (through `trusted_hops`) and TLS version,
 //! [`source`] the caller as the abuse limits count it (IPv6 grouped by prefix),
 //! and [`allowlist`] the network (CIDR) and web-origin patterns those facts are matched against.
 
