@@ -334,10 +334,8 @@ fn sync_keys(shared: &Shared, index: usize) {
                 "provider {}: using {count} fetched key(s), version {version}",
                 provider.name
             );
-            // A token verified with the old set must not outlive a key that was removed.
-            if let Ok(mut cache) = shared.cache.try_borrow_mut() {
-                cache.forget_provider(index);
-            }
+            // Cached tokens of the old set are checked again: the cache compares each entry's
+            // key version with the slot's on every hit, so no flush is needed (or missed).
         }
         Sync::Unusable(why) => {
             log::warn!("provider {}: shared keys unusable: {why}", provider.name);
@@ -435,13 +433,24 @@ pub(crate) fn introspection_answered(
             shared
                 .metrics
                 .introspection(pending.provider, IntrospectionResult::Active);
-            let Ok(mut cache) = shared.cache.try_borrow_mut() else {
-                internal_failure(shared, &Denial::Unavailable("edge-auth is busy".into()));
-                return;
-            };
-            cache.insert(&pending.token, Rc::new(identity), valid_until, now);
-            // The answer is cached: decide as for any verified token (route scopes, headers).
-            Settled::Final
+            let identity = Rc::new(identity);
+            let version = shared
+                .slots
+                .try_borrow()
+                .ok()
+                .and_then(|slots| slots.get(pending.provider).map(|slot| slot.version))
+                .unwrap_or(0);
+            if let Ok(mut cache) = shared.cache.try_borrow_mut() {
+                cache.insert(
+                    &pending.token,
+                    Rc::clone(&identity),
+                    valid_until,
+                    now,
+                    version,
+                );
+            }
+            // Decided with the answer in hand (route scopes, headers), cached or not.
+            Settled::Active(identity)
         }
         Outcome::Inactive(why) => {
             shared

@@ -434,7 +434,8 @@ pub struct Waiter {
 pub struct Slot {
     /// The keys in use; `None` until the first good set arrives.
     pub keys: Option<KeySet>,
-    /// Bumped on every install; cached tokens of this provider are dropped with it.
+    /// Bumped on every install; the token cache stamps entries with it and checks it on every
+    /// hit, so a token verified with the previous set is verified again.
     pub version: u64,
     /// Compare-and-swap value of the shared [`KeyRecord`] last installed.
     pub record_cas: Option<u32>,
@@ -527,6 +528,10 @@ impl KeyLookup for WorkerKeys<'_> {
         } else {
             Some(&provider.keys).filter(|keys| !keys.is_empty())
         }
+    }
+
+    fn key_version(&self, index: usize) -> u64 {
+        self.slots.get(index).map_or(0, |slot| slot.version)
     }
 }
 
