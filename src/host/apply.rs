@@ -6,8 +6,8 @@
 //! back as [`Applied`]: only the HTTP context may start one, and a woken request is decided
 //! with what there is ([`decide_now`]).
 //!
-//! Host calls go through the [`Host`] trait (the SDK's convenience methods unwrap, and
-//! `get_map` panics on a non-UTF-8 header value, which a client can send).
+//! A local reply that cannot be sent must neither let the request through nor leave it paused
+//! until Envoy's timeout: [`send`] falls back to a bare 503, then to resetting the stream.
 
 use std::cell::RefCell;
 
@@ -279,10 +279,20 @@ fn send_deny(host: &dyn Host, response: &DenyResponse) -> Flow {
     send(host, response.status, &headers, &response.body)
 }
 
-/// Sends a local reply, and stops the request.
+/// Sends a local reply, and stops the request. Should the host refuse it, a bare 503 is tried,
+/// then the stream is reset: the request is held either way (never forwarded unchecked), and
+/// never left waiting for Envoy's timeout unless the host refuses all three.
 fn send(host: &dyn Host, status: u32, headers: &[(&str, &str)], body: &str) -> Flow {
-    if let Err(status) = host.send_response(status, headers, body.as_bytes()) {
-        log::error!("cannot send the local reply: {status:?}");
+    let Err(error) = host.send_response(status, headers, body.as_bytes()) else {
+        return Flow::Pause;
+    };
+    log::error!("cannot send the local reply ({status}): {error:?}; sending a bare 503");
+    let Err(error) = host.send_response(503, &[], b"") else {
+        return Flow::Pause;
+    };
+    log::error!("cannot send a bare 503 either: {error:?}; resetting the stream");
+    if let Err(error) = host.reset_request() {
+        log::error!("cannot reset the stream: {error:?}");
     }
     Flow::Pause
 }

@@ -94,10 +94,14 @@ impl RequestFlow {
         num_headers: usize,
         body_size: usize,
     ) {
+        // Only the answer to this request's own call ends its wait: any other (a stale or
+        // unknown token) leaves the call pending, or the request would hang until Envoy's timeout.
+        if self.introspecting.as_ref().map(|pending| pending.call) != Some(token_id) {
+            log::debug!("answer to unknown call {token_id} ignored");
+            return;
+        }
         if let (Some(shared), Some(pending)) = (self.shared.clone(), self.introspecting.take()) {
-            if pending.call == token_id {
-                introspection_answered(host, &shared, &pending, num_headers, body_size);
-            }
+            introspection_answered(host, &shared, &pending, num_headers, body_size);
         }
     }
 }

@@ -70,6 +70,9 @@ impl Host for ProxyWasm {
         hostcalls::send_http_response(status, headers.to_vec(), body).map_err(failed)
     }
 
+    // proxy-wasm 0.2.5's send_http_response, reset_http_request and resume_http_request panic
+    // on a status other than Ok instead of returning it (the Err arms here are for SDKs that
+    // report it); the callback logic handles an Err either way (apply::send).
     fn reset_request(&self) -> Result<(), HostError> {
         hostcalls::reset_http_request().map_err(failed)
     }

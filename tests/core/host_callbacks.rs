@@ -225,6 +225,56 @@ fn an_introspected_request_is_resumed_with_the_answer_and_a_second_answer_change
         .contains(&"dispatch_http_call".to_string()));
 }
 
+#[test]
+fn an_answer_to_another_call_keeps_the_pending_introspection() {
+    let host = host();
+    let worker = host.worker(&introspection_config(16));
+    let (mut flow, _) = host.get(&worker, 2, "/devices/1", "opaque-1");
+    let call = host.last_call();
+    host.answer_request(
+        &mut flow,
+        2,
+        call.token + 7,
+        Some(200),
+        &active(now() + 600),
+    );
+    assert!(flow.is_introspecting(), "still waiting for its own answer");
+    let request = host.request(2);
+    assert_eq!((request.resumed, request.replies.len()), (0, 0));
+    host.answer_request(&mut flow, 2, call.token, Some(200), &active(now() + 600));
+    assert_eq!(host.request(2).resumed, 1);
+}
+
+#[test]
+fn a_local_reply_the_host_refuses_falls_back_to_a_bare_503() {
+    let host = host();
+    let worker = host.worker(&issuer().config());
+    host.failing.borrow_mut().insert("send_response_not_503");
+    let (_flow, result) = host.start(&worker, 2, &[(":method", "GET"), (":path", "/devices/1")]);
+    assert_eq!(result, Flow::Pause, "never forwarded unchecked");
+    let request = host.request(2);
+    assert_eq!(
+        request.replies.len(),
+        1,
+        "the 401 was refused, a bare 503 went out"
+    );
+    assert_eq!((request.replies[0].0, request.replies[0].2.len()), (503, 0));
+    assert!(!request.reset);
+}
+
+#[test]
+fn a_request_no_local_reply_can_answer_is_reset_not_left_hanging() {
+    let host = host();
+    let worker = host.worker(&issuer().config());
+    host.failing.borrow_mut().insert("send_response");
+    let (_flow, result) = host.start(&worker, 2, &[(":method", "GET"), (":path", "/devices/1")]);
+    assert_eq!(result, Flow::Pause, "never forwarded unchecked");
+    let request = host.request(2);
+    assert!(request.replies.is_empty());
+    assert!(request.reset, "the stream is reset");
+    assert_eq!(request.resumed, 0);
+}
+
 /// Arms the fake host to re-enter `worker` (a tick and an answer to an unknown call) from
 /// inside the next `times` host calls that can run guest code.
 fn reenter(host: &FakeHost, worker: &Rc<Worker>, times: Rc<Cell<usize>>) {
