@@ -226,6 +226,25 @@ fn an_introspected_request_is_resumed_with_the_answer_and_a_second_answer_change
 }
 
 #[test]
+fn an_active_answer_with_exp_inside_the_clock_skew_lets_the_woken_request_through() {
+    // exp 5 s ago: inside the provider's 30 s skew, so the token is good, and the answer is
+    // cached until exp + skew; the woken request is decided with the answer in hand.
+    let host = host();
+    let worker = host.worker(&introspection_config(16));
+    let (mut flow, _) = host.get(&worker, 2, "/devices/1", "opaque-1");
+    let call = host.last_call();
+    host.answer_request(&mut flow, 2, call.token, Some(200), &active(now() - 5));
+    let request = host.request(2);
+    assert_eq!(request.replies.len(), 0, "{:?}", request.replies);
+    assert_eq!(request.resumed, 1);
+    assert!(request
+        .set_headers
+        .contains(&("x-auth-subject".into(), Some("bob".into()))));
+    let (_flow, result) = host.get(&worker, 3, "/devices/1", "opaque-1");
+    assert_eq!(result, Flow::Continue, "the answer is cached");
+}
+
+#[test]
 fn an_answer_to_another_call_keeps_the_pending_introspection() {
     let host = host();
     let worker = host.worker(&introspection_config(16));
