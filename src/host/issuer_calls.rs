@@ -5,10 +5,11 @@
 //! and the answer interpretation of [`crate::issuer::introspection`]; the root and HTTP
 //! contexts own the events and call in, and requests are decided again through
 //! [`super::apply`]. The root context's [`KeyFetcher`] runs the fetches: on each tick it
-//! installs the key record another VM shared (reading the lease first: a fetcher publishes keys before it
-//! releases the lease), takes the lease with compare-and-swap when a fetch is due, dispatches
-//! the discovery and JWKS calls, publishes good bodies, logs each failure once, and decides the
-//! paused requests. The HTTP context dispatches introspection calls itself, so the answer comes
+//! installs the key record another VM shared (reading the lease first: a fetcher publishes keys
+//! before it releases the lease; and the record's small generation value before the record, so
+//! the record is copied only when it changed), takes the lease with compare-and-swap when a
+//! fetch is due, dispatches the discovery and JWKS calls, publishes good bodies (record, then
+//! generation), logs each failure once, and decides the paused requests. The HTTP context dispatches introspection calls itself, so the answer comes
 //! back to the request it is about.
 
 use std::cell::RefCell;
@@ -17,11 +18,11 @@ use std::rc::Rc;
 
 use super::apply::{decide_now, internal_failure, Shared};
 use super::metrics::IntrospectionResult;
-use super::{Flow, Host};
+use super::{Flow, Host, HostError};
 use crate::issuer::discovery;
 use crate::issuer::introspection::{self, Outcome};
 use crate::issuer::remote_keys::{
-    response_body, KeyRecord, Lease, Locator, RemoteKeys, Slot, Stage, Sync, Waiter,
+    response_body, Generation, KeyRecord, Lease, Locator, RemoteKeys, Slot, Stage, Sync, Waiter,
 };
 use crate::jwt::jwks::KeySet;
 use crate::jwt::provider::Provider;
@@ -211,6 +212,8 @@ impl KeyFetcher {
             host.set_shared_data(&record_key(provider, remote), &record.encode(), None)
         {
             log::error!("provider {}: cannot share keys: {status:?}", provider.name);
+        } else {
+            bump_generation(host, provider, remote);
         }
         shared.metrics.key_fetch(host, index, true);
         let (lease, _) = read_lease(host, provider, remote);
@@ -291,15 +294,44 @@ fn remote_provider(shared: &Shared, index: usize) -> Option<(&Provider, &RemoteK
     Some((provider, remote))
 }
 
-/// Installs the provider's shared key record if another fetch changed it.
+/// Tells the other workers a new key record is shared: bumps its generation (after the record
+/// was written). A compare-and-swap mismatch means another fetch bumped it after this record
+/// was written, which tells them as well.
+fn bump_generation(host: &dyn Host, provider: &Provider, remote: &RemoteKeys) {
+    let key = generation_key(provider, remote);
+    let (current, cas) = match host.get_shared_data(&key) {
+        Ok((value, cas)) => (value.as_deref().and_then(Generation::decode), cas),
+        Err(_) => (None, None),
+    };
+    let next = current.unwrap_or(Generation(0)).next();
+    match host.set_shared_data(&key, &next.encode(), cas) {
+        Ok(()) | Err(HostError::CasMismatch) => {}
+        Err(status) => log::error!(
+            "provider {}: cannot share the keys' generation: {status:?}",
+            provider.name
+        ),
+    }
+}
+
+/// Installs the provider's shared key record if another fetch changed it. The record (up to
+/// 512 KiB) is copied out of shared data only when its generation changed.
 fn sync_keys(host: &dyn Host, shared: &Shared, index: usize) {
     let Some((provider, remote)) = remote_provider(shared, index) else {
         return;
     };
+    let generation = host
+        .get_shared_data(&generation_key(provider, remote))
+        .ok()
+        .and_then(|(value, _)| value)
+        .and_then(|value| Generation::decode(&value));
+    if with_slot(shared, index, |slot| slot.record_changed(generation)) != Some(true) {
+        return;
+    }
     let (record, cas) = host
         .get_shared_data(&record_key(provider, remote))
         .unwrap_or((None, None));
     let Some(outcome) = with_slot(shared, index, |slot| {
+        slot.record_generation = generation;
         slot.sync(record.as_deref(), cas, &provider.algorithms)
     }) else {
         return;
@@ -336,6 +368,11 @@ fn lease_key(provider: &Provider, remote: &RemoteKeys) -> String {
 /// Shared-data key of the provider's last good JWKS.
 fn record_key(provider: &Provider, remote: &RemoteKeys) -> String {
     shared_key("jwks", provider, remote)
+}
+
+/// Shared-data key of the generation of the provider's JWKS record.
+fn generation_key(provider: &Provider, remote: &RemoteKeys) -> String {
+    shared_key("jwks-generation", provider, remote)
 }
 
 fn shared_key(kind: &str, provider: &Provider, remote: &RemoteKeys) -> String {
@@ -516,8 +553,21 @@ pub(crate) fn introspect(
     }
 }
 
+/// What became of a request that needs keys the worker does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyWait {
+    /// Parked until a fetch ends (or its deadline).
+    Parked,
+    /// New keys were installed just now (another worker's fetch, or this one's that ended
+    /// before the tick): decide the request again at once.
+    Installed,
+    /// Nothing would come of waiting: decide with what there is.
+    Nothing,
+}
+
 /// Parks the request until `provider`'s keys are fetched, if a fetch is coming (or, for an
-/// unknown `kid`, the refetch window allows one); false if nothing would come of waiting.
+/// unknown `kid`, the refetch window allows one). Keys another worker shared meanwhile are
+/// installed first (reading only their generation when they did not change).
 pub(crate) fn wait_for_keys(
     host: &dyn Host,
     shared: &Shared,
@@ -525,9 +575,9 @@ pub(crate) fn wait_for_keys(
     unknown_kid: bool,
     context_id: u32,
     now: u64,
-) -> bool {
+) -> KeyWait {
     let Some((entry, remote)) = remote_provider(shared, provider) else {
-        return false;
+        return KeyWait::Nothing;
     };
     let before = with_slot(shared, provider, |slot| slot.version);
     // Lease, then keys (see on_tick): another worker may have finished a fetch since this
@@ -536,10 +586,11 @@ pub(crate) fn wait_for_keys(
     sync_keys(host, shared, provider);
     let early = unknown_kid && lease.unknown_kid_refetch_allowed(now, remote);
     with_slot(shared, provider, |slot| {
-        let installed = Some(slot.version) != before;
-        // With new keys just installed, the next tick decides the request again with them.
-        if !(installed || slot.fetching() || lease.fetch_coming(now) || early) {
-            return false;
+        if Some(slot.version) != before {
+            return KeyWait::Installed;
+        }
+        if !(slot.fetching() || lease.fetch_coming(now) || early) {
+            return KeyWait::Nothing;
         }
         if early {
             slot.unknown_kid_wanted = true;
@@ -550,7 +601,7 @@ pub(crate) fn wait_for_keys(
                 .saturating_add(remote.timeout_ms.saturating_mul(2))
                 .saturating_add(1000),
         });
-        true
+        KeyWait::Parked
     })
-    .unwrap_or(false)
+    .unwrap_or(KeyWait::Nothing)
 }

@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use super::apply::{decide, decide_now, deny, Applied, Shared};
-use super::issuer_calls::{introspect, introspection_answered, wait_for_keys, Pending};
+use super::issuer_calls::{introspect, introspection_answered, wait_for_keys, KeyWait, Pending};
 use super::metrics::IntrospectionResult;
 use super::{Flow, Host};
 use crate::policy::decision::Settled;
@@ -50,19 +50,29 @@ impl RequestFlow {
                 "edge",
             );
         };
-        match decide(host, shared, &Settled::Open) {
-            Applied::Done(flow) => flow,
-            Applied::AwaitKeys {
+        // At most twice: keys installed while the first decision asked for them decide it again.
+        let mut applied = decide(host, shared, &Settled::Open);
+        for again in [true, false] {
+            let Applied::AwaitKeys {
                 provider,
                 unknown_kid,
                 now_ms,
-            } => {
-                if wait_for_keys(host, shared, provider, unknown_kid, self.context_id, now_ms) {
-                    Flow::Pause
-                } else {
-                    decide_now(host, shared, &Settled::Final)
+            } = applied
+            else {
+                break;
+            };
+            match wait_for_keys(host, shared, provider, unknown_kid, self.context_id, now_ms) {
+                KeyWait::Parked => return Flow::Pause,
+                KeyWait::Installed if again => applied = decide(host, shared, &Settled::Open),
+                KeyWait::Installed | KeyWait::Nothing => {
+                    return decide_now(host, shared, &Settled::Final)
                 }
             }
+        }
+        match applied {
+            Applied::Done(flow) => flow,
+            // Not reached (the loop returns for every wait for keys); fail closed regardless.
+            Applied::AwaitKeys { .. } => decide_now(host, shared, &Settled::Final),
             Applied::Introspect { provider, token } => {
                 match introspect(host, shared, provider, &token) {
                     Some(call) => {

@@ -17,6 +17,7 @@ use crate::fixtures::{issuer, now};
 
 const ISS: &str = "https://idp.example.com/realms/main";
 const RECORD: &str = "edge-auth/jwks idp https://idp.example.com/realms/main";
+const GENERATION: &str = "edge-auth/jwks-generation idp https://idp.example.com/realms/main";
 
 fn remote_config() -> Value {
     let mut config = issuer().config();
@@ -73,13 +74,71 @@ fn fetch(host: &FakeHost, worker: &Worker, body: &[u8]) {
     host.answer_root(worker, call.token, Some(200), body);
 }
 
-/// Publishes `body` as another worker's fetch would.
+/// Publishes `body` as another worker's fetch would: the record, then its generation.
 fn publish(host: &FakeHost, body: &[u8]) {
     let record = KeyRecord {
         fetched_at_ms: host.now_ms.get(),
         body: body.to_vec(),
     };
     host.share(RECORD, &record.encode());
+    let generation = host
+        .shared_value(GENERATION)
+        .and_then(|value| String::from_utf8(value).ok())
+        .and_then(|value| value.parse::<u64>().ok())
+        .unwrap_or(0);
+    host.share(GENERATION, (generation + 1).to_string().as_bytes());
+}
+
+/// How many times the key record was copied out of shared data since `mark`.
+fn record_reads(host: &FakeHost, mark: usize) -> usize {
+    let read = format!("get_shared_data {RECORD}");
+    host.calls_since(mark)
+        .iter()
+        .filter(|call| **call == read)
+        .count()
+}
+
+#[test]
+fn an_unknown_kid_copies_the_key_record_only_when_it_changed() {
+    let host = host();
+    let worker = host.worker(&remote_config());
+    let k1 = key("k1");
+    let (_flow, _) = host.get(&worker, 2, "/devices/1", &token(&k1));
+    fetch(&host, &worker, &jwks(&[("k1", &k1)]));
+    // Tokens naming a kid nobody has: each request reads the small generation value, never
+    // the record (up to 512 KiB), and neither does the tick.
+    let mark = host.mark();
+    for context in 3..13 {
+        host.get(&worker, context, "/devices/1", &token(&key("k9")));
+        host.tick(&worker);
+    }
+    assert_eq!(record_reads(&host, mark), 0);
+    // Once another worker shares new keys, the record is copied once.
+    let k2 = key("k2");
+    publish(&host, &jwks(&[("k1", &k1), ("k2", &k2)]));
+    let mark = host.mark();
+    host.get(&worker, 20, "/devices/1", &token(&key("k9")));
+    host.tick(&worker);
+    host.get(&worker, 21, "/devices/1", &token(&key("k9")));
+    assert_eq!(record_reads(&host, mark), 1);
+}
+
+#[test]
+fn a_request_whose_keys_were_installed_meanwhile_is_decided_at_once() {
+    let host = host();
+    let worker = host.worker(&remote_config());
+    let (k1, k2) = (key("k1"), key("k2"));
+    let (_flow, _) = host.get(&worker, 2, "/devices/1", &token(&k1));
+    fetch(&host, &worker, &jwks(&[("k1", &k1)]));
+    // Another worker fetched k2 since this worker's last tick.
+    publish(&host, &jwks(&[("k1", &k1), ("k2", &k2)]));
+    let (_flow, result) = host.get(&worker, 3, "/devices/1", &token(&k2));
+    assert_eq!(
+        result,
+        Flow::Continue,
+        "decided with the keys just installed, not paused"
+    );
+    assert!(host.request(3).replies.is_empty());
 }
 
 #[test]
