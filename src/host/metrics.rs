@@ -191,7 +191,11 @@ impl Metrics {
         ) {
             let report = verdict == Verdict::WouldDeny;
             let key = (report, reason, kind, provider);
-            let known = self.refusals.borrow().get(&key).copied();
+            let known = self
+                .refusals
+                .try_borrow()
+                .ok()
+                .and_then(|refusals| refusals.get(&key).copied());
             let id = known.or_else(|| {
                 let name = format!(
                     "{}.reason.{}.credential.{}.provider.{}",
