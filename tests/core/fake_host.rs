@@ -265,6 +265,7 @@ impl Host for FakeHost {
         let mut requests = self.requests.borrow_mut();
         let request = requests
             .get_mut(&self.effective.get())
+            .filter(|request| !request.ended)
             .ok_or(HostError::Failed("no request".into()))?;
         request
             .set_headers
@@ -296,6 +297,7 @@ impl Host for FakeHost {
         let mut requests = self.requests.borrow_mut();
         let request = requests
             .get_mut(&self.effective.get())
+            .filter(|request| !request.ended)
             .ok_or(HostError::Failed("no request".into()))?;
         let headers = headers
             .iter()
@@ -322,6 +324,7 @@ impl Host for FakeHost {
         let mut requests = self.requests.borrow_mut();
         let request = requests
             .get_mut(&self.effective.get())
+            .filter(|request| !request.ended)
             .ok_or(HostError::Failed("no request".into()))?;
         request.resumed += 1;
         Ok(())

@@ -304,6 +304,21 @@ fn an_active_answer_with_exp_inside_the_clock_skew_lets_the_woken_request_throug
 }
 
 #[test]
+fn an_introspection_answer_after_the_client_left_harms_nothing() {
+    let host = host();
+    let worker = host.worker(&introspection_config(16));
+    let (mut flow, _) = host.get(&worker, 2, "/devices/1", "opaque-1");
+    let call = host.last_call();
+    host.end(2);
+    host.answer_request(&mut flow, 2, call.token, Some(200), &active(now() + 600));
+    let request = host.request(2);
+    assert_eq!((request.resumed, request.replies.len()), (0, 0));
+    // The answer was still worth keeping: the next request with the token is decided at once.
+    let (_flow, result) = host.get(&worker, 3, "/devices/1", "opaque-1");
+    assert_eq!(result, Flow::Continue);
+}
+
+#[test]
 fn an_answer_to_another_call_keeps_the_pending_introspection() {
     let host = host();
     let worker = host.worker(&introspection_config(16));
