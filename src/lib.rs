@@ -1,8 +1,9 @@
 //! edge-auth: authentication at the edge, as a proxy-wasm HTTP filter for Envoy.
 //!
 //! A request travels through the crate like this (each folder is one stage):
-//! 1. [`host`] (wasm only, the one module that names proxy-wasm) reads the request headers,
-//!    connection facts and the clock from Envoy into a plain [`request::credential::Request`];
+//! 1. [`host`] (its callback logic behind a `Host` trait, its glue the one module that names
+//!    proxy-wasm) reads the request headers, connection facts and the clock from Envoy into a
+//!    plain [`request::credential::Request`];
 //! 2. [`policy::decision::authorize`] matches the route ([`policy::rules`]), finds the one
 //!    credential ([`request`]), and checks it: a bearer token against the verified-token
 //!    [`policy::cache`] or by [`jwt`] (signature with the provider's keys, `iss`, `aud`, time,
@@ -16,7 +17,8 @@
 //! [`config`] parses the JSON once and compiles it into the [`policy::Policy`] the request path
 //! reads. Dependencies point one way: `request` ← `jwt` ← `issuer` ← `policy` ← `config` ←
 //! `host`, with the leaves [`error`] and [`identity`] below them all and [`clients`] beside
-//! `jwt`. Everything except [`host`] is host-independent and tested natively.
+//! `jwt`. Everything except [`host`] is host-independent; all of it but the glue of [`host`]
+//! (wasm only) is tested natively, the host's callbacks against a fake host.
 
 pub mod error;
 pub mod identity;
@@ -32,5 +34,4 @@ pub mod policy;
 
 pub mod config;
 
-#[cfg(target_arch = "wasm32")]
-mod host;
+pub mod host;

@@ -9,8 +9,7 @@
 //! dearest host call on the cached-token path (measured at about 2 µs of Envoy CPU), and it is
 //! one value, not one object per field, for that reason.
 
-use proxy_wasm::hostcalls;
-
+use super::Host;
 use crate::policy::outcome::Outcome;
 
 /// The filter-state name (Envoy prefixes `wasm.`).
@@ -20,12 +19,12 @@ const PROPERTY: &str = "edge_auth";
 const MAX_VALUE_CHARS: usize = 128;
 
 /// Sets the access-log value for `outcome`.
-pub(crate) fn publish(outcome: &Outcome) {
+pub(crate) fn publish(host: &dyn Host, outcome: &Outcome) {
     if outcome.verdict.is_none() {
         return;
     }
     let value = fields(outcome);
-    if let Err(status) = hostcalls::set_property(vec![PROPERTY], Some(value.as_bytes())) {
+    if let Err(status) = host.set_property(PROPERTY, value.as_bytes()) {
         log::debug!("cannot set filter state {PROPERTY}: {status:?}");
     }
 }

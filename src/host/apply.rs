@@ -1,4 +1,4 @@
-//! The interface the host contexts share: the worker's configured state, the clock, and turning
+//! The interface the host contexts share: the worker's configured state, and turning
 //! one decision of the core into host calls (header changes, or a local reply).
 //!
 //! The HTTP context and the issuer calls both decide requests through here; neither calls into
@@ -6,19 +6,16 @@
 //! back as [`Applied`]: only the HTTP context may start one, and a woken request is decided
 //! with what there is ([`decide_now`]).
 //!
-//! Host calls go through `hostcalls` functions that return `Result` (the SDK's convenience
-//! methods unwrap, and `get_map` panics on a non-UTF-8 header value, which a client can send).
+//! A local reply that cannot be sent must neither let the request through nor leave it paused
+//! until Envoy's timeout: [`send`] falls back to a bare 503, then to resetting the stream.
 
 use std::cell::RefCell;
-use std::time::UNIX_EPOCH;
-
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{Action, MapType};
 
 use super::access_log;
 use super::metrics::Metrics;
 use super::nonce_key::nonce_key;
 use super::replay_store::{first_use, NotRecorded};
+use super::{Flow, Host};
 use crate::issuer::remote_keys::{Slot, WorkerKeys};
 use crate::policy::abuse::Guard;
 use crate::policy::cache::TokenCache;
@@ -35,7 +32,7 @@ use crate::request::transport::parse_peer_address;
 use super::shared_records::SharedData;
 
 /// What every HTTP context of this worker shares once configured.
-pub(crate) struct Shared {
+pub struct Shared {
     pub(crate) policy: Policy,
     pub(crate) cache: RefCell<TokenCache>,
     /// One per provider (used only by providers whose keys are fetched).
@@ -48,21 +45,11 @@ pub(crate) struct Shared {
     pub(crate) started_ms: u64,
 }
 
-/// Milliseconds since the Unix epoch, by the host's clock.
-pub(crate) fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
-}
-
 /// What deciding a request leaves to its caller: nothing (the decision is applied), or a wait
 /// that only the HTTP context may start.
 pub(crate) enum Applied {
-    /// Allowed with its header changes made, or answered locally: return this action.
-    Done(Action),
+    /// Allowed with its header changes made, or answered locally: return this flow.
+    Done(Flow),
     /// Wait for `provider`'s keys (fetched at `now_ms` or later), else decide as it stands.
     AwaitKeys {
         provider: usize,
@@ -75,11 +62,12 @@ pub(crate) enum Applied {
 
 /// Decides a request that may not wait (it was woken once already, or nothing would come of
 /// waiting) and applies the decision: what is missing is refused as it stands.
-pub(crate) fn decide_now(shared: &Shared, settled: &Settled) -> Action {
-    match decide(shared, settled) {
-        Applied::Done(action) => action,
+pub(crate) fn decide_now(host: &dyn Host, shared: &Shared, settled: &Settled) -> Flow {
+    match decide(host, shared, settled) {
+        Applied::Done(flow) => flow,
         // The core never asks a settled request to wait; fail closed regardless.
         Applied::AwaitKeys { .. } | Applied::Introspect { .. } => internal_failure(
+            host,
             shared,
             &Denial::Unavailable("edge-auth cannot decide".into()),
         ),
@@ -87,8 +75,8 @@ pub(crate) fn decide_now(shared: &Shared, settled: &Settled) -> Action {
 }
 
 /// Decides the request of the effective HTTP context and applies an allow or a deny.
-pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
-    let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
+pub(crate) fn decide(host: &dyn Host, shared: &Shared, settled: &Settled) -> Applied {
+    let headers = match host.request_headers() {
         Ok(headers) => headers
             .into_iter()
             // Valid UTF-8 (the usual case) keeps its buffer; only invalid bytes are copied.
@@ -101,6 +89,7 @@ pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
         Err(status) => {
             log::error!("cannot read request headers: {status:?}");
             return Applied::Done(internal_failure(
+                host,
                 shared,
                 &Denial::InvalidRequest("request headers unreadable".into()),
             ));
@@ -109,38 +98,41 @@ pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
     let mut request = Request::from_headers(headers);
     // Each property is a host call: ask only for what the policy will look at.
     if shared.policy.uses_source_address {
-        request.source_address = property_text(&["source", "address"])
+        request.source_address = property_text(host, &["source", "address"])
             .as_deref()
             .and_then(parse_peer_address);
     }
     if shared.policy.min_tls_version.is_some() {
-        request.tls_version =
-            property_text(&["connection", "tls_version"]).filter(|version| !version.is_empty());
+        request.tls_version = property_text(host, &["connection", "tls_version"])
+            .filter(|version| !version.is_empty());
     }
     if shared.policy.uses_peer_certificate {
         request.peer_certificate_sha256 =
-            property_text(&["connection", "sha256_peer_certificate_digest"])
+            property_text(host, &["connection", "sha256_peer_certificate_digest"])
                 .filter(|digest| !digest.is_empty());
     }
     let nonces = shared.policy.sender.dpop.as_ref();
     if nonces.is_some_and(|dpop| dpop.nonce_lifetime_seconds.is_some())
         && request.has_header("dpop")
     {
-        request.dpop_nonce_key = nonce_key();
+        request.dpop_nonce_key = nonce_key(host);
     }
     if let Some(reply) = resource_metadata::answer(&shared.policy, &request) {
         let headers = reply
             .headers
             .iter()
             .map(|(n, v)| (*n, v.as_str()))
-            .collect();
-        return Applied::Done(send(reply.status, headers, &reply.body));
+            .collect::<Vec<_>>();
+        return Applied::Done(send(host, reply.status, &headers, &reply.body));
     }
-    let now = now_ms();
+    let now = host.now_ms();
     let decided = {
+        // Borrowed for the decision only; what it calls of the host (shared data for the abuse
+        // limits, the peer address) never runs guest code (see the borrow discipline).
         let (Ok(mut cache), Ok(slots)) = (shared.cache.try_borrow_mut(), shared.slots.try_borrow())
         else {
             return Applied::Done(internal_failure(
+                host,
                 shared,
                 &Denial::Unavailable("edge-auth is busy".into()),
             ));
@@ -152,13 +144,14 @@ pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
         };
         // The abuse limits ask for the peer only when they need it (not on a cache hit).
         let peer = || {
-            property_text(&["source", "address"])
+            property_text(host, &["source", "address"])
                 .as_deref()
                 .and_then(parse_peer_address)
         };
+        let store = SharedData(host);
         let guard = Guard::new(
             &shared.policy.abuse,
-            &SharedData,
+            &store,
             &request,
             shared.policy.trusted_hops,
             &peer,
@@ -183,7 +176,7 @@ pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
         Decision::Allow(forwarding) => {
             // A DPoP proof is good once: recorded in the replay cache the workers share.
             if let (Some(entry), Some(dpop)) = (&forwarding.replay, &shared.policy.sender.dpop) {
-                if let Err(why) = first_use(entry, &dpop.replay, now / 1000) {
+                if let Err(why) = first_use(host, entry, &dpop.replay, now / 1000) {
                     let (denial, reason) = match why {
                         NotRecorded::Replayed => (
                             Denial::InvalidDpopProof("DPoP proof was already used".into()),
@@ -196,13 +189,12 @@ pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
                     };
                     outcome.verdict = Some(Verdict::Denied);
                     outcome.reason = Some(reason);
-                    report(shared, &outcome);
+                    report(host, shared, &outcome);
                     let schemes = CredentialKind::Jwt.as_slice();
                     let response = deny_response(&shared.policy, &request, &denial, schemes);
-                    return Applied::Done(send_deny(&response));
+                    return Applied::Done(send_deny(host, &response));
                 }
             }
-            let headers = MapType::HttpRequestHeaders;
             let removals = forwarding.remove.iter().map(|name| (*name, None));
             let path = forwarding.path.as_deref().map(|path| (":path", Some(path)));
             let sets = forwarding
@@ -210,25 +202,24 @@ pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
                 .iter()
                 .map(|(name, value)| (*name, Some(value.as_str())));
             for (name, value) in removals.chain(path).chain(sets) {
-                if let Err(status) = hostcalls::set_map_value(headers, name, value) {
+                if let Err(status) = host.set_request_header(name, value) {
                     log::error!("cannot change request header {name}: {status:?}");
                     return Applied::Done(internal_failure(
+                        host,
                         shared,
                         &Denial::Unavailable("request headers unwritable".into()),
                     ));
                 }
             }
-            report(shared, &outcome);
-            Applied::Done(Action::Continue)
+            report(host, shared, &outcome);
+            Applied::Done(Flow::Continue)
         }
         Decision::Deny { denial, schemes } => {
-            report(shared, &outcome);
-            Applied::Done(send_deny(&deny_response(
-                &shared.policy,
-                &request,
-                &denial,
-                schemes,
-            )))
+            report(host, shared, &outcome);
+            Applied::Done(send_deny(
+                host,
+                &deny_response(&shared.policy, &request, &denial, schemes),
+            ))
         }
         Decision::AwaitKeys {
             provider,
@@ -244,10 +235,10 @@ pub(crate) fn decide(shared: &Shared, settled: &Settled) -> Applied {
 }
 
 /// Publishes a decided request's outcome: metrics, and the access-log fields.
-fn report(shared: &Shared, outcome: &Outcome) {
-    shared.metrics.count(outcome);
+fn report(host: &dyn Host, shared: &Shared, outcome: &Outcome) {
+    shared.metrics.count(host, outcome);
     if shared.policy.access_log_fields {
-        access_log::publish(outcome);
+        access_log::publish(host, outcome);
     }
 }
 
@@ -255,47 +246,53 @@ fn report(shared: &Shared, outcome: &Outcome) {
 /// enforced, whatever the mode, and counted with reason `internal`. No access-log field is set:
 /// the request's stream may be gone, and setting filter state then is an error the SDK turns
 /// into a panic.
-pub(crate) fn internal_failure(shared: &Shared, denial: &Denial) -> Action {
-    shared.metrics.count(&Outcome {
-        verdict: Some(Verdict::Denied),
-        reason: Some(Reason::Internal),
-        ..Outcome::default()
-    });
-    deny(denial, &shared.policy.realm)
+pub(crate) fn internal_failure(host: &dyn Host, shared: &Shared, denial: &Denial) -> Flow {
+    shared.metrics.count(
+        host,
+        &Outcome {
+            verdict: Some(Verdict::Denied),
+            reason: Some(Reason::Internal),
+            ..Outcome::default()
+        },
+    );
+    deny(host, denial, &shared.policy.realm)
 }
 
 /// A connection property as text (`source.address`, `connection.tls_version`), if Envoy has it.
-fn property_text(path: &[&str]) -> Option<String> {
-    match hostcalls::get_property(path.to_vec()) {
-        Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
-        _ => None,
-    }
+fn property_text(host: &dyn Host, path: &[&str]) -> Option<String> {
+    host.property(path)
+        .and_then(|bytes| String::from_utf8(bytes).ok())
 }
 
 /// Sends the local reply for a denial that has no credential challenge, and stops the request.
-pub(crate) fn deny(denial: &Denial, realm: &str) -> Action {
-    deny_with(denial, realm, &[])
-}
-
-/// Sends the local reply for `denial`, challenging for `schemes`, and stops the request.
-fn deny_with(denial: &Denial, realm: &str, schemes: &[CredentialKind]) -> Action {
-    send_deny(&denial.response(realm, schemes))
+pub(crate) fn deny(host: &dyn Host, denial: &Denial, realm: &str) -> Flow {
+    send_deny(host, &denial.response(realm, &[]))
 }
 
 /// Sends a refusal built by the core, and stops the request.
-fn send_deny(response: &DenyResponse) -> Action {
+fn send_deny(host: &dyn Host, response: &DenyResponse) -> Flow {
     let headers: Vec<(&str, &str)> = response
         .headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    send(response.status, headers, &response.body)
+    send(host, response.status, &headers, &response.body)
 }
 
-/// Sends a local reply, and stops the request.
-fn send(status: u32, headers: Vec<(&str, &str)>, body: &str) -> Action {
-    if let Err(status) = hostcalls::send_http_response(status, headers, Some(body.as_bytes())) {
-        log::error!("cannot send the local reply: {status:?}");
+/// Sends a local reply, and stops the request. Should the host refuse it, a bare 503 is tried,
+/// then the stream is reset: the request is held either way (never forwarded unchecked), and
+/// never left waiting for Envoy's timeout unless the host refuses all three.
+fn send(host: &dyn Host, status: u32, headers: &[(&str, &str)], body: &str) -> Flow {
+    let Err(error) = host.send_response(status, headers, body.as_bytes()) else {
+        return Flow::Pause;
+    };
+    log::error!("cannot send the local reply ({status}): {error:?}; sending a bare 503");
+    let Err(error) = host.send_response(503, &[], b"") else {
+        return Flow::Pause;
+    };
+    log::error!("cannot send a bare 503 either: {error:?}; resetting the stream");
+    if let Err(error) = host.reset_request() {
+        log::error!("cannot reset the stream: {error:?}");
     }
-    Action::Pause
+    Flow::Pause
 }

@@ -1,29 +1,28 @@
-//! The host side of fetched keys and token introspection (wasm only): HTTP calls to issuers,
-//! proxy-wasm shared data, and requests paused until an answer comes.
+//! The host side of fetched keys and token introspection: HTTP calls to issuers, proxy-wasm
+//! shared data, and requests paused until an answer comes.
 //!
 //! Everything here moves bytes for the pure state machines of [`crate::issuer::remote_keys`]
 //! and the answer interpretation of [`crate::issuer::introspection`]; the root and HTTP
 //! contexts own the events and call in, and requests are decided again through
 //! [`super::apply`]. The root context's [`KeyFetcher`] runs the fetches: on each tick it
-//! installs the key record another VM shared (reading the lease first: a fetcher publishes keys before it
-//! releases the lease), takes the lease with compare-and-swap when a fetch is due, dispatches
-//! the discovery and JWKS calls, publishes good bodies, logs each failure once, and decides the
-//! paused requests. The HTTP context dispatches introspection calls itself, so the answer comes
+//! installs the key record another VM shared (reading the lease first: a fetcher publishes keys
+//! before it releases the lease; and the record's small generation value before the record, so
+//! the record is copied only when it changed), takes the lease with compare-and-swap when a
+//! fetch is due, dispatches the discovery and JWKS calls, publishes good bodies (record, then
+//! generation), logs each failure once, and decides the paused requests. The HTTP context dispatches introspection calls itself, so the answer comes
 //! back to the request it is about.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Duration;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{Action, BufferType, MapType};
-
-use super::apply::{decide_now, internal_failure, now_ms, Shared};
+use super::apply::{decide_now, internal_failure, Shared};
 use super::metrics::IntrospectionResult;
+use super::{Flow, Host, HostError};
 use crate::issuer::discovery;
 use crate::issuer::introspection::{self, Outcome};
 use crate::issuer::remote_keys::{
-    response_body, KeyRecord, Lease, Locator, RemoteKeys, Stage, Sync, Waiter,
+    response_body, Generation, KeyRecord, Lease, Locator, RemoteKeys, Slot, Stage, Sync, Waiter,
 };
 use crate::jwt::jwks::KeySet;
 use crate::jwt::provider::Provider;
@@ -35,20 +34,21 @@ use crate::policy::outcome::Reason;
 #[derive(Default)]
 pub(crate) struct KeyFetcher {
     /// HTTP call token to the provider it fetches for.
-    calls: HashMap<u32, usize>,
+    calls: RefCell<HashMap<u32, usize>>,
 }
 
 impl KeyFetcher {
     /// Every tick: per remote provider, sync the shared keys, take the lease if a fetch is due,
     /// and decide the paused requests whose wait is over.
-    pub(crate) fn on_tick(&mut self, shared: &Shared) {
-        let now = now_ms();
+    pub(crate) fn on_tick(&self, host: &dyn Host, shared: &Shared) {
+        let now = host.now_ms();
         let policy = &shared.policy;
-        if let Ok(mut cache) = shared.cache.try_borrow_mut() {
-            let stats = cache.take_stats();
-            if !stats.is_empty() {
-                shared.metrics.add_cache(stats);
-            }
+        let stats = match shared.cache.try_borrow_mut() {
+            Ok(mut cache) => cache.take_stats(),
+            Err(_) => Default::default(), // counted on the next tick
+        };
+        if !stats.is_empty() {
+            shared.metrics.add_cache(host, stats);
         }
         for (index, (provider, endpoints)) in
             policy.providers.iter().zip(&policy.endpoints).enumerate()
@@ -58,70 +58,71 @@ impl KeyFetcher {
             };
             // Lease first: a fetcher publishes the keys before it releases the lease, so a lease
             // read as released guarantees the sync below sees that fetch's keys.
-            let (lease, cas) = read_lease(provider, remote);
-            sync_keys(shared, index);
+            let (lease, cas) = read_lease(host, provider, remote);
+            sync_keys(host, shared, index);
             let mut lease = lease;
-            let (fetching, wanted, fetched_at) = match shared.slots.borrow().get(index) {
-                Some(slot) => (slot.fetching(), slot.unknown_kid_wanted, slot.fetched_at_ms),
-                None => continue,
+            let Some((fetching, wanted, fetched_at)) = with_slot(shared, index, |slot| {
+                (slot.fetching(), slot.unknown_kid_wanted, slot.fetched_at_ms)
+            }) else {
+                continue;
             };
             let since = fetched_at.unwrap_or(shared.started_ms);
             shared
                 .metrics
-                .key_age(index, now.saturating_sub(since) / 1000);
+                .key_age(host, index, now.saturating_sub(since) / 1000);
             if !fetching {
                 if let Some((reason, taken)) = lease.take(now, wanted, remote) {
-                    if hostcalls::set_shared_data(
-                        &lease_key(provider, remote),
-                        Some(&taken.encode()),
-                        cas,
-                    )
-                    .is_ok()
+                    if host
+                        .set_shared_data(&lease_key(provider, remote), &taken.encode(), cas)
+                        .is_ok()
                     {
                         log::debug!("provider {}: fetching keys ({reason:?})", provider.name);
                         lease = taken;
-                        self.start_fetch(shared, index);
+                        self.start_fetch(host, shared, index);
                     }
                 }
-                if let Some(slot) = shared.slots.borrow_mut().get_mut(index) {
-                    // Either this worker fetches now, another one does, or the window forbids it.
-                    slot.unknown_kid_wanted = false;
-                }
+                // Either this worker fetches now, another one does, or the window forbids it.
+                with_slot(shared, index, |slot| slot.unknown_kid_wanted = false);
             }
-            let due = match shared.slots.borrow_mut().get_mut(index) {
-                Some(slot) => slot.due_waiters(now, &lease),
-                None => Vec::new(),
-            };
-            self.decide_waiters(shared, due);
+            let due = with_slot(shared, index, |slot| slot.due_waiters(now, &lease));
+            decide_waiters(host, shared, due.unwrap_or_default());
         }
     }
 
     /// An answer to one of this fetcher's calls (or its failure).
     pub(crate) fn on_response(
-        &mut self,
+        &self,
+        host: &dyn Host,
         shared: &Shared,
         token_id: u32,
         num_headers: usize,
         body_size: usize,
     ) {
-        let Some(provider) = self.calls.remove(&token_id) else {
+        let provider = match self.calls.try_borrow_mut() {
+            Ok(mut calls) => calls.remove(&token_id),
+            Err(_) => None,
+        };
+        let Some(provider) = provider else {
+            log::debug!("answer to unknown call {token_id} ignored");
             return;
         };
-        let (status, body) = call_response(num_headers, body_size);
-        self.on_fetched(shared, provider, token_id, response_body(status, body));
+        let (status, body) = host.call_response(num_headers, body_size);
+        self.on_fetched(
+            host,
+            shared,
+            provider,
+            token_id,
+            response_body(status, body),
+        );
     }
 
     /// Dispatches the next call of a fetch for `index`: discovery first unless its JWKS URL is
     /// known, then the JWKS.
-    fn start_fetch(&mut self, shared: &Shared, index: usize) {
+    fn start_fetch(&self, host: &dyn Host, shared: &Shared, index: usize) {
         let Some((_, remote)) = remote_provider(shared, index) else {
             return;
         };
-        let known = shared
-            .slots
-            .borrow()
-            .get(index)
-            .and_then(|slot| slot.jwks_url.clone());
+        let known = with_slot(shared, index, |slot| slot.jwks_url.clone()).flatten();
         let (url, discovering) = match (&remote.locator, known) {
             (Locator::Jwks(url), _) => (url.clone(), false),
             (Locator::Discovery(_), Some(url)) => (url, false),
@@ -133,24 +134,21 @@ impl KeyFetcher {
             (":authority", url.authority.as_str()),
             ("accept", "application/json"),
         ];
-        match hostcalls::dispatch_http_call(
-            &remote.cluster,
-            headers,
-            None,
-            vec![],
-            Duration::from_millis(remote.timeout_ms),
-        ) {
+        match host.dispatch_http_call(&remote.cluster, &headers, None, remote.timeout_ms) {
             Ok(token) => {
-                self.calls.insert(token, index);
-                if let Some(slot) = shared.slots.borrow_mut().get_mut(index) {
+                if let Ok(mut calls) = self.calls.try_borrow_mut() {
+                    calls.insert(token, index);
+                }
+                with_slot(shared, index, |slot| {
                     slot.stage = Some(if discovering {
                         Stage::Discovery(token)
                     } else {
                         Stage::Jwks(token)
                     });
-                }
+                });
             }
             Err(status) => self.fetch_failed(
+                host,
                 shared,
                 index,
                 &format!("cannot call cluster {}: {status:?}", remote.cluster),
@@ -160,7 +158,8 @@ impl KeyFetcher {
 
     /// Handles the answer to one call of a fetch.
     fn on_fetched(
-        &mut self,
+        &self,
+        host: &dyn Host,
         shared: &Shared,
         index: usize,
         token: u32,
@@ -169,23 +168,21 @@ impl KeyFetcher {
         let Some(provider) = shared.policy.providers.get(index) else {
             return;
         };
-        let stage = shared.slots.borrow().get(index).and_then(|slot| slot.stage);
+        let stage = with_slot(shared, index, |slot| slot.stage).flatten();
         match (stage, body) {
             (Some(Stage::Discovery(expected)), Ok(body)) if expected == token => {
                 match discovery::jwks_url(&body, &provider.issuer) {
                     Ok(url) => {
-                        if let Some(slot) = shared.slots.borrow_mut().get_mut(index) {
-                            slot.jwks_url = Some(url);
-                        }
-                        self.start_fetch(shared, index);
+                        with_slot(shared, index, |slot| slot.jwks_url = Some(url));
+                        self.start_fetch(host, shared, index);
                     }
-                    Err(why) => self.fetch_failed(shared, index, &why),
+                    Err(why) => self.fetch_failed(host, shared, index, &why),
                 }
             }
             (Some(Stage::Jwks(expected)), Ok(body)) if expected == token => {
                 match KeySet::from_fetched_jwks(&body, &provider.algorithms) {
-                    Ok(_) => self.fetch_succeeded(shared, index, body),
-                    Err(why) => self.fetch_failed(shared, index, &format!("JWKS {why}")),
+                    Ok(_) => self.fetch_succeeded(host, shared, index, body),
+                    Err(why) => self.fetch_failed(host, shared, index, &format!("JWKS {why}")),
                 }
             }
             (Some(Stage::Discovery(expected) | Stage::Jwks(expected)), Err(why))
@@ -196,53 +193,51 @@ impl KeyFetcher {
                 } else {
                     "JWKS"
                 };
-                self.fetch_failed(shared, index, &format!("{what}: {why}"));
+                self.fetch_failed(host, shared, index, &format!("{what}: {why}"));
             }
             _ => log::debug!("provider {}: stale call {token} answered", provider.name),
         }
     }
 
-    fn fetch_succeeded(&mut self, shared: &Shared, index: usize, body: Vec<u8>) {
+    fn fetch_succeeded(&self, host: &dyn Host, shared: &Shared, index: usize, body: Vec<u8>) {
         let Some((provider, remote)) = remote_provider(shared, index) else {
             return;
         };
-        let now = now_ms();
+        let now = host.now_ms();
         let record = KeyRecord {
             fetched_at_ms: now,
             body,
         };
         if let Err(status) =
-            hostcalls::set_shared_data(&record_key(provider, remote), Some(&record.encode()), None)
+            host.set_shared_data(&record_key(provider, remote), &record.encode(), None)
         {
             log::error!("provider {}: cannot share keys: {status:?}", provider.name);
+        } else {
+            bump_generation(host, provider, remote);
         }
-        shared.metrics.key_fetch(index, true);
-        let (lease, _) = read_lease(provider, remote);
+        shared.metrics.key_fetch(host, index, true);
+        let (lease, _) = read_lease(host, provider, remote);
         let done = lease.succeeded(now, remote);
         // This worker owns the lease while fetching: no compare-and-swap needed.
-        let _ =
-            hostcalls::set_shared_data(&lease_key(provider, remote), Some(&done.encode()), None);
-        self.finish(shared, index, &done);
+        let _ = host.set_shared_data(&lease_key(provider, remote), &done.encode(), None);
+        self.finish(host, shared, index, &done);
     }
 
-    fn fetch_failed(&mut self, shared: &Shared, index: usize, cause: &str) {
+    fn fetch_failed(&self, host: &dyn Host, shared: &Shared, index: usize, cause: &str) {
         let Some((provider, remote)) = remote_provider(shared, index) else {
             return;
         };
-        shared.metrics.key_fetch(index, false);
-        let now = now_ms();
-        let (lease, _) = read_lease(provider, remote);
+        shared.metrics.key_fetch(host, index, false);
+        let now = host.now_ms();
+        let (lease, _) = read_lease(host, provider, remote);
         let failed = lease.failed(now, remote);
-        let _ =
-            hostcalls::set_shared_data(&lease_key(provider, remote), Some(&failed.encode()), None);
-        let in_use = match shared.slots.borrow_mut().get_mut(index) {
-            Some(slot) => {
-                // A JWKS URL that failed is discovered again next time.
-                slot.jwks_url = None;
-                slot.keys.as_ref().map_or(0, KeySet::len)
-            }
-            None => 0,
-        };
+        let _ = host.set_shared_data(&lease_key(provider, remote), &failed.encode(), None);
+        let in_use = with_slot(shared, index, |slot| {
+            // A JWKS URL that failed is discovered again next time.
+            slot.jwks_url = None;
+            slot.keys.as_ref().map_or(0, KeySet::len)
+        })
+        .unwrap_or(0);
         let keeping = if in_use == 0 {
             "no keys yet, requests get 503".to_string()
         } else {
@@ -255,51 +250,41 @@ impl KeyFetcher {
             failed.failures,
             failed.next_at_ms.saturating_sub(now)
         );
-        self.finish(shared, index, &failed);
+        self.finish(host, shared, index, &failed);
     }
 
     /// After a fetch: install what is shared and decide every request that was waiting.
-    fn finish(&mut self, shared: &Shared, index: usize, lease: &Lease) {
-        if let Some(slot) = shared.slots.borrow_mut().get_mut(index) {
-            slot.stage = None;
-        }
-        sync_keys(shared, index);
-        let due = match shared.slots.borrow_mut().get_mut(index) {
-            Some(slot) => slot.due_waiters(now_ms(), lease),
-            None => Vec::new(),
-        };
-        self.decide_waiters(shared, due);
-    }
-
-    /// Decides paused requests with the keys there are now (they may not wait again).
-    fn decide_waiters(&self, shared: &Shared, waiters: Vec<Waiter>) {
-        for waiter in waiters {
-            if hostcalls::set_effective_context(waiter.context_id).is_err() {
-                continue; // the client has gone
-            }
-            resume(decide_now(shared, &Settled::Final));
-        }
-        if let Err(status) = hostcalls::set_effective_context(shared.root_id) {
-            log::error!("cannot return to the root context: {status:?}");
-        }
+    fn finish(&self, host: &dyn Host, shared: &Shared, index: usize, lease: &Lease) {
+        with_slot(shared, index, |slot| slot.stage = None);
+        sync_keys(host, shared, index);
+        let now = host.now_ms();
+        let due = with_slot(shared, index, |slot| slot.due_waiters(now, lease));
+        decide_waiters(host, shared, due.unwrap_or_default());
     }
 }
 
-/// The status (`None` when there was no answer: Envoy reports a failed call with no headers)
-/// and body of the HTTP call being answered.
-fn call_response(num_headers: usize, body_size: usize) -> (Option<u32>, Option<Vec<u8>>) {
-    let status = if num_headers == 0 {
-        None
-    } else {
-        hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .and_then(|status| status.parse::<u32>().ok())
-    };
-    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-        .ok()
-        .flatten();
-    (status, body)
+/// Runs `change` on the slot of the provider at `index`, the borrow ending with it (never held
+/// across a host call); `None` if there is no such slot (or, against the borrow discipline,
+/// the slots are borrowed: the next tick does it again).
+fn with_slot<R>(shared: &Shared, index: usize, change: impl FnOnce(&mut Slot) -> R) -> Option<R> {
+    let mut slots = shared.slots.try_borrow_mut().ok()?;
+    slots.get_mut(index).map(change)
+}
+
+/// Decides paused requests with the keys there are now (they may not wait again).
+fn decide_waiters(host: &dyn Host, shared: &Shared, waiters: Vec<Waiter>) {
+    if waiters.is_empty() {
+        return;
+    }
+    for waiter in waiters {
+        if host.set_effective_context(waiter.context_id).is_err() {
+            continue; // the client has gone
+        }
+        resume(host, decide_now(host, shared, &Settled::Final));
+    }
+    if let Err(status) = host.set_effective_context(shared.root_id) {
+        log::error!("cannot return to the root context: {status:?}");
+    }
 }
 
 /// The provider at `index` and where its keys are fetched from, if they are.
@@ -309,16 +294,47 @@ fn remote_provider(shared: &Shared, index: usize) -> Option<(&Provider, &RemoteK
     Some((provider, remote))
 }
 
-/// Installs the provider's shared key record if another fetch changed it.
-fn sync_keys(shared: &Shared, index: usize) {
+/// Tells the other workers a new key record is shared: bumps its generation (after the record
+/// was written). A compare-and-swap mismatch means another fetch bumped it after this record
+/// was written, which tells them as well.
+fn bump_generation(host: &dyn Host, provider: &Provider, remote: &RemoteKeys) {
+    let key = generation_key(provider, remote);
+    let (current, cas) = match host.get_shared_data(&key) {
+        Ok((value, cas)) => (value.as_deref().and_then(Generation::decode), cas),
+        Err(_) => (None, None),
+    };
+    let next = current.unwrap_or(Generation(0)).next();
+    match host.set_shared_data(&key, &next.encode(), cas) {
+        Ok(()) | Err(HostError::CasMismatch) => {}
+        Err(status) => log::error!(
+            "provider {}: cannot share the keys' generation: {status:?}",
+            provider.name
+        ),
+    }
+}
+
+/// Installs the provider's shared key record if another fetch changed it. The record (up to
+/// 512 KiB) is copied out of shared data only when its generation changed.
+fn sync_keys(host: &dyn Host, shared: &Shared, index: usize) {
     let Some((provider, remote)) = remote_provider(shared, index) else {
         return;
     };
-    let (record, cas) =
-        hostcalls::get_shared_data(&record_key(provider, remote)).unwrap_or((None, None));
-    let outcome = match shared.slots.borrow_mut().get_mut(index) {
-        Some(slot) => slot.sync(record.as_deref(), cas, &provider.algorithms),
-        None => return,
+    let generation = host
+        .get_shared_data(&generation_key(provider, remote))
+        .ok()
+        .and_then(|(value, _)| value)
+        .and_then(|value| Generation::decode(&value));
+    if with_slot(shared, index, |slot| slot.record_changed(generation)) != Some(true) {
+        return;
+    }
+    let (record, cas) = host
+        .get_shared_data(&record_key(provider, remote))
+        .unwrap_or((None, None));
+    let Some(outcome) = with_slot(shared, index, |slot| {
+        slot.record_generation = generation;
+        slot.sync(record.as_deref(), cas, &provider.algorithms)
+    }) else {
+        return;
     };
     match outcome {
         Sync::Unchanged => {}
@@ -326,18 +342,16 @@ fn sync_keys(shared: &Shared, index: usize) {
             for why in skipped {
                 log::warn!("provider {}: skipped a fetched key: {why}", provider.name);
             }
-            let (count, version) = match shared.slots.borrow().get(index) {
-                Some(slot) => (slot.keys.as_ref().map_or(0, KeySet::len), slot.version),
-                None => (0, 0),
-            };
+            let (count, version) = with_slot(shared, index, |slot| {
+                (slot.keys.as_ref().map_or(0, KeySet::len), slot.version)
+            })
+            .unwrap_or((0, 0));
             log::info!(
                 "provider {}: using {count} fetched key(s), version {version}",
                 provider.name
             );
-            // A token verified with the old set must not outlive a key that was removed.
-            if let Ok(mut cache) = shared.cache.try_borrow_mut() {
-                cache.forget_provider(index);
-            }
+            // Cached tokens of the old set are checked again: the cache compares each entry's
+            // key version with the slot's on every hit, so no flush is needed (or missed).
         }
         Sync::Unusable(why) => {
             log::warn!("provider {}: shared keys unusable: {why}", provider.name);
@@ -356,6 +370,11 @@ fn record_key(provider: &Provider, remote: &RemoteKeys) -> String {
     shared_key("jwks", provider, remote)
 }
 
+/// Shared-data key of the generation of the provider's JWKS record.
+fn generation_key(provider: &Provider, remote: &RemoteKeys) -> String {
+    shared_key("jwks-generation", provider, remote)
+}
+
 fn shared_key(kind: &str, provider: &Provider, remote: &RemoteKeys) -> String {
     format!("edge-auth/{kind} {} {}", remote.cluster, provider.issuer)
 }
@@ -363,12 +382,10 @@ fn shared_key(kind: &str, provider: &Provider, remote: &RemoteKeys) -> String {
 /// Creates the provider's lease if no VM has yet. Compare-and-swap only guards keys that
 /// exist, so the lease must exist before any VM tries to take it: Envoy configures the main
 /// thread's VM before it starts the workers, which makes this creation race-free.
-pub(crate) fn create_lease(provider: &Provider, remote: &RemoteKeys) {
-    if let Ok((None, _)) = hostcalls::get_shared_data(&lease_key(provider, remote)) {
+pub(crate) fn create_lease(host: &dyn Host, provider: &Provider, remote: &RemoteKeys) {
+    if let Ok((None, _)) = host.get_shared_data(&lease_key(provider, remote)) {
         let fresh = Lease::default().encode();
-        if let Err(status) =
-            hostcalls::set_shared_data(&lease_key(provider, remote), Some(&fresh), None)
-        {
+        if let Err(status) = host.set_shared_data(&lease_key(provider, remote), &fresh, None) {
             log::error!(
                 "provider {}: cannot create the fetch lease: {status:?}",
                 provider.name
@@ -378,8 +395,8 @@ pub(crate) fn create_lease(provider: &Provider, remote: &RemoteKeys) {
 }
 
 /// The provider's lease and its compare-and-swap value (a fresh lease if none is shared yet).
-fn read_lease(provider: &Provider, remote: &RemoteKeys) -> (Lease, Option<u32>) {
-    match hostcalls::get_shared_data(&lease_key(provider, remote)) {
+fn read_lease(host: &dyn Host, provider: &Provider, remote: &RemoteKeys) -> (Lease, Option<u32>) {
+    match host.get_shared_data(&lease_key(provider, remote)) {
         Ok((Some(bytes), cas)) => (Lease::decode(&bytes).unwrap_or_default(), cas),
         Ok((None, cas)) => (Lease::default(), cas),
         Err(_) => (Lease::default(), None),
@@ -397,6 +414,7 @@ pub(crate) struct Pending {
 /// decides the request again (allowed requests are resumed), or refuses it (401/503; in report
 /// mode forwarded and counted as would-deny).
 pub(crate) fn introspection_answered(
+    host: &dyn Host,
     shared: &Shared,
     pending: &Pending,
     num_headers: usize,
@@ -404,7 +422,7 @@ pub(crate) fn introspection_answered(
 ) {
     let misconfigured = || Denial::Unavailable("edge-auth is misconfigured".into());
     let Some(provider) = shared.policy.providers.get(pending.provider) else {
-        resume(internal_failure(shared, &misconfigured()));
+        resume(host, internal_failure(host, shared, &misconfigured()));
         return;
     };
     let Some(introspection) = shared
@@ -413,11 +431,11 @@ pub(crate) fn introspection_answered(
         .get(pending.provider)
         .and_then(|e| e.introspection.as_ref())
     else {
-        resume(internal_failure(shared, &misconfigured()));
+        resume(host, internal_failure(host, shared, &misconfigured()));
         return;
     };
-    let (status, body) = call_response(num_headers, body_size);
-    let now = now_ms() / 1000;
+    let (status, body) = host.call_response(num_headers, body_size);
+    let now = host.now_ms() / 1000;
     let outcome = introspection::interpret(
         status,
         body,
@@ -434,20 +452,27 @@ pub(crate) fn introspection_answered(
         } => {
             shared
                 .metrics
-                .introspection(pending.provider, IntrospectionResult::Active);
-            let Ok(mut cache) = shared.cache.try_borrow_mut() else {
-                internal_failure(shared, &Denial::Unavailable("edge-auth is busy".into()));
-                return;
-            };
-            cache.insert(&pending.token, Rc::new(identity), valid_until, now);
-            // The answer is cached: decide as for any verified token (route scopes, headers).
-            Settled::Final
+                .introspection(host, pending.provider, IntrospectionResult::Active);
+            let identity = Rc::new(identity);
+            let version = with_slot(shared, pending.provider, |slot| slot.version).unwrap_or(0);
+            if let Ok(mut cache) = shared.cache.try_borrow_mut() {
+                cache.insert(
+                    &pending.token,
+                    Rc::clone(&identity),
+                    valid_until,
+                    now,
+                    version,
+                );
+            }
+            // Decided with the answer in hand (route scopes, headers), cached or not.
+            Settled::Active(identity)
         }
         Outcome::Inactive(why) => {
             shared
                 .metrics
-                .introspection(pending.provider, IntrospectionResult::Inactive);
-            let action = decide_now(
+                .introspection(host, pending.provider, IntrospectionResult::Inactive);
+            let flow = decide_now(
+                host,
                 shared,
                 &Settled::Refused(Denial::InvalidToken(why.into()), Reason::for_inactive(why)),
             );
@@ -456,13 +481,13 @@ pub(crate) fn introspection_answered(
                 let until = now.saturating_add(introspection.negative_cache_seconds);
                 cache.insert_inactive(&pending.token, until, now);
             }
-            resume(action);
+            resume(host, flow);
             return;
         }
         Outcome::Unavailable(cause) => {
             shared
                 .metrics
-                .introspection(pending.provider, IntrospectionResult::Unavailable);
+                .introspection(host, pending.provider, IntrospectionResult::Unavailable);
             log::warn!(
                 "provider {}: introspection via cluster {} failed: {cause}",
                 provider.name,
@@ -474,21 +499,26 @@ pub(crate) fn introspection_answered(
             )
         }
     };
-    resume(decide_now(shared, &settled));
+    resume(host, decide_now(host, shared, &settled));
 }
 
 /// Resumes the effective HTTP context's paused request if it was allowed (a refusal has sent
 /// its reply already).
-fn resume(action: Action) {
-    if let Action::Continue = action {
-        if let Err(status) = hostcalls::resume_http_request() {
+fn resume(host: &dyn Host, flow: Flow) {
+    if flow == Flow::Continue {
+        if let Err(status) = host.resume_request() {
             log::error!("cannot resume a request: {status:?}");
         }
     }
 }
 
 /// POSTs `token` to `provider`'s introspection endpoint; the call's token, or `None` (logged).
-pub(crate) fn introspect(shared: &Shared, provider: usize, token: &str) -> Option<u32> {
+pub(crate) fn introspect(
+    host: &dyn Host,
+    shared: &Shared,
+    provider: usize,
+    token: &str,
+) -> Option<u32> {
     let introspection = shared
         .policy
         .endpoints
@@ -497,7 +527,7 @@ pub(crate) fn introspect(shared: &Shared, provider: usize, token: &str) -> Optio
         .as_ref()?;
     let provider = shared.policy.providers.get(provider)?;
     let body = introspection::request_body(token);
-    let headers = vec![
+    let headers = [
         (":method", "POST"),
         (":path", introspection.path.as_str()),
         (":authority", introspection.authority.as_str()),
@@ -505,12 +535,11 @@ pub(crate) fn introspect(shared: &Shared, provider: usize, token: &str) -> Optio
         ("accept", "application/json"),
         ("authorization", introspection.authorization.as_str()),
     ];
-    match hostcalls::dispatch_http_call(
+    match host.dispatch_http_call(
         &introspection.cluster,
-        headers,
+        &headers,
         Some(body.as_bytes()),
-        vec![],
-        Duration::from_millis(introspection.timeout_ms),
+        introspection.timeout_ms,
     ) {
         Ok(call) => Some(call),
         Err(status) => {
@@ -524,44 +553,55 @@ pub(crate) fn introspect(shared: &Shared, provider: usize, token: &str) -> Optio
     }
 }
 
+/// What became of a request that needs keys the worker does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyWait {
+    /// Parked until a fetch ends (or its deadline).
+    Parked,
+    /// New keys were installed just now (another worker's fetch, or this one's that ended
+    /// before the tick): decide the request again at once.
+    Installed,
+    /// Nothing would come of waiting: decide with what there is.
+    Nothing,
+}
+
 /// Parks the request until `provider`'s keys are fetched, if a fetch is coming (or, for an
-/// unknown `kid`, the refetch window allows one); false if nothing would come of waiting.
+/// unknown `kid`, the refetch window allows one). Keys another worker shared meanwhile are
+/// installed first (reading only their generation when they did not change).
 pub(crate) fn wait_for_keys(
+    host: &dyn Host,
     shared: &Shared,
     provider: usize,
     unknown_kid: bool,
     context_id: u32,
     now: u64,
-) -> bool {
+) -> KeyWait {
     let Some((entry, remote)) = remote_provider(shared, provider) else {
-        return false;
+        return KeyWait::Nothing;
     };
-    let version = |shared: &Shared| shared.slots.borrow().get(provider).map(|s| s.version);
-    let before = version(shared);
+    let before = with_slot(shared, provider, |slot| slot.version);
     // Lease, then keys (see on_tick): another worker may have finished a fetch since this
     // worker's last tick, and its keys are then already shared.
-    let (lease, _) = read_lease(entry, remote);
-    sync_keys(shared, provider);
-    let installed = version(shared) != before;
-    let Ok(mut slots) = shared.slots.try_borrow_mut() else {
-        return false;
-    };
-    let Some(slot) = slots.get_mut(provider) else {
-        return false;
-    };
+    let (lease, _) = read_lease(host, entry, remote);
+    sync_keys(host, shared, provider);
     let early = unknown_kid && lease.unknown_kid_refetch_allowed(now, remote);
-    // With new keys just installed, the next tick decides the request again with them.
-    if !(installed || slot.fetching() || lease.fetch_coming(now) || early) {
-        return false;
-    }
-    if early {
-        slot.unknown_kid_wanted = true;
-    }
-    slot.waiters.push(Waiter {
-        context_id,
-        deadline_ms: now
-            .saturating_add(remote.timeout_ms.saturating_mul(2))
-            .saturating_add(1000),
-    });
-    true
+    with_slot(shared, provider, |slot| {
+        if Some(slot.version) != before {
+            return KeyWait::Installed;
+        }
+        if !(slot.fetching() || lease.fetch_coming(now) || early) {
+            return KeyWait::Nothing;
+        }
+        if early {
+            slot.unknown_kid_wanted = true;
+        }
+        slot.waiters.push(Waiter {
+            context_id,
+            deadline_ms: now
+                .saturating_add(remote.timeout_ms.saturating_mul(2))
+                .saturating_add(1000),
+        });
+        KeyWait::Parked
+    })
+    .unwrap_or(KeyWait::Nothing)
 }

@@ -15,13 +15,12 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
-
 use crate::policy::cache::CacheStats;
 use crate::policy::outcome::{Outcome, Reason, Verdict};
 use crate::policy::Policy;
 use crate::request::credential::CredentialKind;
+
+use super::{Host, MetricKind};
 
 /// Label value for "none" (no credential, no provider).
 const NONE: &str = "none";
@@ -54,7 +53,7 @@ pub(crate) struct Metrics {
 
 impl Metrics {
     /// Defines the metrics a configuration can need; ids of per-request series come later.
-    pub(crate) fn new(policy: &Policy) -> Metrics {
+    pub(crate) fn new(host: &dyn Host, policy: &Policy) -> Metrics {
         let providers: Vec<String> = policy
             .providers
             .iter()
@@ -62,12 +61,24 @@ impl Metrics {
             .collect();
         let slots = Verdict::ALL.len() * (CredentialKind::ALL.len() + 1) * (providers.len() + 1);
         let cache = [
-            define(MetricType::Counter, "edge_auth_token_cache_hits_total"),
-            define(MetricType::Counter, "edge_auth_token_cache_misses_total"),
-            define(MetricType::Counter, "edge_auth_token_cache_evictions_total"),
+            define(
+                host,
+                MetricKind::Counter,
+                "edge_auth_token_cache_hits_total",
+            ),
+            define(
+                host,
+                MetricKind::Counter,
+                "edge_auth_token_cache_misses_total",
+            ),
+            define(
+                host,
+                MetricKind::Counter,
+                "edge_auth_token_cache_evictions_total",
+            ),
         ];
         let per_provider =
-            |wanted: &dyn Fn(usize) -> bool, names: &dyn Fn(&str) -> [(MetricType, String); 3]| {
+            |wanted: &dyn Fn(usize) -> bool, names: &dyn Fn(&str) -> [(MetricKind, String); 3]| {
                 providers
                     .iter()
                     .enumerate()
@@ -76,7 +87,11 @@ impl Metrics {
                             return None;
                         }
                         let [a, b, c] = names(label);
-                        Some([define(a.0, &a.1)?, define(b.0, &b.1)?, define(c.0, &c.1)?])
+                        Some([
+                            define(host, a.0, &a.1)?,
+                            define(host, b.0, &b.1)?,
+                            define(host, c.0, &c.1)?,
+                        ])
                     })
                     .collect::<Vec<_>>()
             };
@@ -90,15 +105,15 @@ impl Metrics {
             &|p| {
                 [
                     (
-                        MetricType::Counter,
+                        MetricKind::Counter,
                         format!("edge_auth_key_fetches_total.provider.{p}.result.success"),
                     ),
                     (
-                        MetricType::Counter,
+                        MetricKind::Counter,
                         format!("edge_auth_key_fetches_total.provider.{p}.result.failure"),
                     ),
                     (
-                        MetricType::Gauge,
+                        MetricKind::Gauge,
                         format!("edge_auth_keys_age_seconds.provider.{p}"),
                     ),
                 ]
@@ -114,7 +129,7 @@ impl Metrics {
             &|p| {
                 ["active", "inactive", "unavailable"].map(|result| {
                     (
-                        MetricType::Counter,
+                        MetricKind::Counter,
                         format!("edge_auth_introspection_total.provider.{p}.result.{result}"),
                     )
                 })
@@ -131,7 +146,7 @@ impl Metrics {
     }
 
     /// Counts one decided request: one increment, plus one for the reason of a refusal.
-    pub(crate) fn count(&self, outcome: &Outcome) {
+    pub(crate) fn count(&self, host: &dyn Host, outcome: &Outcome) {
         let Some(verdict) = outcome.verdict else {
             return;
         };
@@ -155,7 +170,8 @@ impl Metrics {
                 Some(id) => Some(id),
                 None => {
                     let id = define(
-                        MetricType::Counter,
+                        host,
+                        MetricKind::Counter,
                         &format!(
                             "edge_auth_requests_total.decision.{}.credential.{}.provider.{}",
                             verdict.code(),
@@ -167,7 +183,7 @@ impl Metrics {
                     id
                 }
             };
-            increment(id, 1);
+            increment(host, id, 1);
         }
         if let (Some(reason), true) = (
             outcome.reason,
@@ -175,7 +191,11 @@ impl Metrics {
         ) {
             let report = verdict == Verdict::WouldDeny;
             let key = (report, reason, kind, provider);
-            let known = self.refusals.borrow().get(&key).copied();
+            let known = self
+                .refusals
+                .try_borrow()
+                .ok()
+                .and_then(|refusals| refusals.get(&key).copied());
             let id = known.or_else(|| {
                 let name = format!(
                     "{}.reason.{}.credential.{}.provider.{}",
@@ -188,18 +208,18 @@ impl Metrics {
                     self.kind_label(kind),
                     self.provider_label(provider)
                 );
-                let id = define(MetricType::Counter, &name)?;
+                let id = define(host, MetricKind::Counter, &name)?;
                 if let Ok(mut refusals) = self.refusals.try_borrow_mut() {
                     refusals.insert(key, id);
                 }
                 Some(id)
             });
-            increment(id, 1);
+            increment(host, id, 1);
         }
     }
 
     /// Adds the token cache's counts since the last call.
-    pub(crate) fn add_cache(&self, stats: CacheStats) {
+    pub(crate) fn add_cache(&self, host: &dyn Host, stats: CacheStats) {
         let [hits, misses, evictions] = self.cache;
         for (id, count) in [
             (hits, stats.hits),
@@ -207,36 +227,36 @@ impl Metrics {
             (evictions, stats.evictions),
         ] {
             if count > 0 {
-                increment(id, i64::try_from(count).unwrap_or(i64::MAX));
+                increment(host, id, i64::try_from(count).unwrap_or(i64::MAX));
             }
         }
     }
 
     /// Counts a key fetch for the provider at `index`.
-    pub(crate) fn key_fetch(&self, index: usize, success: bool) {
+    pub(crate) fn key_fetch(&self, host: &dyn Host, index: usize, success: bool) {
         if let Some(Some([ok, failed, _])) = self.keys.get(index) {
-            increment(Some(if success { *ok } else { *failed }), 1);
+            increment(host, Some(if success { *ok } else { *failed }), 1);
         }
     }
 
     /// Sets the age of the provider's keys in use, in seconds.
-    pub(crate) fn key_age(&self, index: usize, seconds: u64) {
+    pub(crate) fn key_age(&self, host: &dyn Host, index: usize, seconds: u64) {
         if let Some(Some([_, _, age])) = self.keys.get(index) {
-            if let Err(status) = hostcalls::record_metric(*age, seconds) {
+            if let Err(status) = host.record_metric(*age, seconds) {
                 log::debug!("cannot record metric {age}: {status:?}");
             }
         }
     }
 
     /// Counts an introspection call for the provider at `index`.
-    pub(crate) fn introspection(&self, index: usize, result: IntrospectionResult) {
+    pub(crate) fn introspection(&self, host: &dyn Host, index: usize, result: IntrospectionResult) {
         if let Some(Some(ids)) = self.introspection.get(index) {
             let at = match result {
                 IntrospectionResult::Active => 0,
                 IntrospectionResult::Inactive => 1,
                 IntrospectionResult::Unavailable => 2,
             };
-            increment(ids.get(at).copied(), 1);
+            increment(host, ids.get(at).copied(), 1);
         }
     }
 
@@ -268,8 +288,8 @@ fn label_value(name: &str) -> String {
         .collect()
 }
 
-fn define(kind: MetricType, name: &str) -> Option<u32> {
-    match hostcalls::define_metric(kind, name) {
+fn define(host: &dyn Host, kind: MetricKind, name: &str) -> Option<u32> {
+    match host.define_metric(kind, name) {
         Ok(id) => Some(id),
         Err(status) => {
             log::warn!("cannot define metric {name}: {status:?}");
@@ -278,9 +298,9 @@ fn define(kind: MetricType, name: &str) -> Option<u32> {
     }
 }
 
-fn increment(id: Option<u32>, by: i64) {
+fn increment(host: &dyn Host, id: Option<u32>, by: i64) {
     if let Some(id) = id {
-        if let Err(status) = hostcalls::increment_metric(id, by) {
+        if let Err(status) = host.increment_metric(id, by) {
             log::debug!("cannot increment metric {id}: {status:?}");
         }
     }

@@ -5,28 +5,29 @@
 //! Made at configure time by the first worker that finds none. Workers starting together may
 //! each write one; the last write wins, and since the key is read from shared data on every use
 //! (never kept per worker), all workers agree from then on. At worst a nonce issued in that
-//! first instant is refused once and the client is handed a new one.
+//! first instant is refused once and the client is handed a new one. The random bytes come from
+//! the glue (`getrandom` is linked into the wasm filter only).
 
-use proxy_wasm::hostcalls;
+use super::Host;
 
 /// The shared-data key holding the nonce key.
 const SHARED_KEY: &str = "edge-auth.dpop-nonce-key";
 /// Bytes of the nonce key.
-const KEY_BYTES: usize = 32;
+pub const KEY_BYTES: usize = 32;
 
-/// Creates the nonce key unless one exists; `false` if it cannot (no randomness, host error).
-pub(crate) fn create_nonce_key() -> bool {
-    if let Ok((Some(existing), _)) = hostcalls::get_shared_data(SHARED_KEY) {
+/// Creates the nonce key from `random` (fresh random bytes, `None` if there is no randomness)
+/// unless one exists; `false` if it cannot (no randomness, host error).
+pub(crate) fn create_nonce_key(host: &dyn Host, random: Option<[u8; KEY_BYTES]>) -> bool {
+    if let Ok((Some(existing), _)) = host.get_shared_data(SHARED_KEY) {
         if existing.len() == KEY_BYTES {
             return true;
         }
     }
-    let mut key = [0u8; KEY_BYTES];
-    if let Err(err) = getrandom::getrandom(&mut key) {
-        log::error!("cannot make the DPoP nonce key: no randomness ({err})");
+    let Some(key) = random else {
+        log::error!("cannot make the DPoP nonce key: no randomness");
         return false;
-    }
-    match hostcalls::set_shared_data(SHARED_KEY, Some(&key), None) {
+    };
+    match host.set_shared_data(SHARED_KEY, &key, None) {
         Ok(()) => true,
         Err(status) => {
             log::error!("cannot store the DPoP nonce key: {status:?}");
@@ -36,8 +37,8 @@ pub(crate) fn create_nonce_key() -> bool {
 }
 
 /// The current nonce key, if there is one.
-pub(crate) fn nonce_key() -> Option<Vec<u8>> {
-    match hostcalls::get_shared_data(SHARED_KEY) {
+pub(crate) fn nonce_key(host: &dyn Host) -> Option<Vec<u8>> {
+    match host.get_shared_data(SHARED_KEY) {
         Ok((Some(key), _)) if key.len() == KEY_BYTES => Some(key),
         _ => None,
     }

@@ -6,9 +6,7 @@
 //! worker wrote in between; on a collision it reads again. Shards are created at configure time,
 //! so that even the first write is a compare-and-swap.
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::Status;
-
+use super::{Host, HostError};
 use crate::policy::replay::{record, shard_key, Recorded, ReplayEntry, ReplayLimits};
 
 /// Attempts before giving up on a shard other workers keep writing (then the proof is refused).
@@ -23,11 +21,11 @@ pub(crate) enum NotRecorded {
 }
 
 /// Creates every shard that does not exist yet (on configure).
-pub(crate) fn create_shards(limits: &ReplayLimits) {
+pub(crate) fn create_shards(host: &dyn Host, limits: &ReplayLimits) {
     for index in 0..limits.shards {
         let key = shard_key(index);
-        if let Ok((None, None)) = hostcalls::get_shared_data(&key) {
-            if let Err(status) = hostcalls::set_shared_data(&key, Some(&[]), None) {
+        if let Ok((None, None)) = host.get_shared_data(&key) {
+            if let Err(status) = host.set_shared_data(&key, &[], None) {
                 log::error!("cannot create DPoP replay shard {index}: {status:?}");
             }
         }
@@ -36,13 +34,14 @@ pub(crate) fn create_shards(limits: &ReplayLimits) {
 
 /// Records `entry` as used at `now` (Unix seconds).
 pub(crate) fn first_use(
+    host: &dyn Host,
     entry: &ReplayEntry,
     limits: &ReplayLimits,
     now: u64,
 ) -> Result<(), NotRecorded> {
     let key = shard_key(entry.shard(limits.shards));
     for _ in 0..CAS_ATTEMPTS {
-        let (bytes, cas) = hostcalls::get_shared_data(&key).map_err(|status| {
+        let (bytes, cas) = host.get_shared_data(&key).map_err(|status| {
             log::error!("cannot read DPoP replay shard {key}: {status:?}");
             NotRecorded::Unavailable
         })?;
@@ -52,10 +51,9 @@ pub(crate) fn first_use(
             now,
             limits.entries_per_shard,
         ) {
-            Recorded::Fresh(updated) => match hostcalls::set_shared_data(&key, Some(&updated), cas)
-            {
+            Recorded::Fresh(updated) => match host.set_shared_data(&key, &updated, cas) {
                 Ok(()) => return Ok(()),
-                Err(Status::CasMismatch) => continue,
+                Err(HostError::CasMismatch) => continue,
                 Err(status) => {
                     log::error!("cannot write DPoP replay shard {key}: {status:?}");
                     return Err(NotRecorded::Unavailable);

@@ -5,7 +5,8 @@
 //! decision as a JWT's claims: an inactive token, one of another issuer, an expired one or one for
 //! another audience is refused (401); anything but a 200 JSON answer means the issuer cannot
 //! vouch for the token now (503, never a pass). Positive answers are remembered until the
-//! smaller of the token's `exp` and `cache_seconds`, negative ones for `negative_cache_seconds`.
+//! smaller of the token's `exp` (plus the provider's clock skew, as for a JWT) and
+//! `cache_seconds`, negative ones for `negative_cache_seconds`.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -257,7 +258,12 @@ pub fn interpret(
         return Outcome::Inactive("token audience is not accepted");
     }
     let cache_until = now.saturating_add(introspection.cache_seconds);
-    let valid_until = exp.map_or(cache_until, |exp| exp.min(cache_until));
+    // Good as long as `exp` is within the clock skew (the check above): an `exp` just past is
+    // still accepted, so the answer must not be cached "until" a time already gone.
+    let valid_until = exp.map_or(cache_until, |exp| {
+        exp.saturating_add(provider.clock_skew_seconds)
+            .min(cache_until)
+    });
     let Ok(mut identity) = identity_from_claims(&claims, index, provider, forward, valid_until)
     else {
         return Outcome::Inactive("token has an invalid network claim");

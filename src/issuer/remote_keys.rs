@@ -2,10 +2,12 @@
 //! state machines that decide when a worker fetches, how failures back off and how fetched
 //! keys travel between workers.
 //!
-//! Every Envoy worker runs its own VM. They share two records per provider through proxy-wasm
+//! Every Envoy worker runs its own VM. They share three records per provider through proxy-wasm
 //! shared data: the [`Lease`] (who may fetch next, and when; updated with compare-and-swap, so
-//! exactly one worker wins each fetch) and the [`KeyRecord`] (the raw JWKS body of the last good
-//! fetch, which every worker parses itself). A worker's own view is a [`Slot`]: its parsed keys,
+//! exactly one worker wins each fetch), the [`KeyRecord`] (the raw JWKS body of the last good
+//! fetch, which every worker parses itself; up to [`MAX_BODY_BYTES`]) and its generation (a
+//! number bumped after each new record is written, see [`Generation`]), which a worker reads
+//! first so that it copies the record only when it changed. A worker's own view is a [`Slot`]: its parsed keys,
 //! the version it installed, the fetch it has in flight and the requests waiting for keys.
 //! Time goes in as milliseconds since the Unix epoch; nothing here reads a clock or calls the host.
 
@@ -393,6 +395,33 @@ impl KeyRecord {
     }
 }
 
+/// The generation of a provider's shared [`KeyRecord`]: a small shared-data value the fetching
+/// worker bumps after it wrote a new record, so that the others (on every tick, and for every
+/// token naming an unknown `kid`) copy the record, up to 512 KiB, only when it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(pub u64);
+
+impl Generation {
+    /// Shared-data form: decimal.
+    pub fn encode(self) -> Vec<u8> {
+        self.0.to_string().into_bytes()
+    }
+
+    /// Reads [`Generation::encode`]'s form.
+    pub fn decode(bytes: &[u8]) -> Option<Generation> {
+        std::str::from_utf8(bytes)
+            .ok()?
+            .parse()
+            .ok()
+            .map(Generation)
+    }
+
+    /// The generation after this one.
+    pub fn next(self) -> Generation {
+        Generation(self.0.wrapping_add(1))
+    }
+}
+
 /// The outcome of one HTTP call to the issuer, as the filter saw it.
 pub fn response_body(status: Option<u32>, body: Option<Vec<u8>>) -> Result<Vec<u8>, String> {
     match status {
@@ -434,10 +463,13 @@ pub struct Waiter {
 pub struct Slot {
     /// The keys in use; `None` until the first good set arrives.
     pub keys: Option<KeySet>,
-    /// Bumped on every install; cached tokens of this provider are dropped with it.
+    /// Bumped on every install; the token cache stamps entries with it and checks it on every
+    /// hit, so a token verified with the previous set is verified again.
     pub version: u64,
     /// Compare-and-swap value of the shared [`KeyRecord`] last installed.
     pub record_cas: Option<u32>,
+    /// The record's [`Generation`] when this worker last read the record.
+    pub record_generation: Option<Generation>,
     /// This worker's fetch in flight.
     pub stage: Option<Stage>,
     /// A token named an unknown `kid` since the last fetch.
@@ -465,6 +497,13 @@ impl Slot {
     /// Whether this worker is fetching.
     pub fn fetching(&self) -> bool {
         !matches!(self.stage, None | Some(Stage::Idle))
+    }
+
+    /// Whether the shared record must be read, its generation being `shared` (`None`: no
+    /// generation is shared, as before any fetch; the record is read then, as it is small or
+    /// absent). A change of generation since the last read means a new record.
+    pub fn record_changed(&self, shared: Option<Generation>) -> bool {
+        shared.is_none() || shared != self.record_generation
     }
 
     /// Installs the shared record if it changed since the last look (`cas` tells).
@@ -527,6 +566,10 @@ impl KeyLookup for WorkerKeys<'_> {
         } else {
             Some(&provider.keys).filter(|keys| !keys.is_empty())
         }
+    }
+
+    fn key_version(&self, index: usize) -> u64 {
+        self.slots.get(index).map_or(0, |slot| slot.version)
     }
 }
 
@@ -687,6 +730,21 @@ mod tests {
         };
         assert_eq!(KeyRecord::decode(&record.encode()), Some(record));
         assert_eq!(KeyRecord::decode(b"no newline"), None);
+    }
+
+    #[test]
+    fn the_record_is_read_again_only_when_its_generation_changed() {
+        let mut slot = Slot::default();
+        assert!(slot.record_changed(None), "no generation shared: read");
+        assert!(slot.record_changed(Some(Generation(1))));
+        slot.record_generation = Some(Generation(1));
+        assert!(!slot.record_changed(Some(Generation(1))));
+        assert!(slot.record_changed(Some(Generation(1).next())));
+        assert_eq!(
+            Generation::decode(&Generation(42).encode()),
+            Some(Generation(42))
+        );
+        assert_eq!(Generation::decode(b"x"), None);
     }
 
     #[test]

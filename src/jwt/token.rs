@@ -153,6 +153,13 @@ struct Header {
 pub trait KeyLookup {
     /// The current keys of the provider at `index`, or `None` while none are known.
     fn keys_of(&self, index: usize) -> Option<&KeySet>;
+
+    /// The version of the provider's key set: changes whenever its keys change, so a token
+    /// verified under another version is checked again (keys written in the configuration
+    /// never change: 0).
+    fn key_version(&self, _index: usize) -> u64 {
+        0
+    }
 }
 
 /// The keys written in the configuration (empty for providers whose keys are fetched).

@@ -2,8 +2,12 @@
 //!
 //! Entries are keyed by the whole token string, so no other token can ever hit an entry, and
 //! only tokens that passed every check are stored: a flood of forged tokens cannot fill or
-//! evict it. An entry is good until the token's `exp` (plus the provider's clock skew); what
-//! depends on the request (route scopes) is re-checked on every hit. Size is bounded: when
+//! evict it. An entry is good until the token's `exp` (plus the provider's clock skew) and
+//! while its provider's keys are the ones it was verified with: each entry carries the
+//! provider's key-set version ([`KeyLookup::key_version`]) and a hit compares it with the
+//! current one (one number compare), so a key withdrawn at the issuer stops a cached token at
+//! once without any flush that could be missed. What depends on the request (route scopes) is
+//! re-checked on every hit. Size is bounded: when
 //! full, expired entries go first, then an arbitrary one. Finding the expired ones is a pass
 //! over the whole map, so a full map makes that pass at most once per eighth of its capacity
 //! of inserts and otherwise drops an arbitrary entry: O(1) per insert, amortized, whatever
@@ -19,6 +23,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use crate::identity::Identity;
+use crate::jwt::token::KeyLookup;
 
 /// A bounded map from token to verified identity.
 pub struct TokenCache {
@@ -55,6 +60,8 @@ struct CachedIdentity {
     identity: Rc<Identity>,
     /// Last second (inclusive) the entry may be used.
     valid_until: u64,
+    /// The version of the provider's key set it was verified with.
+    key_version: u64,
 }
 
 impl TokenCache {
@@ -70,8 +77,8 @@ impl TokenCache {
     }
 
     /// [`TokenCache::get`], counted as a hit or a miss.
-    pub fn lookup(&mut self, token: &str, now: u64) -> Option<Rc<Identity>> {
-        let found = self.get(token, now);
+    pub fn lookup(&mut self, token: &str, now: u64, keys: &dyn KeyLookup) -> Option<Rc<Identity>> {
+        let found = self.get(token, now, keys);
         if found.is_some() {
             self.stats.hits = self.stats.hits.saturating_add(1);
         } else {
@@ -90,18 +97,29 @@ impl TokenCache {
         std::mem::take(&mut self.stats)
     }
 
-    /// The identity for `token` if it is cached and still valid at `now`.
-    pub fn get(&mut self, token: &str, now: u64) -> Option<Rc<Identity>> {
+    /// The identity for `token` if it is cached, still valid at `now` and verified with the
+    /// key set its provider has in `keys` now.
+    pub fn get(&mut self, token: &str, now: u64, keys: &dyn KeyLookup) -> Option<Rc<Identity>> {
         let entry = self.entries.get(token)?;
-        if now <= entry.valid_until {
+        if now <= entry.valid_until
+            && entry.key_version == keys.key_version(entry.identity.provider)
+        {
             return Some(Rc::clone(&entry.identity));
         }
         self.entries.remove(token);
         None
     }
 
-    /// Remembers a verified token until `valid_until` (Unix seconds, inclusive).
-    pub fn insert(&mut self, token: &str, identity: Rc<Identity>, valid_until: u64, now: u64) {
+    /// Remembers a verified token until `valid_until` (Unix seconds, inclusive), as verified
+    /// with version `key_version` of its provider's keys.
+    pub fn insert(
+        &mut self,
+        token: &str,
+        identity: Rc<Identity>,
+        valid_until: u64,
+        now: u64,
+        key_version: u64,
+    ) {
         if self.capacity == 0 {
             return;
         }
@@ -118,6 +136,7 @@ impl TokenCache {
             CachedIdentity {
                 identity,
                 valid_until,
+                key_version,
             },
         );
     }
@@ -146,13 +165,6 @@ impl TokenCache {
             }
             None => false,
         }
-    }
-
-    /// Forgets every token of the provider at `provider`: its keys changed, and a token must
-    /// not outlive the key that verified it.
-    pub fn forget_provider(&mut self, provider: usize) {
-        self.entries
-            .retain(|_, entry| entry.identity.provider != provider);
     }
 
     /// Number of cached tokens.
@@ -234,6 +246,22 @@ impl Hasher for TokenHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jwt::jwks::KeySet;
+
+    /// Keys whose versions the test sets (no key set: the cache never looks at keys).
+    struct Versions(Vec<u64>);
+
+    impl KeyLookup for Versions {
+        fn keys_of(&self, _index: usize) -> Option<&KeySet> {
+            None
+        }
+
+        fn key_version(&self, index: usize) -> u64 {
+            self.0.get(index).copied().unwrap_or(0)
+        }
+    }
+
+    const V0: Versions = Versions(Vec::new());
 
     fn identity(subject: &str) -> Rc<Identity> {
         Rc::new(Identity {
@@ -252,49 +280,51 @@ mod tests {
     #[test]
     fn hit_returns_the_identity_of_that_exact_token() {
         let mut cache = TokenCache::new(4);
-        cache.insert("a.b.c", identity("alice"), 100, 0);
+        cache.insert("a.b.c", identity("alice"), 100, 0, 0);
         assert_eq!(
-            cache.get("a.b.c", 50).unwrap().subject.as_deref(),
+            cache.get("a.b.c", 50, &V0).unwrap().subject.as_deref(),
             Some("alice")
         );
-        assert!(cache.get("a.b.c ", 50).is_none());
-        assert!(cache.get("a.b.d", 50).is_none());
+        assert!(cache.get("a.b.c ", 50, &V0).is_none());
+        assert!(cache.get("a.b.d", 50, &V0).is_none());
     }
 
     #[test]
     fn entry_expires_after_valid_until() {
         let mut cache = TokenCache::new(4);
-        cache.insert("t", identity("alice"), 100, 0);
-        assert!(cache.get("t", 100).is_some());
-        assert!(cache.get("t", 101).is_none());
+        cache.insert("t", identity("alice"), 100, 0, 0);
+        assert!(cache.get("t", 100, &V0).is_some());
+        assert!(cache.get("t", 101, &V0).is_none());
         assert!(cache.is_empty(), "expired entry is dropped on lookup");
     }
 
     #[test]
     fn size_stays_bounded_and_expired_entries_go_first() {
         let mut cache = TokenCache::new(2);
-        cache.insert("old", identity("o"), 10, 0);
-        cache.insert("live", identity("l"), 1000, 0);
-        cache.insert("new", identity("n"), 1000, 50);
+        cache.insert("old", identity("o"), 10, 0, 0);
+        cache.insert("live", identity("l"), 1000, 0, 0);
+        cache.insert("new", identity("n"), 1000, 50, 0);
         assert_eq!(cache.len(), 2);
-        assert!(cache.get("live", 60).is_some());
-        assert!(cache.get("new", 60).is_some());
+        assert!(cache.get("live", 60, &V0).is_some());
+        assert!(cache.get("new", 60, &V0).is_some());
         for i in 0..100 {
-            cache.insert(&format!("t{i}"), identity("x"), 1000, 60);
+            cache.insert(&format!("t{i}"), identity("x"), 1000, 60, 0);
         }
         assert_eq!(cache.len(), 2);
     }
 
     #[test]
-    fn forgetting_a_provider_drops_only_its_tokens() {
+    fn a_new_key_set_of_its_provider_ends_only_that_providers_entries() {
         let mut cache = TokenCache::new(4);
         let mut other = (*identity("bob")).clone();
         other.provider = 1;
-        cache.insert("a", identity("alice"), 100, 0);
-        cache.insert("b", Rc::new(other), 100, 0);
-        cache.forget_provider(0);
-        assert!(cache.get("a", 1).is_none());
-        assert!(cache.get("b", 1).is_some());
+        cache.insert("a", identity("alice"), 100, 0, 3);
+        cache.insert("b", Rc::new(other), 100, 0, 7);
+        assert!(cache.get("a", 1, &Versions(vec![3, 7])).is_some());
+        // Provider 0's keys change: its token is checked again, provider 1's is not.
+        assert!(cache.get("a", 1, &Versions(vec![4, 7])).is_none());
+        assert!(cache.get("b", 1, &Versions(vec![4, 7])).is_some());
+        assert_eq!(cache.len(), 1, "the stale entry is dropped");
     }
 
     #[test]
@@ -313,11 +343,11 @@ mod tests {
     #[test]
     fn lookups_and_evictions_are_counted_until_taken() {
         let mut cache = TokenCache::new(1);
-        assert!(cache.lookup("a", 0).is_none());
-        cache.insert("a", identity("alice"), 100, 0);
-        assert!(cache.lookup("a", 1).is_some());
-        assert!(cache.lookup("a", 2).is_some());
-        cache.insert("b", identity("bob"), 100, 2);
+        assert!(cache.lookup("a", 0, &V0).is_none());
+        cache.insert("a", identity("alice"), 100, 0, 0);
+        assert!(cache.lookup("a", 1, &V0).is_some());
+        assert!(cache.lookup("a", 2, &V0).is_some());
+        cache.insert("b", identity("bob"), 100, 2, 0);
         assert_eq!(
             cache.take_stats(),
             CacheStats {
@@ -332,8 +362,8 @@ mod tests {
     #[test]
     fn zero_capacity_caches_nothing() {
         let mut cache = TokenCache::new(0);
-        cache.insert("t", identity("a"), 100, 0);
-        assert!(cache.get("t", 1).is_none());
+        cache.insert("t", identity("a"), 100, 0, 0);
+        assert!(cache.get("t", 1, &V0).is_none());
     }
 
     #[test]
@@ -362,23 +392,23 @@ mod tests {
     fn a_full_cache_passes_over_its_entries_once_per_eighth_of_its_capacity() {
         let mut cache = TokenCache::new(64);
         for i in 0..64 {
-            cache.insert(&format!("early{i}"), identity("x"), 10, 0);
+            cache.insert(&format!("early{i}"), identity("x"), 10, 0, 0);
         }
         // The first insert into the full cache finds every entry expired and drops them all.
-        cache.insert("first", identity("y"), 1000, 20);
+        cache.insert("first", identity("y"), 1000, 20, 0);
         assert_eq!(cache.len(), 1);
         for i in 0..63 {
-            cache.insert(&format!("live{i}"), identity("z"), 30, 20);
+            cache.insert(&format!("live{i}"), identity("z"), 30, 20, 0);
         }
         assert_eq!(cache.len(), 64);
         // Now all expire; the next 8 full inserts (64 / 8) drop one arbitrary entry each, and
         // the pass after them drops every expired one.
         for i in 0..8 {
-            cache.insert(&format!("late{i}"), identity("w"), 1000, 40);
+            cache.insert(&format!("late{i}"), identity("w"), 1000, 40, 0);
             assert_eq!(cache.len(), 64, "insert {i}");
         }
-        cache.insert("swept", identity("v"), 1000, 40);
+        cache.insert("swept", identity("v"), 1000, 40, 0);
         assert!(cache.len() <= 10, "{} entries after the pass", cache.len());
-        assert!(cache.get("swept", 40).is_some());
+        assert!(cache.get("swept", 40, &V0).is_some());
     }
 }

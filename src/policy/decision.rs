@@ -106,6 +106,9 @@ pub enum Settled {
     Final,
     /// The introspection endpoint refused the token, or could not answer: this refusal.
     Refused(Denial, Reason),
+    /// The introspection endpoint vouched for the token just now: it is decided with this
+    /// identity in hand, whether or not the token cache kept the answer.
+    Active(Rc<Identity>),
 }
 
 /// Who the caller turned out to be, whatever the credential.
@@ -447,8 +450,15 @@ pub fn evaluate_guarded<'a, T: Tracer>(
                     trace,
                 );
             }
-            if let Some(index) = introspected {
-                if cache.get(token, now).is_none() {
+            // An answer just received decides its request without a round trip through the cache.
+            let answered = match (settled, introspected) {
+                (Settled::Active(identity), Some(index)) if identity.provider == index => {
+                    Some(Rc::clone(identity))
+                }
+                _ => None,
+            };
+            if let (Some(index), None) = (introspected, &answered) {
+                if cache.get(token, now, keys).is_none() {
                     let refusal = match settled {
                         Settled::Open => {
                             cache.note_miss();
@@ -475,6 +485,13 @@ pub fn evaluate_guarded<'a, T: Tracer>(
                             Reason::IntrospectionUnavailable,
                         ),
                         Settled::Refused(denial, reason) => (denial.clone(), *reason),
+                        // An answer for another provider's token (never asked): not this one's.
+                        Settled::Active(_) => (
+                            Denial::Unavailable(
+                                "the token introspection endpoint is unavailable".into(),
+                            ),
+                            Reason::IntrospectionUnavailable,
+                        ),
                     };
                     trace.fail("introspection", || refusal.0.description());
                     return refuse(
@@ -482,7 +499,11 @@ pub fn evaluate_guarded<'a, T: Tracer>(
                     );
                 }
             }
-            match cached_or_verified(policy, keys, guard, cache, token, now) {
+            let checked = match answered {
+                Some(identity) => Ok((identity, false)),
+                None => cached_or_verified(policy, keys, guard, cache, token, now),
+            };
+            match checked {
                 Ok((verified, hit)) => {
                     trace.pass("token", || {
                         if hit {
@@ -789,7 +810,7 @@ fn cached_or_verified(
     token: &str,
     now: u64,
 ) -> Result<(Rc<Identity>, bool), Unverified> {
-    if let Some(identity) = cache.lookup(token, now) {
+    if let Some(identity) = cache.lookup(token, now, keys) {
         return Ok((identity, true));
     }
     let unverified = token::check_before_signature(token, &policy.providers, keys, now)?;
@@ -806,6 +827,7 @@ fn cached_or_verified(
         Rc::clone(&identity),
         identity.expires_at.saturating_add(skew),
         now,
+        keys.key_version(identity.provider),
     );
     Ok((identity, false))
 }

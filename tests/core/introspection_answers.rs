@@ -54,7 +54,7 @@ fn client_credentials_are_form_encoded_then_basic() {
 }
 
 #[test]
-fn active_answer_becomes_an_identity_cached_until_the_earlier_of_exp_and_cache_time() {
+fn active_answer_becomes_an_identity_cached_until_the_earlier_of_exp_plus_skew_and_cache_time() {
     let answer = json!({"active": true, "scope": "devices:read admin", "client_id": "app",
                         "sub": "alice", "aud": "api", "iss": "https://idp.example.com",
                         "exp": NOW + 30});
@@ -70,7 +70,8 @@ fn active_answer_becomes_an_identity_cached_until_the_earlier_of_exp_and_cache_t
     // The only forwarded claim (index 0: client_id -> x-client-id).
     assert_eq!(identity.forwarded_claims, [(0, "app".to_string())]);
     assert_eq!(identity.client_id.as_deref(), Some("app"));
-    assert_eq!(valid_until, NOW + 30);
+    // The default clock skew (30 s) is added to `exp`, then capped by cache_seconds (60 s).
+    assert_eq!(valid_until, NOW + 60);
     let long = json!({"active": true, "aud": ["api"], "client_id": "app", "exp": NOW + 9999});
     match outcome(Some(200), long) {
         Outcome::Active {
@@ -83,6 +84,23 @@ fn active_answer_becomes_an_identity_cached_until_the_earlier_of_exp_and_cache_t
                 Some("app"),
                 "client_id stands in"
             );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_active_answer_with_exp_inside_the_clock_skew_is_cached_until_exp_plus_skew() {
+    // Accepted (exp is 5 s past, inside the skew), so the answer must be good now, not "until"
+    // a second already gone (which left the woken request to find nothing and get a 503).
+    let policy = policy();
+    let skew = policy.providers[0].clock_skew_seconds;
+    assert!(skew > 5);
+    let answer = json!({"active": true, "aud": "api", "client_id": "app", "exp": NOW - 5});
+    match outcome(Some(200), answer) {
+        Outcome::Active { valid_until, .. } => {
+            assert_eq!(valid_until, NOW - 5 + skew);
+            assert!(valid_until >= NOW);
         }
         other => panic!("{other:?}"),
     }

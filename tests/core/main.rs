@@ -1,5 +1,5 @@
 //! Native tests of the host-independent core: the whole decision for every credential kind,
-//! issuer keys and introspection answers, hostile input, the `edge-auth` tool, and the
+//! issuer keys and introspection answers, the host's callback logic against a fake host, hostile input, the `edge-auth` tool, and the
 //! documentation's examples and links. No Envoy: these run anywhere `cargo test` does.
 //!
 //! One test binary (one link) for all of them; shared fixtures live in `tests/support/`.
@@ -18,7 +18,9 @@ mod decision;
 mod docs;
 mod eddsa;
 mod es256;
+mod fake_host;
 mod fuzz_corpus;
+mod host_callbacks;
 mod hostile_input;
 mod introspection;
 mod introspection_answers;

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use edge_auth::identity::Identity;
+use edge_auth::jwt::jwks::KeySet;
+use edge_auth::jwt::token::KeyLookup;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::rules::Requirement;
 use edge_auth::policy::Policy;
@@ -30,6 +32,19 @@ fn identity(token: &str) -> Rc<Identity> {
     })
 }
 
+/// Provider 0's key-set version, as the cache sees it.
+struct Version(u64);
+
+impl KeyLookup for Version {
+    fn keys_of(&self, _index: usize) -> Option<&KeySet> {
+        None
+    }
+
+    fn key_version(&self, _index: usize) -> u64 {
+        self.0
+    }
+}
+
 /// Tokens that share prefixes, suffixes and lengths, so that a cache keyed by anything less
 /// than the whole token would mix them up.
 fn token() -> impl Strategy<Value = String> {
@@ -46,7 +61,7 @@ enum Op {
     Insert(String, u64),
     Get(String),
     Tick(u64),
-    Forget,
+    NewKeys,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -54,7 +69,7 @@ fn op() -> impl Strategy<Value = Op> {
         (token(), 0u64..20).prop_map(|(t, ttl)| Op::Insert(t, ttl)),
         token().prop_map(Op::Get),
         (0u64..10).prop_map(Op::Tick),
-        Just(Op::Forget),
+        Just(Op::NewKeys),
     ]
 }
 
@@ -68,22 +83,24 @@ proptest! {
     ) {
         let mut cache = TokenCache::new(capacity);
         let mut now = 1000;
-        let mut stored: HashMap<String, u64> = HashMap::new();
+        let mut keys = Version(0);
+        let mut stored: HashMap<String, (u64, u64)> = HashMap::new();
         for op in ops {
             match op {
                 Op::Insert(token, ttl) => {
-                    cache.insert(&token, identity(&token), now + ttl, now);
-                    stored.insert(token, now + ttl);
+                    cache.insert(&token, identity(&token), now + ttl, now, keys.0);
+                    stored.insert(token, (now + ttl, keys.0));
                 }
                 Op::Get(token) => {
-                    if let Some(found) = cache.get(&token, now) {
+                    if let Some(found) = cache.get(&token, now, &keys) {
                         prop_assert_eq!(found.subject.as_deref(), Some(token.as_str()));
-                        let until = stored.get(&token).copied();
-                        prop_assert!(until.is_some_and(|until| now <= until), "expired or never stored");
+                        let stored = stored.get(&token).copied();
+                        prop_assert!(stored.is_some_and(|(until, _)| now <= until), "expired or never stored");
+                        prop_assert!(stored.is_some_and(|(_, version)| version == keys.0), "verified with older keys");
                     }
                 }
                 Op::Tick(seconds) => now += seconds,
-                Op::Forget => cache.forget_provider(0),
+                Op::NewKeys => keys.0 += 1,
             }
             prop_assert!(cache.len() <= capacity);
         }

@@ -1,0 +1,122 @@
+//! One worker VM's state and the root context's callbacks: compiling the plugin configuration
+//! once (refusing a bad one, so Envoy rejects the plugin), creating the shared-data keys the
+//! workers use, the tick (key fetches, waiting requests, batched metrics) and the answers to the
+//! root's key fetches. Each request gets a [`RequestFlow`] sharing the worker's [`Shared`] state.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::apply::Shared;
+use super::issuer_calls::{create_lease, KeyFetcher};
+use super::metrics::Metrics;
+use super::nonce_key::{create_nonce_key, KEY_BYTES};
+use super::replay_store::create_shards;
+use super::shared_records::create_buckets;
+use super::{Host, RequestFlow};
+use crate::issuer::remote_keys::Slot;
+use crate::policy::cache::TokenCache;
+use crate::policy::Policy;
+
+/// How often the root context looks at shared keys, leases and waiting requests.
+const TICK: Duration = Duration::from_millis(100);
+/// How often the root context adds batched counts to the metrics when it fetches no keys.
+const METRICS_TICK: Duration = Duration::from_secs(1);
+
+/// A configured worker: what its contexts share, and the key fetches of its root context.
+pub struct Worker {
+    shared: Rc<Shared>,
+    fetcher: KeyFetcher,
+}
+
+/// Why a configuration was refused (logged by [`Worker::configure`] already).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub String);
+
+impl Worker {
+    /// Compiles `configuration` for the root context `root_id` and creates the shared-data keys
+    /// it needs; `random` is fresh randomness for a DPoP nonce key (`None`: there is none).
+    /// Returns the worker and the tick period to ask the host for.
+    pub fn configure(
+        host: &dyn Host,
+        root_id: u32,
+        configuration: &[u8],
+        random: Option<[u8; KEY_BYTES]>,
+    ) -> Result<(Worker, Duration), Refused> {
+        let policy = match Policy::from_json(configuration) {
+            Ok(policy) => policy,
+            Err(err) => {
+                log::error!("invalid configuration: {err}");
+                return Err(Refused(err.to_string()));
+            }
+        };
+        log::info!(
+            "configured {} provider(s), {} API client(s), {} rule(s)",
+            policy.providers.len(),
+            policy.clients.len(),
+            policy.rules.len()
+        );
+        let remote = policy.endpoints.iter().any(|e| e.remote.is_some());
+        let tick = if remote { TICK } else { METRICS_TICK };
+        if let Some(dpop) = &policy.sender.dpop {
+            create_shards(host, &dpop.replay);
+            if dpop.nonce_lifetime_seconds.is_some() && !create_nonce_key(host, random) {
+                return Err(Refused("no DPoP nonce key".into()));
+            }
+        }
+        for (provider, endpoints) in policy.providers.iter().zip(&policy.endpoints) {
+            if let Some(remote) = &endpoints.remote {
+                create_lease(host, provider, remote);
+            }
+        }
+        // Once per plugin, after everything that can fail: which release is running.
+        log::info!("edge-auth {} configured", env!("CARGO_PKG_VERSION"));
+        create_buckets(host, &policy.abuse);
+        let cache = RefCell::new(TokenCache::new(policy.token_cache_entries));
+        let slots = RefCell::new(policy.providers.iter().map(|_| Slot::default()).collect());
+        let metrics = Metrics::new(host, &policy);
+        let shared = Rc::new(Shared {
+            policy,
+            cache,
+            slots,
+            root_id,
+            metrics,
+            started_ms: host.now_ms(),
+        });
+        let worker = Worker {
+            shared,
+            fetcher: KeyFetcher::default(),
+        };
+        Ok((worker, tick))
+    }
+
+    /// The root context's tick: shared keys, leases, key fetches, waiting requests, metrics.
+    pub fn on_tick(&self, host: &dyn Host) {
+        self.fetcher.on_tick(host, &self.shared);
+    }
+
+    /// The answer to one of the root context's HTTP calls (a key fetch), or its failure.
+    pub fn on_http_call_response(
+        &self,
+        host: &dyn Host,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+    ) {
+        self.fetcher
+            .on_response(host, &self.shared, token_id, num_headers, body_size);
+    }
+
+    /// The logic of a new HTTP context `context_id`.
+    pub fn request(&self, context_id: u32) -> RequestFlow {
+        RequestFlow::new(context_id, Some(Rc::clone(&self.shared)))
+    }
+
+    /// How many tokens this worker has verified and cached (for tests and diagnostics).
+    pub fn cached_tokens(&self) -> usize {
+        self.shared
+            .cache
+            .try_borrow()
+            .map_or(0, |cache| cache.len())
+    }
+}
