@@ -5,7 +5,6 @@
 //! configured identity headers (the names a client must never set itself).
 
 use std::borrow::Cow;
-use std::fmt::Write;
 
 use crate::request::allowlist::Cidr;
 
@@ -109,9 +108,13 @@ pub fn forwarded_text(value: &str) -> Cow<'_, str> {
     if plain {
         return Cow::Borrowed(value);
     }
-    let json = serde_json::Value::String(value.to_string()).to_string();
+    let json = serde_json::to_string(value).unwrap_or_default();
     Cow::Owned(ascii_json(&json))
 }
+
+const HEX_DIGITS: [char; 16] = [
+    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f',
+];
 
 /// Compact JSON text with every character outside printable ASCII escaped (`\uXXXX`, UTF-16
 /// pairs beyond the BMP), so that it passes through HTTP headers unchanged. Such characters only
@@ -124,7 +127,11 @@ pub fn ascii_json(json: &str) -> String {
         } else {
             let mut units = [0u16; 2];
             for unit in ch.encode_utf16(&mut units) {
-                let _ = write!(out, "\\u{unit:04x}");
+                out.push_str("\\u");
+                for shift in [12, 8, 4, 0] {
+                    let digit = HEX_DIGITS.get(usize::from((*unit >> shift) & 0xf));
+                    out.push(digit.copied().unwrap_or('0'));
+                }
             }
         }
     }

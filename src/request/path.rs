@@ -240,6 +240,11 @@ fn hex_pair(hex: &[u8]) -> Option<u8> {
     }
 }
 
+/// The upper-case hex digit of `nibble` (below 16).
+fn hex_digit(nibble: u8) -> char {
+    char::from_digit(u32::from(nibble), 16).map_or('0', |digit| digit.to_ascii_uppercase())
+}
+
 /// Whether an escaped byte is an unreserved character (RFC 3986 §2.3), which means the same
 /// decoded or not.
 fn is_unreserved(byte: u8) -> bool {
@@ -256,7 +261,11 @@ fn normalise_escapes(path: &str) -> String {
         let value = after.get(..2).and_then(|hex| hex_pair(hex.as_bytes()));
         match value {
             Some(value) if is_unreserved(value) => out.push(char::from(value)),
-            Some(value) => out.push_str(&format!("%{value:02X}")),
+            Some(value) => {
+                out.push('%');
+                out.push(hex_digit(value >> 4));
+                out.push(hex_digit(value & 0xf));
+            }
             None => {
                 out.push('%');
                 rest = after;
