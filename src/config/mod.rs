@@ -18,7 +18,7 @@ use crate::clients::{parse_digest_hex, Client, ClientRegistry};
 pub use crate::error::ConfigError;
 use crate::identity::Forward;
 use crate::issuer::{introspection, remote_keys, Endpoints};
-use crate::jwt::algorithm::Algorithm;
+use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::jwks::{JwkSetDocument, KeySet};
 use crate::jwt::provider::Provider;
 use crate::policy::resource_metadata::ResourceMetadata;
@@ -693,6 +693,17 @@ fn compile_provider(
             ))
         }
     };
+    if remote.is_some() {
+        // A JWK Set is public: an HMAC secret in it is one anyone can sign with.
+        if let Some(index) = raw.algorithms.iter().position(|name| {
+            Algorithm::from_name(name).is_some_and(|alg| alg.key_family() == KeyFamily::Secret)
+        }) {
+            return Err(ConfigError::new(
+                &format!("{field}.algorithms[{index}]"),
+                "HMAC algorithms need a shared secret, which is never fetched: keys from remote_jwks or discovery are public (RFC 8725 section 3.2); give the secret inline in jwks, or use an asymmetric algorithm",
+            ));
+        }
+    }
     let claims = raw.claims.unwrap_or(RawClaims {
         scopes: None,
         apps: None,

@@ -22,6 +22,7 @@ mod fuzz_corpus;
 mod hostile_input;
 mod introspection;
 mod introspection_answers;
+mod key_checks;
 mod operations;
 mod properties;
 mod remote_keys;
