@@ -98,7 +98,8 @@ impl HmacSecret {
     }
 }
 
-/// Whether `signature` is the HMAC of `message` under `secret`, compared in constant time.
+/// Whether `signature` is the HMAC of `message` under `secret`, compared in constant time
+/// (`hmac`'s `verify_slice` compares through `subtle`).
 fn hmac_matches<D: EagerHash>(secret: &[u8], message: &[u8], signature: &[u8]) -> bool
 where
     Hmac<D>: KeyInit + Mac,
