@@ -9,10 +9,12 @@
 
 use proxy_wasm::hostcalls;
 
+use crate::request::credential::NonceKey;
+
 /// The shared-data key holding the nonce key.
 const SHARED_KEY: &str = "edge-auth.dpop-nonce-key";
 /// Bytes of the nonce key.
-const KEY_BYTES: usize = 32;
+const KEY_BYTES: usize = NonceKey::BYTES;
 
 /// Creates the nonce key unless one exists; `false` if it cannot (no randomness, host error).
 pub(crate) fn create_nonce_key() -> bool {
@@ -35,10 +37,10 @@ pub(crate) fn create_nonce_key() -> bool {
     }
 }
 
-/// The current nonce key, if there is one.
-pub(crate) fn nonce_key() -> Option<Vec<u8>> {
+/// The current nonce key, if there is one: in a [`NonceKey`], whose `Debug` shows nothing.
+pub(crate) fn nonce_key() -> Option<NonceKey> {
     match hostcalls::get_shared_data(SHARED_KEY) {
-        Ok((Some(key), _)) if key.len() == KEY_BYTES => Some(key),
+        Ok((Some(key), _)) => NonceKey::from_bytes(&key),
         _ => None,
     }
 }

@@ -7,15 +7,12 @@ use std::cell::OnceCell;
 use std::net::IpAddr;
 
 use crate::policy::budget::{SignatureBudget, Spend};
-use crate::policy::deny::Denial;
+use crate::policy::deny::{Denial, Limit};
 use crate::policy::lockout::Lockout;
 use crate::policy::records::SharedStore;
 use crate::request::credential::Request;
 use crate::request::source::{Source, DEFAULT_IPV6_PREFIX};
 use crate::request::transport::client_address;
-
-/// The 429 description of a locked-out source (also how the reason code tells it apart).
-pub const LOCKED_OUT: &str = "too many failed attempts; try again later";
 
 /// The configured limits (all off by default).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +107,7 @@ impl<'a> Guard<'a> {
                 log::debug!("source {} is locked out for {retry_after} s", self.source());
                 Err(Denial::TooManyRequests {
                     retry_after,
-                    why: LOCKED_OUT,
+                    limit: Limit::LockedOut,
                 })
             }
         }
@@ -145,7 +142,7 @@ impl<'a> Guard<'a> {
                 );
                 Err(Denial::TooManyRequests {
                     retry_after,
-                    why: "too many token checks from this source; try again later",
+                    limit: Limit::CheckBudget,
                 })
             }
             Err(err) => {

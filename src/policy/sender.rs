@@ -28,7 +28,7 @@ use crate::policy::dpop_nonce;
 use crate::policy::replay::{ReplayEntry, ReplayLimits};
 use crate::policy::rules::Route;
 use crate::policy::Policy;
-use crate::request::credential::Request;
+use crate::request::credential::{NonceKey, Request};
 
 /// The request header carrying the DPoP proof.
 pub const DPOP_HEADER: &str = "dpop";
@@ -250,7 +250,7 @@ fn check_nonce(
     lifetime: u64,
     now: u64,
 ) -> Result<(), Denial> {
-    let Some(key) = request.dpop_nonce_key.as_deref() else {
+    let Some(key) = request.dpop_nonce_key.as_ref().map(NonceKey::as_bytes) else {
         return Err(Denial::Unavailable(
             "the DPoP nonce key is unavailable".to_string(),
         ));

@@ -13,7 +13,7 @@ use edge_auth::policy::deny::Denial;
 use edge_auth::policy::replay::{LocalReplayCache, Recorded};
 use edge_auth::policy::resource_metadata;
 use edge_auth::policy::Policy;
-use edge_auth::request::credential::Request;
+use edge_auth::request::credential::{NonceKey, Request};
 use fixtures::{allowed, denied, issuer, now};
 use serde_json::{json, Value};
 
@@ -549,7 +549,7 @@ fn with_server_nonces_a_proof_needs_a_current_nonce_and_gets_one_when_refused() 
     let client = DpopClient::new(Algorithm::ES256);
     let token = bound_token(&client, t);
     let with_key = |proof: &str| Request {
-        dpop_nonce_key: Some(key.clone()),
+        dpop_nonce_key: NonceKey::from_bytes(&key),
         ..with_dpop(&token, proof)
     };
     let proof_with = |nonce: Option<&str>| {
@@ -784,4 +784,19 @@ fn sender_constraint_configuration_errors_name_the_field() {
     let mut resource = dpop_config();
     resource["resource_metadata"] = json!({"resource": "ftp://x"});
     assert!(error(resource).starts_with("resource_metadata.resource: "));
+}
+
+/// The nonce key is the one secret a request carries into the core: printing the request
+/// (as a debug log or a failed assertion would) shows nothing of it.
+#[test]
+fn a_printed_request_shows_nothing_of_the_dpop_nonce_key() {
+    let key = [0x5au8; 32];
+    let request = Request {
+        dpop_nonce_key: NonceKey::from_bytes(&key),
+        ..Request::default()
+    };
+    let printed = format!("{request:?} {request:#?}");
+    assert!(!printed.contains("90"), "{printed}"); // 0x5a as a decimal byte
+    assert!(!printed.to_lowercase().contains("5a"), "{printed}");
+    assert!(printed.contains("dpop_nonce_key"), "{printed}");
 }
