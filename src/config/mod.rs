@@ -145,6 +145,8 @@ struct RawProvider {
     allowed_origins: Vec<String>,
     #[serde(default)]
     sender_constraint: Option<String>,
+    #[serde(default)]
+    require_access_token_type: bool,
 }
 
 #[derive(Deserialize)]
@@ -737,6 +739,7 @@ fn compile_provider(
         cidrs_claim: claims.allowed_cidrs,
         allowed_cidrs: cidr_list(&raw.allowed_cidrs, &format!("{field}.allowed_cidrs"))?,
         allowed_origins: origin_list(&raw.allowed_origins, &format!("{field}.allowed_origins"))?,
+        require_access_token_type: raw.require_access_token_type,
         sender_constraint: sender::sender_constraint(
             raw.sender_constraint.as_deref(),
             &format!("{field}.sender_constraint"),

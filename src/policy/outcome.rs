@@ -81,6 +81,8 @@ pub enum Reason {
     LifetimeTooLong,
     /// `alg` is `none`, unknown, or not allowed for the issuer.
     AlgorithmNotAllowed,
+    /// The provider requires access tokens (`typ: at+jwt`) and this JWT is not one.
+    WrongTokenType,
     /// A valid credential without a scope the route needs.
     InsufficientScope,
     /// API key pair or Basic: unknown client or wrong secret (deliberately one code).
@@ -116,7 +118,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in metric order.
-    pub const ALL: [Reason; 27] = [
+    pub const ALL: [Reason; 28] = [
         Reason::MissingCredential,
         Reason::CredentialNotAccepted,
         Reason::MalformedRequest,
@@ -129,6 +131,7 @@ impl Reason {
         Reason::WrongAudience,
         Reason::LifetimeTooLong,
         Reason::AlgorithmNotAllowed,
+        Reason::WrongTokenType,
         Reason::InsufficientScope,
         Reason::InvalidClient,
         Reason::Application,
@@ -161,6 +164,7 @@ impl Reason {
             Reason::WrongAudience => "wrong_audience",
             Reason::LifetimeTooLong => "lifetime_too_long",
             Reason::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Reason::WrongTokenType => "wrong_token_type",
             Reason::InsufficientScope => "insufficient_scope",
             Reason::InvalidClient => "invalid_client",
             Reason::Application => "application",
@@ -198,6 +202,7 @@ impl Reason {
             TokenError::NotYetValid | TokenError::IssuedInFuture => Reason::NotYetValid,
             TokenError::LifetimeTooLong => Reason::LifetimeTooLong,
             TokenError::AudienceNotAllowed => Reason::WrongAudience,
+            TokenError::NotAnAccessToken => Reason::WrongTokenType,
             TokenError::BadSignature => Reason::BadSignature,
         }
     }
