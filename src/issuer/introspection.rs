@@ -17,7 +17,7 @@ use crate::identity::Forward;
 use crate::identity::Identity;
 use crate::issuer::remote_keys::{response_body, Url};
 use crate::jwt::provider::Provider;
-use crate::jwt::token::{check_audience, identity_from_claims};
+use crate::jwt::token::{check_audience, identity_from_claims, looks_like_jwt, MAX_TOKEN_BYTES};
 
 /// Default time a positive answer is trusted without asking again.
 const DEFAULT_CACHE_SECONDS: u64 = 60;
@@ -29,6 +29,18 @@ const DEFAULT_TIMEOUT_MS: u64 = 2000;
 const MAX_CACHE_SECONDS: u64 = 3600;
 /// Longest accepted timeout (the request waits this long).
 const MAX_TIMEOUT_MS: u64 = 30_000;
+
+/// Longest opaque token (one that is not a JWT) sent to the introspection endpoint, in bytes;
+/// a longer one is refused (401 `invalid_token`, "token is too large") without a call. Opaque
+/// tokens are references of tens of bytes, or JWE-wrapped ones of one or two KiB. A JWT sent to
+/// the endpoint (`"tokens": "all"`) has the JWT limit, [`MAX_TOKEN_BYTES`].
+pub const MAX_OPAQUE_TOKEN_BYTES: usize = 4 * 1024;
+
+/// Whether `token` is too long to be introspected: see [`MAX_OPAQUE_TOKEN_BYTES`].
+pub fn too_long(token: &str) -> bool {
+    token.len() > MAX_OPAQUE_TOKEN_BYTES
+        && (token.len() > MAX_TOKEN_BYTES || !looks_like_jwt(token))
+}
 
 /// `providers[i].introspection`, as written.
 #[derive(Deserialize)]

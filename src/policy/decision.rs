@@ -21,6 +21,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use crate::identity::Identity;
+use crate::issuer::introspection;
 use crate::jwt::provider::Provider;
 use crate::jwt::token::{self, InlineKeys, KeyLookup};
 use crate::policy::abuse::Guard;
@@ -411,6 +412,19 @@ pub fn evaluate_guarded<'a, T: Tracer>(
             if let Some(index) = introspected {
                 outcome.provider_index = Some(index);
                 outcome.provider = policy.providers.get(index).map(|p| p.name.as_str());
+                if introspection::too_long(token) {
+                    trace.fail("introspection", || {
+                        format!("a token of {} bytes is never sent", token.len())
+                    });
+                    let err = token::TokenError::TooLarge;
+                    let refusal = (
+                        Denial::InvalidToken(err.to_string()),
+                        Reason::for_token(err),
+                    );
+                    return refuse(
+                        policy, report, forwarding, outcome, consumed, refusal, schemes, trace,
+                    );
+                }
             }
             if cache.is_inactive(token, now) {
                 trace.fail("introspection", || {
@@ -433,6 +447,23 @@ pub fn evaluate_guarded<'a, T: Tracer>(
                     let refusal = match settled {
                         Settled::Open => {
                             cache.note_miss();
+                            // A call to the issuer is spent from the source's budget, as a
+                            // signature check is: random strings cannot make one call each.
+                            if let Err(denial) = guard.map_or(Ok(()), Guard::spend_signature_check)
+                            {
+                                trace.fail("check budget", || denial.description());
+                                let reason = Reason::of_limit(&denial);
+                                return refuse(
+                                    policy,
+                                    report,
+                                    forwarding,
+                                    outcome,
+                                    consumed,
+                                    (denial, reason),
+                                    schemes,
+                                    trace,
+                                );
+                            }
                             trace.info("introspection", || {
                                 let cluster = policy
                                     .endpoints
