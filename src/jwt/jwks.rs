@@ -491,10 +491,14 @@ pub(crate) fn rsa_exponent_accepted(e: &[u8]) -> bool {
     value >= 3 && value & 1 == 1
 }
 
-/// Bits of the RSA modulus a JWK's `n` member (base64url) encodes, or `None` if it is not
-/// base64url: for a bound checked before the key is built (DPoP proofs).
-pub(crate) fn rsa_modulus_bits(n: &str) -> Option<usize> {
-    JWK_BASE64.decode(n).ok().map(|bytes| modulus_bits(&bytes))
+/// Whether a JWK's RSA members `n` and `e` (base64url) are a modulus of at most `max_bits` and
+/// an exponent [`rsa_exponent_accepted`]: a bound checked before any key is built (DPoP
+/// proofs, whose keys the clients choose).
+pub(crate) fn rsa_key_within(n: &str, e: &str, max_bits: usize) -> bool {
+    match (JWK_BASE64.decode(n), JWK_BASE64.decode(e)) {
+        (Ok(n), Ok(e)) => modulus_bits(&n) <= max_bits && rsa_exponent_accepted(&e),
+        _ => false,
+    }
 }
 
 /// Bit length of a big-endian unsigned integer.

@@ -511,7 +511,7 @@ pub fn evaluate_guarded<'a, T: Tracer>(
                         .providers
                         .get(identity.provider)
                         .map(|p| p.name.as_str());
-                    match sender::check(policy, route, request, token, &identity, now) {
+                    match sender::check(policy, route, request, token, &identity, guard, now) {
                         Ok(proven) => {
                             if let Some(via) = proven.via {
                                 trace.pass("sender", || {
