@@ -879,7 +879,7 @@ fn proof_signatures_spend_the_source_budget_even_for_cached_tokens() {
     let client = DpopClient::new(Algorithm::ES256);
     let token = bound_token(&client, t);
     let keys = edge_auth::jwt::token::InlineKeys(&policy.providers);
-    let mut decide_guarded = |cache: &mut TokenCache| {
+    let decide_guarded = |cache: &mut TokenCache| {
         let request = Request {
             source_address: Some("203.0.113.5".parse().unwrap()),
             ..with_dpop(&token, &client.proof("GET", URL, Some(&token), t))
