@@ -1,6 +1,7 @@
 //! The abuse limits of one request: which source it comes from, whether that source is locked
 //! out for a client id ([`lockout`](crate::policy::lockout)), and whether it may spend a
-//! signature check ([`budget`](crate::policy::budget)). Built per request by the decision only
+//! check ([`budget`](crate::policy::budget)): a first-sight token's signature, a DPoP proof's
+//! signature, or an introspection call. Built per request by the decision only
 //! when the policy configures a limit and the host lends a shared store.
 
 use std::cell::OnceCell;

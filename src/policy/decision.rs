@@ -8,7 +8,8 @@
 //! every forwarded request. The abuse limits, when configured, come in two places: a
 //! locked-out source is refused before any secret comparison, and a token that passed every
 //! cheap check and missed the cache spends the source's signature-check budget before the
-//! signature math. Where only the issuer can settle a token (its keys are not in yet,
+//! signature math (as does an introspection call before it is made, and a DPoP proof before
+//! its signature: [`sender`]). Where only the issuer can settle a token (its keys are not in yet,
 //! or it is opaque), the decision says so and the filter asks, then decides again.
 //!
 //! Every decision comes with its [`Outcome`] (verdict, reason code, credential kind, provider,
