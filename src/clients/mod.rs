@@ -2,7 +2,8 @@
 //! `APP_ID:API_TOKEN`, each with what it may do (scopes, applications) and where from (networks,
 //! web origins).
 //!
-//! Secrets are stored only as SHA-256 digests and compared in constant time. An unknown id and a
+//! Secrets are stored only as SHA-256 digests and compared in constant time (`subtle`, the
+//! constant-time crate RustCrypto's MACs use too). An unknown id and a
 //! wrong secret take the same path (a digest is computed and compared either way) and give the
 //! same answer, so responses reveal nothing about which ids exist. Secrets must be high-entropy
 //! random strings (API tokens, not passwords): a fast hash is right for those, and a slow one
@@ -11,6 +12,7 @@
 use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::request::allowlist::{Cidr, OriginPattern};
 
@@ -67,13 +69,11 @@ impl ClientRegistry {
     pub fn authenticate(&self, id: &str, secret: &[u8]) -> Option<&Client> {
         let client = self.clients.get(id);
         let expected = client.map_or(&NO_CLIENT_DIGEST, |c| &c.secret_sha256);
-        let digest = Sha256::digest(secret);
-        // No early exit on the first differing byte: the time does not tell how much matched.
-        let difference = digest
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        client.filter(|_| difference == 0)
+        let digest: [u8; 32] = Sha256::digest(secret).into();
+        // `subtle`: no early exit on the first differing byte, and no branch the optimiser may
+        // put back in, so the time does not tell how much matched.
+        let matches: bool = digest.ct_eq(expected).into();
+        client.filter(|_| matches)
     }
 
     /// Whether any client is limited to some networks.
@@ -102,18 +102,32 @@ pub fn secret_digest_hex(secret: &[u8]) -> String {
         .collect()
 }
 
-/// Parses a `secret_sha256` value (64 hex digits, either case).
+/// Parses a SHA-256 written as exactly 64 hex digits (`[0-9a-fA-F]`, either case), as
+/// `secret_sha256` and certificate digests are: nothing else, not even the `+` sign that
+/// `u8::from_str_radix` accepts.
 pub fn parse_digest_hex(text: &str) -> Option<[u8; 32]> {
     let bytes = text.as_bytes();
     if bytes.len() != 64 {
         return None;
     }
     let mut digest = [0u8; 32];
-    for (byte, pair) in digest.iter_mut().zip(bytes.chunks(2)) {
-        let pair = std::str::from_utf8(pair).ok()?;
-        *byte = u8::from_str_radix(pair, 16).ok()?;
+    for (byte, pair) in digest.iter_mut().zip(bytes.chunks_exact(2)) {
+        let [high, low] = pair else {
+            return None;
+        };
+        *byte = (hex_digit(*high)? << 4) | hex_digit(*low)?;
     }
     Some(digest)
+}
+
+/// The value of one hex digit, `None` for any other byte.
+fn hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

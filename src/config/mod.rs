@@ -18,7 +18,7 @@ use crate::clients::{parse_digest_hex, Client, ClientRegistry};
 pub use crate::error::ConfigError;
 use crate::identity::Forward;
 use crate::issuer::{introspection, remote_keys, Endpoints};
-use crate::jwt::algorithm::Algorithm;
+use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::jwks::{JwkSetDocument, KeySet};
 use crate::jwt::provider::Provider;
 use crate::policy::resource_metadata::ResourceMetadata;
@@ -160,6 +160,8 @@ struct RawProvider {
     allowed_origins: Vec<String>,
     #[serde(default)]
     sender_constraint: Option<String>,
+    #[serde(default)]
+    require_access_token_type: bool,
 }
 
 #[derive(Deserialize)]
@@ -743,6 +745,17 @@ fn compile_provider(
             ))
         }
     };
+    if remote.is_some() {
+        // A JWK Set is public: an HMAC secret in it is one anyone can sign with.
+        if let Some(index) = raw.algorithms.iter().position(|name| {
+            Algorithm::from_name(name).is_some_and(|alg| alg.key_family() == KeyFamily::Secret)
+        }) {
+            return Err(ConfigError::new(
+                &format!("{field}.algorithms[{index}]"),
+                "HMAC algorithms need a shared secret, which is never fetched: keys from remote_jwks or discovery are public (RFC 8725 section 3.2); give the secret inline in jwks, or use an asymmetric algorithm",
+            ));
+        }
+    }
     let claims = raw.claims.unwrap_or(RawClaims {
         scopes: None,
         apps: None,
@@ -776,6 +789,7 @@ fn compile_provider(
         cidrs_claim: claims.allowed_cidrs,
         allowed_cidrs: cidr_list(&raw.allowed_cidrs, &format!("{field}.allowed_cidrs"))?,
         allowed_origins: origin_list(&raw.allowed_origins, &format!("{field}.allowed_origins"))?,
+        require_access_token_type: raw.require_access_token_type,
         sender_constraint: sender::sender_constraint(
             raw.sender_constraint.as_deref(),
             &format!("{field}.sender_constraint"),

@@ -474,7 +474,10 @@ pub(crate) fn introspection_answered(
             let flow = decide_now(
                 host,
                 shared,
-                &Settled::Refused(Denial::InvalidToken(why.into()), Reason::for_inactive(why)),
+                &Settled::Refused(
+                    Denial::InvalidToken(why.to_string()),
+                    Reason::for_inactive(why),
+                ),
             );
             // Remembered after deciding, so the answer's own reason is the one reported.
             if let Ok(mut cache) = shared.cache.try_borrow_mut() {

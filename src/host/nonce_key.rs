@@ -10,10 +10,12 @@
 
 use super::Host;
 
+use crate::request::credential::NonceKey;
+
 /// The shared-data key holding the nonce key.
 const SHARED_KEY: &str = "edge-auth.dpop-nonce-key";
 /// Bytes of the nonce key.
-pub const KEY_BYTES: usize = 32;
+pub const KEY_BYTES: usize = NonceKey::BYTES;
 
 /// Creates the nonce key from `random` (fresh random bytes, `None` if there is no randomness)
 /// unless one exists; `false` if it cannot (no randomness, host error).
@@ -36,10 +38,10 @@ pub(crate) fn create_nonce_key(host: &dyn Host, random: Option<[u8; KEY_BYTES]>)
     }
 }
 
-/// The current nonce key, if there is one.
-pub(crate) fn nonce_key(host: &dyn Host) -> Option<Vec<u8>> {
+/// The current nonce key, if there is one: in a [`NonceKey`], whose `Debug` shows nothing.
+pub(crate) fn nonce_key(host: &dyn Host) -> Option<NonceKey> {
     match host.get_shared_data(SHARED_KEY) {
-        Ok((Some(key), _)) if key.len() == KEY_BYTES => Some(key),
+        Ok((Some(key), _)) => NonceKey::from_bytes(&key),
         _ => None,
     }
 }

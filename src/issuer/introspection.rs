@@ -18,7 +18,9 @@ use crate::identity::Forward;
 use crate::identity::Identity;
 use crate::issuer::remote_keys::{response_body, Url};
 use crate::jwt::provider::Provider;
-use crate::jwt::token::{check_audience, identity_from_claims, numeric_date, Rounding};
+use crate::jwt::token::{
+    check_audience, identity_from_claims, looks_like_jwt, numeric_date, Rounding, MAX_TOKEN_BYTES,
+};
 
 /// Default time a positive answer is trusted without asking again.
 const DEFAULT_CACHE_SECONDS: u64 = 60;
@@ -30,6 +32,18 @@ const DEFAULT_TIMEOUT_MS: u64 = 2000;
 const MAX_CACHE_SECONDS: u64 = 3600;
 /// Longest accepted timeout (the request waits this long).
 const MAX_TIMEOUT_MS: u64 = 30_000;
+
+/// Longest opaque token (one that is not a JWT) sent to the introspection endpoint, in bytes;
+/// a longer one is refused (401 `invalid_token`, "token is too large") without a call. Opaque
+/// tokens are references of tens of bytes, or JWE-wrapped ones of one or two KiB. A JWT sent to
+/// the endpoint (`"tokens": "all"`) has the JWT limit, [`MAX_TOKEN_BYTES`].
+pub const MAX_OPAQUE_TOKEN_BYTES: usize = 4 * 1024;
+
+/// Whether `token` is too long to be introspected: see [`MAX_OPAQUE_TOKEN_BYTES`].
+pub fn too_long(token: &str) -> bool {
+    token.len() > MAX_OPAQUE_TOKEN_BYTES
+        && (token.len() > MAX_TOKEN_BYTES || !looks_like_jwt(token))
+}
 
 /// `providers[i].introspection`, as written.
 #[derive(Deserialize)]
@@ -197,6 +211,38 @@ pub fn form_urlencode(text: &str) -> String {
     out
 }
 
+/// Why an introspection answer refuses the token. The `Display` text is safe to show clients;
+/// the reason code metrics report is chosen from the variant
+/// ([`crate::policy::outcome::Reason::for_inactive`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inactive {
+    /// `active` is not `true`.
+    NotActive,
+    /// The answer names another issuer.
+    UntrustedIssuer,
+    /// `exp` is not an integer NumericDate.
+    BadTimeClaim,
+    /// `exp` is past (beyond the clock skew).
+    Expired,
+    /// `aud` missing or naming none of the provider's audiences.
+    WrongAudience,
+    /// The provider's network claim is not a list of CIDRs.
+    BadNetworkClaim,
+}
+
+impl std::fmt::Display for Inactive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Inactive::NotActive => "token is not active",
+            Inactive::UntrustedIssuer => "token issuer is not trusted",
+            Inactive::BadTimeClaim => "token has an invalid time claim",
+            Inactive::Expired => "token has expired",
+            Inactive::WrongAudience => "token audience is not accepted",
+            Inactive::BadNetworkClaim => "token has an invalid network claim",
+        })
+    }
+}
+
 /// What an introspection answer means for the request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -207,8 +253,8 @@ pub enum Outcome {
         /// Last second the answer may be reused.
         valid_until: u64,
     },
-    /// The token must be refused; the reason is safe to show the client.
-    Inactive(&'static str),
+    /// The token must be refused, for this reason (its text is safe to show the client).
+    Inactive(Inactive),
     /// No usable answer (the cause is for the log).
     Unavailable(String),
 }
@@ -237,25 +283,25 @@ pub fn interpret(
         }
     };
     if claims.get("active") != Some(&Value::Bool(true)) {
-        return Outcome::Inactive("token is not active");
+        return Outcome::Inactive(Inactive::NotActive);
     }
     if let Some(iss) = claims.get("iss") {
         if iss.as_str() != Some(provider.issuer.as_str()) {
-            return Outcome::Inactive("token issuer is not trusted");
+            return Outcome::Inactive(Inactive::UntrustedIssuer);
         }
     }
     let exp = match claims.get("exp") {
         None => None,
         Some(value) => match numeric_date(value, Rounding::Down) {
             Some(exp) => Some(exp),
-            None => return Outcome::Inactive("token has an invalid time claim"),
+            None => return Outcome::Inactive(Inactive::BadTimeClaim),
         },
     };
     if exp.is_some_and(|exp| exp.saturating_add(provider.clock_skew_seconds) < now) {
-        return Outcome::Inactive("token has expired");
+        return Outcome::Inactive(Inactive::Expired);
     }
     if check_audience(&claims, provider).is_err() {
-        return Outcome::Inactive("token audience is not accepted");
+        return Outcome::Inactive(Inactive::WrongAudience);
     }
     let cache_until = now.saturating_add(introspection.cache_seconds);
     // Good as long as `exp` is within the clock skew (the check above): an `exp` just past is
@@ -266,7 +312,7 @@ pub fn interpret(
     });
     let Ok(mut identity) = identity_from_claims(&claims, index, provider, forward, valid_until)
     else {
-        return Outcome::Inactive("token has an invalid network claim");
+        return Outcome::Inactive(Inactive::BadNetworkClaim);
     };
     if identity.subject.is_none() {
         identity.subject = claims

@@ -768,27 +768,28 @@ mod tests {
         }
         .encode();
         assert!(matches!(
-            slot.sync(Some(&garbage), Some(1), &[Algorithm::HS256]),
+            slot.sync(Some(&garbage), Some(1), &[Algorithm::ES256]),
             Sync::Unusable(_)
         ));
         assert!(slot.keys.is_none());
         let good = KeyRecord {
             fetched_at_ms: 2,
-            body: br#"{"keys":[{"kty":"oct","kid":"a","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0xMjM0"}]}"#
+            // Fetched keys are public keys (a fetched oct key is never used).
+            body: br#"{"keys":[{"kty":"EC","kid":"a","crv":"P-256","x":"pO3dwvfxSzbpXsMyZrUN-rATWEyovM5Kgdxn48V95nI","y":"rLDlgYJPQdku3jIyoOYseX1QZU5vH_EU7ANidL_Qk6o"}]}"#
                 .to_vec(),
         }
         .encode();
         assert_eq!(
-            slot.sync(Some(&good), Some(2), &[Algorithm::HS256]),
+            slot.sync(Some(&good), Some(2), &[Algorithm::ES256]),
             Sync::Installed(vec![])
         );
         assert_eq!(slot.version, 1);
         assert_eq!(
-            slot.sync(Some(&good), Some(2), &[Algorithm::HS256]),
+            slot.sync(Some(&good), Some(2), &[Algorithm::ES256]),
             Sync::Unchanged
         );
         assert!(matches!(
-            slot.sync(Some(&garbage), Some(3), &[Algorithm::HS256]),
+            slot.sync(Some(&garbage), Some(3), &[Algorithm::ES256]),
             Sync::Unusable(_)
         ));
         assert!(slot.keys.is_some(), "last good keys stay");

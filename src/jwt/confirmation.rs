@@ -151,16 +151,9 @@ pub fn confirmation_from_claims(
 
 /// Base64url (no padding) of a SHA-256 given as 64 hex digits (either case): the form of
 /// `cnf."x5t#S256"` from the form Envoy and `X-Forwarded-Client-Cert` report.
+/// Only hex digits, exactly 64 of them ([`crate::clients::parse_digest_hex`]).
 pub fn certificate_thumbprint_from_hex(hex: &str) -> Option<String> {
-    let hex = hex.trim();
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut digest = [0u8; 32];
-    for (byte, pair) in digest.iter_mut().zip(hex.as_bytes().chunks(2)) {
-        let text = std::str::from_utf8(pair).ok()?;
-        *byte = u8::from_str_radix(text, 16).ok()?;
-    }
+    let digest = crate::clients::parse_digest_hex(hex.trim())?;
     Some(URL_SAFE_NO_PAD.encode(digest))
 }
 

@@ -98,7 +98,8 @@ impl HmacSecret {
     }
 }
 
-/// Whether `signature` is the HMAC of `message` under `secret`, compared in constant time.
+/// Whether `signature` is the HMAC of `message` under `secret`, compared in constant time
+/// (`hmac`'s `verify_slice` compares through `subtle`).
 fn hmac_matches<D: EagerHash>(secret: &[u8], message: &[u8], signature: &[u8]) -> bool
 where
     Hmac<D>: KeyInit + Mac,
@@ -210,6 +211,10 @@ impl KeySet {
     /// not support next to the ones it signs with: each bad key is reported in the returned
     /// list (as `keys[i]...: problem`) and skipped. Unknown top-level members are ignored. It is
     /// an error only when the body is not a JWK Set or no key at all is usable.
+    ///
+    /// A fetched set never yields an HMAC secret: a JWK Set is public, so a `kty: "oct"` key in
+    /// it is skipped whatever `allowed` says (RFC 8725 sections 3.1-3.2), and HS* in `allowed`
+    /// is ignored (configuration refuses HS* for providers whose keys are fetched).
     pub fn from_fetched_jwks(
         body: &[u8],
         allowed: &[Algorithm],
@@ -220,13 +225,29 @@ impl KeySet {
             .get("keys")
             .and_then(serde_json::Value::as_array)
             .ok_or_else(|| "body is not a JWK Set (no \"keys\" array)".to_string())?;
+        // A JWK Set is public: a symmetric key in it is a secret everyone knows, so fetched keys
+        // never verify HMAC (configuration refuses HS* with fetched keys; this is the backstop).
+        let asymmetric: Vec<Algorithm> = allowed
+            .iter()
+            .copied()
+            .filter(|alg| alg.key_family() != KeyFamily::Secret)
+            .collect();
         let mut keys = Vec::new();
         let mut skipped = Vec::new();
         for (index, raw) in raw_keys.iter().enumerate() {
             let key_field = format!("keys[{index}]");
             let parsed = serde_json::from_value::<Jwk>(raw.clone())
                 .map_err(|err| ConfigError::new(&key_field, format!("not a JWK: {err}")))
-                .and_then(|jwk| parse_jwk(&jwk, allowed, &key_field));
+                .and_then(|jwk| {
+                    if jwk.kty == "oct" {
+                        return Err(ConfigError::new(
+                            &format!("{key_field}.kty"),
+                            "a symmetric (\"oct\") key in a fetched JWK Set is never used: \
+                             the set is public, so anyone could sign with it (RFC 8725 section 3.2)",
+                        ));
+                    }
+                    parse_jwk(&jwk, &asymmetric, &key_field)
+                });
             match parsed {
                 Ok(usable) => keys.extend(usable),
                 Err(err) => skipped.push(err.to_string()),
@@ -378,6 +399,12 @@ fn build_verifier(jwk: &Jwk, algorithm: Algorithm, field: &str) -> Result<Verifi
                     format!("RSA modulus has {bits} bits; {MIN_RSA_BITS} to {MAX_RSA_BITS} are accepted"),
                 ));
             }
+            if !rsa_exponent_accepted(&e) {
+                return Err(ConfigError::new(
+                    &format!("{field}.e"),
+                    "RSA public exponent must be odd, at least 3 and below 2^32 (issuers use 65537)",
+                ));
+            }
             let key = RsaPublicKey::new(&n, &e).map_err(|_| invalid("RSA"))?;
             let (hash, padding) = match algorithm {
                 Algorithm::RS256 => (RsaHash::Sha256, RsaPadding::Pkcs1v15),
@@ -421,10 +448,10 @@ fn build_verifier(jwk: &Jwk, algorithm: Algorithm, field: &str) -> Result<Verifi
         }
         KeyFamily::Ed25519 => {
             let x = member(&jwk.x, field, "x")?;
-            // Only the length is checked here, as before (`ed25519-compact`'s
-            // `PublicKey::from_slice`): a 32-byte `x` that is not a usable point loads, and
-            // verifies nothing.
+            // A 32-byte `x` that is no canonical point of large order (off the curve, or of
+            // small order such as the identity) would verify nothing: refused, not loaded.
             Ed25519VerifyingKey::from_bytes(&x)
+                .filter(Ed25519VerifyingKey::is_usable)
                 .map(Verifier::EdDSA)
                 .ok_or_else(|| invalid("Ed25519"))
         }
@@ -445,6 +472,32 @@ fn build_verifier(jwk: &Jwk, algorithm: Algorithm, field: &str) -> Result<Verifi
                 secret: k,
             }))
         }
+    }
+}
+
+/// Whether `e` (big-endian, a JWK's `e`) is an RSA public exponent edge-auth accepts: odd and
+/// `3 <= e < 2^32`. RFC 8017 section 3.1 allows any odd `3 <= e < n`; issuers use 65537 (the
+/// lower bound of NIST FIPS 186-5 is 2^16 + 1, but `e = 3` keys are still sound to verify with).
+/// The upper bound keeps a verification's cost in check: its square-and-multiply does one
+/// product per bit of `e`, and a 64-bit exponent makes each check about 7 times slower.
+pub(crate) fn rsa_exponent_accepted(e: &[u8]) -> bool {
+    let significant: Vec<u8> = e.iter().copied().skip_while(|b| *b == 0).collect();
+    if significant.len() > 4 {
+        return false;
+    }
+    let value = significant
+        .iter()
+        .fold(0u32, |acc, byte| (acc << 8) | u32::from(*byte));
+    value >= 3 && value & 1 == 1
+}
+
+/// Whether a JWK's RSA members `n` and `e` (base64url) are a modulus of at most `max_bits` and
+/// an exponent [`rsa_exponent_accepted`]: a bound checked before any key is built (DPoP
+/// proofs, whose keys the clients choose).
+pub(crate) fn rsa_key_within(n: &str, e: &str, max_bits: usize) -> bool {
+    match (JWK_BASE64.decode(n), JWK_BASE64.decode(e)) {
+        (Ok(n), Ok(e)) => modulus_bits(&n) <= max_bits && rsa_exponent_accepted(&e),
+        _ => false,
     }
 }
 
@@ -724,29 +777,88 @@ mod tests {
         assert!(has_table(&fetched));
     }
 
-    /// As with `ed25519-compact` before: an `x` of 32 bytes that is no usable point (here the
-    /// identity, of small order) still loads, gets no table, and verifies nothing; another
-    /// length is refused.
+    /// An `x` of 32 bytes that is no usable point (the identity, of small order; a `y` with no
+    /// point on the curve) is refused naming the key, as is another length.
     #[test]
-    fn eddsa_keys_are_checked_for_length_at_load_and_for_the_point_at_use() {
+    fn eddsa_keys_that_verify_nothing_are_refused_naming_the_key() {
+        let good = crate::jwt::mint::SigningKey::generate(Algorithm::EdDSA)
+            .unwrap()
+            .public_jwk("good");
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&identity)});
-        let set = KeySet::from_jwks(&document(json!([jwk])), &[Algorithm::EdDSA], "j")
-            .unwrap()
-            .with_tables();
-        let key = set.candidates(Algorithm::EdDSA, None).next().unwrap();
-        let mut forged = [0u8; 64];
-        forged[0] = 1;
-        assert!(!key.verify(b"any message", &forged));
-        let short = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&identity[..31])});
-        let err = KeySet::from_jwks(&document(json!([short])), &[Algorithm::EdDSA], "j")
+        let mut off_curve = [0u8; 32];
+        off_curve[0] = 2; // y = 2: (y² − 1) / (d·y² + 1) is no square mod p
+        for x in [&identity[..], &off_curve[..], &identity[..31]] {
+            let bad = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(x)});
+            let err = KeySet::from_jwks(
+                &document(json!([good.clone(), bad])),
+                &[Algorithm::EdDSA],
+                "providers[0].jwks",
+            )
             .err()
             .unwrap();
+            assert_eq!(err.field(), "providers[0].jwks.keys[1]");
+            assert!(
+                err.to_string().contains("not a valid Ed25519 public key"),
+                "{err}"
+            );
+        }
+        let body = json!({"keys": [good, {"kty": "OKP", "crv": "Ed25519", "x": b64(&identity)}]});
+        let (set, skipped) =
+            KeySet::from_fetched_jwks(body.to_string().as_bytes(), &[Algorithm::EdDSA]).unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(skipped[0].starts_with("keys[1]"), "{skipped:?}");
+    }
+
+    #[test]
+    fn rsa_exponents_must_be_odd_and_below_2_pow_32() {
+        let n = match rsa_jwk("r")["n"].clone() {
+            serde_json::Value::String(n) => n,
+            other => panic!("{other}"),
+        };
+        let with_e = |e: &[u8]| json!({"kty": "RSA", "kid": "r", "n": n, "e": b64(e)});
+        for e in [
+            &[1, 0, 1][..],
+            &[3],
+            &[0, 0, 1, 0, 1],
+            &[0xFF, 0xFF, 0xFF, 0xFF],
+        ] {
+            let set = KeySet::from_jwks(&document(json!([with_e(e)])), &[Algorithm::RS256], "j");
+            assert!(set.is_ok(), "e = {e:?}");
+        }
+        let wide = [0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+        for e in [&wide[..], &[1, 0, 0, 0, 1], &[1], &[2], &[1, 0, 0]] {
+            let err = KeySet::from_jwks(
+                &document(json!([rsa_jwk("ok"), with_e(e)])),
+                &[Algorithm::RS256],
+                "providers[0].jwks",
+            )
+            .err()
+            .unwrap();
+            assert_eq!(err.field(), "providers[0].jwks.keys[1].e", "e = {e:?}");
+        }
+        let body = json!({"keys": [with_e(&wide), rsa_jwk("ok")]}).to_string();
+        let (set, skipped) =
+            KeySet::from_fetched_jwks(body.as_bytes(), &[Algorithm::RS256]).unwrap();
+        assert!(set.has_kid("ok") && !set.has_kid("r"));
         assert!(
-            err.to_string().contains("not a valid Ed25519 public key"),
-            "{err}"
+            skipped[0].starts_with("keys[0].e: RSA public exponent"),
+            "{skipped:?}"
         );
+    }
+
+    #[test]
+    fn fetched_sets_never_yield_hmac_secrets() {
+        let secret = json!({"kty": "oct", "kid": "mac", "k": b64(&[7u8; 64])});
+        let body = json!({"keys": [secret, rsa_jwk("r")]}).to_string();
+        let (set, skipped) =
+            KeySet::from_fetched_jwks(body.as_bytes(), &[Algorithm::HS256, Algorithm::RS256])
+                .unwrap();
+        assert!(!set.has_kid("mac"));
+        assert_eq!(set.candidates(Algorithm::HS256, None).count(), 0);
+        assert!(skipped[0].starts_with("keys[0].kty"), "{skipped:?}");
+        let only_secret = json!({"keys": [{"kty": "oct", "k": b64(&[7u8; 64])}]}).to_string();
+        assert!(KeySet::from_fetched_jwks(only_secret.as_bytes(), &[Algorithm::HS256]).is_err());
     }
 
     #[test]

@@ -3,22 +3,40 @@
 //! [`token`] parses the token and runs the checks in order, cheapest first (size, shape, `alg`
 //! allow-list, `iss`, `kid`, `exp`/`nbf`/lifetime, `aud`, then the signature); [`provider`]
 //! is what the configuration trusts about one issuer; [`jwks`] turns a JWK Set into
-//! verification keys and verifies signatures with them ([`rsa`] is edge-auth's own RSA
-//! verifier, [`ec`] its own ES256 verifier, [`ed25519`] its own
-//! EdDSA verifier, both on [`limbs`], [`algorithm`] the JWS algorithms and key families).
+//! verification keys and verifies signatures with them (`rsa` is edge-auth's own RSA
+//! verifier, `ec` its own ES256 verifier, `ed25519` its own
+//! EdDSA verifier, both on `limbs`, [`algorithm`] the JWS algorithms and key families).
 //! [`mint`] signs tokens, for the tests and the `edge-auth` tool only: the filter never signs.
 //! Sender-constrained tokens: [`dpop`] checks DPoP proofs (RFC 9449), [`confirmation`] a token's
 //! binding (`cnf`) to the proof's key or the client certificate (RFC 8705).
 
+//!
+//! The raw crypto (`rsa`, `ec`, `ed25519`) is crate-private: keys are built through
+//! [`jwks`], which applies the size, exponent and point checks. The test crates and the bench
+//! probes that hold the verifiers against reference implementations reach them through the
+//! narrow [`verifiers`].
+
 pub mod algorithm;
 pub mod confirmation;
 pub mod dpop;
-pub mod ec;
-pub mod ed25519;
+pub(crate) mod ec;
+pub(crate) mod ed25519;
 pub mod jwks;
 pub(crate) mod limbs;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;
 pub mod provider;
-pub mod rsa;
+pub(crate) mod rsa;
 pub mod token;
+
+/// The verifying-key types of the own verifiers, for `tests/core/es256.rs`, `eddsa.rs` and
+/// `bench/ecprobe`, which compare them with reference implementations; the RSA key (and its
+/// unpadded public operation) only with the `rsa-reference` feature, for `bench/ecprobe`'s
+/// rsaprobe. Nothing here applies the key policy of [`jwks`]: the filter never uses it.
+#[doc(hidden)]
+pub mod verifiers {
+    pub use super::ec::ecdsa::P256VerifyingKey;
+    pub use super::ed25519::verify::Ed25519VerifyingKey;
+    #[cfg(feature = "rsa-reference")]
+    pub use super::rsa::{RsaHash, RsaPadding, RsaPublicKey};
+}

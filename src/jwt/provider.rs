@@ -33,6 +33,9 @@ pub struct Provider {
     pub allowed_cidrs: Vec<Cidr>,
     /// Web origins every token of this provider may be used from (empty: any).
     pub allowed_origins: Vec<OriginPattern>,
+    /// Whether its tokens must say they are access tokens (`typ: at+jwt`, RFC 9068), so that
+    /// its ID tokens (or other JWTs with a matching `aud`) are refused.
+    pub require_access_token_type: bool,
     /// Whether its tokens must be sender-constrained (DPoP, mTLS), unless a route says.
     pub sender_constraint: SenderConstraint,
 }

@@ -202,7 +202,8 @@ impl RsaPublicKey {
         })
     }
 
-    /// Modulus size in bits.
+    /// Modulus size in bits (the tests' and the reference's; `jwks` checks sizes before).
+    #[cfg(any(test, feature = "rsa-reference"))]
     pub fn bits(&self) -> usize {
         self.bits
     }

@@ -44,6 +44,9 @@ pub enum TokenError {
     UnknownIssuer,
     /// `alg` is not in the provider's allow-list.
     AlgorithmNotAllowed,
+    /// The provider requires access tokens (`typ: at+jwt`, RFC 9068 section 2.1) and the
+    /// header's `typ` is another or missing: an ID token, say, with a matching `aud`.
+    NotAnAccessToken,
     /// `kid` names no key of the provider.
     UnknownKey,
     /// The provider's keys come from its issuer and none have arrived yet.
@@ -81,6 +84,7 @@ impl fmt::Display for TokenError {
             TokenError::MissingIssuer => "token has no issuer",
             TokenError::UnknownIssuer => "token issuer is not trusted",
             TokenError::AlgorithmNotAllowed => "token algorithm is not allowed for its issuer",
+            TokenError::NotAnAccessToken => "token is not an access token (typ must be at+jwt)",
             TokenError::UnknownKey => "token signing key is unknown",
             TokenError::KeysUnavailable => "the issuer's signing keys are not available",
             TokenError::NoKeyForAlgorithm => "no key of the issuer verifies the token's algorithm",
@@ -103,7 +107,7 @@ impl std::error::Error for TokenError {}
 pub const CHECKS: [&str; 8] = [
     "format (size, three base64url parts, JSON header and claims, a signed algorithm, no crit)",
     "issuer (iss names a configured provider)",
-    "algorithm allowed for the issuer",
+    "algorithm allowed for the issuer (and typ at+jwt where required)",
     "signing key (kid and algorithm)",
     "time (exp, nbf, iat, maximum lifetime)",
     "audience",
@@ -122,7 +126,7 @@ impl TokenError {
             | TokenError::UnsupportedAlgorithm
             | TokenError::CriticalExtension => 0,
             TokenError::MissingIssuer | TokenError::UnknownIssuer => 1,
-            TokenError::AlgorithmNotAllowed => 2,
+            TokenError::AlgorithmNotAllowed | TokenError::NotAnAccessToken => 2,
             TokenError::UnknownKey
             | TokenError::KeysUnavailable
             | TokenError::NoKeyForAlgorithm => 3,
@@ -142,6 +146,8 @@ impl TokenError {
 #[derive(Deserialize)]
 struct Header {
     alg: String,
+    #[serde(default)]
+    typ: Option<String>,
     #[serde(default)]
     kid: Option<String>,
     #[serde(default)]
@@ -258,6 +264,9 @@ pub fn check_before_signature<'t, 'k>(
     if !provider.algorithms.contains(&algorithm) {
         return Err(TokenError::AlgorithmNotAllowed);
     }
+    if provider.require_access_token_type && !is_access_token_type(header.typ.as_deref()) {
+        return Err(TokenError::NotAnAccessToken);
+    }
     let kid = header.kid.as_deref();
     let key_set = keys
         .keys_of(provider_index)
@@ -328,6 +337,15 @@ impl Unverified<'_, '_> {
             self.expires_at,
         )
     }
+}
+
+/// Whether a header's `typ` says "JWT access token": `at+jwt`, or in full
+/// `application/at+jwt` (RFC 9068 section 2.1; media types compare without case, RFC 7515
+/// section 4.1.9).
+fn is_access_token_type(typ: Option<&str>) -> bool {
+    typ.is_some_and(|typ| {
+        typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+    })
 }
 
 /// Whether `token` has the shape of a JWS compact token (three parts, a JSON header):

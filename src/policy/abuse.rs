@@ -1,21 +1,19 @@
 //! The abuse limits of one request: which source it comes from, whether that source is locked
 //! out for a client id ([`lockout`](crate::policy::lockout)), and whether it may spend a
-//! signature check ([`budget`](crate::policy::budget)). Built per request by the decision only
+//! check ([`budget`](crate::policy::budget)): a first-sight token's signature, a DPoP proof's
+//! signature, or an introspection call. Built per request by the decision only
 //! when the policy configures a limit and the host lends a shared store.
 
 use std::cell::OnceCell;
 use std::net::IpAddr;
 
 use crate::policy::budget::{SignatureBudget, Spend};
-use crate::policy::deny::Denial;
+use crate::policy::deny::{Denial, Limit};
 use crate::policy::lockout::Lockout;
 use crate::policy::records::SharedStore;
 use crate::request::credential::Request;
 use crate::request::source::{Source, DEFAULT_IPV6_PREFIX};
 use crate::request::transport::client_address;
-
-/// The 429 description of a locked-out source (also how the reason code tells it apart).
-pub const LOCKED_OUT: &str = "too many failed attempts; try again later";
 
 /// The configured limits (all off by default).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +108,7 @@ impl<'a> Guard<'a> {
                 log::debug!("source {} is locked out for {retry_after} s", self.source());
                 Err(Denial::TooManyRequests {
                     retry_after,
-                    why: LOCKED_OUT,
+                    limit: Limit::LockedOut,
                 })
             }
         }
@@ -145,7 +143,7 @@ impl<'a> Guard<'a> {
                 );
                 Err(Denial::TooManyRequests {
                     retry_after,
-                    why: "too many token checks from this source; try again later",
+                    limit: Limit::CheckBudget,
                 })
             }
             Err(err) => {

@@ -16,11 +16,16 @@
 //! The verified-token map hashes with [`TokenHasher`] rather than SipHash: hashing a 700-byte
 //! token with SipHash was a sixth of a cache hit. Hash flooding needs many entries chosen by
 //! the attacker, and only verified tokens become entries here. The map of tokens called
-//! inactive, which anyone can fill with made-up strings, keeps the standard keyed hasher.
+//! inactive, which anyone can fill with made-up strings, keeps the standard keyed hasher, and
+//! is keyed by the SHA-256 of the token rather than the token: 32 bytes an entry, whatever the
+//! token's length (whole tokens of up to 16 KiB made `max_entries` of them about 1 GiB per
+//! worker at the maximum), and no token kept that was never valid.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::rc::Rc;
+
+use sha2::{Digest, Sha256};
 
 use crate::identity::Identity;
 use crate::jwt::token::KeyLookup;
@@ -28,8 +33,9 @@ use crate::jwt::token::KeyLookup;
 /// A bounded map from token to verified identity.
 pub struct TokenCache {
     entries: HashMap<Box<str>, CachedIdentity, BuildHasherDefault<TokenHasher>>,
-    /// Tokens an introspection endpoint called inactive, until when (bounded like `entries`).
-    inactive: HashMap<Box<str>, u64>,
+    /// Tokens an introspection endpoint called inactive, by SHA-256, until when (bounded like
+    /// `entries`).
+    inactive: HashMap<[u8; 32], u64>,
     capacity: usize,
     /// Full inserts left before the next pass for expired entries, per map.
     sweep_in: [usize; 2],
@@ -146,21 +152,27 @@ impl TokenCache {
         if self.capacity == 0 {
             return;
         }
-        if !self.inactive.contains_key(token) {
+        let digest = token_digest(token);
+        if !self.inactive.contains_key(&digest) {
             let [_, sweep_in] = &mut self.sweep_in;
             make_room(&mut self.inactive, self.capacity, sweep_in, |until| {
                 *until < now
             });
         }
-        self.inactive.insert(token.into(), until);
+        self.inactive.insert(digest, until);
     }
 
     /// Whether the issuer recently called `token` inactive.
     pub fn is_inactive(&mut self, token: &str, now: u64) -> bool {
-        match self.inactive.get(token) {
+        // Every bearer token is looked up here: no hashing while nothing was called inactive.
+        if self.inactive.is_empty() {
+            return false;
+        }
+        let digest = token_digest(token);
+        match self.inactive.get(&digest) {
             Some(until) if now <= *until => true,
             Some(_) => {
-                self.inactive.remove(token);
+                self.inactive.remove(&digest);
                 false
             }
             None => false,
@@ -181,8 +193,8 @@ impl TokenCache {
 /// Makes room for one more entry in `map` if it holds `capacity`: drops the expired entries if a
 /// pass is due (`sweep_in` counts the full inserts until the next), then an arbitrary one if it
 /// is still full. Returns how many entries went.
-fn make_room<V, S: BuildHasher>(
-    map: &mut HashMap<Box<str>, V, S>,
+fn make_room<K: Eq + Hash + Clone, V, S: BuildHasher>(
+    map: &mut HashMap<K, V, S>,
     capacity: usize,
     sweep_in: &mut usize,
     expired: impl Fn(&V) -> bool,
@@ -203,6 +215,11 @@ fn make_room<V, S: BuildHasher>(
         }
     }
     before - map.len()
+}
+
+/// The key of a token in the map of inactive tokens.
+fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 /// A word-at-a-time multiplicative hash (the rotate-xor-multiply step of rustc's FxHasher) for
@@ -325,6 +342,21 @@ mod tests {
         assert!(cache.get("a", 1, &Versions(vec![4, 7])).is_none());
         assert!(cache.get("b", 1, &Versions(vec![4, 7])).is_some());
         assert_eq!(cache.len(), 1, "the stale entry is dropped");
+    }
+
+    /// The map of inactive tokens holds 32 bytes per entry, not the token: made-up tokens of
+    /// 16 KiB cost no more than short ones.
+    #[test]
+    fn inactive_tokens_are_kept_as_digests_not_whole() {
+        let mut cache = TokenCache::new(8);
+        let long = "x".repeat(16 * 1024);
+        cache.insert_inactive(&long, 100, 0);
+        cache.insert_inactive("short", 100, 0);
+        assert!(cache.is_inactive(&long, 1));
+        assert!(cache.is_inactive("short", 1));
+        assert!(!cache.is_inactive(&"x".repeat(16 * 1024 - 1), 1));
+        let key_bytes: usize = cache.inactive.keys().map(|key| key.len()).sum();
+        assert_eq!(key_bytes, 2 * 32);
     }
 
     #[test]

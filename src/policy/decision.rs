@@ -8,7 +8,8 @@
 //! every forwarded request. The abuse limits, when configured, come in two places: a
 //! locked-out source is refused before any secret comparison, and a token that passed every
 //! cheap check and missed the cache spends the source's signature-check budget before the
-//! signature math. Where only the issuer can settle a token (its keys are not in yet,
+//! signature math (as does an introspection call before it is made, and a DPoP proof before
+//! its signature: [`sender`]). Where only the issuer can settle a token (its keys are not in yet,
 //! or it is opaque), the decision says so and the filter asks, then decides again.
 //!
 //! Every decision comes with its [`Outcome`] (verdict, reason code, credential kind, provider,
@@ -21,6 +22,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use crate::identity::{forwarded_text, Identity};
+use crate::issuer::introspection;
 use crate::jwt::provider::Provider;
 use crate::jwt::token::{self, InlineKeys, KeyLookup};
 use crate::policy::abuse::Guard;
@@ -433,6 +435,19 @@ pub fn evaluate_guarded<'a, T: Tracer>(
             if let Some(index) = introspected {
                 outcome.provider_index = Some(index);
                 outcome.provider = policy.providers.get(index).map(|p| p.name.as_str());
+                if introspection::too_long(token) {
+                    trace.fail("introspection", || {
+                        format!("a token of {} bytes is never sent", token.len())
+                    });
+                    let err = token::TokenError::TooLarge;
+                    let refusal = (
+                        Denial::InvalidToken(err.to_string()),
+                        Reason::for_token(err),
+                    );
+                    return refuse(
+                        policy, report, forwarding, outcome, consumed, refusal, schemes, trace,
+                    );
+                }
             }
             if cache.is_inactive(token, now) {
                 trace.fail("introspection", || {
@@ -462,6 +477,23 @@ pub fn evaluate_guarded<'a, T: Tracer>(
                     let refusal = match settled {
                         Settled::Open => {
                             cache.note_miss();
+                            // A call to the issuer is spent from the source's budget, as a
+                            // signature check is: random strings cannot make one call each.
+                            if let Err(denial) = guard.map_or(Ok(()), Guard::spend_signature_check)
+                            {
+                                trace.fail("check budget", || denial.description());
+                                let reason = Reason::of_limit(&denial);
+                                return refuse(
+                                    policy,
+                                    report,
+                                    forwarding,
+                                    outcome,
+                                    consumed,
+                                    (denial, reason),
+                                    schemes,
+                                    trace,
+                                );
+                            }
                             trace.info("introspection", || {
                                 let cluster = policy
                                     .endpoints
@@ -520,7 +552,7 @@ pub fn evaluate_guarded<'a, T: Tracer>(
                         .providers
                         .get(identity.provider)
                         .map(|p| p.name.as_str());
-                    match sender::check(policy, route, request, token, &identity, now) {
+                    match sender::check(policy, route, request, token, &identity, guard, now) {
                         Ok(proven) => {
                             if let Some(via) = proven.via {
                                 trace.pass("sender", || {

@@ -41,9 +41,28 @@ pub enum Denial {
     TooManyRequests {
         /// Seconds until asking again can succeed.
         retry_after: u64,
-        /// Which limit, for the description.
-        why: &'static str,
+        /// Which limit: the description, and the reason code metrics report.
+        limit: Limit,
     },
+}
+
+/// Which abuse limit refused a request ([`crate::policy::abuse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Too many failed secrets from the source (and client id).
+    LockedOut,
+    /// The source spent its budget of token checks (signatures, introspection calls).
+    CheckBudget,
+}
+
+impl Limit {
+    /// The 429's description.
+    pub fn description(self) -> &'static str {
+        match self {
+            Limit::LockedOut => "too many failed attempts; try again later",
+            Limit::CheckBudget => "too many token checks from this source; try again later",
+        }
+    }
 }
 
 /// A complete local reply for Envoy to send instead of forwarding the request.
@@ -115,7 +134,7 @@ impl Denial {
             | Denial::InvalidRequest(why)
             | Denial::Unavailable(why)
             | Denial::InvalidDpopProof(why) => why.clone(),
-            Denial::TooManyRequests { why, .. } => (*why).to_string(),
+            Denial::TooManyRequests { limit, .. } => limit.description().to_string(),
         }
     }
 
@@ -299,7 +318,7 @@ mod tests {
     fn too_many_requests_is_429_with_retry_after_and_no_challenge() {
         let response = Denial::TooManyRequests {
             retry_after: 42,
-            why: "too many failed attempts; try again later",
+            limit: Limit::LockedOut,
         }
         .response("edge", &[CredentialKind::ApiKey]);
         assert_eq!(response.status, 429);

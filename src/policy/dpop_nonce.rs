@@ -5,7 +5,8 @@
 //! Nonces are stateless: `base64url(window || HMAC-SHA256(key, window)[..16])`, where `window` is
 //! `now / lifetime` as 8 big-endian bytes and the key is 32 random bytes the host keeps in shared
 //! data, so every worker issues and accepts the same nonces. A nonce is accepted in its own
-//! window and the next one: it lives between one and two lifetimes. Comparison is constant-time.
+//! window and the next one: it lives between one and two lifetimes. Comparison is constant-time:
+//! `hmac`'s `verify_truncated_left` compares through `subtle`, the crate `clients` uses.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

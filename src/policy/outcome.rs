@@ -8,8 +8,9 @@
 
 use serde::Serialize;
 
+use crate::issuer::introspection::Inactive;
 use crate::jwt::token::TokenError;
-use crate::policy::deny::Denial;
+use crate::policy::deny::{Denial, Limit};
 use crate::request::credential::CredentialKind;
 
 /// What became of a request.
@@ -80,6 +81,8 @@ pub enum Reason {
     LifetimeTooLong,
     /// `alg` is `none`, unknown, or not allowed for the issuer.
     AlgorithmNotAllowed,
+    /// The provider requires access tokens (`typ: at+jwt`) and this JWT is not one.
+    WrongTokenType,
     /// A valid credential without a scope the route needs.
     InsufficientScope,
     /// API key pair or Basic: unknown client or wrong secret (deliberately one code).
@@ -115,7 +118,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in metric order.
-    pub const ALL: [Reason; 27] = [
+    pub const ALL: [Reason; 28] = [
         Reason::MissingCredential,
         Reason::CredentialNotAccepted,
         Reason::MalformedRequest,
@@ -128,6 +131,7 @@ impl Reason {
         Reason::WrongAudience,
         Reason::LifetimeTooLong,
         Reason::AlgorithmNotAllowed,
+        Reason::WrongTokenType,
         Reason::InsufficientScope,
         Reason::InvalidClient,
         Reason::Application,
@@ -160,6 +164,7 @@ impl Reason {
             Reason::WrongAudience => "wrong_audience",
             Reason::LifetimeTooLong => "lifetime_too_long",
             Reason::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Reason::WrongTokenType => "wrong_token_type",
             Reason::InsufficientScope => "insufficient_scope",
             Reason::InvalidClient => "invalid_client",
             Reason::Application => "application",
@@ -197,25 +202,33 @@ impl Reason {
             TokenError::NotYetValid | TokenError::IssuedInFuture => Reason::NotYetValid,
             TokenError::LifetimeTooLong => Reason::LifetimeTooLong,
             TokenError::AudienceNotAllowed => Reason::WrongAudience,
+            TokenError::NotAnAccessToken => Reason::WrongTokenType,
             TokenError::BadSignature => Reason::BadSignature,
         }
     }
 
     /// The reason for a refusal by client authentication or an abuse limit: a wrong secret, a
-    /// locked-out source, or a spent signature-check budget.
+    /// locked-out source, or a spent signature-check budget. Read from the [`Limit`] the
+    /// denial carries, never from its text.
     pub fn of_limit(denial: &Denial) -> Reason {
         match denial {
-            Denial::TooManyRequests { why, .. } if *why == crate::policy::abuse::LOCKED_OUT => {
-                Reason::LockedOut
-            }
-            Denial::TooManyRequests { .. } => Reason::SignatureBudget,
+            Denial::TooManyRequests { limit, .. } => Reason::for_limit(*limit),
             _ => Reason::InvalidClient,
+        }
+    }
+
+    /// The reason code of an abuse limit.
+    pub fn for_limit(limit: Limit) -> Reason {
+        match limit {
+            Limit::LockedOut => Reason::LockedOut,
+            Limit::CheckBudget => Reason::SignatureBudget,
         }
     }
 
     /// The reason for a refusal by the sender-constraint checks (DPoP, certificate binding).
     pub fn of_sender_denial(denial: &Denial) -> Reason {
         match denial {
+            Denial::TooManyRequests { limit, .. } => Reason::for_limit(*limit),
             Denial::InvalidDpopProof(_) => Reason::InvalidDpopProof,
             Denial::UseDpopNonce(_) => Reason::DpopNonceRequired,
             Denial::InvalidRequest(_) => Reason::MalformedRequest,
@@ -224,17 +237,15 @@ impl Reason {
         }
     }
 
-    /// The reason for an introspection answer that refuses the token (its client-safe text, as
-    /// [`crate::issuer::introspection::Outcome::Inactive`] gives it).
-    pub fn for_inactive(why: &str) -> Reason {
+    /// The reason for an introspection answer that refuses the token
+    /// ([`crate::issuer::introspection::Outcome::Inactive`]).
+    pub fn for_inactive(why: Inactive) -> Reason {
         match why {
-            "token has expired" => Reason::Expired,
-            "token issuer is not trusted" => Reason::UntrustedIssuer,
-            "token audience is not accepted" => Reason::WrongAudience,
-            "token has an invalid time claim" | "token has an invalid network claim" => {
-                Reason::MalformedToken
-            }
-            _ => Reason::IntrospectionInactive,
+            Inactive::Expired => Reason::Expired,
+            Inactive::UntrustedIssuer => Reason::UntrustedIssuer,
+            Inactive::WrongAudience => Reason::WrongAudience,
+            Inactive::BadTimeClaim | Inactive::BadNetworkClaim => Reason::MalformedToken,
+            Inactive::NotActive => Reason::IntrospectionInactive,
         }
     }
 }
@@ -288,13 +299,39 @@ mod tests {
     #[test]
     fn every_introspection_refusal_has_a_reason() {
         assert_eq!(
-            Reason::for_inactive("token is not active"),
+            Reason::for_inactive(Inactive::NotActive),
             Reason::IntrospectionInactive
         );
-        assert_eq!(Reason::for_inactive("token has expired"), Reason::Expired);
+        assert_eq!(Reason::for_inactive(Inactive::Expired), Reason::Expired);
         assert_eq!(
-            Reason::for_inactive("token audience is not accepted"),
+            Reason::for_inactive(Inactive::WrongAudience),
             Reason::WrongAudience
+        );
+    }
+
+    /// The reason comes from the limit the denial carries: rewording a description cannot
+    /// move a refusal to another metric.
+    #[test]
+    fn limit_reasons_come_from_the_limit_not_the_text() {
+        let denial = |limit| Denial::TooManyRequests {
+            retry_after: 1,
+            limit,
+        };
+        assert_eq!(
+            Reason::of_limit(&denial(Limit::LockedOut)),
+            Reason::LockedOut
+        );
+        assert_eq!(
+            Reason::of_limit(&denial(Limit::CheckBudget)),
+            Reason::SignatureBudget
+        );
+        assert_eq!(
+            Reason::of_sender_denial(&denial(Limit::CheckBudget)),
+            Reason::SignatureBudget
+        );
+        assert_eq!(
+            Reason::of_limit(&Denial::InvalidClient),
+            Reason::InvalidClient
         );
     }
 }

@@ -2,9 +2,11 @@
 //! is the request made by the party the token is bound to?
 //!
 //! - DPoP (RFC 9449): `Authorization: DPoP <token>` with one `DPoP: <proof>` header; the proof
-//!   must pass [`crate::jwt::dpop::verify_proof`] for this request's method and URL and the
-//!   token, and its key must be the token's `cnf.jkt`. A DPoP-bound token presented as `Bearer`
-//!   is refused (no downgrade). The proof's `jti` goes back to the host as a
+//!   must pass [`crate::jwt::dpop::check_proof`] for this request's method and URL and the
+//!   token, its key's thumbprint must be the token's `cnf.jkt` (compared before the key is
+//!   built), and then its signature verify, which spends a check of the source's budget
+//!   ([`crate::policy::abuse`]) on every request, cached token or not. A DPoP-bound token
+//!   presented as `Bearer` is refused (no downgrade). The proof's `jti` goes back to the host as a
 //!   [`ReplayEntry`], recorded in the workers' shared replay cache before the request goes on.
 //! - mTLS (RFC 8705): a token with `cnf."x5t#S256"` must come over a TLS connection whose client
 //!   certificate has that SHA-256 (Envoy's connection, or opt-in a trusted front proxy's
@@ -22,13 +24,14 @@ use crate::jwt::confirmation::{
     certificate_thumbprint_from_hex, forwarded_certificate_thumbprint, BindingError,
     SenderConstraint,
 };
-use crate::jwt::dpop::{verify_proof, ProofRules, ProofTarget};
+use crate::jwt::dpop::{check_proof, ProofRules, ProofTarget};
+use crate::policy::abuse::Guard;
 use crate::policy::deny::Denial;
 use crate::policy::dpop_nonce;
 use crate::policy::replay::{ReplayEntry, ReplayLimits};
 use crate::policy::rules::Route;
 use crate::policy::Policy;
-use crate::request::credential::Request;
+use crate::request::credential::{NonceKey, Request};
 
 /// The request header carrying the DPoP proof.
 pub const DPOP_HEADER: &str = "dpop";
@@ -111,13 +114,14 @@ pub fn request_url(settings: &DpopSettings, request: &Request) -> Option<String>
 }
 
 /// Checks the binding of the verified `identity`, presented as `token` in `request`, under
-/// `route`, at time `now`.
+/// `route`, at time `now`; a DPoP proof's signature is spent from `guard`'s budget.
 pub fn check(
     policy: &Policy,
     route: &Route,
     request: &Request,
     token: &str,
     identity: &Identity,
+    guard: Option<&Guard>,
     now: u64,
 ) -> Result<Bound, Denial> {
     let settings = &policy.sender;
@@ -164,11 +168,18 @@ pub fn check(
                 url: &url,
                 access_token: token,
             };
-            let verified = verify_proof(proof, &dpop_settings.rules, &target, now)
-                .map_err(|err| Denial::InvalidDpopProof(err.to_string()))?;
-            if verified.thumbprint != jkt {
+            let invalid =
+                |err: crate::jwt::dpop::ProofError| Denial::InvalidDpopProof(err.to_string());
+            let unchecked =
+                check_proof(proof, &dpop_settings.rules, &target, now).map_err(invalid)?;
+            // Cheap before dear: a proof of another key is refused before its key is built.
+            if unchecked.thumbprint() != jkt {
                 return Err(refuse(BindingError::KeyMismatch));
             }
+            if let Some(guard) = guard {
+                guard.spend_signature_check()?;
+            }
+            let verified = unchecked.verify_signature().map_err(invalid)?;
             if let Some(lifetime) = dpop_settings.nonce_lifetime_seconds {
                 check_nonce(request, verified.nonce.as_deref(), lifetime, now)?;
             }
@@ -250,7 +261,7 @@ fn check_nonce(
     lifetime: u64,
     now: u64,
 ) -> Result<(), Denial> {
-    let Some(key) = request.dpop_nonce_key.as_deref() else {
+    let Some(key) = request.dpop_nonce_key.as_ref().map(NonceKey::as_bytes) else {
         return Err(Denial::Unavailable(
             "the DPoP nonce key is unavailable".to_string(),
         ));

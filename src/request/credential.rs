@@ -42,7 +42,34 @@ pub struct Request {
     pub peer_certificate_sha256: Option<String>,
     /// The workers' current DPoP nonce key, read from shared data by the host only when server
     /// nonces are on (`dpop.nonce_lifetime_seconds`).
-    pub dpop_nonce_key: Option<Vec<u8>>,
+    pub dpop_nonce_key: Option<NonceKey>,
+}
+
+/// The DPoP server-nonce key: the 32 random bytes every worker issues and checks nonces with
+/// ([`crate::policy::dpop_nonce`]). Whoever has it can make nonces, so its `Debug` prints
+/// nothing of it: a logged or printed [`Request`] never shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NonceKey([u8; NonceKey::BYTES]);
+
+impl NonceKey {
+    /// Bytes of a key.
+    pub const BYTES: usize = 32;
+
+    /// The key in these bytes, or `None` if they are not [`NonceKey::BYTES`] long.
+    pub fn from_bytes(bytes: &[u8]) -> Option<NonceKey> {
+        <[u8; NonceKey::BYTES]>::try_from(bytes).ok().map(NonceKey)
+    }
+
+    /// The key material, for the MAC.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for NonceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NonceKey(..)")
+    }
 }
 
 impl Request {

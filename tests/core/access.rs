@@ -475,3 +475,40 @@ fn api_key_only_deployments_need_no_provider() {
         "a bearer token is not a credential here"
     );
 }
+
+/// `secret_sha256` is exactly 64 hex digits: a `+` sign (which `u8::from_str_radix` takes)
+/// or any other character makes the configuration fail, naming the field.
+#[test]
+fn secret_digests_with_signs_or_other_non_hex_characters_are_refused() {
+    let digest = edge_auth::clients::secret_digest_hex(secret(KEY_CLIENT).as_bytes());
+    for bad in [
+        format!("+{}", &digest[1..]),
+        format!("{}+f", &digest[..62]),
+        format!("{}-f", &digest[..62]),
+        format!("{} f", &digest[..62]),
+    ] {
+        let mut config = access_config();
+        config["api_keys"]["clients"][0]["secret_sha256"] = json!(bad);
+        let err = Policy::from_json(config.to_string().as_bytes())
+            .err()
+            .unwrap_or_else(|| panic!("{bad} was accepted"));
+        assert_eq!(err.field(), "api_keys.clients[0].secret_sha256");
+    }
+    assert!(edge_auth::clients::parse_digest_hex(&digest.to_uppercase()).is_some());
+}
+
+/// A certificate digest from Envoy or `X-Forwarded-Client-Cert` is strict hex too.
+#[test]
+fn certificate_digests_with_signs_are_not_read() {
+    use edge_auth::jwt::confirmation::{
+        certificate_thumbprint_from_hex, forwarded_certificate_thumbprint,
+    };
+    let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    assert!(certificate_thumbprint_from_hex(hex).is_some());
+    let signed = format!("+3{}", &hex[2..]);
+    assert_eq!(certificate_thumbprint_from_hex(&signed), None);
+    assert_eq!(
+        forwarded_certificate_thumbprint(&format!("Hash={signed};Subject=\"CN=a\"")),
+        None
+    );
+}

@@ -195,3 +195,21 @@ fn only_the_crate_root_and_shared_leaves_sit_directly_in_src() {
     loose.sort();
     assert_eq!(loose, ["error.rs", "identity.rs", "lib.rs"]);
 }
+
+/// `cargo test --release` must build: with `panic = "abort"` in the release profile cargo built
+/// the dependencies twice (the test harness needs unwinding) and the tests did not compile. The
+/// `.wasm` aborts anyway: `abort` is `wasm32-wasip1`'s own panic strategy.
+#[test]
+fn the_release_profile_leaves_the_panic_strategy_to_the_target() {
+    let manifest = std::fs::read_to_string(src().join("../Cargo.toml")).unwrap();
+    let release = manifest
+        .split("\n[")
+        .find(|section| section.starts_with("profile.release]"))
+        .expect("a [profile.release] section");
+    assert!(
+        !release
+            .lines()
+            .any(|line| line.trim_start().starts_with("panic")),
+        "[profile.release] sets panic: `cargo test --release` cannot build\n{release}"
+    );
+}

@@ -283,6 +283,8 @@ fn explain_takes_fetched_keys_from_a_jwk_set_file_and_exits_2_on_usage_errors() 
     let provider = &mut config["providers"][0];
     provider.as_object_mut().unwrap().remove("jwks");
     provider["discovery"] = serde_json::json!({"cluster": "idp"});
+    // HMAC secrets are never fetched (configuration refuses HS* with fetched keys).
+    provider["algorithms"] = serde_json::json!(["RS256", "ES256", "EdDSA"]);
     let config_path = temp_file("explain-remote.json", &config.to_string());
     let jwks_path = temp_file(
         "explain-remote-jwks.json",

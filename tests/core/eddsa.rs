@@ -9,7 +9,7 @@
 
 use crate::fixtures::{hex, hex32, refuses_bit_flips, Rng};
 use ed25519_compact::{KeyPair, PublicKey, Seed, Signature};
-use edge_auth::jwt::ed25519::verify::Ed25519VerifyingKey;
+use edge_auth::jwt::verifiers::Ed25519VerifyingKey;
 
 /// The order `L` and the field prime `p`, little-endian.
 const L: [u8; 32] = hex32("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010");

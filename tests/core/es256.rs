@@ -6,7 +6,7 @@
 //! must never accept what `p256` refuses.
 
 use crate::fixtures::{hex, hex32, refuses_bit_flips, Rng};
-use edge_auth::jwt::ec::ecdsa::P256VerifyingKey;
+use edge_auth::jwt::verifiers::P256VerifyingKey;
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 

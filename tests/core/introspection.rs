@@ -136,3 +136,83 @@ fn introspection_needs_the_cache_and_a_single_provider() {
         .unwrap();
     assert_eq!(err.field(), "providers");
 }
+
+fn guarded<'a>(
+    policy: &'a Policy,
+    store: &edge_auth::policy::records::MemoryStore,
+    cache: &mut TokenCache,
+    token: &str,
+    source: &str,
+) -> Decision<'a> {
+    let keys = edge_auth::jwt::token::InlineKeys(&policy.providers);
+    let request = Request {
+        source_address: Some(source.parse().unwrap()),
+        ..request(token, "GET")
+    };
+    edge_auth::policy::decision::authorize_guarded(
+        policy,
+        &keys,
+        store,
+        &|| None,
+        cache,
+        &request,
+        now() * 1000,
+    )
+}
+
+/// Each introspection call is spent from the source's token-check budget before it is made:
+/// random strings from one source cannot make one call to the issuer each.
+#[test]
+fn introspection_calls_spend_the_source_budget() {
+    let mut config = issuer().config();
+    config["providers"][0]["introspection"] = json!({
+        "cluster": "idp", "path": "/introspect", "client_id": "edge", "client_secret": "s"
+    });
+    config["abuse"] = json!({"signature_budget": {"rate": 0.01, "burst": 2}});
+    let policy = Policy::from_json(config.to_string().as_bytes()).unwrap();
+    let store = edge_auth::policy::records::MemoryStore::default();
+    let mut cache = TokenCache::new(16);
+    for n in 0..2 {
+        let token = format!("random-{n}");
+        assert!(matches!(
+            guarded(&policy, &store, &mut cache, &token, "203.0.113.5"),
+            Decision::Introspect { .. }
+        ));
+    }
+    match guarded(&policy, &store, &mut cache, "random-2", "203.0.113.5") {
+        Decision::Deny {
+            denial: Denial::TooManyRequests { .. },
+            ..
+        } => {}
+        other => panic!("the third call was not refused: {other:?}"),
+    }
+    assert!(
+        matches!(
+            guarded(&policy, &store, &mut cache, "random-3", "198.51.100.7"),
+            Decision::Introspect { .. }
+        ),
+        "another source has its own budget"
+    );
+}
+
+/// An opaque token longer than the documented limit is refused (401 invalid_token) without a
+/// call to the issuer.
+#[test]
+fn overlong_opaque_tokens_are_refused_without_a_call() {
+    use edge_auth::issuer::introspection::MAX_OPAQUE_TOKEN_BYTES;
+    let policy = policy("opaque");
+    let mut cache = TokenCache::new(16);
+    let longest = "a".repeat(MAX_OPAQUE_TOKEN_BYTES);
+    assert!(matches!(
+        authorize(&policy, &mut cache, &request(&longest, "GET"), now()),
+        Decision::Introspect { .. }
+    ));
+    let too_long = "a".repeat(MAX_OPAQUE_TOKEN_BYTES + 1);
+    match authorize(&policy, &mut cache, &request(&too_long, "GET"), now()) {
+        Decision::Deny {
+            denial: Denial::InvalidToken(why),
+            ..
+        } => assert_eq!(why, "token is too large"),
+        other => panic!("{other:?}"),
+    }
+}

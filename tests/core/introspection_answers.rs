@@ -110,33 +110,33 @@ fn an_active_answer_with_exp_inside_the_clock_skew_is_cached_until_exp_plus_skew
 fn inactive_foreign_expired_or_unaddressed_tokens_are_refused() {
     assert_eq!(
         outcome(Some(200), json!({"active": false})),
-        Outcome::Inactive("token is not active")
+        Outcome::Inactive(Inactive::NotActive)
     );
     assert_eq!(
         outcome(Some(200), json!({"active": "true", "aud": "api"})),
-        Outcome::Inactive("token is not active")
+        Outcome::Inactive(Inactive::NotActive)
     );
     assert_eq!(
         outcome(
             Some(200),
             json!({"active": true, "aud": "api", "iss": "https://evil"})
         ),
-        Outcome::Inactive("token issuer is not trusted")
+        Outcome::Inactive(Inactive::UntrustedIssuer)
     );
     assert_eq!(
         outcome(
             Some(200),
             json!({"active": true, "aud": "api", "exp": NOW - 3600})
         ),
-        Outcome::Inactive("token has expired")
+        Outcome::Inactive(Inactive::Expired)
     );
     assert_eq!(
         outcome(Some(200), json!({"active": true, "aud": "other"})),
-        Outcome::Inactive("token audience is not accepted")
+        Outcome::Inactive(Inactive::WrongAudience)
     );
     assert_eq!(
         outcome(Some(200), json!({"active": true})),
-        Outcome::Inactive("token audience is not accepted")
+        Outcome::Inactive(Inactive::WrongAudience)
     );
 }
 

@@ -24,6 +24,7 @@ mod host_callbacks;
 mod hostile_input;
 mod introspection;
 mod introspection_answers;
+mod key_checks;
 mod operations;
 mod properties;
 mod remote_keys;

@@ -547,6 +547,8 @@ fn explain_uses_given_keys_for_a_provider_whose_keys_are_fetched() {
     let provider = &mut config["providers"][0];
     provider.as_object_mut().unwrap().remove("jwks");
     provider["remote_jwks"] = json!({"cluster": "idp", "uri": "https://idp/certs"});
+    // HMAC secrets are never fetched (configuration refuses HS* with fetched keys).
+    provider["algorithms"] = serde_json::json!(["RS256", "ES256", "EdDSA"]);
     let policy = policy(config);
     let t = now();
     let token = bearer(&issuer().token(Algorithm::EdDSA, t, json!({})));

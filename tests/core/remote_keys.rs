@@ -6,6 +6,7 @@ use crate::fixtures;
 
 use edge_auth::issuer::remote_keys::{KeyRecord, Slot, Sync, WorkerKeys};
 use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::jwt::jwks::KeySet;
 use edge_auth::jwt::mint::SigningKey;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::decision::{authorize_with_keys, Decision};
@@ -177,4 +178,48 @@ fn configurations_name_exactly_one_key_source() {
         .err()
         .unwrap();
     assert!(err.problem().contains("not both"), "{err}");
+}
+
+/// A JWK Set is public: a provider whose keys are fetched cannot list an HMAC algorithm, or
+/// an `oct` key in the set would be a secret anyone can sign with (RFC 8725 section 3.2).
+#[test]
+fn hmac_algorithms_are_refused_for_providers_whose_keys_are_fetched() {
+    for source in [
+        json!({"remote_jwks": {"cluster": "idp", "uri": "https://idp.example.com/certs"}}),
+        json!({"discovery": {"cluster": "idp"}}),
+    ] {
+        let mut config = issuer().config();
+        let mut provider = json!({
+            "name": "remote", "issuer": ISS, "audiences": ["edge-api"],
+            "algorithms": ["ES256", "HS256"]
+        });
+        for (name, value) in source.as_object().unwrap() {
+            provider[name] = value.clone();
+        }
+        config["providers"][0] = provider;
+        let err = Policy::from_json(config.to_string().as_bytes())
+            .err()
+            .unwrap();
+        assert_eq!(err.field(), "providers[0].algorithms[1]", "{err}");
+        assert!(err.problem().contains("never fetched"), "{err}");
+    }
+}
+
+/// The backstop: a fetched set listing an `oct` key next to the signing key yields no HMAC
+/// secret, even when asked for HS256.
+#[test]
+fn fetched_oct_keys_are_skipped() {
+    let hs = SigningKey::generate(Algorithm::HS256)
+        .unwrap()
+        .with_kid("mac");
+    let es = key("k1");
+    let body = json!({"keys": [hs.public_jwk("mac"), es.1.public_jwk("k1")]});
+    let (keys, skipped) = KeySet::from_fetched_jwks(
+        body.to_string().as_bytes(),
+        &[Algorithm::HS256, Algorithm::ES256],
+    )
+    .unwrap();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(keys.candidates(Algorithm::HS256, Some("mac")).count(), 0);
+    assert_eq!(keys.candidates(Algorithm::ES256, Some("k1")).count(), 1);
 }

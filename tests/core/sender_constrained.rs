@@ -13,7 +13,7 @@ use edge_auth::policy::deny::Denial;
 use edge_auth::policy::replay::{LocalReplayCache, Recorded};
 use edge_auth::policy::resource_metadata;
 use edge_auth::policy::Policy;
-use edge_auth::request::credential::Request;
+use edge_auth::request::credential::{NonceKey, Request};
 use fixtures::{allowed, denied, issuer, now};
 use serde_json::{json, Value};
 
@@ -549,7 +549,7 @@ fn with_server_nonces_a_proof_needs_a_current_nonce_and_gets_one_when_refused() 
     let client = DpopClient::new(Algorithm::ES256);
     let token = bound_token(&client, t);
     let with_key = |proof: &str| Request {
-        dpop_nonce_key: Some(key.clone()),
+        dpop_nonce_key: NonceKey::from_bytes(&key),
         ..with_dpop(&token, proof)
     };
     let proof_with = |nonce: Option<&str>| {
@@ -784,4 +784,117 @@ fn sender_constraint_configuration_errors_name_the_field() {
     let mut resource = dpop_config();
     resource["resource_metadata"] = json!({"resource": "ftp://x"});
     assert!(error(resource).starts_with("resource_metadata.resource: "));
+}
+
+/// The nonce key is the one secret a request carries into the core: printing the request
+/// (as a debug log or a failed assertion would) shows nothing of it.
+#[test]
+fn a_printed_request_shows_nothing_of_the_dpop_nonce_key() {
+    let key = [0x5au8; 32];
+    let request = Request {
+        dpop_nonce_key: NonceKey::from_bytes(&key),
+        ..Request::default()
+    };
+    let printed = format!("{request:?} {request:#?}");
+    assert!(!printed.contains("90"), "{printed}"); // 0x5a as a decimal byte
+    assert!(!printed.to_lowercase().contains("5a"), "{printed}");
+    assert!(printed.contains("dpop_nonce_key"), "{printed}");
+}
+
+// ---- Cheap checks first, and a budget for proof signatures (issue 18) ----
+
+/// A proof carrying another key than the token's `cnf.jkt` is refused for the key (compared by
+/// thumbprint), before that key is built or its signature checked: here the signature is not
+/// even the other key's.
+#[test]
+fn a_proof_of_another_key_is_refused_before_its_signature_is_checked() {
+    let policy = policy(dpop_config());
+    let t = now();
+    let owner = DpopClient::new(Algorithm::ES256);
+    let other = DpopClient::new(Algorithm::ES256);
+    let token = bound_token(&owner, t);
+    let mut header = owner.header();
+    header.insert("jwk".into(), json!(other.jwk()));
+    // Signed by the owner's key but naming the other one: the other key cannot verify it.
+    let proof = owner.sign(&header, &owner.claims("GET", URL, Some(&token), t));
+    assert_eq!(
+        denied(decide(&policy, &with_dpop(&token, &proof), t)),
+        token_refused("the DPoP proof key is not the key the token is bound to")
+    );
+}
+
+/// A proof `jwk` that is an RSA key above 4096 bits, or with an exponent of 64 bits, is
+/// refused as a key before it is built (no modular arithmetic, no signature math), even when
+/// it is the key the token is bound to.
+#[test]
+fn oversized_rsa_proof_keys_are_refused_before_any_math() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let mut config = dpop_config();
+    config["dpop"]["algorithms"] = json!(["RS256", "ES256"]);
+    let policy = policy(config);
+    let t = now();
+    let claims_of = DpopClient::new(Algorithm::ES256);
+    let odd_modulus = |bits: usize| {
+        let mut n = vec![0xc5u8; bits / 8];
+        n[0] = 0xff;
+        *n.last_mut().unwrap() |= 1;
+        URL_SAFE_NO_PAD.encode(n)
+    };
+    let e_65537 = URL_SAFE_NO_PAD.encode([1, 0, 1]);
+    let e_wide = URL_SAFE_NO_PAD.encode([0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    for (n, e) in [(odd_modulus(8192), &e_65537), (odd_modulus(2048), &e_wide)] {
+        let jwk = json!({"kty": "RSA", "n": n, "e": e});
+        let jkt = edge_auth::jwt::dpop::jwk_thumbprint(jwk.as_object().unwrap()).unwrap();
+        let token = issuer().token(Algorithm::ES256, t, json!({"cnf": {"jkt": jkt}}));
+        let header = json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk});
+        let claims = Value::Object(claims_of.claims("GET", URL, Some(&token), t));
+        let signature = URL_SAFE_NO_PAD.encode(vec![0x42u8; n.len() * 3 / 4]);
+        let proof = format!(
+            "{}.{}.{signature}",
+            fixtures::b64json(&header),
+            fixtures::b64json(&claims)
+        );
+        assert_eq!(
+            denied(decide(&policy, &with_dpop(&token, &proof), t)),
+            proof_refused("DPoP proof has no usable public jwk"),
+            "e = {e}"
+        );
+    }
+}
+
+/// A proof's signature is checked on every request, cached token or not: each one spends a
+/// check of the source's budget, so a client cannot make the filter verify proofs without
+/// bound by reusing one token.
+#[test]
+fn proof_signatures_spend_the_source_budget_even_for_cached_tokens() {
+    use edge_auth::policy::decision::authorize_guarded;
+    use edge_auth::policy::records::MemoryStore;
+    let mut config = dpop_config();
+    config["abuse"] = json!({"signature_budget": {"rate": 0.01, "burst": 3}});
+    let policy = policy(config);
+    let store = MemoryStore::default();
+    let mut cache = TokenCache::new(16);
+    let t = now();
+    let client = DpopClient::new(Algorithm::ES256);
+    let token = bound_token(&client, t);
+    let keys = edge_auth::jwt::token::InlineKeys(&policy.providers);
+    let decide_guarded = |cache: &mut TokenCache| {
+        let request = Request {
+            source_address: Some("203.0.113.5".parse().unwrap()),
+            ..with_dpop(&token, &client.proof("GET", URL, Some(&token), t))
+        };
+        let decision =
+            authorize_guarded(&policy, &keys, &store, &|| None, cache, &request, t * 1000);
+        match decision {
+            Decision::Allow(_) => 200,
+            Decision::Deny { denial, .. } => denial.status(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // First sight: the token's signature and the proof's (2 of 3); then a cached token with a
+    // new proof (3 of 3); then the budget is spent.
+    assert_eq!(decide_guarded(&mut cache), 200);
+    assert_eq!(decide_guarded(&mut cache), 200);
+    assert_eq!(decide_guarded(&mut cache), 429);
 }

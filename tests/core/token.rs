@@ -369,3 +369,55 @@ fn error_messages_name_the_check_only() {
         "unsigned tokens are not accepted"
     );
 }
+
+/// RFC 9068 section 2.1 / RFC 8725 section 3.11: with `require_access_token_type`, only a JWT
+/// whose header says `typ: at+jwt` (or `application/at+jwt`, any case) is an access token; an
+/// ID token of the same issuer with a matching `aud` is refused. Off by default.
+#[test]
+fn access_token_type_is_required_only_where_configured() {
+    let ec = &keys().ec;
+    let with_typ = |typ: Option<&str>| {
+        let mut header = Map::new();
+        header.insert("alg".into(), json!("ES256"));
+        header.insert("kid".into(), json!("ec-1"));
+        if let Some(typ) = typ {
+            header.insert("typ".into(), json!(typ));
+        }
+        ec.sign_with_header(&header, &claims(json!({}))).unwrap()
+    };
+    let strict = policy_with(json!({"require_access_token_type": true}));
+    let check_strict = |token: &str| verify(token, &strict.providers, &strict.forward, NOW);
+    for typ in [
+        "at+jwt",
+        "application/at+jwt",
+        "AT+JWT",
+        "Application/At+Jwt",
+    ] {
+        assert!(check_strict(&with_typ(Some(typ))).is_ok(), "{typ}");
+    }
+    for typ in [
+        Some("JWT"),
+        Some("jwt"),
+        Some("id_token+jwt"),
+        Some("at+jwt "),
+        None,
+    ] {
+        assert_eq!(
+            check_strict(&with_typ(typ)).err(),
+            Some(TokenError::NotAnAccessToken),
+            "{typ:?}"
+        );
+    }
+    // An ID token as jwt-simple signs it (typ JWT) is refused too.
+    assert_eq!(
+        check_strict(&ec.sign(&claims(json!({}))).unwrap()).err(),
+        Some(TokenError::NotAnAccessToken)
+    );
+    assert_eq!(
+        edge_auth::policy::outcome::Reason::for_token(TokenError::NotAnAccessToken).code(),
+        "wrong_token_type"
+    );
+    // Without the option every typ is accepted, as before.
+    assert!(check(&with_typ(Some("JWT"))).is_ok());
+    assert!(check(&with_typ(None)).is_ok());
+}

@@ -70,12 +70,12 @@ fn main() {
     let key14 = p256_14::ecdsa::VerifyingKey::from_sec1_bytes(&point).unwrap();
     let start = Instant::now();
     let own =
-        edge_auth::jwt::ec::ecdsa::P256VerifyingKey::from_coordinates(&point[1..33], &point[33..])
+        edge_auth::jwt::verifiers::P256VerifyingKey::from_coordinates(&point[1..33], &point[33..])
             .unwrap()
             .with_table();
     let own_key_us = start.elapsed().as_secs_f64() * 1e6;
     let one_off =
-        edge_auth::jwt::ec::ecdsa::P256VerifyingKey::from_coordinates(&point[1..33], &point[33..])
+        edge_auth::jwt::verifiers::P256VerifyingKey::from_coordinates(&point[1..33], &point[33..])
             .unwrap();
     assert!(own.verify(MESSAGE.as_bytes(), &sig) && !own.verify(MESSAGE.as_bytes(), &bad));
     assert!(one_off.verify(MESSAGE.as_bytes(), &sig) && !one_off.verify(MESSAGE.as_bytes(), &bad));
@@ -97,7 +97,7 @@ fn main() {
 /// edge-auth's `jwt::ed25519`, with and without the key's table, on a JWS signing input signed
 /// here from a fixed seed.
 fn eddsa() {
-    use edge_auth::jwt::ed25519::verify::Ed25519VerifyingKey;
+    use edge_auth::jwt::verifiers::Ed25519VerifyingKey;
     let pair = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([7; 32]));
     let sig = pair.sk.sign(MESSAGE.as_bytes(), None).to_vec();
     let mut bad = sig.clone();

@@ -52,7 +52,7 @@ fn differential() -> usize {
             n[0] = (n[0] >> (8 * len - bits)) | (0x80 >> (8 * len - bits));
             n[len - 1] |= 1;
             let e: u64 = [3, 65537, rng.next() | 1 | 1 << 63][round];
-            let new = edge_auth::jwt::rsa::RsaPublicKey::new(&n, &e.to_be_bytes()).unwrap();
+            let new = edge_auth::jwt::verifiers::RsaPublicKey::new(&n, &e.to_be_bytes()).unwrap();
             let mut n_minus_1 = n.clone();
             n_minus_1[len - 1] -= 1;
             let mut one = vec![0u8; len];
@@ -90,7 +90,7 @@ fn median_us(f: &dyn Fn() -> Option<Vec<u8>>) -> f64 {
 }
 
 fn main() {
-    use edge_auth::jwt::rsa::{RsaHash, RsaPadding, RsaPublicKey};
+    use edge_auth::jwt::verifiers::{RsaHash, RsaPadding, RsaPublicKey};
     let (n, message, sig) = (unhex(N), unhex(MESSAGE), unhex(SIGNATURE));
     let mut bad = sig.clone();
     bad[100] ^= 4;
