@@ -3,8 +3,10 @@
 //! or the upstream would get. `edge-auth explain` renders it as text or JSON; there is no second
 //! implementation of any check here.
 //!
-//! A trace costs nothing in the filter: the decision is generic over its [`Tracer`], and the
-//! filter's [`Untraced`] records nothing, so its step texts are never even compiled in.
+//! A trace costs nothing in the filter: the decision is generic over its [`Tracer`] (defined
+//! below the decision, in [`crate::policy::trace`], so that explaining depends on deciding and
+//! never the reverse), and the filter's [`Untraced`] records nothing, so its step texts are
+//! never even compiled in.
 
 use serde::Serialize;
 
@@ -13,20 +15,9 @@ use crate::jwt::token::KeyLookup;
 use crate::policy::cache::TokenCache;
 use crate::policy::decision::{evaluate, Decision, Settled};
 use crate::policy::outcome::Outcome;
+pub use crate::policy::trace::{Status, Tracer, Untraced};
 use crate::policy::Policy;
 use crate::request::credential::Request;
-
-/// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// The check passed.
-    Passed,
-    /// The check refused the request (the decision's reason).
-    Failed,
-    /// A fact the decision used (the rule that matched, the mode, a wait).
-    Info,
-}
 
 /// One check of the decision, in the order it ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,36 +28,6 @@ pub struct Step {
     pub status: Status,
     /// In plain words, never a secret.
     pub detail: String,
-}
-
-/// Where a decision reports its steps. `detail` builds the text only if it is wanted.
-pub trait Tracer {
-    /// Records one step.
-    fn step<F: FnOnce() -> String>(&mut self, check: &'static str, status: Status, detail: F);
-
-    /// A check that passed.
-    fn pass<F: FnOnce() -> String>(&mut self, check: &'static str, detail: F) {
-        self.step(check, Status::Passed, detail);
-    }
-
-    /// A check that refused the request.
-    fn fail<F: FnOnce() -> String>(&mut self, check: &'static str, detail: F) {
-        self.step(check, Status::Failed, detail);
-    }
-
-    /// A fact the decision used.
-    fn info<F: FnOnce() -> String>(&mut self, check: &'static str, detail: F) {
-        self.step(check, Status::Info, detail);
-    }
-}
-
-/// Records nothing: what the filter decides with.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Untraced;
-
-impl Tracer for Untraced {
-    #[inline(always)]
-    fn step<F: FnOnce() -> String>(&mut self, _check: &'static str, _status: Status, _detail: F) {}
 }
 
 /// Records every step, in order: what `edge-auth explain` decides with.

@@ -13,8 +13,11 @@
 //! never the reverse.
 
 pub mod abuse;
+pub mod answer;
+pub mod authenticate;
 pub mod budget;
 pub mod cache;
+pub mod caller;
 pub mod challenge;
 pub mod decision;
 pub mod deny;
@@ -27,6 +30,7 @@ pub mod replay;
 pub mod resource_metadata;
 pub mod rules;
 pub mod sender;
+pub mod trace;
 
 use crate::clients::ClientRegistry;
 use crate::identity::Forward;

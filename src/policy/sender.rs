@@ -236,23 +236,6 @@ pub fn check(
     Ok(Bound { via, replay })
 }
 
-/// Adds what an allowed request's binding changes upstream: the proof header removed, the
-/// confirmation header set, the proof handed to the host for the replay cache.
-pub fn forward<'a>(
-    policy: &'a Policy,
-    request: &Request,
-    bound: Bound,
-    forwarding: &mut crate::policy::decision::Forwarding<'a>,
-) {
-    if policy.sender.dpop.is_some() && request.has_header(DPOP_HEADER) {
-        forwarding.remove.push(DPOP_HEADER);
-    }
-    if let (Some(header), Some(via)) = (&policy.forward.confirmation_header, bound.via) {
-        forwarding.set.push((header.as_str(), via.to_string()));
-    }
-    forwarding.replay = bound.replay;
-}
-
 /// With server nonces on: the proof's `nonce` must be current, else 401 `use_dpop_nonce` with
 /// a fresh one. Without the workers' key (the host could not read it) proofs are refused: 503.
 fn check_nonce(

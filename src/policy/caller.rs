@@ -1,0 +1,239 @@
+//! The caller a credential proved, and the stages that check it: scopes, then the allow-lists
+//! (source network, web origin, application); and the identity headers it is forwarded with.
+
+use crate::clients::Client;
+use crate::identity::{forwarded_text, Identity};
+use crate::jwt::provider::Provider;
+use crate::policy::deny::Denial;
+use crate::policy::outcome::Reason;
+use crate::policy::rules::Route;
+use crate::policy::trace::Tracer;
+use crate::policy::Policy;
+use crate::request::allowlist::{any_contains, url_host, Cidr, OriginPattern};
+use crate::request::credential::{CredentialKind, Request};
+use crate::request::transport::client_address;
+
+/// Who the caller turned out to be, whatever the credential.
+pub struct Caller<'a> {
+    /// The kind of credential it passed with.
+    pub kind: CredentialKind,
+    /// The client id (API key / Basic id, or the token's `client_id` / `azp`).
+    pub client_id: Option<&'a str>,
+    /// The subject (the token's `sub`, or the client id).
+    pub subject: Option<&'a str>,
+    /// The provider of its token.
+    pub provider: Option<&'a Provider>,
+    scopes: &'a [String],
+    apps: &'a [String],
+    networks: [&'a [Cidr]; 2],
+    origins: &'a [OriginPattern],
+    claims: &'a [(usize, String)],
+}
+
+/// A refusal by one of the caller's checks.
+pub type Refusal = (Denial, Reason);
+
+impl<'a> Caller<'a> {
+    /// The bearer of a verified token.
+    pub fn of_token(policy: &'a Policy, identity: &'a Identity) -> Caller<'a> {
+        let provider = policy.providers.get(identity.provider);
+        Caller {
+            kind: CredentialKind::Jwt,
+            client_id: identity.client_id.as_deref(),
+            subject: identity.subject.as_deref(),
+            provider,
+            scopes: &identity.scopes,
+            apps: &identity.apps,
+            networks: [
+                provider.map_or(&[][..], |p| &p.allowed_cidrs),
+                &identity.allowed_cidrs,
+            ],
+            origins: provider.map_or(&[][..], |p| &p.allowed_origins),
+            claims: &identity.forwarded_claims,
+        }
+    }
+
+    /// An API key or Basic client.
+    pub fn of_client(kind: CredentialKind, client: &'a Client) -> Caller<'a> {
+        Caller {
+            kind,
+            client_id: Some(&client.id),
+            subject: Some(&client.id),
+            provider: None,
+            scopes: &client.scopes,
+            apps: &client.apps,
+            networks: [&client.allowed_cidrs, &[]],
+            origins: &client.allowed_origins,
+            claims: &[],
+        }
+    }
+}
+
+/// The scopes stage: every scope the route requires was granted.
+pub fn check_scopes<T: Tracer>(
+    route: &Route,
+    caller: &Caller,
+    trace: &mut T,
+) -> Result<(), Refusal> {
+    if let Some(missing) = route
+        .scopes
+        .iter()
+        .find(|scope| !caller.scopes.contains(scope))
+    {
+        trace.fail("scopes", || format!("lacks {missing}"));
+        return Err((
+            Denial::InsufficientScope(route.scopes.clone()),
+            Reason::InsufficientScope,
+        ));
+    }
+    if !route.scopes.is_empty() {
+        trace.pass("scopes", || format!("has {}", route.scopes.join(" ")));
+    }
+    Ok(())
+}
+
+/// The network stage: the caller's address is in every network list that applies to it.
+pub fn check_network<T: Tracer>(
+    policy: &Policy,
+    request: &Request,
+    caller: &Caller,
+    trace: &mut T,
+) -> Result<(), Refusal> {
+    if caller.networks.iter().all(|list| list.is_empty()) {
+        return Ok(());
+    }
+    let forwarded: Vec<&str> = request.header_values("x-forwarded-for").collect();
+    let address = client_address(request.source_address, &forwarded, policy.trusted_hops);
+    let allowed = address.is_some_and(|address| {
+        caller
+            .networks
+            .iter()
+            .all(|list| list.is_empty() || any_contains(list, address))
+    });
+    let shown = || address.map_or("unknown".to_string(), |a| a.to_string());
+    if !allowed {
+        trace.fail("network", || {
+            format!("caller address {} is not allowed", shown())
+        });
+        return Err((
+            Denial::AccessDenied("requests from this network are not allowed".into()),
+            Reason::Network,
+        ));
+    }
+    trace.pass("network", || {
+        format!("caller address {} is allowed", shown())
+    });
+    Ok(())
+}
+
+/// The origin stage: the request's web origin (`Origin`, else `Referer`) is one the caller may
+/// be used from.
+pub fn check_origin<T: Tracer>(
+    request: &Request,
+    caller: &Caller,
+    trace: &mut T,
+) -> Result<(), Refusal> {
+    if caller.origins.is_empty() {
+        return Ok(());
+    }
+    let origin = request
+        .single_header("origin")
+        .ok()
+        .flatten()
+        .filter(|origin| *origin != "null");
+    let host = origin
+        .or_else(|| request.single_header("referer").ok().flatten())
+        .and_then(url_host);
+    if !host
+        .as_ref()
+        .is_some_and(|host| caller.origins.iter().any(|pattern| pattern.matches(host)))
+    {
+        trace.fail("origin", || {
+            format!("{} is not allowed", host.as_deref().unwrap_or("no origin"))
+        });
+        return Err((
+            Denial::AccessDenied("requests from this origin are not allowed".into()),
+            Reason::Origin,
+        ));
+    }
+    trace.pass("origin", || {
+        format!("{} is allowed", host.as_deref().unwrap_or_default())
+    });
+    Ok(())
+}
+
+/// The application stage: the application the request names (once) is granted to the caller,
+/// and a route that requires one gets one.
+pub fn check_application<T: Tracer>(
+    policy: &Policy,
+    route: &Route,
+    request: &Request,
+    caller: &Caller,
+    trace: &mut T,
+) -> Result<(), Refusal> {
+    let Some(app_header) = &policy.app_header else {
+        return Ok(());
+    };
+    let repeated = || {
+        (
+            Denial::InvalidRequest(format!("the {app_header} header appears more than once")),
+            Reason::MalformedRequest,
+        )
+    };
+    let application = request.single_header(app_header).map_err(|_| repeated())?;
+    match application {
+        Some(app) if app.contains(',') => {
+            trace.fail("application", || {
+                format!("{app_header} appears more than once")
+            });
+            return Err(repeated());
+        }
+        Some(app) if !caller.apps.iter().any(|granted| granted == app) => {
+            trace.fail("application", || format!("{app:?} is not granted"));
+            return Err((
+                Denial::AccessDenied("the application is not granted to this credential".into()),
+                Reason::Application,
+            ));
+        }
+        None if route.require_app => {
+            trace.fail("application", || format!("the route requires {app_header}"));
+            return Err((
+                Denial::AccessDenied(format!("this route requires the {app_header} header")),
+                Reason::Application,
+            ));
+        }
+        Some(app) => trace.pass("application", || format!("{app:?} is granted")),
+        None => {}
+    }
+    Ok(())
+}
+
+/// The identity headers for `caller` (and the checked `application`), each value in the
+/// format [`forwarded_text`] documents.
+pub fn add_identity_headers<'a>(
+    policy: &'a Policy,
+    caller: &Caller,
+    application: Option<&str>,
+    set: &mut Vec<(&'a str, String)>,
+) {
+    let forward = &policy.forward;
+    let mut add = |header: &'a Option<String>, value: Option<&str>| {
+        if let (Some(header), Some(value)) = (header, value) {
+            set.push((header.as_str(), forwarded_text(value).into_owned()));
+        }
+    };
+    add(&forward.subject_header, caller.subject);
+    add(&forward.scopes_header, Some(&caller.scopes.join(" ")));
+    add(
+        &forward.provider_header,
+        caller.provider.map(|p| p.name.as_str()),
+    );
+    add(&forward.client_header, caller.client_id);
+    add(&forward.credential_header, Some(caller.kind.name()));
+    add(&forward.application_header, application);
+    for (index, value) in caller.claims {
+        if let Some((_, header)) = forward.claims.get(*index) {
+            set.push((header.as_str(), value.clone()));
+        }
+    }
+}
