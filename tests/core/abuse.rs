@@ -626,3 +626,62 @@ fn in_report_mode_an_exhausted_budget_is_counted_but_not_refused() {
         (Some(Verdict::WouldDeny), Some(Reason::SignatureBudget))
     );
 }
+
+/// A refusal by the signature budget names the provider, as the bad signature one check later
+/// does: the budget runs after the issuer is known (docs/abuse-resistance.md promises "the
+/// credential kind and, for tokens, the provider"). In report mode too.
+#[test]
+fn a_budget_refusal_names_the_provider_like_a_bad_signature() {
+    let t = now();
+    for mode in ["enforce", "report"] {
+        let mut config = access_config();
+        config["abuse"] = json!({"signature_budget": {"rate": 0.001, "burst": 1}});
+        config["mode"] = json!(mode);
+        let policy = policy(&config);
+        let store = MemoryStore::default();
+        let mut cache = TokenCache::new(8);
+        let mut provider_of = |n| {
+            let request = bearer("203.0.113.5", &forged(t, n));
+            let keys = InlineKeys(&policy.providers);
+            let guard = Guard::new(
+                &policy.abuse,
+                &store,
+                &request,
+                policy.trusted_hops,
+                &|| None,
+                t * 1000,
+            );
+            let (decided, lines) = crate::log_capture::lines_of(|| {
+                evaluate_guarded(
+                    &policy,
+                    &keys,
+                    guard.as_ref(),
+                    &mut cache,
+                    &request,
+                    t,
+                    &Settled::Open,
+                    &mut Untraced,
+                )
+            });
+            let reason = decided.outcome.reason.map(Reason::code);
+            (reason, decided.outcome.provider.map(str::to_string), lines)
+        };
+        let (reason, provider, _) = provider_of(1);
+        assert_eq!(
+            (reason, provider.as_deref()),
+            (Some("bad_signature"), Some("test-idp")),
+            "{mode}"
+        );
+        let (reason, provider, lines) = provider_of(2);
+        assert_eq!(
+            (reason, provider.as_deref()),
+            (Some("signature_budget"), Some("test-idp")),
+            "{mode}"
+        );
+        assert!(
+            lines.iter().any(|line| line
+                .ends_with("(reason signature_budget, credential jwt, provider test-idp)")),
+            "{mode}: {lines:?}"
+        );
+    }
+}

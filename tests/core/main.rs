@@ -25,6 +25,7 @@ mod hostile_input;
 mod introspection;
 mod introspection_answers;
 mod key_checks;
+mod log_capture;
 mod operations;
 mod properties;
 mod remote_keys;

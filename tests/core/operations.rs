@@ -3,6 +3,7 @@
 //! `edge-auth explain` prints. The real-Envoy side (metrics, access log) is in tests/envoy.
 
 use crate::fixtures;
+use crate::log_capture::lines_of;
 
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::jwt::token::InlineKeys;
@@ -265,7 +266,24 @@ fn every_refusal_names_its_reason_and_the_response_is_unchanged() {
         ),
     ];
     for (what, req, reason, status, provider) in cases {
-        let decided = decide(&policy, &req, t);
+        let (decided, lines) = lines_of(|| decide(&policy, &req, t));
+        // One exit for every refusal: one debug line, from the same outcome.
+        let denied: Vec<&String> = lines.iter().filter(|l| l.contains("denied ")).collect();
+        assert_eq!(denied.len(), 1, "{what}: {lines:?}");
+        let expected = format!(
+            "(reason {}, credential {}, provider {})",
+            reason.code(),
+            decided
+                .outcome
+                .credential
+                .map_or("none", |kind| kind.name()),
+            provider.unwrap_or("none")
+        );
+        assert!(
+            denied[0].starts_with(&format!("DEBUG denied {} ", req.method))
+                && denied[0].ends_with(&expected),
+            "{what}: {denied:?} should end {expected}"
+        );
         let Decision::Deny { denial, schemes } = &decided.decision else {
             panic!("{what}: not denied: {:?}", decided.decision);
         };
