@@ -279,17 +279,26 @@ fn token(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `edge-auth explain`: the exit code (0 forwarded, 1 refused), or a usage/configuration error.
-fn explain_command(args: &[String]) -> Result<ExitCode, String> {
-    let mut config = None;
-    let mut method = "GET".to_string();
-    let mut path = None;
-    let mut headers: Vec<(String, String)> = Vec::new();
-    let mut peer = None;
-    let mut tls = None;
-    let mut time = None;
-    let mut keys: Vec<(String, String)> = Vec::new();
-    let mut json_output = false;
+/// The options of `edge-auth explain`.
+#[derive(Default)]
+struct ExplainArgs {
+    config: Option<String>,
+    method: String,
+    path: Option<String>,
+    headers: Vec<(String, String)>,
+    peer: Option<std::net::IpAddr>,
+    tls: Option<String>,
+    time: Option<u64>,
+    keys: Vec<(String, String)>,
+    json_output: bool,
+}
+
+/// Reads `edge-auth explain`'s arguments.
+fn parse_explain_args(args: &[String]) -> Result<ExplainArgs, String> {
+    let mut parsed = ExplainArgs {
+        method: "GET".to_string(),
+        ..ExplainArgs::default()
+    };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         let mut value = |name: &str| {
@@ -298,27 +307,29 @@ fn explain_command(args: &[String]) -> Result<ExitCode, String> {
                 .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
         };
         match arg.as_str() {
-            "--json" => json_output = true,
-            "--method" | "-X" => method = value(arg)?.to_ascii_uppercase(),
-            "--path" => path = Some(value(arg)?),
+            "--json" => parsed.json_output = true,
+            "--method" | "-X" => parsed.method = value(arg)?.to_ascii_uppercase(),
+            "--path" => parsed.path = Some(value(arg)?),
             "--header" | "-H" => {
                 let header = value(arg)?;
                 let (name, text) = header
                     .split_once(':')
                     .ok_or_else(|| format!("header {header:?} is not NAME: VALUE"))?;
-                headers.push((name.trim().to_ascii_lowercase(), text.trim().to_string()));
+                parsed
+                    .headers
+                    .push((name.trim().to_ascii_lowercase(), text.trim().to_string()));
             }
             "--peer" => {
                 let text = value(arg)?;
-                peer = Some(
+                parsed.peer = Some(
                     parse_peer_address(&text)
                         .ok_or_else(|| format!("--peer {text:?} is not an IP address"))?,
                 );
             }
-            "--tls" => tls = Some(value(arg)?),
+            "--tls" => parsed.tls = Some(value(arg)?),
             "--time" => {
                 let text = value(arg)?;
-                time = Some(
+                parsed.time = Some(
                     text.parse::<u64>()
                         .map_err(|_| format!("--time {text:?} is not Unix seconds"))?,
                 );
@@ -328,17 +339,27 @@ fn explain_command(args: &[String]) -> Result<ExitCode, String> {
                 let (name, file) = pair
                     .split_once('=')
                     .ok_or_else(|| format!("--keys {pair:?} is not PROVIDER=JWKS_FILE"))?;
-                keys.push((name.to_string(), file.to_string()));
+                parsed.keys.push((name.to_string(), file.to_string()));
             }
             other if other.starts_with('-') => {
                 return Err(format!("unknown option {other:?}\n{USAGE}"))
             }
-            other if config.is_none() => config = Some(other.to_string()),
+            other if parsed.config.is_none() => parsed.config = Some(other.to_string()),
             other => return Err(format!("unexpected argument {other:?}\n{USAGE}")),
         }
     }
-    let config = config.ok_or_else(|| format!("explain needs CONFIG.json\n{USAGE}"))?;
-    let path = path.ok_or_else(|| format!("explain needs --path\n{USAGE}"))?;
+    Ok(parsed)
+}
+
+/// `edge-auth explain`: the exit code (0 forwarded, 1 refused), or a usage/configuration error.
+fn explain_command(args: &[String]) -> Result<ExitCode, String> {
+    let args = parse_explain_args(args)?;
+    let config = args
+        .config
+        .ok_or_else(|| format!("explain needs CONFIG.json\n{USAGE}"))?;
+    let path = args
+        .path
+        .ok_or_else(|| format!("explain needs --path\n{USAGE}"))?;
     if !path.starts_with('/') {
         return Err(format!("--path {path:?} must start with '/'"));
     }
@@ -346,23 +367,24 @@ fn explain_command(args: &[String]) -> Result<ExitCode, String> {
     let policy =
         Policy::from_json(&bytes).map_err(|e| format!("{config}: invalid configuration: {e}"))?;
     let mut given = GivenKeys::new(&policy);
-    for (name, file) in &keys {
+    for (name, file) in &args.keys {
         let jwks = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
         given = given.with_jwks(name, &jwks)?;
     }
-    let now = match time {
+    let now = match args.time {
         Some(time) => time,
         None => SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_err(|e| e.to_string())?
             .as_secs(),
     };
+    let method = args.method;
     let request = Request {
         method: method.clone(),
         path: path.clone(),
-        headers,
-        source_address: peer,
-        tls_version: tls,
+        headers: args.headers,
+        source_address: args.peer,
+        tls_version: args.tls,
         ..Request::default()
     };
     let explanation = explain(&policy, &given, &request, now);
@@ -370,7 +392,7 @@ fn explain_command(args: &[String]) -> Result<ExitCode, String> {
         explanation.outcome.verdict,
         Some(Verdict::Denied | Verdict::WouldDeny) | None
     );
-    if json_output {
+    if args.json_output {
         let document = json!({
             "request": {"method": method, "path": path, "time": now},
             "explanation": explanation,

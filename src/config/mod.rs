@@ -255,121 +255,14 @@ fn without_position(message: &str) -> String {
 }
 
 fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
-    let realm = raw.realm.unwrap_or_else(|| DEFAULT_REALM.to_string());
-    if realm.is_empty()
-        || !realm
-            .chars()
-            .all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\')
-    {
-        return Err(ConfigError::new(
-            "realm",
-            "must be non-empty printable ASCII without quotes or backslashes",
-        ));
-    }
-
-    if raw.providers.is_empty() && raw.api_keys.is_none() {
-        return Err(ConfigError::new(
-            "providers",
-            "configure at least one provider, or api_keys",
-        ));
-    }
-    if raw.providers.is_empty() {
-        for (name, set) in [
-            ("token_headers", raw.token_headers.is_some()),
-            ("query_token", raw.query_token.is_some()),
-        ] {
-            if set {
-                return Err(ConfigError::new(
-                    name,
-                    "tokens need at least one provider to verify them",
-                ));
-            }
-        }
-    }
+    let mut raw = raw;
+    let realm = compile_realm(raw.realm.take())?;
+    check_credentials_configured(&raw)?;
     let jwt_enabled = !raw.providers.is_empty();
     let sender_settings = sender::compile_sender(raw.dpop, raw.mtls)?;
-    let mut providers: Vec<Provider> = Vec::with_capacity(raw.providers.len());
-    let mut endpoints: Vec<Endpoints> = Vec::with_capacity(raw.providers.len());
-    for (index, provider) in raw.providers.into_iter().enumerate() {
-        let field = format!("providers[{index}]");
-        let (compiled, fetched) = compile_provider(provider, &field, &sender_settings)?;
-        if providers.iter().any(|p| p.name == compiled.name) {
-            return Err(ConfigError::new(
-                &format!("{field}.name"),
-                format!("duplicate provider name {:?}", compiled.name),
-            ));
-        }
-        if providers.iter().any(|p| p.issuer == compiled.issuer) {
-            return Err(ConfigError::new(
-                &format!("{field}.issuer"),
-                format!("duplicate issuer {:?}", compiled.issuer),
-            ));
-        }
-        providers.push(compiled);
-        endpoints.push(fetched);
-    }
-
-    let mut token_sources = match raw.token_headers {
-        None if !jwt_enabled => Vec::new(),
-        None => vec![TokenSource::new("authorization", "Bearer ")],
-        Some(headers) if headers.is_empty() => {
-            return Err(ConfigError::new(
-                "token_headers",
-                "must name at least one header (omit it for `authorization: Bearer`)",
-            ));
-        }
-        Some(headers) => headers
-            .into_iter()
-            .enumerate()
-            .map(|(index, header)| {
-                let name = header_name(&header.name, &format!("token_headers[{index}].name"))?;
-                let prefix = header.prefix.unwrap_or_default();
-                if prefix.chars().any(|c| c.is_control()) {
-                    return Err(ConfigError::new(
-                        &format!("token_headers[{index}].prefix"),
-                        "must not contain control characters",
-                    ));
-                }
-                Ok(TokenSource::new(&name, &prefix))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-    };
-    for (index, source) in token_sources.iter().enumerate() {
-        if token_sources
-            .iter()
-            .take(index)
-            .any(|earlier| earlier.header() == source.header())
-        {
-            return Err(ConfigError::new(
-                &format!("token_headers[{index}].name"),
-                "header listed twice",
-            ));
-        }
-    }
-
-    // `Authorization: DPoP <token>` is read wherever DPoP is configured.
-    if sender_settings.dpop.is_some() && jwt_enabled {
-        token_sources.push(TokenSource::new("authorization", "DPoP "));
-    }
-
-    let query_param = raw
-        .query_token
-        .map(|query| {
-            let valid = !query.param.is_empty()
-                && query
-                    .param
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
-            if valid {
-                Ok(query.param)
-            } else {
-                Err(ConfigError::new(
-                    "query_token.param",
-                    "must be a plain parameter name (letters, digits, - _ . ~)",
-                ))
-            }
-        })
-        .transpose()?;
+    let (providers, endpoints) = compile_providers(raw.providers, &sender_settings)?;
+    let token_sources = compile_token_headers(raw.token_headers, jwt_enabled, &sender_settings)?;
+    let query_param = raw.query_token.map(compile_query_param).transpose()?;
     let (api_key_headers, basic, clients) = match raw.api_keys {
         None => (None, false, ClientRegistry::default()),
         Some(api_keys) => compile_api_keys(api_keys, &token_sources)?,
@@ -380,88 +273,25 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         api_key_headers,
         basic,
     };
-
     let app_header = raw
         .app_header
         .map(|name| header_name(&name, "app_header"))
         .transpose()?;
     let report = report_mode(raw.mode.as_deref(), "mode")?.unwrap_or(false);
     let paths = compile_paths(raw.paths)?;
-    let rules = raw
-        .rules
-        .into_iter()
-        .enumerate()
-        .map(|(index, rule)| {
-            compile_rule(
-                rule,
-                &format!("rules[{index}]"),
-                &credentials,
-                app_header.is_some(),
-                &sender_settings,
-                report,
-                paths,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-
-    let default_route = Route {
-        scopes: Vec::new(),
-        accept: CredentialKind::ALL
-            .into_iter()
-            .filter(|kind| credentials.offers(*kind))
-            .collect(),
-        require_app: false,
-        sender_constraint: None,
+    let rules = compile_rules(
+        raw.rules,
+        &credentials,
+        app_header.is_some(),
+        &sender_settings,
         report,
-    };
+        paths,
+    )?;
     let forward = compile_forward(raw.forward, &credentials, app_header.as_deref())?;
-
-    let token_cache_entries = match raw.token_cache {
-        None => DEFAULT_CACHE_ENTRIES,
-        Some(cache) if cache.max_entries > MAX_CACHE_ENTRIES => {
-            return Err(ConfigError::new(
-                "token_cache.max_entries",
-                format!("at most {MAX_CACHE_ENTRIES}"),
-            ));
-        }
-        Some(cache) => cache.max_entries,
-    };
-    let trusted_hops = raw.trusted_hops.unwrap_or(0);
-    if trusted_hops > MAX_TRUSTED_HOPS {
-        return Err(ConfigError::new(
-            "trusted_hops",
-            format!("at most {MAX_TRUSTED_HOPS}"),
-        ));
-    }
-    let min_tls_version = raw
-        .min_tls_version
-        .map(|name| {
-            TlsVersion::parse(&name).ok_or_else(|| {
-                ConfigError::new(
-                    "min_tls_version",
-                    format!("{name:?} is not one of TLSv1.0, TLSv1.1, TLSv1.2, TLSv1.3"),
-                )
-            })
-        })
-        .transpose()?;
-
-    let introspecting = endpoints
-        .iter()
-        .filter(|e| e.introspection.is_some())
-        .count();
-    if introspecting > 1 {
-        return Err(ConfigError::new(
-            "providers",
-            "at most one provider may use introspection (opaque tokens do not name their issuer)",
-        ));
-    }
-    if introspecting == 1 && token_cache_entries == 0 {
-        return Err(ConfigError::new(
-            "token_cache.max_entries",
-            "introspection answers are kept in the token cache: it cannot be 0",
-        ));
-    }
-
+    let token_cache_entries = compile_cache_entries(raw.token_cache)?;
+    let trusted_hops = compile_trusted_hops(raw.trusted_hops)?;
+    let min_tls_version = raw.min_tls_version.map(compile_min_tls).transpose()?;
+    check_introspection(&endpoints, token_cache_entries)?;
     let abuse = abuse::compile_abuse(raw.abuse)?;
     let uses_source_address = clients.any_network_list()
         || providers
@@ -485,7 +315,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         app_header,
         trusted_hops,
         min_tls_version,
-        rules: Rules::new(rules, default_route),
+        rules,
         forward,
         allow_cors_preflight: raw.allow_cors_preflight.unwrap_or(true),
         paths,
@@ -501,6 +331,238 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         )?);
     }
     Ok(policy)
+}
+
+/// `realm`: printable ASCII without quotes or backslashes (it is quoted in challenges).
+fn compile_realm(realm: Option<String>) -> Result<String, ConfigError> {
+    let realm = realm.unwrap_or_else(|| DEFAULT_REALM.to_string());
+    if realm.is_empty()
+        || !realm
+            .chars()
+            .all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\')
+    {
+        return Err(ConfigError::new(
+            "realm",
+            "must be non-empty printable ASCII without quotes or backslashes",
+        ));
+    }
+    Ok(realm)
+}
+
+/// Some credential can be verified: a provider or API keys; token sources need a provider.
+fn check_credentials_configured(raw: &RawConfig) -> Result<(), ConfigError> {
+    let providers = &raw.providers;
+    if providers.is_empty() && raw.api_keys.is_none() {
+        return Err(ConfigError::new(
+            "providers",
+            "configure at least one provider, or api_keys",
+        ));
+    }
+    if providers.is_empty() {
+        for (name, set) in [
+            ("token_headers", raw.token_headers.is_some()),
+            ("query_token", raw.query_token.is_some()),
+        ] {
+            if set {
+                return Err(ConfigError::new(
+                    name,
+                    "tokens need at least one provider to verify them",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `providers[]`: each compiled, names and issuers unique.
+fn compile_providers(
+    raw: Vec<RawProvider>,
+    sender_settings: &SenderSettings,
+) -> Result<(Vec<Provider>, Vec<Endpoints>), ConfigError> {
+    let mut providers: Vec<Provider> = Vec::with_capacity(raw.len());
+    let mut endpoints: Vec<Endpoints> = Vec::with_capacity(raw.len());
+    for (index, provider) in raw.into_iter().enumerate() {
+        let field = format!("providers[{index}]");
+        let (compiled, fetched) = compile_provider(provider, &field, sender_settings)?;
+        if providers.iter().any(|p| p.name == compiled.name) {
+            return Err(ConfigError::new(
+                &format!("{field}.name"),
+                format!("duplicate provider name {:?}", compiled.name),
+            ));
+        }
+        if providers.iter().any(|p| p.issuer == compiled.issuer) {
+            return Err(ConfigError::new(
+                &format!("{field}.issuer"),
+                format!("duplicate issuer {:?}", compiled.issuer),
+            ));
+        }
+        providers.push(compiled);
+        endpoints.push(fetched);
+    }
+    Ok((providers, endpoints))
+}
+
+/// `token_headers[]` (default `authorization: Bearer` when tokens are on), each header once;
+/// `Authorization: DPoP <token>` is read wherever DPoP is configured.
+fn compile_token_headers(
+    raw: Option<Vec<RawTokenHeader>>,
+    jwt_enabled: bool,
+    sender_settings: &SenderSettings,
+) -> Result<Vec<TokenSource>, ConfigError> {
+    let mut token_sources = match raw {
+        None if !jwt_enabled => Vec::new(),
+        None => vec![TokenSource::new("authorization", "Bearer ")],
+        Some(headers) if headers.is_empty() => {
+            return Err(ConfigError::new(
+                "token_headers",
+                "must name at least one header (omit it for `authorization: Bearer`)",
+            ));
+        }
+        Some(headers) => headers
+            .into_iter()
+            .enumerate()
+            .map(|(index, header)| compile_token_header(index, header))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    for (index, source) in token_sources.iter().enumerate() {
+        if token_sources
+            .iter()
+            .take(index)
+            .any(|earlier| earlier.header() == source.header())
+        {
+            return Err(ConfigError::new(
+                &format!("token_headers[{index}].name"),
+                "header listed twice",
+            ));
+        }
+    }
+    if sender_settings.dpop.is_some() && jwt_enabled {
+        token_sources.push(TokenSource::new("authorization", "DPoP "));
+    }
+    Ok(token_sources)
+}
+
+/// `token_headers[index]`.
+fn compile_token_header(index: usize, header: RawTokenHeader) -> Result<TokenSource, ConfigError> {
+    let name = header_name(&header.name, &format!("token_headers[{index}].name"))?;
+    let prefix = header.prefix.unwrap_or_default();
+    if prefix.chars().any(|c| c.is_control()) {
+        return Err(ConfigError::new(
+            &format!("token_headers[{index}].prefix"),
+            "must not contain control characters",
+        ));
+    }
+    Ok(TokenSource::new(&name, &prefix))
+}
+
+/// `query_token.param`: a plain parameter name.
+fn compile_query_param(query: RawQueryToken) -> Result<String, ConfigError> {
+    let valid = !query.param.is_empty()
+        && query
+            .param
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
+    if valid {
+        Ok(query.param)
+    } else {
+        Err(ConfigError::new(
+            "query_token.param",
+            "must be a plain parameter name (letters, digits, - _ . ~)",
+        ))
+    }
+}
+
+/// `rules[]`, in order, and the default route (any configured credential kind, no scope).
+fn compile_rules(
+    raw: Vec<RawRule>,
+    credentials: &CredentialSources,
+    has_app_header: bool,
+    sender_settings: &SenderSettings,
+    report: bool,
+    paths: PathOptions,
+) -> Result<Rules, ConfigError> {
+    let rules = raw
+        .into_iter()
+        .enumerate()
+        .map(|(index, rule)| {
+            let field = format!("rules[{index}]");
+            let context = RuleContext {
+                credentials,
+                has_app_header,
+                sender_settings,
+                global_report: report,
+                paths,
+            };
+            compile_rule(rule, &field, &context)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let default_route = Route {
+        scopes: Vec::new(),
+        accept: CredentialKind::ALL
+            .into_iter()
+            .filter(|kind| credentials.offers(*kind))
+            .collect(),
+        require_app: false,
+        sender_constraint: None,
+        report,
+    };
+    Ok(Rules::new(rules, default_route))
+}
+
+/// `token_cache.max_entries`.
+fn compile_cache_entries(raw: Option<RawTokenCache>) -> Result<usize, ConfigError> {
+    match raw {
+        None => Ok(DEFAULT_CACHE_ENTRIES),
+        Some(cache) if cache.max_entries > MAX_CACHE_ENTRIES => Err(ConfigError::new(
+            "token_cache.max_entries",
+            format!("at most {MAX_CACHE_ENTRIES}"),
+        )),
+        Some(cache) => Ok(cache.max_entries),
+    }
+}
+
+/// `trusted_hops`.
+fn compile_trusted_hops(raw: Option<usize>) -> Result<usize, ConfigError> {
+    let trusted_hops = raw.unwrap_or(0);
+    if trusted_hops > MAX_TRUSTED_HOPS {
+        return Err(ConfigError::new(
+            "trusted_hops",
+            format!("at most {MAX_TRUSTED_HOPS}"),
+        ));
+    }
+    Ok(trusted_hops)
+}
+
+/// `min_tls_version`.
+fn compile_min_tls(name: String) -> Result<TlsVersion, ConfigError> {
+    TlsVersion::parse(&name).ok_or_else(|| {
+        ConfigError::new(
+            "min_tls_version",
+            format!("{name:?} is not one of TLSv1.0, TLSv1.1, TLSv1.2, TLSv1.3"),
+        )
+    })
+}
+
+/// At most one provider introspects (opaque tokens do not name their issuer), and its answers
+/// need the token cache.
+fn check_introspection(endpoints: &[Endpoints], cache_entries: usize) -> Result<(), ConfigError> {
+    let introspecting = endpoints
+        .iter()
+        .filter(|e| e.introspection.is_some())
+        .count();
+    if introspecting > 1 {
+        return Err(ConfigError::new(
+            "providers",
+            "at most one provider may use introspection (opaque tokens do not name their issuer)",
+        ));
+    }
+    if introspecting == 1 && cache_entries == 0 {
+        return Err(ConfigError::new(
+            "token_cache.max_entries",
+            "introspection answers are kept in the token cache: it cannot be 0",
+        ));
+    }
+    Ok(())
 }
 
 /// The `paths` block; both spellings are refused unless the block keeps them, and a path whose
@@ -664,6 +726,67 @@ fn origin_list(list: &[String], field: &str) -> Result<Vec<OriginPattern>, Confi
         .collect()
 }
 
+/// `providers[i].algorithms`: known, signed algorithms, each once.
+fn compile_algorithms(names: &[String], field: &str) -> Result<Vec<Algorithm>, ConfigError> {
+    let mut algorithms = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        let alg_field = format!("{field}.algorithms[{index}]");
+        if name.eq_ignore_ascii_case("none") {
+            return Err(ConfigError::new(
+                &alg_field,
+                "\"none\" is never accepted: tokens must be signed",
+            ));
+        }
+        let alg = Algorithm::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+            ConfigError::new(
+                &alg_field,
+                format!("unknown algorithm {name:?} (known: {})", known.join(", ")),
+            )
+        })?;
+        if !algorithms.contains(&alg) {
+            algorithms.push(alg);
+        }
+    }
+    Ok(algorithms)
+}
+
+/// A JWK Set is public: an HMAC secret in one is a secret anyone can sign with, so a provider
+/// whose keys are fetched lists no HMAC algorithm.
+fn refuse_fetched_secrets(names: &[String], field: &str) -> Result<(), ConfigError> {
+    if let Some(index) = names.iter().position(|name| {
+        Algorithm::from_name(name).is_some_and(|alg| alg.key_family() == KeyFamily::Secret)
+    }) {
+        return Err(ConfigError::new(
+            &format!("{field}.algorithms[{index}]"),
+            "HMAC algorithms need a shared secret, which is never fetched: keys from remote_jwks or discovery are public (RFC 8725 section 3.2); give the secret inline in jwks, or use an asymmetric algorithm",
+        ));
+    }
+    Ok(())
+}
+
+/// `providers[i].claims`: each given name non-empty.
+fn compile_claims(raw: Option<RawClaims>, field: &str) -> Result<RawClaims, ConfigError> {
+    let claims = raw.unwrap_or(RawClaims {
+        scopes: None,
+        apps: None,
+        allowed_cidrs: None,
+    });
+    for (name, value) in [
+        ("scopes", &claims.scopes),
+        ("apps", &claims.apps),
+        ("allowed_cidrs", &claims.allowed_cidrs),
+    ] {
+        if value.as_deref() == Some("") {
+            return Err(ConfigError::new(
+                &format!("{field}.claims.{name}"),
+                "must name a claim",
+            ));
+        }
+    }
+    Ok(claims)
+}
+
 fn compile_provider(
     raw: RawProvider,
     field: &str,
@@ -693,26 +816,7 @@ fn compile_provider(
             "must list at least one algorithm",
         ));
     }
-    let mut algorithms = Vec::with_capacity(raw.algorithms.len());
-    for (index, name) in raw.algorithms.iter().enumerate() {
-        let alg_field = format!("{field}.algorithms[{index}]");
-        if name.eq_ignore_ascii_case("none") {
-            return Err(ConfigError::new(
-                &alg_field,
-                "\"none\" is never accepted: tokens must be signed",
-            ));
-        }
-        let alg = Algorithm::from_name(name).ok_or_else(|| {
-            let known: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
-            ConfigError::new(
-                &alg_field,
-                format!("unknown algorithm {name:?} (known: {})", known.join(", ")),
-            )
-        })?;
-        if !algorithms.contains(&alg) {
-            algorithms.push(alg);
-        }
-    }
+    let algorithms = compile_algorithms(&raw.algorithms, field)?;
     let clock_skew_seconds = raw.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS);
     if clock_skew_seconds > MAX_CLOCK_SKEW_SECONDS {
         return Err(ConfigError::new(
@@ -746,33 +850,9 @@ fn compile_provider(
         }
     };
     if remote.is_some() {
-        // A JWK Set is public: an HMAC secret in it is one anyone can sign with.
-        if let Some(index) = raw.algorithms.iter().position(|name| {
-            Algorithm::from_name(name).is_some_and(|alg| alg.key_family() == KeyFamily::Secret)
-        }) {
-            return Err(ConfigError::new(
-                &format!("{field}.algorithms[{index}]"),
-                "HMAC algorithms need a shared secret, which is never fetched: keys from remote_jwks or discovery are public (RFC 8725 section 3.2); give the secret inline in jwks, or use an asymmetric algorithm",
-            ));
-        }
+        refuse_fetched_secrets(&raw.algorithms, field)?;
     }
-    let claims = raw.claims.unwrap_or(RawClaims {
-        scopes: None,
-        apps: None,
-        allowed_cidrs: None,
-    });
-    for (name, value) in [
-        ("scopes", &claims.scopes),
-        ("apps", &claims.apps),
-        ("allowed_cidrs", &claims.allowed_cidrs),
-    ] {
-        if value.as_deref() == Some("") {
-            return Err(ConfigError::new(
-                &format!("{field}.claims.{name}"),
-                "must name a claim",
-            ));
-        }
-    }
+    let claims = compile_claims(raw.claims, field)?;
     let provider = Provider {
         name: raw.name,
         issuer: raw.issuer,
@@ -820,64 +900,20 @@ fn report_mode(mode: Option<&str>, field: &str) -> Result<Option<bool>, ConfigEr
     }
 }
 
-fn compile_rule(
-    raw: RawRule,
-    field: &str,
-    credentials: &CredentialSources,
+/// What every rule is compiled against.
+struct RuleContext<'c> {
+    credentials: &'c CredentialSources,
     has_app_header: bool,
-    sender_settings: &SenderSettings,
+    sender_settings: &'c SenderSettings,
     global_report: bool,
     paths: PathOptions,
-) -> Result<Rule, ConfigError> {
-    let prefix_error = |problem: String| ConfigError::new(&format!("{field}.path_prefix"), problem);
-    if !raw.path_prefix.starts_with('/') {
-        return Err(prefix_error("must start with '/'".into()));
-    }
-    if raw.path_prefix.contains(['?', '#']) {
-        return Err(prefix_error(
-            "must be a path, without query or fragment".into(),
-        ));
-    }
-    // Requests are matched in their canonical form: a prefix in any other form matches nothing.
-    match canonical(&raw.path_prefix, paths) {
-        Err(err) => return Err(prefix_error(format!("is refused in requests: {err}"))),
-        Ok(form) if form.path != raw.path_prefix => {
-            return Err(prefix_error(format!(
-                "requests are matched as {:?}: write it that way",
-                form.path
-            )))
-        }
-        Ok(_) => {}
-    }
-    // Without regard to case, request paths are matched in lower case (escapes included).
+}
+
+/// `rules[i]` at `field`.
+fn compile_rule(raw: RawRule, field: &str, context: &RuleContext) -> Result<Rule, ConfigError> {
     let mut raw = raw;
-    if paths.letter_case == LetterCase::Insensitive {
-        raw.path_prefix.make_ascii_lowercase();
-    }
-    let methods = match raw.methods {
-        None => None,
-        Some(methods) if methods.is_empty() => {
-            return Err(ConfigError::new(
-                &format!("{field}.methods"),
-                "must list at least one method (omit it for all methods)",
-            ));
-        }
-        Some(methods) => Some(
-            methods
-                .into_iter()
-                .enumerate()
-                .map(|(index, method)| {
-                    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-                        return Err(ConfigError::new(
-                            &format!("{field}.methods[{index}]"),
-                            format!("{method:?} is not an HTTP method"),
-                        ));
-                    }
-                    Ok(method.to_ascii_uppercase())
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-    };
+    raw.path_prefix = compile_path_prefix(raw.path_prefix, field, context.paths)?;
+    let methods = compile_methods(raw.methods.take(), field)?;
     if raw.public {
         for (name, set) in [
             ("scopes", !raw.scopes.is_empty()),
@@ -896,39 +932,8 @@ fn compile_rule(
         return Ok(Rule::public(raw.path_prefix, methods));
     }
     let scopes = scope_list(raw.scopes, &format!("{field}.scopes"))?;
-    let offered = CredentialKind::ALL
-        .into_iter()
-        .filter(|kind| credentials.offers(*kind));
-    let accept = match raw.accept {
-        None => offered.collect(),
-        Some(kinds) if kinds.is_empty() => {
-            return Err(ConfigError::new(
-                &format!("{field}.accept"),
-                "must list at least one credential kind (omit it for all)",
-            ));
-        }
-        Some(kinds) => kinds
-            .iter()
-            .enumerate()
-            .map(|(index, name)| {
-                let kind_field = format!("{field}.accept[{index}]");
-                let kind = CredentialKind::from_name(name).ok_or_else(|| {
-                    ConfigError::new(
-                        &kind_field,
-                        format!("{name:?} is not one of jwt, api_key, basic"),
-                    )
-                })?;
-                if !credentials.offers(kind) {
-                    return Err(ConfigError::new(
-                        &kind_field,
-                        format!("{name} credentials are not configured"),
-                    ));
-                }
-                Ok(kind)
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-    };
-    if raw.require_app && !has_app_header {
+    let accept = compile_accept(raw.accept, field, context.credentials)?;
+    if raw.require_app && !context.has_app_header {
         return Err(ConfigError::new(
             &format!("{field}.require_app"),
             "needs app_header to name the application header",
@@ -942,11 +947,115 @@ fn compile_rule(
         sender_constraint: sender::sender_constraint(
             raw.sender_constraint.as_deref(),
             &format!("{field}.sender_constraint"),
-            sender_settings,
+            context.sender_settings,
         )?,
-        report: report.unwrap_or(global_report),
+        report: report.unwrap_or(context.global_report),
     };
     Ok(Rule::authenticated(raw.path_prefix, methods, route))
+}
+
+/// `rules[i].path_prefix`: a path in the canonical form requests are matched in (a prefix in
+/// any other form would match nothing), in lower case where letters are compared without
+/// regard to case.
+fn compile_path_prefix(
+    prefix: String,
+    field: &str,
+    paths: PathOptions,
+) -> Result<String, ConfigError> {
+    let prefix_error = |problem: String| ConfigError::new(&format!("{field}.path_prefix"), problem);
+    if !prefix.starts_with('/') {
+        return Err(prefix_error("must start with '/'".into()));
+    }
+    if prefix.contains(['?', '#']) {
+        return Err(prefix_error(
+            "must be a path, without query or fragment".into(),
+        ));
+    }
+    match canonical(&prefix, paths) {
+        Err(err) => return Err(prefix_error(format!("is refused in requests: {err}"))),
+        Ok(form) if form.path != prefix => {
+            return Err(prefix_error(format!(
+                "requests are matched as {:?}: write it that way",
+                form.path
+            )))
+        }
+        Ok(_) => {}
+    }
+    let mut prefix = prefix;
+    if paths.letter_case == LetterCase::Insensitive {
+        prefix.make_ascii_lowercase();
+    }
+    Ok(prefix)
+}
+
+/// `rules[i].methods`: upper-cased, `None` for every method.
+fn compile_methods(
+    raw: Option<Vec<String>>,
+    field: &str,
+) -> Result<Option<Vec<String>>, ConfigError> {
+    let Some(methods) = raw else {
+        return Ok(None);
+    };
+    if methods.is_empty() {
+        return Err(ConfigError::new(
+            &format!("{field}.methods"),
+            "must list at least one method (omit it for all methods)",
+        ));
+    }
+    methods
+        .into_iter()
+        .enumerate()
+        .map(|(index, method)| {
+            if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(ConfigError::new(
+                    &format!("{field}.methods[{index}]"),
+                    format!("{method:?} is not an HTTP method"),
+                ));
+            }
+            Ok(method.to_ascii_uppercase())
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// `rules[i].accept`: configured credential kinds only; every configured one by default.
+fn compile_accept(
+    raw: Option<Vec<String>>,
+    field: &str,
+    credentials: &CredentialSources,
+) -> Result<Vec<CredentialKind>, ConfigError> {
+    let Some(kinds) = raw else {
+        return Ok(CredentialKind::ALL
+            .into_iter()
+            .filter(|kind| credentials.offers(*kind))
+            .collect());
+    };
+    if kinds.is_empty() {
+        return Err(ConfigError::new(
+            &format!("{field}.accept"),
+            "must list at least one credential kind (omit it for all)",
+        ));
+    }
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            let kind_field = format!("{field}.accept[{index}]");
+            let kind = CredentialKind::from_name(name).ok_or_else(|| {
+                ConfigError::new(
+                    &kind_field,
+                    format!("{name:?} is not one of jwt, api_key, basic"),
+                )
+            })?;
+            if !credentials.offers(kind) {
+                return Err(ConfigError::new(
+                    &kind_field,
+                    format!("{name} credentials are not configured"),
+                ));
+            }
+            Ok(kind)
+        })
+        .collect()
 }
 
 fn compile_forward(

@@ -20,7 +20,7 @@ use crate::issuer::remote_keys::{Slot, WorkerKeys};
 use crate::policy::abuse::Guard;
 use crate::policy::cache::TokenCache;
 use crate::policy::challenge::deny_response;
-use crate::policy::decision::{evaluate_guarded, Decided, Decision, Settled};
+use crate::policy::decision::{evaluate_guarded, Decided, Decision, Forwarding, Settled};
 use crate::policy::deny::{Denial, DenyResponse};
 use crate::policy::outcome::{Outcome, Reason, Verdict};
 use crate::policy::resource_metadata;
@@ -76,6 +76,50 @@ pub(crate) fn decide_now(host: &dyn Host, shared: &Shared, settled: &Settled) ->
 
 /// Decides the request of the effective HTTP context and applies an allow or a deny.
 pub(crate) fn decide(host: &dyn Host, shared: &Shared, settled: &Settled) -> Applied {
+    let request = match read_request(host, shared) {
+        Ok(request) => request,
+        Err(flow) => return Applied::Done(flow),
+    };
+    if let Some(reply) = resource_metadata::answer(&shared.policy, &request) {
+        let headers = reply
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect::<Vec<_>>();
+        return Applied::Done(send(host, reply.status, &headers, &reply.body));
+    }
+    let now = host.now_ms();
+    let Decided { decision, outcome } = match evaluate(host, shared, &request, settled, now) {
+        Ok(decided) => decided,
+        Err(flow) => return Applied::Done(flow),
+    };
+    match decision {
+        Decision::Allow(forwarding) => {
+            Applied::Done(allow(host, shared, &request, forwarding, outcome, now))
+        }
+        Decision::Deny { denial, schemes } => {
+            report(host, shared, &outcome);
+            Applied::Done(send_deny(
+                host,
+                &deny_response(&shared.policy, &request, &denial, schemes),
+            ))
+        }
+        Decision::AwaitKeys {
+            provider,
+            unknown_kid,
+            otherwise: _,
+        } => Applied::AwaitKeys {
+            provider,
+            unknown_kid,
+            now_ms: now,
+        },
+        Decision::Introspect { provider, token } => Applied::Introspect { provider, token },
+    }
+}
+
+/// The request as the core reads it: its headers, and the connection facts the policy looks at
+/// (each property is a host call: only what the policy will use is asked for).
+fn read_request(host: &dyn Host, shared: &Shared) -> Result<Request, Flow> {
     let headers = match host.request_headers() {
         Ok(headers) => headers
             .into_iter()
@@ -88,7 +132,7 @@ pub(crate) fn decide(host: &dyn Host, shared: &Shared, settled: &Settled) -> App
             .collect(),
         Err(status) => {
             log::error!("cannot read request headers: {status:?}");
-            return Applied::Done(internal_failure(
+            return Err(internal_failure(
                 host,
                 shared,
                 &Denial::InvalidRequest("request headers unreadable".into()),
@@ -96,7 +140,6 @@ pub(crate) fn decide(host: &dyn Host, shared: &Shared, settled: &Settled) -> App
         }
     };
     let mut request = Request::from_headers(headers);
-    // Each property is a host call: ask only for what the policy will look at.
     if shared.policy.uses_source_address {
         request.source_address = property_text(host, &["source", "address"])
             .as_deref()
@@ -117,121 +160,107 @@ pub(crate) fn decide(host: &dyn Host, shared: &Shared, settled: &Settled) -> App
     {
         request.dpop_nonce_key = nonce_key(host);
     }
-    if let Some(reply) = resource_metadata::answer(&shared.policy, &request) {
-        let headers = reply
-            .headers
-            .iter()
-            .map(|(n, v)| (*n, v.as_str()))
-            .collect::<Vec<_>>();
-        return Applied::Done(send(host, reply.status, &headers, &reply.body));
+    Ok(request)
+}
+
+/// The core's decision, with the worker's keys and token cache borrowed for it only: what it
+/// calls of the host (shared data for the abuse limits, the peer address) never runs guest
+/// code (see the borrow discipline).
+fn evaluate<'p>(
+    host: &dyn Host,
+    shared: &'p Shared,
+    request: &Request,
+    settled: &Settled,
+    now: u64,
+) -> Result<Decided<'p>, Flow> {
+    let (Ok(mut cache), Ok(slots)) = (shared.cache.try_borrow_mut(), shared.slots.try_borrow())
+    else {
+        return Err(internal_failure(
+            host,
+            shared,
+            &Denial::Unavailable("edge-auth is busy".into()),
+        ));
+    };
+    let keys = WorkerKeys {
+        providers: &shared.policy.providers,
+        endpoints: &shared.policy.endpoints,
+        slots: &slots,
+    };
+    // The abuse limits ask for the peer only when they need it (not on a cache hit).
+    let peer = || {
+        property_text(host, &["source", "address"])
+            .as_deref()
+            .and_then(parse_peer_address)
+    };
+    let store = SharedData(host);
+    let guard = Guard::new(
+        &shared.policy.abuse,
+        &store,
+        request,
+        shared.policy.trusted_hops,
+        &peer,
+        now,
+    );
+    Ok(evaluate_guarded(
+        &shared.policy,
+        &keys,
+        guard.as_ref(),
+        &mut cache,
+        request,
+        now / 1000,
+        settled,
+        &mut Untraced,
+    ))
+}
+
+/// Applies an allow: a DPoP proof recorded as used (refused if it was used already), then the
+/// header changes; the outcome reported.
+fn allow(
+    host: &dyn Host,
+    shared: &Shared,
+    request: &Request,
+    forwarding: Forwarding,
+    mut outcome: Outcome,
+    now: u64,
+) -> Flow {
+    // A DPoP proof is good once: recorded in the replay cache the workers share.
+    if let (Some(entry), Some(dpop)) = (&forwarding.replay, &shared.policy.sender.dpop) {
+        if let Err(why) = first_use(host, entry, &dpop.replay, now / 1000) {
+            let (denial, reason) = match why {
+                NotRecorded::Replayed => (
+                    Denial::InvalidDpopProof("DPoP proof was already used".into()),
+                    Reason::InvalidDpopProof,
+                ),
+                NotRecorded::Unavailable => (
+                    Denial::Unavailable("the DPoP replay cache is unavailable".into()),
+                    Reason::Internal,
+                ),
+            };
+            outcome.record_refusal(&denial, reason, false, request);
+            report(host, shared, &outcome);
+            let schemes = CredentialKind::Jwt.as_slice();
+            let response = deny_response(&shared.policy, request, &denial, schemes);
+            return send_deny(host, &response);
+        }
     }
-    let now = host.now_ms();
-    let decided = {
-        // Borrowed for the decision only; what it calls of the host (shared data for the abuse
-        // limits, the peer address) never runs guest code (see the borrow discipline).
-        let (Ok(mut cache), Ok(slots)) = (shared.cache.try_borrow_mut(), shared.slots.try_borrow())
-        else {
-            return Applied::Done(internal_failure(
+    let removals = forwarding.remove.iter().map(|name| (*name, None));
+    let path = forwarding.path.as_deref().map(|path| (":path", Some(path)));
+    let sets = forwarding
+        .set
+        .iter()
+        .map(|(name, value)| (*name, Some(value.as_str())));
+    for (name, value) in removals.chain(path).chain(sets) {
+        if let Err(status) = host.set_request_header(name, value) {
+            log::error!("cannot change request header {name}: {status:?}");
+            return internal_failure(
                 host,
                 shared,
-                &Denial::Unavailable("edge-auth is busy".into()),
-            ));
-        };
-        let keys = WorkerKeys {
-            providers: &shared.policy.providers,
-            endpoints: &shared.policy.endpoints,
-            slots: &slots,
-        };
-        // The abuse limits ask for the peer only when they need it (not on a cache hit).
-        let peer = || {
-            property_text(host, &["source", "address"])
-                .as_deref()
-                .and_then(parse_peer_address)
-        };
-        let store = SharedData(host);
-        let guard = Guard::new(
-            &shared.policy.abuse,
-            &store,
-            &request,
-            shared.policy.trusted_hops,
-            &peer,
-            now,
-        );
-        evaluate_guarded(
-            &shared.policy,
-            &keys,
-            guard.as_ref(),
-            &mut cache,
-            &request,
-            now / 1000,
-            settled,
-            &mut Untraced,
-        )
-    };
-    let Decided {
-        decision,
-        mut outcome,
-    } = decided;
-    match decision {
-        Decision::Allow(forwarding) => {
-            // A DPoP proof is good once: recorded in the replay cache the workers share.
-            if let (Some(entry), Some(dpop)) = (&forwarding.replay, &shared.policy.sender.dpop) {
-                if let Err(why) = first_use(host, entry, &dpop.replay, now / 1000) {
-                    let (denial, reason) = match why {
-                        NotRecorded::Replayed => (
-                            Denial::InvalidDpopProof("DPoP proof was already used".into()),
-                            Reason::InvalidDpopProof,
-                        ),
-                        NotRecorded::Unavailable => (
-                            Denial::Unavailable("the DPoP replay cache is unavailable".into()),
-                            Reason::Internal,
-                        ),
-                    };
-                    outcome.verdict = Some(Verdict::Denied);
-                    outcome.reason = Some(reason);
-                    report(host, shared, &outcome);
-                    let schemes = CredentialKind::Jwt.as_slice();
-                    let response = deny_response(&shared.policy, &request, &denial, schemes);
-                    return Applied::Done(send_deny(host, &response));
-                }
-            }
-            let removals = forwarding.remove.iter().map(|name| (*name, None));
-            let path = forwarding.path.as_deref().map(|path| (":path", Some(path)));
-            let sets = forwarding
-                .set
-                .iter()
-                .map(|(name, value)| (*name, Some(value.as_str())));
-            for (name, value) in removals.chain(path).chain(sets) {
-                if let Err(status) = host.set_request_header(name, value) {
-                    log::error!("cannot change request header {name}: {status:?}");
-                    return Applied::Done(internal_failure(
-                        host,
-                        shared,
-                        &Denial::Unavailable("request headers unwritable".into()),
-                    ));
-                }
-            }
-            report(host, shared, &outcome);
-            Applied::Done(Flow::Continue)
+                &Denial::Unavailable("request headers unwritable".into()),
+            );
         }
-        Decision::Deny { denial, schemes } => {
-            report(host, shared, &outcome);
-            Applied::Done(send_deny(
-                host,
-                &deny_response(&shared.policy, &request, &denial, schemes),
-            ))
-        }
-        Decision::AwaitKeys {
-            provider,
-            unknown_kid,
-            otherwise: _,
-        } => Applied::AwaitKeys {
-            provider,
-            unknown_kid,
-            now_ms: now,
-        },
-        Decision::Introspect { provider, token } => Applied::Introspect { provider, token },
     }
+    report(host, shared, &outcome);
+    Flow::Continue
 }
 
 /// Publishes a decided request's outcome: metrics, and the access-log fields.

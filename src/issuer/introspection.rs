@@ -109,25 +109,7 @@ pub fn compile(
             "must be a path starting with '/'",
         ));
     }
-    let authority = match raw.authority {
-        Some(authority) => authority,
-        None => Url::parse(issuer).map(|url| url.authority).map_err(|_| {
-            ConfigError::new(
-                &format!("{at}.authority"),
-                "is required when the issuer is not an http(s) URL",
-            )
-        })?,
-    };
-    if authority.is_empty()
-        || authority
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(ConfigError::new(
-            &format!("{at}.authority"),
-            "must be a host name",
-        ));
-    }
+    let authority = compile_authority(raw.authority, issuer, &at)?;
     if raw.client_id.is_empty() {
         return Err(ConfigError::new(
             &format!("{at}.client_id"),
@@ -140,22 +122,8 @@ pub fn compile(
             "must not be empty",
         ));
     }
-    let cache_seconds = raw.cache_seconds.unwrap_or(DEFAULT_CACHE_SECONDS);
-    if cache_seconds > MAX_CACHE_SECONDS {
-        return Err(ConfigError::new(
-            &format!("{at}.cache_seconds"),
-            format!("at most {MAX_CACHE_SECONDS}"),
-        ));
-    }
-    let negative_cache_seconds = raw
-        .negative_cache_seconds
-        .unwrap_or(DEFAULT_NEGATIVE_CACHE_SECONDS);
-    if negative_cache_seconds > cache_seconds.max(DEFAULT_NEGATIVE_CACHE_SECONDS) {
-        return Err(ConfigError::new(
-            &format!("{at}.negative_cache_seconds"),
-            "must not exceed cache_seconds",
-        ));
-    }
+    let (cache_seconds, negative_cache_seconds) =
+        compile_cache_times(raw.cache_seconds, raw.negative_cache_seconds, &at)?;
     let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
     if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
         return Err(ConfigError::new(
@@ -188,6 +156,53 @@ pub fn compile(
         timeout_ms,
         all_tokens,
     })
+}
+
+/// `introspection.authority`: the `Host` of the call, by default the issuer URL's.
+fn compile_authority(raw: Option<String>, issuer: &str, at: &str) -> Result<String, ConfigError> {
+    let authority = match raw {
+        Some(authority) => authority,
+        None => Url::parse(issuer).map(|url| url.authority).map_err(|_| {
+            ConfigError::new(
+                &format!("{at}.authority"),
+                "is required when the issuer is not an http(s) URL",
+            )
+        })?,
+    };
+    if authority.is_empty()
+        || authority
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ConfigError::new(
+            &format!("{at}.authority"),
+            "must be a host name",
+        ));
+    }
+    Ok(authority)
+}
+
+/// `introspection.cache_seconds` and `negative_cache_seconds` (never longer than the first).
+fn compile_cache_times(
+    cache: Option<u64>,
+    negative: Option<u64>,
+    at: &str,
+) -> Result<(u64, u64), ConfigError> {
+    let cache_seconds = cache.unwrap_or(DEFAULT_CACHE_SECONDS);
+    if cache_seconds > MAX_CACHE_SECONDS {
+        return Err(ConfigError::new(
+            &format!("{at}.cache_seconds"),
+            format!("at most {MAX_CACHE_SECONDS}"),
+        ));
+    }
+    let negative_cache_seconds = negative.unwrap_or(DEFAULT_NEGATIVE_CACHE_SECONDS);
+    if negative_cache_seconds > cache_seconds.max(DEFAULT_NEGATIVE_CACHE_SECONDS) {
+        return Err(ConfigError::new(
+            &format!("{at}.negative_cache_seconds"),
+            "must not exceed cache_seconds",
+        ));
+    }
+    Ok((cache_seconds, negative_cache_seconds))
 }
 
 /// The form body of the introspection request for `token`.

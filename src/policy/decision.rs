@@ -511,27 +511,10 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
         Decision::Allow(forwarding)
     }
 
-    /// What every refusal, enforced or reported, leaves: its reason and verdict in the outcome
-    /// (which metrics and the access log read), and one debug line naming the check's finding,
-    /// the credential kind and the provider.
+    /// What every refusal, enforced or reported, leaves ([`Outcome::record_refusal`]).
     fn record(&mut self, denial: &Denial, reason: Reason) {
-        let verdict = if self.report {
-            Verdict::WouldDeny
-        } else {
-            Verdict::Denied
-        };
-        self.outcome.reason = Some(reason);
-        self.outcome.verdict = Some(verdict);
-        log::debug!(
-            "{} {} {}: {} (reason {}, credential {}, provider {})",
-            if self.report { "would deny" } else { "denied" },
-            self.request.method.escape_debug(),
-            self.request.path_only().escape_debug(),
-            denial.description(),
-            reason.code(),
-            self.outcome.credential.map_or("none", CredentialKind::name),
-            self.outcome.provider.unwrap_or("none"),
-        );
+        self.outcome
+            .record_refusal(denial, reason, self.report, self.request);
     }
 }
 

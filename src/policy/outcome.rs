@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::issuer::introspection::Inactive;
 use crate::jwt::token::TokenError;
 use crate::policy::deny::{Denial, Limit};
-use crate::request::credential::CredentialKind;
+use crate::request::credential::{CredentialKind, Request};
 
 /// What became of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -271,6 +271,37 @@ pub struct Outcome<'a> {
     pub client: Option<String>,
     /// The token's `sub`, once the credential passed.
     pub subject: Option<String>,
+}
+
+impl Outcome<'_> {
+    /// What every refusal of `request`, enforced or reported, leaves: its reason and verdict
+    /// (which metrics and the access log read), and one debug line naming what the check found,
+    /// the reason code, the credential kind and the provider. The decision's one exit and the
+    /// host's replay refusal both record through here.
+    pub fn record_refusal(
+        &mut self,
+        denial: &Denial,
+        reason: Reason,
+        report: bool,
+        request: &Request,
+    ) {
+        self.reason = Some(reason);
+        self.verdict = Some(if report {
+            Verdict::WouldDeny
+        } else {
+            Verdict::Denied
+        });
+        log::debug!(
+            "{} {} {}: {} (reason {}, credential {}, provider {})",
+            if report { "would deny" } else { "denied" },
+            request.method.escape_debug(),
+            request.path_only().escape_debug(),
+            denial.description(),
+            reason.code(),
+            self.credential.map_or("none", CredentialKind::name),
+            self.provider.unwrap_or("none"),
+        );
+    }
 }
 
 fn kind_name<S: serde::Serializer>(

@@ -139,85 +139,25 @@ pub fn check(
     if confirmation.malformed {
         return Err(refuse(BindingError::MalformedConfirmation));
     }
-    let mut dpop = false;
-    let mut replay = None;
-    if let Some(dpop_settings) = &settings.dpop {
-        if uses_dpop_scheme(request, token) {
-            let jkt = confirmation
-                .jkt
-                .as_deref()
-                .ok_or_else(|| refuse(BindingError::NotDpopBound))?;
-            let proof = match request.single_header(DPOP_HEADER) {
-                Ok(Some(proof)) if !proof.contains(',') => proof.trim(),
-                Ok(None) => {
-                    return Err(Denial::InvalidDpopProof(
-                        "a DPoP proof is required".to_string(),
-                    ))
-                }
-                _ => {
-                    return Err(Denial::InvalidDpopProof(
-                        "more than one DPoP proof".to_string(),
-                    ))
-                }
-            };
-            let url = request_url(dpop_settings, request).ok_or_else(|| {
-                Denial::InvalidRequest("the request URL cannot be determined".to_string())
-            })?;
-            let target = ProofTarget {
-                method: &request.method,
-                url: &url,
-                access_token: token,
-            };
-            let invalid =
-                |err: crate::jwt::dpop::ProofError| Denial::InvalidDpopProof(err.to_string());
-            let unchecked =
-                check_proof(proof, &dpop_settings.rules, &target, now).map_err(invalid)?;
-            // Cheap before dear: a proof of another key is refused before its key is built.
-            if unchecked.thumbprint() != jkt {
-                return Err(refuse(BindingError::KeyMismatch));
-            }
-            if let Some(guard) = guard {
-                guard.spend_signature_check()?;
-            }
-            let verified = unchecked.verify_signature().map_err(invalid)?;
-            if let Some(lifetime) = dpop_settings.nonce_lifetime_seconds {
-                check_nonce(request, verified.nonce.as_deref(), lifetime, now)?;
-            }
-            let window = dpop_settings
-                .rules
-                .max_age_seconds
-                .saturating_add(dpop_settings.rules.clock_skew_seconds);
-            replay = Some(ReplayEntry::new(
-                &verified.thumbprint,
-                &verified.jti,
-                verified.issued_at.saturating_add(window),
-            ));
-            dpop = true;
-        } else if confirmation.jkt.is_some() {
-            return Err(refuse(BindingError::DpopProofRequired));
+    let replay = match &settings.dpop {
+        Some(dpop) if uses_dpop_scheme(request, token) => {
+            let jkt = confirmation.jkt.as_deref();
+            let jkt = jkt.ok_or_else(|| refuse(BindingError::NotDpopBound))?;
+            Some(check_dpop(dpop, request, token, jkt, guard, now)?)
         }
-    }
-    let mut mtls = false;
-    if let (Some(mtls_settings), Some(bound)) = (&settings.mtls, &confirmation.x5t_s256) {
-        let presented = match mtls_settings.certificate_source {
-            CertificateSource::Connection => request
-                .peer_certificate_sha256
-                .as_deref()
-                .and_then(certificate_thumbprint_from_hex),
-            CertificateSource::ForwardedHeader => request
-                .single_header(XFCC_HEADER)
-                .ok()
-                .flatten()
-                .and_then(forwarded_certificate_thumbprint),
-        };
-        match presented {
-            None => return Err(refuse(BindingError::CertificateRequired)),
-            Some(presented) if presented != *bound => {
-                return Err(refuse(BindingError::CertificateMismatch))
-            }
-            Some(_) => mtls = true,
+        Some(_) if confirmation.jkt.is_some() => {
+            return Err(refuse(BindingError::DpopProofRequired))
         }
-    }
+        _ => None,
+    };
+    let dpop = replay.is_some();
+    let mtls = match (&settings.mtls, &confirmation.x5t_s256) {
+        (Some(mtls), Some(bound)) => {
+            check_certificate(mtls.certificate_source, request, bound).map_err(refuse)?;
+            true
+        }
+        _ => false,
+    };
     let satisfied = match required {
         SenderConstraint::None => true,
         SenderConstraint::Dpop => dpop,
@@ -234,6 +174,86 @@ pub fn check(
         (false, false) => None,
     };
     Ok(Bound { via, replay })
+}
+
+/// The request's DPoP proof for a token bound to `jkt`: cheap checks first, then (spent from
+/// `guard`'s budget) its signature, then its nonce; the proof to record as used.
+fn check_dpop(
+    settings: &DpopSettings,
+    request: &Request,
+    token: &str,
+    jkt: &str,
+    guard: Option<&Guard>,
+    now: u64,
+) -> Result<ReplayEntry, Denial> {
+    let proof = match request.single_header(DPOP_HEADER) {
+        Ok(Some(proof)) if !proof.contains(',') => proof.trim(),
+        Ok(None) => {
+            return Err(Denial::InvalidDpopProof(
+                "a DPoP proof is required".to_string(),
+            ))
+        }
+        _ => {
+            return Err(Denial::InvalidDpopProof(
+                "more than one DPoP proof".to_string(),
+            ))
+        }
+    };
+    let url = request_url(settings, request).ok_or_else(|| {
+        Denial::InvalidRequest("the request URL cannot be determined".to_string())
+    })?;
+    let target = ProofTarget {
+        method: &request.method,
+        url: &url,
+        access_token: token,
+    };
+    let invalid = |err: crate::jwt::dpop::ProofError| Denial::InvalidDpopProof(err.to_string());
+    let unchecked = check_proof(proof, &settings.rules, &target, now).map_err(invalid)?;
+    // Cheap before dear: a proof of another key is refused before its key is built.
+    if unchecked.thumbprint() != jkt {
+        return Err(Denial::InvalidToken(BindingError::KeyMismatch.to_string()));
+    }
+    if let Some(guard) = guard {
+        guard.spend_signature_check()?;
+    }
+    let verified = unchecked.verify_signature().map_err(invalid)?;
+    if let Some(lifetime) = settings.nonce_lifetime_seconds {
+        check_nonce(request, verified.nonce.as_deref(), lifetime, now)?;
+    }
+    let window = settings
+        .rules
+        .max_age_seconds
+        .saturating_add(settings.rules.clock_skew_seconds);
+    Ok(ReplayEntry::new(
+        &verified.thumbprint,
+        &verified.jti,
+        verified.issued_at.saturating_add(window),
+    ))
+}
+
+/// The client certificate the request presents (from the connection or the forwarded header)
+/// is the one a token is `bound` to.
+fn check_certificate(
+    source: CertificateSource,
+    request: &Request,
+    bound: &str,
+) -> Result<(), BindingError> {
+    let presented = match source {
+        CertificateSource::Connection => request
+            .peer_certificate_sha256
+            .as_deref()
+            .and_then(certificate_thumbprint_from_hex),
+        CertificateSource::ForwardedHeader => request
+            .single_header(XFCC_HEADER)
+            .ok()
+            .flatten()
+            .and_then(forwarded_certificate_thumbprint),
+    };
+    match presented {
+        None => Err(BindingError::CertificateRequired),
+        Some(presented) if presented != bound => Err(BindingError::CertificateMismatch),
+        Some(_) => Ok(()),
+    }
 }
 
 /// With server nonces on: the proof's `nonce` must be current, else 401 `use_dpop_nonce` with

@@ -4,6 +4,7 @@
 //!
 //! One test binary (one link) for all of them; shared fixtures live in `tests/support/`.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // tests fail by panicking
+#![allow(clippy::too_many_lines)] // a table of cases reads best as one test
 
 #[path = "../support/dpop.rs"]
 mod dpop_client;

@@ -10,6 +10,7 @@
     clippy::panic,
     clippy::indexing_slicing
 )] // tests fail by panicking
+#![allow(clippy::too_many_lines)] // a scenario against a real Envoy reads best as one test
 
 #[path = "../support/dpop.rs"]
 mod dpop_client;

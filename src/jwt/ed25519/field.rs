@@ -175,6 +175,8 @@ impl Fe {
     }
 
     /// `self · other`, carried.
+    // An unrolled product of ten limbs by ten: split, it would pass the limbs through memory.
+    #[allow(clippy::too_many_lines)]
     #[inline(never)]
     pub(crate) fn mul(&self, other: &Fe) -> Fe {
         let [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9] = wide(&self.0);
