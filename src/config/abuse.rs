@@ -5,9 +5,9 @@
 use serde::Deserialize;
 
 use crate::error::ConfigError;
+use crate::policy::abuse::records::Table;
 use crate::policy::abuse::AbuseLimits;
-use crate::policy::records::Table;
-use crate::policy::{budget, lockout};
+use crate::policy::abuse::{budget, lockout};
 use crate::request::source::DEFAULT_IPV6_PREFIX;
 
 /// Longest lockout window: a day.

@@ -8,7 +8,7 @@ use crate::error::ConfigError;
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::confirmation::SenderConstraint;
 use crate::jwt::dpop::ProofRules;
-use crate::policy::replay::ReplayLimits;
+use crate::policy::sender::replay::ReplayLimits;
 use crate::policy::sender::{CertificateSource, DpopSettings, MtlsSettings, SenderSettings};
 
 /// Default age a proof may have (RFC 9449 leaves it to the server; a minute covers retries).

@@ -1,5 +1,5 @@
 //! The DPoP server-nonce key in proxy-wasm shared data: 32 random bytes every worker uses to
-//! issue and check nonces ([`crate::policy::dpop_nonce`]), so a nonce from one worker is good
+//! issue and check nonces ([`crate::policy::sender::dpop_nonce`]), so a nonce from one worker is good
 //! at all of them.
 //!
 //! Made at configure time by the first worker that finds none. Workers starting together may

@@ -1,5 +1,5 @@
 //! The DPoP replay cache in proxy-wasm shared data, so that every worker of the VM sees every
-//! proof: the host half of [`crate::policy::replay`], which owns the encoding and the rules.
+//! proof: the host half of [`crate::policy::sender::replay`], which owns the encoding and the rules.
 //!
 //! One shared-data key per shard. Recording a proof reads the shard with its compare-and-swap
 //! token, lets the core add the entry (or find it replayed), and writes it back only if no other
@@ -7,7 +7,7 @@
 //! so that even the first write is a compare-and-swap.
 
 use super::{Host, HostError};
-use crate::policy::replay::{record, shard_key, Recorded, ReplayEntry, ReplayLimits};
+use crate::policy::sender::replay::{record, shard_key, Recorded, ReplayEntry, ReplayLimits};
 
 /// Attempts before giving up on a shard other workers keep writing (then the proof is refused).
 const CAS_ATTEMPTS: usize = 8;

@@ -8,8 +8,8 @@
 //! and each record is bounded by the core, so the memory the limits take is bounded too.
 
 use super::{Host, HostError};
+use crate::policy::abuse::records::{SharedStore, StoreError, Table};
 use crate::policy::abuse::AbuseLimits;
-use crate::policy::records::{SharedStore, StoreError, Table};
 
 /// The host's shared data of the VM, as a [`SharedStore`].
 pub(crate) struct SharedData<'h>(pub(crate) &'h dyn Host);

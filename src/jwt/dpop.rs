@@ -9,7 +9,7 @@
 //! spend a check of its budget before [`UncheckedProof::verify_signature`] builds the key (with
 //! [`crate::jwt::jwks`]) and checks the signature: a proof of another key, or an oversized one,
 //! costs no key construction and no signature math. Replay (`jti` seen before) is decided
-//! later, by the shared replay cache ([`crate::policy::replay`]), since no single worker can
+//! later, by the shared replay cache ([`crate::policy::sender::replay`]), since no single worker can
 //! know it. [`jwk_thumbprint`] is the RFC 7638 thumbprint a bound token's `cnf.jkt` names.
 
 use std::fmt;

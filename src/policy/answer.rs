@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::identity::Identity;
 use crate::policy::deny::Denial;
 use crate::policy::outcome::{Outcome, Reason};
-use crate::policy::replay::ReplayEntry;
+use crate::policy::sender::replay::ReplayEntry;
 use crate::request::credential::CredentialKind;
 
 /// What to do with a request. Header names are borrowed from the policy: nothing about them is

@@ -25,6 +25,7 @@
 use std::net::IpAddr;
 
 use crate::jwt::token::{InlineKeys, KeyLookup};
+use crate::policy::abuse::records::SharedStore;
 use crate::policy::abuse::Guard;
 pub use crate::policy::answer::{Decided, Decision, Forwarding, Settled, Stop};
 use crate::policy::authenticate::{authenticate, Authenticated, Verifier};
@@ -35,7 +36,6 @@ use crate::policy::caller::{
 };
 use crate::policy::deny::Denial;
 use crate::policy::outcome::{Outcome, Reason, Verdict};
-use crate::policy::records::SharedStore;
 use crate::policy::rules::{Requirement, Route};
 use crate::policy::sender;
 use crate::policy::trace::{Tracer, Untraced};

@@ -32,7 +32,7 @@ pub enum Denial {
     /// The filter cannot decide right now (not configured): 503, never a pass.
     Unavailable(String),
     /// A DPoP proof that fails its checks (RFC 9449): 401 `invalid_dpop_proof`; the `DPoP`
-    /// challenge is added by [`crate::policy::challenge`], which knows the proof algorithms.
+    /// challenge is added by [`crate::policy::sender::challenge`], which knows the proof algorithms.
     InvalidDpopProof(String),
     /// A DPoP proof without a current server nonce: 401 `use_dpop_nonce`; the reply carries a
     /// fresh one in `DPoP-Nonce` (RFC 9449 section 9).

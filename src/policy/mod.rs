@@ -1,33 +1,24 @@
 //! Policy: what the compiled configuration decides for one request.
 //!
-//! [`rules`] find the route rule for a path and method, [`decision`] runs the checks in order
-//! (credential, token or client, scopes, applications, networks, origins, TLS) against the
-//! verified-token [`cache`], and a refusal becomes the response [`deny`] builds. Sender-constrained
-//! tokens: [`sender`] checks a token's binding (DPoP proof, client certificate), [`replay`] is
-//! the workers' shared memory of used proofs, [`dpop_nonce`] the optional server nonces,
-//! [`challenge`] completes 401 challenges (`DPoP`, `resource_metadata`), and
-//! [`resource_metadata`] is the RFC 9728 document. The abuse limits ([`abuse`]: the
-//! failed-secret [`lockout`] and the signature-check [`budget`] per source) keep their state in
-//! bounded [`records`] shared by the workers. The
-//! [`Policy`] itself is produced once by [`crate::config`], which depends on this module,
-//! never the reverse.
+//! [`decision`] runs a request through its stages in order: [`rules`] choose the route,
+//! [`authenticate`] checks the credential against the verified-token [`cache`], the issuers'
+//! keys or the API clients, [`sender`] the token's binding, [`caller`] the scopes and
+//! allow-lists; a refusal becomes the response [`deny`] builds, and every decision carries its
+//! [`outcome`] (what [`answer`] the stages reached, traced for [`explain`] through [`trace`]).
+//! Two concerns have their own folders: [`sender`] (DPoP proofs and certificates, the replay
+//! cache, nonces, challenges, RFC 9728 metadata) and [`abuse`] (failed-secret lockout and the
+//! signature-check budget, in bounded records shared by the workers). The [`Policy`] itself is
+//! produced once by [`crate::config`], which depends on this module, never the reverse.
 
 pub mod abuse;
 pub mod answer;
 pub mod authenticate;
-pub mod budget;
 pub mod cache;
 pub mod caller;
-pub mod challenge;
 pub mod decision;
 pub mod deny;
-pub mod dpop_nonce;
 pub mod explain;
-pub mod lockout;
 pub mod outcome;
-pub mod records;
-pub mod replay;
-pub mod resource_metadata;
 pub mod rules;
 pub mod sender;
 pub mod trace;
@@ -80,7 +71,7 @@ pub struct Policy {
     /// connection): a host call per request otherwise saved.
     pub uses_peer_certificate: bool,
     /// The RFC 9728 protected-resource metadata document, when configured.
-    pub resource_metadata: Option<resource_metadata::ResourceMetadata>,
+    pub resource_metadata: Option<sender::resource_metadata::ResourceMetadata>,
     /// Report mode for what is checked before a route rule applies (path, TLS) and for routes
     /// without a `mode` of their own.
     pub report: bool,

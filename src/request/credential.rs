@@ -46,7 +46,7 @@ pub struct Request {
 }
 
 /// The DPoP server-nonce key: the 32 random bytes every worker issues and checks nonces with
-/// ([`crate::policy::dpop_nonce`]). Whoever has it can make nonces, so its `Debug` prints
+/// ([`crate::policy::sender::dpop_nonce`]). Whoever has it can make nonces, so its `Debug` prints
 /// nothing of it: a logged or printed [`Request`] never shows the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NonceKey([u8; NonceKey::BYTES]);

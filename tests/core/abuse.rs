@@ -6,7 +6,9 @@ use crate::fixtures;
 
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::jwt::token::InlineKeys;
+use edge_auth::policy::abuse::records::MemoryStore;
 use edge_auth::policy::abuse::Guard;
+use edge_auth::policy::abuse::{budget, lockout};
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::decision::{
     authorize_guarded, authorize_with_keys, evaluate_guarded, Decision, Settled,
@@ -14,8 +16,7 @@ use edge_auth::policy::decision::{
 use edge_auth::policy::deny::Denial;
 use edge_auth::policy::explain::Untraced;
 use edge_auth::policy::outcome::{Reason, Verdict};
-use edge_auth::policy::records::MemoryStore;
-use edge_auth::policy::{budget, lockout, Policy};
+use edge_auth::policy::Policy;
 use edge_auth::request::credential::Request;
 use fixtures::*;
 use serde_json::{json, Value};

@@ -139,7 +139,7 @@ fn introspection_needs_the_cache_and_a_single_provider() {
 
 fn guarded<'a>(
     policy: &'a Policy,
-    store: &edge_auth::policy::records::MemoryStore,
+    store: &edge_auth::policy::abuse::records::MemoryStore,
     cache: &mut TokenCache,
     token: &str,
     source: &str,
@@ -170,7 +170,7 @@ fn introspection_calls_spend_the_source_budget() {
     });
     config["abuse"] = json!({"signature_budget": {"rate": 0.01, "burst": 2}});
     let policy = Policy::from_json(config.to_string().as_bytes()).unwrap();
-    let store = edge_auth::policy::records::MemoryStore::default();
+    let store = edge_auth::policy::abuse::records::MemoryStore::default();
     let mut cache = TokenCache::new(16);
     for n in 0..2 {
         let token = format!("random-{n}");

@@ -7,11 +7,11 @@ use crate::fixtures;
 
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::policy::cache::TokenCache;
-use edge_auth::policy::challenge::deny_response;
 use edge_auth::policy::decision::{authorize, Decision};
 use edge_auth::policy::deny::Denial;
-use edge_auth::policy::replay::{LocalReplayCache, Recorded};
-use edge_auth::policy::resource_metadata;
+use edge_auth::policy::sender::challenge::deny_response;
+use edge_auth::policy::sender::replay::{LocalReplayCache, Recorded};
+use edge_auth::policy::sender::resource_metadata;
 use edge_auth::policy::Policy;
 use edge_auth::request::credential::{NonceKey, Request};
 use fixtures::{allowed, denied, issuer, now};
@@ -540,7 +540,7 @@ fn challenges_offer_dpop_with_its_algorithms_and_the_error() {
 
 #[test]
 fn with_server_nonces_a_proof_needs_a_current_nonce_and_gets_one_when_refused() {
-    use edge_auth::policy::dpop_nonce;
+    use edge_auth::policy::sender::dpop_nonce;
     let mut config = dpop_config();
     config["dpop"]["nonce_lifetime_seconds"] = json!(60);
     let policy = policy(config);
@@ -868,8 +868,8 @@ fn oversized_rsa_proof_keys_are_refused_before_any_math() {
 /// bound by reusing one token.
 #[test]
 fn proof_signatures_spend_the_source_budget_even_for_cached_tokens() {
+    use edge_auth::policy::abuse::records::MemoryStore;
     use edge_auth::policy::decision::authorize_guarded;
-    use edge_auth::policy::records::MemoryStore;
     let mut config = dpop_config();
     config["abuse"] = json!({"signature_budget": {"rate": 0.01, "burst": 3}});
     let policy = policy(config);

@@ -8,7 +8,7 @@
 //! and the sender-constraint members from the `dpop` and `mtls` blocks. The filter answers
 //! `GET` on the metadata URL (the well-known path inserted before the resource's own path, RFC
 //! 9728 section 3.1) and on the plain well-known path, without any credential; every 401
-//! challenge names the URL in `resource_metadata` ([`crate::policy::challenge`]).
+//! challenge names the URL in `resource_metadata` ([`crate::policy::sender::challenge`]).
 
 use serde::Serialize;
 

@@ -27,9 +27,9 @@ use crate::jwt::confirmation::{
 use crate::jwt::dpop::{check_proof, ProofRules, ProofTarget};
 use crate::policy::abuse::Guard;
 use crate::policy::deny::Denial;
-use crate::policy::dpop_nonce;
-use crate::policy::replay::{ReplayEntry, ReplayLimits};
 use crate::policy::rules::Route;
+use crate::policy::sender::dpop_nonce;
+use crate::policy::sender::replay::{ReplayEntry, ReplayLimits};
 use crate::policy::Policy;
 use crate::request::credential::{NonceKey, Request};
 

@@ -1,16 +1,16 @@
 //! The abuse limits of one request: which source it comes from, whether that source is locked
-//! out for a client id ([`lockout`](crate::policy::lockout)), and whether it may spend a
-//! check ([`budget`](crate::policy::budget)): a first-sight token's signature, a DPoP proof's
+//! out for a client id ([`lockout`](crate::policy::abuse::lockout)), and whether it may spend a
+//! check ([`budget`](crate::policy::abuse::budget)): a first-sight token's signature, a DPoP proof's
 //! signature, or an introspection call. Built per request by the decision only
 //! when the policy configures a limit and the host lends a shared store.
 
 use std::cell::OnceCell;
 use std::net::IpAddr;
 
-use crate::policy::budget::{SignatureBudget, Spend};
+use crate::policy::abuse::budget::{SignatureBudget, Spend};
+use crate::policy::abuse::lockout::Lockout;
+use crate::policy::abuse::records::SharedStore;
 use crate::policy::deny::{Denial, Limit};
-use crate::policy::lockout::Lockout;
-use crate::policy::records::SharedStore;
 use crate::request::credential::Request;
 use crate::request::source::{Source, DEFAULT_IPV6_PREFIX};
 use crate::request::transport::client_address;

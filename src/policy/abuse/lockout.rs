@@ -8,7 +8,9 @@
 //! `window_seconds`; the failure that reaches the limit locks for `window_seconds` from then.
 //! A source's entries share one bucket of the shared [`Table`].
 
-use crate::policy::records::{hash64, read_u64, Entry, EntryValue, SharedStore, StoreError, Table};
+use crate::policy::abuse::records::{
+    hash64, read_u64, Entry, EntryValue, SharedStore, StoreError, Table,
+};
 use crate::request::source::Source;
 
 /// Bucket records of the lockout table.
@@ -175,7 +177,7 @@ fn count_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::records::MemoryStore;
+    use crate::policy::abuse::records::MemoryStore;
 
     fn lockout() -> Lockout {
         Lockout {

@@ -7,7 +7,9 @@
 //! a full bucket, so only sources that spent some of it take room in the shared [`Table`].
 //! Amounts are kept in thousandths of a check so that slow rates refill smoothly.
 
-use crate::policy::records::{hash64, read_u64, Entry, EntryValue, SharedStore, StoreError, Table};
+use crate::policy::abuse::records::{
+    hash64, read_u64, Entry, EntryValue, SharedStore, StoreError, Table,
+};
 use crate::request::source::Source;
 
 /// Bucket records of the budget table.
@@ -125,7 +127,7 @@ impl SignatureBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::records::MemoryStore;
+    use crate::policy::abuse::records::MemoryStore;
 
     fn budget(rate: f64, burst: u64) -> SignatureBudget {
         SignatureBudget {
