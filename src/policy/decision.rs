@@ -41,7 +41,7 @@ use crate::policy::sender;
 use crate::policy::trace::{Tracer, Untraced};
 use crate::policy::Policy;
 use crate::request::credential::{Credential, CredentialKind, Presented, Request};
-use crate::request::query_token;
+use crate::request::query_token::QueryToken;
 use crate::request::transport::TlsVersion;
 
 /// Decides `request` at time `now` (Unix seconds), consulting and filling `cache`, with the keys
@@ -172,6 +172,8 @@ struct Run<'a, 'r, T> {
     /// The headers the credential was read from; `None` until it was read (a refusal in report
     /// mode then strips every header that may carry a secret).
     consumed: Option<Vec<&'a str>>,
+    /// The token parameter of the query string, read once.
+    query: QueryToken,
 }
 
 impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
@@ -179,6 +181,8 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
     /// spoofed; the ones it did not send need no removal, and every removal is a call into
     /// Envoy), and a query token is cut from the path whatever happens next.
     fn new(policy: &'a Policy, request: &'r Request, trace: &'r mut T) -> Run<'a, 'r, T> {
+        // The query string is read once: the credential stage finds the token in this.
+        let query = policy.credentials.query_token(request);
         let forwarding = Forwarding {
             remove: policy
                 .forward
@@ -186,11 +190,7 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
                 .filter(|name| request.has_header(name))
                 .collect(),
             set: Vec::new(),
-            path: policy
-                .credentials
-                .query_param
-                .as_ref()
-                .and_then(|param| query_token::strip(&request.path, param)),
+            path: query.path_without().map(str::to_string),
             replay: None,
         };
         Run {
@@ -202,6 +202,7 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
             report: policy.report,
             schemes: &[],
             consumed: None,
+            query,
         }
     }
 
@@ -347,7 +348,7 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
     /// Credential: the one credential the request carries, of a kind the route accepts.
     fn credential(&mut self, route: &Route) -> Result<Presented<'a, 'r>, Stop<'a>> {
         let policy = self.policy;
-        let presented = match policy.credentials.find(self.request) {
+        let presented = match policy.credentials.find_with(self.request, &self.query) {
             Ok(Some(presented)) => presented,
             Ok(None) => {
                 self.trace.fail("credential", || "none found".into());
@@ -448,9 +449,6 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
         forwarding
             .remove
             .extend(presented.consumed_headers.iter().copied());
-        if presented.path_without_token.is_some() {
-            forwarding.path = presented.path_without_token;
-        }
         match checked {
             Err((denial, reason)) if !self.report => return Err(Stop::Refused(denial, reason)),
             Err((denial, reason)) => {
@@ -521,9 +519,7 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
 /// Where the credential was found, for the trace.
 fn place(policy: &Policy, presented: &Presented<'_, '_>) -> String {
     match (&presented.credential, presented.consumed_headers.first()) {
-        (Credential::Jwt(_), _) if presented.path_without_token.is_some() => {
-            "the query string".to_string()
-        }
+        (Credential::Jwt(_), _) if presented.from_query => "the query string".to_string(),
         (Credential::ApiKey { .. }, _) => policy
             .credentials
             .api_key_headers

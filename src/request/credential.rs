@@ -339,8 +339,8 @@ pub struct Presented<'s, 'r> {
     pub credential: Credential<'r>,
     /// Headers the credential was read from that must not reach the upstream.
     pub consumed_headers: Vec<&'s str>,
-    /// `:path` without the query token, when the token came in the URL.
-    pub path_without_token: Option<String>,
+    /// Whether the token came in the URL (its parameter is cut from the forwarded `:path`).
+    pub from_query: bool,
 }
 
 /// Where credentials may be found, compiled from the configuration.
@@ -390,11 +390,30 @@ impl CredentialSources {
         names
     }
 
+    /// The token parameter of `request`'s query string, read once: [`QueryToken::Absent`]
+    /// where no query token is configured.
+    pub fn query_token(&self, request: &Request) -> QueryToken {
+        self.query_param
+            .as_ref()
+            .map_or(QueryToken::Absent, |param| {
+                query_token::find(&request.path, param)
+            })
+    }
+
     /// Finds the one credential in `request`; `None` when there is none, an error when it is
     /// malformed or when there are several.
     pub fn find<'s, 'r>(
         &'s self,
         request: &'r Request,
+    ) -> Result<Option<Presented<'s, 'r>>, CredentialError> {
+        self.find_with(request, &self.query_token(request))
+    }
+
+    /// [`Self::find`], with the query token already read ([`Self::query_token`]).
+    pub fn find_with<'s, 'r>(
+        &'s self,
+        request: &'r Request,
+        query: &QueryToken,
     ) -> Result<Option<Presented<'s, 'r>>, CredentialError> {
         let mut found: Vec<Presented<'s, 'r>> = Vec::with_capacity(1);
         let bearer = find_bearer(&self.token_headers, request)?;
@@ -404,25 +423,20 @@ impl CredentialSources {
             found.push(Presented {
                 credential: Credential::Jwt(Cow::Borrowed(bearer.token)),
                 consumed_headers: vec![bearer.header],
-                path_without_token: None,
+                from_query: false,
             });
         }
-        if let Some(param) = &self.query_param {
-            match query_token::find(&request.path, param) {
-                QueryToken::Absent => {}
-                QueryToken::Repeated => return Err(CredentialError::RepeatedHeader),
-                QueryToken::Found { token, .. } if token.is_empty() => {
-                    return Err(CredentialError::EmptyToken)
-                }
-                QueryToken::Found {
-                    token,
-                    path_without,
-                } => found.push(Presented {
-                    credential: Credential::Jwt(Cow::Owned(token)),
-                    consumed_headers: Vec::new(),
-                    path_without_token: Some(path_without),
-                }),
+        match query {
+            QueryToken::Absent => {}
+            QueryToken::Repeated { .. } => return Err(CredentialError::RepeatedHeader),
+            QueryToken::Found { token, .. } if token.is_empty() => {
+                return Err(CredentialError::EmptyToken)
             }
+            QueryToken::Found { token, .. } => found.push(Presented {
+                credential: Credential::Jwt(Cow::Owned(token.clone())),
+                consumed_headers: Vec::new(),
+                from_query: true,
+            }),
         }
         if let Some((id_header, secret_header)) = &self.api_key_headers {
             let id = request.single_header(id_header)?;
@@ -433,7 +447,7 @@ impl CredentialSources {
                     found.push(Presented {
                         credential: Credential::ApiKey { id, secret },
                         consumed_headers: vec![secret_header.as_str()],
-                        path_without_token: None,
+                        from_query: false,
                     })
                 }
                 _ => return Err(CredentialError::IncompleteKeyPair),
@@ -476,7 +490,7 @@ fn read_basic(request: &Request) -> Result<Option<Presented<'static, '_>>, Crede
             secret: secret.to_string(),
         },
         consumed_headers: vec!["authorization"],
-        path_without_token: None,
+        from_query: false,
     }))
 }
 
@@ -643,7 +657,8 @@ mod tests {
         req.path = "/f?a=1&token=x.y.z".into();
         let found = all.find(&req).unwrap().unwrap();
         assert_eq!(found.credential, Credential::Jwt(Cow::Borrowed("x.y.z")));
-        assert_eq!(found.path_without_token.as_deref(), Some("/f?a=1"));
+        assert!(found.from_query);
+        assert_eq!(all.query_token(&req).path_without(), Some("/f?a=1"));
         assert!(found.consumed_headers.is_empty());
     }
 

@@ -14,11 +14,26 @@ pub enum QueryToken {
         /// `:path` with the parameter removed.
         path_without: String,
     },
-    /// The parameter appears more than once.
-    Repeated,
+    /// The parameter appears more than once (refused), and the path without any of them.
+    Repeated {
+        /// `:path` with every occurrence of the parameter removed.
+        path_without: String,
+    },
 }
 
-/// Looks for `param` in the query string of `path`.
+impl QueryToken {
+    /// `:path` without the token parameter, if it had one: what the upstream gets.
+    pub fn path_without(&self) -> Option<&str> {
+        match self {
+            QueryToken::Absent => None,
+            QueryToken::Found { path_without, .. } | QueryToken::Repeated { path_without } => {
+                Some(path_without)
+            }
+        }
+    }
+}
+
+/// Looks for `param` in the query string of `path`: the one read of it a request needs.
 pub fn find(path: &str, param: &str) -> QueryToken {
     match split(path, param) {
         None => QueryToken::Absent,
@@ -26,7 +41,9 @@ pub fn find(path: &str, param: &str) -> QueryToken {
             token: parts.tokens.into_iter().next().unwrap_or_default(),
             path_without: parts.path_without,
         },
-        Some(_) => QueryToken::Repeated,
+        Some(parts) => QueryToken::Repeated {
+            path_without: parts.path_without,
+        },
     }
 }
 
@@ -133,7 +150,12 @@ mod tests {
 
     #[test]
     fn repeated_parameter_is_ambiguous_and_stripped_entirely() {
-        assert_eq!(find("/f?token=a&token=b", "token"), QueryToken::Repeated);
+        assert_eq!(
+            find("/f?token=a&token=b&x=1", "token"),
+            QueryToken::Repeated {
+                path_without: "/f?x=1".into()
+            }
+        );
         assert_eq!(
             strip("/f?token=a&x=1&token=b", "token").as_deref(),
             Some("/f?x=1")
