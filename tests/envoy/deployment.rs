@@ -787,6 +787,151 @@ fn docker_compose_mounts_existing_files_and_pins_the_tested_envoy() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The fleet: envoy/envoy-fleet.yaml, its limits files and envoy/docker-compose-fleet.yaml
+
+const FLEET_TEMPLATE: &str = "envoy/envoy-fleet.yaml";
+
+/// The quotas of a limits file in envoyproxy/ratelimit's format: (descriptor key path,
+/// (requests, seconds)), e.g. (["provider", "subject"], (60, 60)).
+type Quota = (Vec<String>, (u64, u64));
+
+fn ratelimit_quotas(descriptors: &Value, path: &[String], out: &mut Vec<Quota>) {
+    for descriptor in descriptors.as_array().into_iter().flatten() {
+        let mut path = path.to_vec();
+        path.push(descriptor["key"].as_str().unwrap().to_string());
+        if let Some(limit) = descriptor.get("rate_limit") {
+            let seconds = match limit["unit"].as_str().unwrap() {
+                "second" => 1,
+                "minute" => 60,
+                "hour" => 3600,
+                "day" => 86400,
+                other => panic!("unit {other}"),
+            };
+            out.push((
+                path.clone(),
+                (limit["requests_per_unit"].as_u64().unwrap(), seconds),
+            ));
+        }
+        ratelimit_quotas(&descriptor["descriptors"], &path, out);
+    }
+}
+
+#[test]
+fn fleet_configuration_puts_the_quota_after_edge_auth_and_its_limits_files_agree() {
+    let root = support::repo_root();
+    let fleet = yaml_documents(&root.join(FLEET_TEMPLATE)).remove(0);
+    let single = yaml_documents(&root.join("envoy/envoy.yaml")).remove(0);
+    // The same metrics labels as envoy/envoy.yaml: the alerting rules read them.
+    assert_eq!(fleet["stats_config"], single["stats_config"]);
+    let manager = fleet
+        .pointer("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config")
+        .unwrap();
+    assert_eq!(manager["use_remote_address"], true);
+    let filters: Vec<&str> = manager["http_filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        filters,
+        [
+            "envoy.filters.http.wasm",
+            "envoy.filters.http.ratelimit",
+            "envoy.filters.http.router"
+        ],
+        "the quota counts what edge-auth verified"
+    );
+    let wasm = &manager["http_filters"][0]["typed_config"]["config"];
+    assert_eq!(wasm["fail_open"], false);
+    let config: Value =
+        serde_json::from_str(wasm["configuration"]["value"].as_str().unwrap()).unwrap();
+    check_plugin_config(&config, FLEET_TEMPLATE);
+    let forward = &config["forward"];
+    let ratelimit = &manager["http_filters"][1]["typed_config"];
+    assert_eq!(
+        ratelimit["failure_mode_deny"], false,
+        "docs/fleet.md says why"
+    );
+    assert_eq!(ratelimit["timeout"], "0.25s");
+    let cluster_name = ratelimit
+        .pointer("/rate_limit_service/grpc_service/envoy_grpc/cluster_name")
+        .unwrap();
+    assert_eq!(
+        ratelimit["rate_limit_service"]["transport_api_version"],
+        "V3"
+    );
+    let clusters = fleet["static_resources"]["clusters"].as_array().unwrap();
+    let cluster = clusters
+        .iter()
+        .find(|c| &c["name"] == cluster_name)
+        .unwrap();
+    assert!(
+        cluster
+            .pointer("/typed_extension_protocol_options/envoy.extensions.upstreams.http.v3.HttpProtocolOptions/explicit_http_config/http2_protocol_options")
+            .is_some(),
+        "gRPC needs HTTP/2 to the rate limit service"
+    );
+    // The descriptors come from headers edge-auth sets (and so strips from clients).
+    let route = &manager["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
+    let mut sent: Vec<Vec<String>> = Vec::new();
+    for limit in route["rate_limits"].as_array().unwrap() {
+        let mut keys = Vec::new();
+        for action in limit["actions"].as_array().unwrap() {
+            let header = action["request_headers"]["header_name"].as_str().unwrap();
+            assert!(
+                forward.as_object().unwrap().values().any(|v| v == header),
+                "{header} is one of the identity headers edge-auth forwards: {forward}"
+            );
+            keys.push(
+                action["request_headers"]["descriptor_key"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        sent.push(keys);
+    }
+    assert_eq!(sent, [vec!["client_id"], vec!["provider", "subject"]]);
+
+    // envoyproxy/ratelimit's file: the filter's domain, a quota for each descriptor sent.
+    let limits = yaml_documents(&root.join("envoy/ratelimit-limits.yaml")).remove(0);
+    assert_eq!(limits["domain"], ratelimit["domain"]);
+    let mut quotas = Vec::new();
+    ratelimit_quotas(&limits["descriptors"], &[], &mut quotas);
+    let keys: Vec<&Vec<String>> = quotas.iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, sent.iter().collect::<Vec<_>>());
+    // Limitador's: the same namespace and quotas, on the same descriptor keys.
+    let limitador = yaml_documents(&root.join("envoy/limitador-limits.yaml")).remove(0);
+    let limitador = limitador.as_array().unwrap();
+    assert_eq!(limitador.len(), quotas.len());
+    for (limit, (keys, quota)) in limitador.iter().zip(&quotas) {
+        assert_eq!(limit["namespace"], ratelimit["domain"]);
+        assert_eq!(
+            (
+                limit["max_value"].as_u64().unwrap(),
+                limit["seconds"].as_u64().unwrap()
+            ),
+            *quota,
+            "{limit}"
+        );
+        let variables: Vec<&str> = limit["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(variables.len(), keys.len(), "{limit}");
+        for (variable, key) in variables.iter().zip(keys) {
+            assert!(
+                variable.ends_with(&format!(".{key}")),
+                "{variable} counts per {key}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Upgrading: a bad new configuration is refused on a listener update, the old one keeps serving
 
 /// The listener of envoy/envoy.yaml (read with PyYAML) on `port`, loading the tested module

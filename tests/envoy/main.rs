@@ -22,6 +22,7 @@ mod abuse;
 mod access;
 mod basics;
 mod deployment;
+mod fleet;
 mod harness;
 mod hostile_traffic;
 mod introspection;
