@@ -551,6 +551,44 @@ fn check_https_wasm_cluster(cluster: &Value, what: &str) {
     envoy_validates(&bootstrap, what);
 }
 
+/// deploy/prometheus/: plain rule groups (promtool checks and unit-tests them in
+/// tests/envoy/fleet.rs). Every alert has a severity and a summary, and every edge-auth metric
+/// it reads is one docs/operations.md documents; returns the group names.
+fn check_prometheus_rules(doc: &Value, what: &str) -> Vec<String> {
+    let operations = fs::read_to_string(support::repo_root().join("docs/operations.md")).unwrap();
+    let mut names = Vec::new();
+    for group in doc["groups"].as_array().unwrap() {
+        names.push(text(group, "/name", what).to_string());
+        let rules = group["rules"].as_array().unwrap();
+        assert!(!rules.is_empty(), "{what}: empty group");
+        for rule in rules {
+            let alert = text(rule, "/alert", what);
+            let expr = text(rule, "/expr", what);
+            assert!(
+                matches!(
+                    rule["labels"]["severity"].as_str(),
+                    Some("warning" | "critical")
+                ),
+                "{what}: {alert} has no severity"
+            );
+            text(rule, "/annotations/summary", what);
+            let mut rest = expr;
+            while let Some(at) = rest.find("edge_auth_") {
+                let metric: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    operations.contains(&format!("`{metric}`")),
+                    "{what}: {alert} reads {metric}, which docs/operations.md does not document"
+                );
+                rest = &rest[at + metric.len()..];
+            }
+        }
+    }
+    names
+}
+
 #[test]
 fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_accepts() {
     let files = yaml_files(&support::repo_root().join("deploy"));
@@ -592,6 +630,11 @@ fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_a
                     check_https_wasm_cluster(doc, &what);
                     seen.push("Envoy cluster edge_auth_wasm".to_string());
                 }
+                None if doc.get("groups").is_some() => {
+                    for group in check_prometheus_rules(doc, &what) {
+                        seen.push(format!("Prometheus rules {group}"));
+                    }
+                }
                 other => panic!("{what}: kind {other:?} has no checks here; add them"),
             }
         }
@@ -605,6 +648,8 @@ fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_a
             "EnvoyExtensionPolicy HTTP",
             "EnvoyExtensionPolicy Image",
             "IstioOperator path normalization",
+            "Prometheus rules edge-auth",
+            "Prometheus rules edge-auth-fleet-quota",
             "WasmPlugin https",
             "WasmPlugin oci"
         ],

@@ -9,13 +9,14 @@
 use crate::{fixtures, support};
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fixtures::{access_config, secret, KEY_CLIENT, LOOPBACK_CLIENT};
-use support::fleet::{fleet_options, RateLimitServer, Redis};
+use support::fleet::{fleet_options, Prometheus, RateLimitServer, Redis};
 use support::{Envoy, Response};
 
 /// The quota per client id in envoy/ratelimit-limits.yaml (per minute).
@@ -364,4 +365,85 @@ fn fixed_windows_reset_at_the_clock_boundary_and_first_hit_windows_do_not() {
         LOOPBACK_CLIENT,
         "first-hit, a window later",
     );
+}
+
+#[test]
+fn prometheus_sums_what_both_envoys_counted() {
+    let redis = Redis::start();
+    let ratelimit = RateLimitServer::start(&redis);
+    let (a, b) = start_fleet(ratelimit.port());
+    let prometheus = Prometheus::start(&[a.admin_port(), b.admin_port()]);
+    let wrong = |envoy: &Envoy| {
+        envoy.get(
+            "/devices",
+            &[
+                ("clientId", LOOPBACK_CLIENT),
+                ("clientSecret", "not-the-secret"),
+            ],
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(wrong(&a).status, 401);
+    }
+    for _ in 0..4 {
+        assert_eq!(wrong(&b).status, 401);
+    }
+    assert_allowed(&as_client(&a, KEY_CLIENT, &[]), KEY_CLIENT, "allowed at A");
+    assert_allowed(&as_client(&b, KEY_CLIENT, &[]), KEY_CLIENT, "allowed at B");
+
+    let limit = Duration::from_secs(20);
+    let denied = "sum(edge_auth_denied_total{reason=\"invalid_client\"})";
+    let value = prometheus.wait_for(denied, 7.0, limit);
+    assert_eq!(
+        value,
+        Some(7.0),
+        "{denied}; targets: {}",
+        prometheus.targets()
+    );
+    let instances = "count(edge_auth_denied_total{reason=\"invalid_client\"})";
+    assert_eq!(
+        prometheus.query_scalar(instances),
+        Some(2.0),
+        "one series per Envoy"
+    );
+    let allowed = "sum(edge_auth_requests_total{decision=\"allowed\"})";
+    assert_eq!(
+        prometheus.wait_for(allowed, 2.0, limit),
+        Some(2.0),
+        "{allowed}"
+    );
+    let ok = "sum(envoy_cluster_ratelimit_ok{envoy_cluster_name=\"echo\"})";
+    assert_eq!(prometheus.wait_for(ok, 2.0, limit), Some(2.0), "{ok}");
+}
+
+#[test]
+fn alerting_rules_pass_promtool_check_and_their_unit_tests() {
+    let root = support::repo_root();
+    let promtool = |args: &[&str]| {
+        let output = Command::new("promtool")
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run promtool (`make fleet-tools`, part of `make test`, installs \
+                     Debian's prometheus package): {e}"
+                )
+            });
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "promtool {args:?}:\n{text}");
+        text
+    };
+    let checked = promtool(&["check", "rules", "deploy/prometheus/edge-auth-alerts.yaml"]);
+    assert!(checked.contains("SUCCESS"), "{checked}");
+    let tested = promtool(&[
+        "test",
+        "rules",
+        "tests/prometheus/edge-auth-alerts.test.yaml",
+    ]);
+    assert!(tested.contains("SUCCESS"), "{tested}");
 }
