@@ -976,6 +976,140 @@ fn fleet_configuration_puts_the_quota_after_edge_auth_and_its_limits_files_agree
     }
 }
 
+#[test]
+fn fleet_compose_runs_envoy_limitador_and_redis_with_the_shipped_files() {
+    let root = support::repo_root();
+    let compose_path = root.join("envoy/docker-compose-fleet.yaml");
+    let compose = yaml_documents(&compose_path).remove(0);
+    let fleet = yaml_documents(&root.join(FLEET_TEMPLATE)).remove(0);
+    let services = compose["services"].as_object().unwrap();
+    let mut names: Vec<&str> = services.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(names, ["echo", "envoy", "limitador", "redis"]);
+    let compose_dir = compose_path.parent().unwrap();
+    let mut mounts = Vec::new();
+    for (name, service) in services {
+        assert_eq!(
+            service["network_mode"], "host",
+            "{name}: the addresses of envoy-fleet.yaml"
+        );
+        for volume in service["volumes"].as_array().into_iter().flatten() {
+            let spec = volume.as_str().unwrap();
+            let mut parts = spec.split(':');
+            let (host, container) = (parts.next().unwrap(), parts.next().unwrap());
+            let host = compose_dir.join(host).canonicalize().unwrap_or_else(|e| {
+                panic!("service {name} mounts {spec}, which does not exist (run make build): {e}")
+            });
+            mounts.push((name.clone(), host, container.to_string()));
+        }
+    }
+    let target_of = |service: &str, file: &str| {
+        let host = root.join(file).canonicalize().unwrap();
+        mounts
+            .iter()
+            .find(|(n, h, _)| n == service && *h == host)
+            .map(|(_, _, c)| c.clone())
+            .unwrap_or_else(|| panic!("{service} does not mount {file}"))
+    };
+    let command = |service: &str| -> Vec<String> {
+        services[service]["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    };
+    let envoy = &services["envoy"];
+    let makefile = fs::read_to_string(root.join("Makefile")).unwrap();
+    let envoy_version = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("ENVOY_VERSION"))
+        .and_then(|l| l.trim().strip_prefix(":="))
+        .map(str::trim)
+        .unwrap();
+    assert_eq!(envoy["image"], format!("envoyproxy/envoy:v{envoy_version}"));
+    let workdir = envoy["working_dir"].as_str().unwrap();
+    assert_eq!(
+        target_of("envoy", "target/wasm32-wasip1/release/edge_auth.wasm"),
+        format!("{workdir}/target/wasm32-wasip1/release/edge_auth.wasm")
+    );
+    let config = target_of("envoy", FLEET_TEMPLATE);
+    assert!(command("envoy")
+        .windows(2)
+        .any(|w| w == ["-c", config.as_str()]));
+    // Limitador: the shipped limits, on the rate limit cluster's port, counting in this Redis.
+    let limitador = command("limitador");
+    let limits = target_of("limitador", "envoy/limitador-limits.yaml");
+    let port_of = |flag: &str| {
+        limitador
+            .windows(2)
+            .find(|w| w[0] == flag)
+            .map(|w| w[1].clone())
+            .unwrap_or_else(|| panic!("limitador {flag}: {limitador:?}"))
+    };
+    let cluster = fleet["static_resources"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "ratelimit")
+        .unwrap();
+    let address = cluster
+        .pointer("/load_assignment/endpoints/0/lb_endpoints/0/endpoint/address/socket_address")
+        .unwrap();
+    assert_eq!(port_of("--rls-port"), address["port_value"].to_string());
+    assert_eq!(port_of("--rls-ip"), address["address"].as_str().unwrap());
+    let redis = command("redis");
+    let redis_port = redis.windows(2).find(|w| w[0] == "--port").unwrap()[1].clone();
+    assert_eq!(
+        limitador[limitador.len() - 3..],
+        [
+            limits,
+            "redis".to_string(),
+            format!("redis://127.0.0.1:{redis_port}")
+        ]
+    );
+    assert!(
+        services["limitador"]["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("quay.io/kuadrant/limitador:v"),
+        "a pinned Limitador release"
+    );
+}
+
+#[test]
+fn every_yaml_on_the_fleet_page_is_part_of_a_checked_file() {
+    let root = support::repo_root();
+    let page = fs::read_to_string(root.join("docs/fleet.md")).unwrap();
+    let checked = [
+        root.join(FLEET_TEMPLATE),
+        root.join("envoy/ratelimit-limits.yaml"),
+        root.join("envoy/limitador-limits.yaml"),
+        root.join("envoy/docker-compose-fleet.yaml"),
+        root.join("deploy/prometheus/edge-auth-alerts.yaml"),
+    ];
+    let docs: Vec<Value> = checked.iter().flat_map(|f| yaml_documents(f)).collect();
+    let scratch = Scratch::new("fleet-page");
+    let mut blocks = 0;
+    let mut lines = page.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "```yaml" {
+            continue;
+        }
+        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        blocks += 1;
+        let path = scratch.path().join(format!("block-{blocks}.yaml"));
+        fs::write(&path, block.join("\n")).unwrap();
+        let snippet = yaml_documents(&path).remove(0);
+        assert!(
+            docs.iter().any(|doc| found_in(&snippet, doc)),
+            "docs/fleet.md, YAML block {blocks}, is in none of {checked:?}:\n{}",
+            block.join("\n")
+        );
+    }
+    assert!(blocks >= 3, "{blocks} YAML blocks found");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Upgrading: a bad new configuration is refused on a listener update, the old one keeps serving
 
