@@ -9,6 +9,7 @@
 #   make bench-memory  where Envoy's resident memory goes, per module (smaps, tcmalloc)
 #   make fuzz    every cargo-fuzz target for FUZZ_SECONDS each (nightly; installs cargo-fuzz)
 #   make advisories  cargo deny's RustSec advisory check (needs GitHub; make lint does the rest)
+#   make fleet-tools  redis-server, prometheus/promtool (apt-get) and the test rate limit service
 #   make clean   remove build outputs and the local Envoy
 
 ENVOY_VERSION := 1.40.0
@@ -36,7 +37,7 @@ BENCH_ARGS    ?=
 # Expanded by the shell when a recipe runs, after the venv exists.
 ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
 
-.PHONY: build run test test-simd lint deny-tool advisories clean wasm-target wasm-opt envoy test-tools deploy-tools oidc-provider bench bench-compare bench-smoke bench-build bench-memory profile dist fuzz
+.PHONY: build run test test-simd lint deny-tool advisories clean wasm-target wasm-opt envoy test-tools deploy-tools fleet-tools oidc-provider bench bench-compare bench-smoke bench-build bench-memory profile dist fuzz
 
 # Binaryen's wasm-opt shrinks what cargo links (794 -> 700 KB); the optimised file replaces
 # cargo's at $(WASM), the one artefact every test, the bench and envoy/ load (cargo puts its own
@@ -93,7 +94,9 @@ run: build envoy
 
 lint: deny-tool
 	cargo fmt --check
+	cargo fmt --check --manifest-path $(RATELIMIT_MANIFEST)
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --manifest-path $(RATELIMIT_MANIFEST) -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) --lib -- -D warnings
 	# The build for a host without SIMD128 (.cargo/config.toml) must keep compiling.
 	RUSTFLAGS="-C target-feature=-simd128" cargo clippy --release --target $(WASM_TARGET) --lib \
@@ -130,11 +133,22 @@ deploy-tools: envoy $(DEPLOY_STAMP)
 	@command -v docker-registry > /dev/null && command -v skopeo > /dev/null || \
 	  { echo "docker-registry and skopeo are required by the deployment tests" >&2; exit 1; }
 
+# The fleet tests (tests/envoy/fleet.rs, docs/fleet.md) run a real Redis, a real Prometheus and
+# its promtool (Debian's redis-server and prometheus), and the test rate limit service
+# (tests/servers/ratelimit, its own crate and workspace).
+RATELIMIT_MANIFEST := tests/servers/ratelimit/Cargo.toml
+fleet-tools:
+	@command -v redis-server > /dev/null && command -v prometheus > /dev/null && command -v promtool > /dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server prometheus; }
+	@command -v redis-server > /dev/null && command -v prometheus > /dev/null && command -v promtool > /dev/null || \
+	  { echo "redis-server, prometheus and promtool are required by the fleet tests" >&2; exit 1; }
+	cargo build --release --manifest-path $(RATELIMIT_MANIFEST)
+
 $(DEPLOY_STAMP): $(ENVOY_STAMP)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(DEPLOY_PY)
 	touch $@
 
-test: build envoy oidc-provider lint test-tools deploy-tools test-simd
+test: build envoy oidc-provider lint test-tools deploy-tools fleet-tools test-simd
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" \
 		EDGE_AUTH_PYTHON="$(abspath $(VENV))/bin/python" cargo test
 	$(MAKE) --no-print-directory bench-smoke
@@ -229,4 +243,4 @@ fuzz:
 
 clean:
 	cargo clean
-	rm -rf $(VENV) .run $(OIDC_DIR)/node_modules
+	rm -rf $(VENV) .run $(OIDC_DIR)/node_modules tests/servers/ratelimit/target

@@ -551,6 +551,44 @@ fn check_https_wasm_cluster(cluster: &Value, what: &str) {
     envoy_validates(&bootstrap, what);
 }
 
+/// deploy/prometheus/: plain rule groups (promtool checks and unit-tests them in
+/// tests/envoy/fleet.rs). Every alert has a severity and a summary, and every edge-auth metric
+/// it reads is one docs/operations.md documents; returns the group names.
+fn check_prometheus_rules(doc: &Value, what: &str) -> Vec<String> {
+    let operations = fs::read_to_string(support::repo_root().join("docs/operations.md")).unwrap();
+    let mut names = Vec::new();
+    for group in doc["groups"].as_array().unwrap() {
+        names.push(text(group, "/name", what).to_string());
+        let rules = group["rules"].as_array().unwrap();
+        assert!(!rules.is_empty(), "{what}: empty group");
+        for rule in rules {
+            let alert = text(rule, "/alert", what);
+            let expr = text(rule, "/expr", what);
+            assert!(
+                matches!(
+                    rule["labels"]["severity"].as_str(),
+                    Some("warning" | "critical")
+                ),
+                "{what}: {alert} has no severity"
+            );
+            text(rule, "/annotations/summary", what);
+            let mut rest = expr;
+            while let Some(at) = rest.find("edge_auth_") {
+                let metric: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    operations.contains(&format!("`{metric}`")),
+                    "{what}: {alert} reads {metric}, which docs/operations.md does not document"
+                );
+                rest = &rest[at + metric.len()..];
+            }
+        }
+    }
+    names
+}
+
 #[test]
 fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_accepts() {
     let files = yaml_files(&support::repo_root().join("deploy"));
@@ -592,6 +630,11 @@ fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_a
                     check_https_wasm_cluster(doc, &what);
                     seen.push("Envoy cluster edge_auth_wasm".to_string());
                 }
+                None if doc.get("groups").is_some() => {
+                    for group in check_prometheus_rules(doc, &what) {
+                        seen.push(format!("Prometheus rules {group}"));
+                    }
+                }
                 other => panic!("{what}: kind {other:?} has no checks here; add them"),
             }
         }
@@ -605,6 +648,8 @@ fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_a
             "EnvoyExtensionPolicy HTTP",
             "EnvoyExtensionPolicy Image",
             "IstioOperator path normalization",
+            "Prometheus rules edge-auth",
+            "Prometheus rules edge-auth-fleet-quota",
             "WasmPlugin https",
             "WasmPlugin oci"
         ],
@@ -784,6 +829,285 @@ fn docker_compose_mounts_existing_files_and_pins_the_tested_envoy() {
             .any(|w| w == ["-c", config_target.as_str()]),
         "envoy runs the mounted envoy.yaml: {command:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fleet: envoy/envoy-fleet.yaml, its limits files and envoy/docker-compose-fleet.yaml
+
+const FLEET_TEMPLATE: &str = "envoy/envoy-fleet.yaml";
+
+/// The quotas of a limits file in envoyproxy/ratelimit's format: (descriptor key path,
+/// (requests, seconds)), e.g. (["provider", "subject"], (60, 60)).
+type Quota = (Vec<String>, (u64, u64));
+
+fn ratelimit_quotas(descriptors: &Value, path: &[String], out: &mut Vec<Quota>) {
+    for descriptor in descriptors.as_array().into_iter().flatten() {
+        let mut path = path.to_vec();
+        path.push(descriptor["key"].as_str().unwrap().to_string());
+        if let Some(limit) = descriptor.get("rate_limit") {
+            let seconds = match limit["unit"].as_str().unwrap() {
+                "second" => 1,
+                "minute" => 60,
+                "hour" => 3600,
+                "day" => 86400,
+                other => panic!("unit {other}"),
+            };
+            out.push((
+                path.clone(),
+                (limit["requests_per_unit"].as_u64().unwrap(), seconds),
+            ));
+        }
+        ratelimit_quotas(&descriptor["descriptors"], &path, out);
+    }
+}
+
+#[test]
+fn fleet_configuration_puts_the_quota_after_edge_auth_and_its_limits_files_agree() {
+    let root = support::repo_root();
+    let fleet = yaml_documents(&root.join(FLEET_TEMPLATE)).remove(0);
+    let single = yaml_documents(&root.join("envoy/envoy.yaml")).remove(0);
+    // The same metrics labels as envoy/envoy.yaml: the alerting rules read them.
+    assert_eq!(fleet["stats_config"], single["stats_config"]);
+    let manager = fleet
+        .pointer("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config")
+        .unwrap();
+    assert_eq!(manager["use_remote_address"], true);
+    let filters: Vec<&str> = manager["http_filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        filters,
+        [
+            "envoy.filters.http.wasm",
+            "envoy.filters.http.ratelimit",
+            "envoy.filters.http.router"
+        ],
+        "the quota counts what edge-auth verified"
+    );
+    let wasm = &manager["http_filters"][0]["typed_config"]["config"];
+    assert_eq!(wasm["fail_open"], false);
+    let config: Value =
+        serde_json::from_str(wasm["configuration"]["value"].as_str().unwrap()).unwrap();
+    check_plugin_config(&config, FLEET_TEMPLATE);
+    let forward = &config["forward"];
+    let ratelimit = &manager["http_filters"][1]["typed_config"];
+    assert_eq!(
+        ratelimit["failure_mode_deny"], false,
+        "docs/fleet.md says why"
+    );
+    assert_eq!(ratelimit["timeout"], "0.25s");
+    let cluster_name = ratelimit
+        .pointer("/rate_limit_service/grpc_service/envoy_grpc/cluster_name")
+        .unwrap();
+    assert_eq!(
+        ratelimit["rate_limit_service"]["transport_api_version"],
+        "V3"
+    );
+    let clusters = fleet["static_resources"]["clusters"].as_array().unwrap();
+    let cluster = clusters
+        .iter()
+        .find(|c| &c["name"] == cluster_name)
+        .unwrap();
+    assert!(
+        cluster
+            .pointer("/typed_extension_protocol_options/envoy.extensions.upstreams.http.v3.HttpProtocolOptions/explicit_http_config/http2_protocol_options")
+            .is_some(),
+        "gRPC needs HTTP/2 to the rate limit service"
+    );
+    // The descriptors come from headers edge-auth sets (and so strips from clients).
+    let route = &manager["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
+    let mut sent: Vec<Vec<String>> = Vec::new();
+    for limit in route["rate_limits"].as_array().unwrap() {
+        let mut keys = Vec::new();
+        for action in limit["actions"].as_array().unwrap() {
+            let header = action["request_headers"]["header_name"].as_str().unwrap();
+            assert!(
+                forward.as_object().unwrap().values().any(|v| v == header),
+                "{header} is one of the identity headers edge-auth forwards: {forward}"
+            );
+            keys.push(
+                action["request_headers"]["descriptor_key"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        sent.push(keys);
+    }
+    assert_eq!(sent, [vec!["client_id"], vec!["provider", "subject"]]);
+
+    // envoyproxy/ratelimit's file: the filter's domain, a quota for each descriptor sent.
+    let limits = yaml_documents(&root.join("envoy/ratelimit-limits.yaml")).remove(0);
+    assert_eq!(limits["domain"], ratelimit["domain"]);
+    let mut quotas = Vec::new();
+    ratelimit_quotas(&limits["descriptors"], &[], &mut quotas);
+    let keys: Vec<&Vec<String>> = quotas.iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, sent.iter().collect::<Vec<_>>());
+    // Limitador's: the same namespace and quotas, on the same descriptor keys.
+    let limitador = yaml_documents(&root.join("envoy/limitador-limits.yaml")).remove(0);
+    let limitador = limitador.as_array().unwrap();
+    assert_eq!(limitador.len(), quotas.len());
+    for (limit, (keys, quota)) in limitador.iter().zip(&quotas) {
+        assert_eq!(limit["namespace"], ratelimit["domain"]);
+        assert_eq!(
+            (
+                limit["max_value"].as_u64().unwrap(),
+                limit["seconds"].as_u64().unwrap()
+            ),
+            *quota,
+            "{limit}"
+        );
+        let variables: Vec<&str> = limit["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(variables.len(), keys.len(), "{limit}");
+        for (variable, key) in variables.iter().zip(keys) {
+            assert!(
+                variable.ends_with(&format!(".{key}")),
+                "{variable} counts per {key}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fleet_compose_runs_envoy_limitador_and_redis_with_the_shipped_files() {
+    let root = support::repo_root();
+    let compose_path = root.join("envoy/docker-compose-fleet.yaml");
+    let compose = yaml_documents(&compose_path).remove(0);
+    let fleet = yaml_documents(&root.join(FLEET_TEMPLATE)).remove(0);
+    let services = compose["services"].as_object().unwrap();
+    let mut names: Vec<&str> = services.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(names, ["echo", "envoy", "limitador", "redis"]);
+    let compose_dir = compose_path.parent().unwrap();
+    let mut mounts = Vec::new();
+    for (name, service) in services {
+        assert_eq!(
+            service["network_mode"], "host",
+            "{name}: the addresses of envoy-fleet.yaml"
+        );
+        for volume in service["volumes"].as_array().into_iter().flatten() {
+            let spec = volume.as_str().unwrap();
+            let mut parts = spec.split(':');
+            let (host, container) = (parts.next().unwrap(), parts.next().unwrap());
+            let host = compose_dir.join(host).canonicalize().unwrap_or_else(|e| {
+                panic!("service {name} mounts {spec}, which does not exist (run make build): {e}")
+            });
+            mounts.push((name.clone(), host, container.to_string()));
+        }
+    }
+    let target_of = |service: &str, file: &str| {
+        let host = root.join(file).canonicalize().unwrap();
+        mounts
+            .iter()
+            .find(|(n, h, _)| n == service && *h == host)
+            .map(|(_, _, c)| c.clone())
+            .unwrap_or_else(|| panic!("{service} does not mount {file}"))
+    };
+    let command = |service: &str| -> Vec<String> {
+        services[service]["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    };
+    let envoy = &services["envoy"];
+    let makefile = fs::read_to_string(root.join("Makefile")).unwrap();
+    let envoy_version = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("ENVOY_VERSION"))
+        .and_then(|l| l.trim().strip_prefix(":="))
+        .map(str::trim)
+        .unwrap();
+    assert_eq!(envoy["image"], format!("envoyproxy/envoy:v{envoy_version}"));
+    let workdir = envoy["working_dir"].as_str().unwrap();
+    assert_eq!(
+        target_of("envoy", "target/wasm32-wasip1/release/edge_auth.wasm"),
+        format!("{workdir}/target/wasm32-wasip1/release/edge_auth.wasm")
+    );
+    let config = target_of("envoy", FLEET_TEMPLATE);
+    assert!(command("envoy")
+        .windows(2)
+        .any(|w| w == ["-c", config.as_str()]));
+    // Limitador: the shipped limits, on the rate limit cluster's port, counting in this Redis.
+    let limitador = command("limitador");
+    let limits = target_of("limitador", "envoy/limitador-limits.yaml");
+    let port_of = |flag: &str| {
+        limitador
+            .windows(2)
+            .find(|w| w[0] == flag)
+            .map(|w| w[1].clone())
+            .unwrap_or_else(|| panic!("limitador {flag}: {limitador:?}"))
+    };
+    let cluster = fleet["static_resources"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "ratelimit")
+        .unwrap();
+    let address = cluster
+        .pointer("/load_assignment/endpoints/0/lb_endpoints/0/endpoint/address/socket_address")
+        .unwrap();
+    assert_eq!(port_of("--rls-port"), address["port_value"].to_string());
+    assert_eq!(port_of("--rls-ip"), address["address"].as_str().unwrap());
+    let redis = command("redis");
+    let redis_port = redis.windows(2).find(|w| w[0] == "--port").unwrap()[1].clone();
+    assert_eq!(
+        limitador[limitador.len() - 3..],
+        [
+            limits,
+            "redis".to_string(),
+            format!("redis://127.0.0.1:{redis_port}")
+        ]
+    );
+    assert!(
+        services["limitador"]["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("quay.io/kuadrant/limitador:v"),
+        "a pinned Limitador release"
+    );
+}
+
+#[test]
+fn every_yaml_on_the_fleet_page_is_part_of_a_checked_file() {
+    let root = support::repo_root();
+    let page = fs::read_to_string(root.join("docs/fleet.md")).unwrap();
+    let checked = [
+        root.join(FLEET_TEMPLATE),
+        root.join("envoy/ratelimit-limits.yaml"),
+        root.join("envoy/limitador-limits.yaml"),
+        root.join("envoy/docker-compose-fleet.yaml"),
+        root.join("deploy/prometheus/edge-auth-alerts.yaml"),
+    ];
+    let docs: Vec<Value> = checked.iter().flat_map(|f| yaml_documents(f)).collect();
+    let scratch = Scratch::new("fleet-page");
+    let mut blocks = 0;
+    let mut lines = page.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "```yaml" {
+            continue;
+        }
+        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        blocks += 1;
+        let path = scratch.path().join(format!("block-{blocks}.yaml"));
+        fs::write(&path, block.join("\n")).unwrap();
+        let snippet = yaml_documents(&path).remove(0);
+        assert!(
+            docs.iter().any(|doc| found_in(&snippet, doc)),
+            "docs/fleet.md, YAML block {blocks}, is in none of {checked:?}:\n{}",
+            block.join("\n")
+        );
+    }
+    assert!(blocks >= 3, "{blocks} YAML blocks found");
 }
 
 // ---------------------------------------------------------------------------------------------

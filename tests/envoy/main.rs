@@ -23,6 +23,7 @@ mod abuse;
 mod access;
 mod basics;
 mod deployment;
+mod fleet;
 mod harness;
 mod hostile_traffic;
 mod introspection;

@@ -54,6 +54,7 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+pub mod fleet;
 pub mod issuer;
 pub mod oidc;
 
