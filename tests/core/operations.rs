@@ -9,6 +9,7 @@ use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::jwt::token::InlineKeys;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::decision::{evaluate, Decided, Decision, Forwarding, Settled};
+use edge_auth::policy::deny::Denial;
 use edge_auth::policy::explain::{explain, Action, GivenKeys, Status, Untraced};
 use edge_auth::policy::outcome::{Reason, Verdict};
 use edge_auth::policy::Policy;
@@ -613,4 +614,162 @@ fn the_cache_counts_hits_and_misses_of_the_decisions() {
     }
     let stats = cache.take_stats();
     assert_eq!((stats.hits, stats.misses, stats.evictions), (2, 1, 0));
+}
+
+/// The refusals the table above cannot reach with its configuration (TLS, token type, the
+/// abuse limits, the issuer's answers, sender binding): each leaves the one exit with one debug
+/// line from its outcome, like every other reason code.
+#[test]
+fn every_other_reason_code_writes_one_debug_line_from_its_outcome() {
+    use edge_auth::policy::abuse::records::MemoryStore;
+    use edge_auth::policy::abuse::Guard;
+    use edge_auth::policy::decision::evaluate_guarded;
+
+    let t = now();
+    let token = issuer().token(Algorithm::ES256, t, json!({}));
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut config = issuer().config();
+        change(&mut config);
+        policy(config)
+    };
+    let bearer_request = || request("GET", "/devices", &[("authorization", &bearer(&token))]);
+    let expect =
+        |what: &str, policy: &Policy, request: &Request, settled: &Settled, reason: Reason| {
+            let store = MemoryStore::default();
+            let keys = InlineKeys(&policy.providers);
+            let mut cache = TokenCache::new(8);
+            let ((), lines) = lines_of(|| {
+                // Two goes, so that a limit met on the first shows on the second.
+                for _ in 0..2 {
+                    let guard = Guard::new(&policy.abuse, &store, request, 0, &|| None, t * 1000);
+                    let decided = evaluate_guarded(
+                        policy,
+                        &keys,
+                        guard.as_ref(),
+                        &mut cache,
+                        request,
+                        t,
+                        settled,
+                        &mut Untraced,
+                    );
+                    assert_eq!(decided.outcome.reason, Some(reason), "{what}");
+                }
+            });
+            let denied: Vec<&String> = lines.iter().filter(|l| l.contains("denied ")).collect();
+            assert_eq!(denied.len(), 2, "{what}: {lines:?}");
+            let code = format!("(reason {},", reason.code());
+            assert!(
+                denied.iter().all(|line| line.contains(&code)),
+                "{what}: {denied:?}"
+            );
+        };
+    let tls = with(&|c| c["min_tls_version"] = json!("TLSv1.2"));
+    expect(
+        "plain text",
+        &tls,
+        &bearer_request(),
+        &Settled::Open,
+        Reason::Tls,
+    );
+    let typed = with(&|c| c["providers"][0]["require_access_token_type"] = json!(true));
+    expect(
+        "no typ",
+        &typed,
+        &bearer_request(),
+        &Settled::Open,
+        Reason::WrongTokenType,
+    );
+    let limited = policy(json!({
+        "api_keys": {"id_header": "clientid", "secret_header": "clientsecret",
+                     "clients": [{"id": "c", "secret_sha256": "0".repeat(64)}]},
+        "abuse": {"lockout": {"max_failures": 1, "window_seconds": 60}}
+    }));
+    let guess = request("GET", "/x", &[("clientid", "c"), ("clientsecret", "guess")]);
+    let store = MemoryStore::default();
+    let keys = InlineKeys(&limited.providers);
+    let guard = Guard::new(&limited.abuse, &store, &guess, 0, &|| None, t * 1000);
+    let mut cache = TokenCache::new(8);
+    evaluate_guarded(
+        &limited,
+        &keys,
+        guard.as_ref(),
+        &mut cache,
+        &guess,
+        t,
+        &Settled::Open,
+        &mut Untraced,
+    );
+    let ((), lines) = lines_of(|| {
+        let decided = evaluate_guarded(
+            &limited,
+            &keys,
+            guard.as_ref(),
+            &mut cache,
+            &guess,
+            t,
+            &Settled::Open,
+            &mut Untraced,
+        );
+        assert_eq!(decided.outcome.reason, Some(Reason::LockedOut));
+    });
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("denied GET /x") && l.contains("(reason locked_out,")),
+        "{lines:?}"
+    );
+    let introspecting = with(&|c| {
+        c["providers"][0]["introspection"] = json!({
+            "cluster": "idp", "path": "/introspect", "client_id": "edge", "client_secret": "s"});
+    });
+    let opaque = request("GET", "/devices", &[("authorization", "Bearer opaque-1")]);
+    let inactive = Settled::Refused(
+        Denial::InvalidToken("token is not active".into()),
+        Reason::IntrospectionInactive,
+    );
+    expect(
+        "inactive",
+        &introspecting,
+        &opaque,
+        &inactive,
+        Reason::IntrospectionInactive,
+    );
+    expect(
+        "no answer",
+        &introspecting,
+        &opaque,
+        &Settled::Final,
+        Reason::IntrospectionUnavailable,
+    );
+    let remote = with(&|c| {
+        c["providers"][0] = json!({
+            "name": "remote", "issuer": fixtures::ISSUER, "audiences": [fixtures::AUDIENCE],
+            "algorithms": ["ES256"], "remote_jwks": {"cluster": "idp", "uri": "https://idp/certs"}});
+    });
+    expect(
+        "no keys",
+        &remote,
+        &bearer_request(),
+        &Settled::Final,
+        Reason::IssuerKeysUnavailable,
+    );
+    let dpop = with(&|c| c["dpop"] = json!({"algorithms": ["ES256"]}));
+    let bound = issuer().token(Algorithm::ES256, t, json!({"cnf": {"jkt": "x".repeat(43)}}));
+    let as_bearer = request("GET", "/devices", &[("authorization", &bearer(&bound))]);
+    expect(
+        "bound token as bearer",
+        &dpop,
+        &as_bearer,
+        &Settled::Open,
+        Reason::SenderBinding,
+    );
+    let scheme = format!("DPoP {bound}");
+    let no_proof = request("GET", "/devices", &[("authorization", &scheme)]);
+    expect(
+        "no proof",
+        &dpop,
+        &no_proof,
+        &Settled::Open,
+        Reason::InvalidDpopProof,
+    );
 }
