@@ -99,7 +99,10 @@ fn percent_decode(text: &str) -> Option<String> {
     let mut i = 0;
     while let Some(&byte) = bytes.get(i) {
         if byte == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
+            // Two hex digits exactly (`u8::from_str_radix` alone would take `+a`).
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))?;
             out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
@@ -172,5 +175,13 @@ mod tests {
                 path_without: "/f".into()
             }
         );
+    }
+
+    #[test]
+    fn an_escape_is_two_hex_digits_exactly() {
+        assert_eq!(percent_decode("a%2Bb").as_deref(), Some("a+b"));
+        for malformed in ["%+a", "%-1", "% a", "%a", "%"] {
+            assert_eq!(percent_decode(malformed), None, "{malformed}");
+        }
     }
 }
