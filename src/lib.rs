@@ -30,6 +30,8 @@ pub mod jwt;
 
 pub mod issuer;
 
+pub mod fleet;
+
 pub mod policy;
 
 pub mod config;

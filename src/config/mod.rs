@@ -7,6 +7,7 @@
 //! exactly what to fix. There is no partial success: a configuration compiles whole or not at all.
 
 mod abuse;
+mod fleet;
 mod path;
 mod sender;
 
@@ -86,6 +87,8 @@ struct RawConfig {
     access_log_fields: Option<bool>,
     #[serde(default)]
     abuse: Option<abuse::RawAbuse>,
+    #[serde(default)]
+    fleet: Option<fleet::RawFleet>,
 }
 
 /// The `paths` block: what to do with spellings some upstreams decode and others keep.
@@ -293,6 +296,11 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
     let min_tls_version = raw.min_tls_version.map(compile_min_tls).transpose()?;
     check_introspection(&endpoints, token_cache_entries)?;
     let abuse = abuse::compile_abuse(raw.abuse)?;
+    let fleet = fleet::compile_fleet(
+        raw.fleet,
+        sender_settings.dpop.is_some(),
+        abuse.lockout.is_some(),
+    )?;
     let uses_source_address = clients.any_network_list()
         || providers
             .iter()
@@ -321,6 +329,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         paths,
         token_cache_entries,
         abuse,
+        fleet,
     };
     if let Some(metadata) = raw.resource_metadata {
         policy.resource_metadata = Some(ResourceMetadata::for_policy(

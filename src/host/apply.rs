@@ -12,6 +12,7 @@
 use std::cell::RefCell;
 
 use super::access_log;
+use super::fleet_state::{FleetCalls, FleetCheck, HeldAllow};
 use super::metrics::Metrics;
 use super::nonce_key::nonce_key;
 use super::replay_store::{first_use, NotRecorded};
@@ -27,6 +28,7 @@ use crate::policy::sender::resource_metadata;
 use crate::policy::trace::Untraced;
 use crate::policy::Policy;
 use crate::request::credential::{CredentialKind, Request};
+use crate::request::source::Source;
 use crate::request::transport::parse_peer_address;
 
 use super::shared_records::SharedData;
@@ -43,6 +45,8 @@ pub struct Shared {
     pub(crate) metrics: Metrics,
     /// When this worker was configured (the key age before any good fetch).
     pub(crate) started_ms: u64,
+    /// Calls to the fleet's rate limit service in flight.
+    pub(crate) fleet: RefCell<FleetCalls>,
 }
 
 /// What deciding a request leaves to its caller: nothing (the decision is applied), or a wait
@@ -58,20 +62,8 @@ pub(crate) enum Applied {
     },
     /// Ask `provider`'s introspection endpoint about `token`.
     Introspect { provider: usize, token: String },
-}
-
-/// Decides a request that may not wait (it was woken once already, or nothing would come of
-/// waiting) and applies the decision: what is missing is refused as it stands.
-pub(crate) fn decide_now(host: &dyn Host, shared: &Shared, settled: &Settled) -> Flow {
-    match decide(host, shared, settled) {
-        Applied::Done(flow) => flow,
-        // The core never asks a settled request to wait; fail closed regardless.
-        Applied::AwaitKeys { .. } | Applied::Introspect { .. } => internal_failure(
-            host,
-            shared,
-            &Denial::Unavailable("edge-auth cannot decide".into()),
-        ),
-    }
+    /// Ask the fleet's rate limit service ([`super::fleet_calls`]).
+    Fleet(FleetCheck),
 }
 
 /// Decides the request of the effective HTTP context and applies an allow or a deny.
@@ -89,20 +81,25 @@ pub(crate) fn decide(host: &dyn Host, shared: &Shared, settled: &Settled) -> App
         return Applied::Done(send(host, reply.status, &headers, &reply.body));
     }
     let now = host.now_ms();
-    let Decided { decision, outcome } = match evaluate(host, shared, &request, settled, now) {
-        Ok(decided) => decided,
-        Err(flow) => return Applied::Done(flow),
-    };
+    let (Decided { decision, outcome }, failed_secret) =
+        match evaluate(host, shared, &request, settled, now) {
+            Ok(decided) => decided,
+            Err(flow) => return Applied::Done(flow),
+        };
     match decision {
-        Decision::Allow(forwarding) => {
-            Applied::Done(allow(host, shared, &request, forwarding, outcome, now))
-        }
+        Decision::Allow(forwarding) => allow(host, shared, request, &forwarding, outcome, now),
         Decision::Deny { denial, schemes } => {
             report(host, shared, &outcome);
-            Applied::Done(send_deny(
-                host,
-                &deny_response(&shared.policy, &request, &denial, schemes),
-            ))
+            let response = deny_response(&shared.policy, &request, &denial, schemes);
+            match failed_secret.filter(|_| shared.policy.fleet.as_ref().is_some_and(|f| f.lockout))
+            {
+                Some((source, client_id)) => Applied::Fleet(FleetCheck::Lockout {
+                    source,
+                    client_id,
+                    response,
+                }),
+                None => Applied::Done(send_deny(host, &response)),
+            }
         }
         Decision::AwaitKeys {
             provider,
@@ -165,14 +162,14 @@ fn read_request(host: &dyn Host, shared: &Shared) -> Result<Request, Flow> {
 
 /// The core's decision, with the worker's keys and token cache borrowed for it only: what it
 /// calls of the host (shared data for the abuse limits, the peer address) never runs guest
-/// code (see the borrow discipline).
+/// code (see the borrow discipline). With it, the failed secret it counted, if any.
 fn evaluate<'p>(
     host: &dyn Host,
     shared: &'p Shared,
     request: &Request,
     settled: &Settled,
     now: u64,
-) -> Result<Decided<'p>, Flow> {
+) -> Result<(Decided<'p>, Option<(Source, String)>), Flow> {
     let (Ok(mut cache), Ok(slots)) = (shared.cache.try_borrow_mut(), shared.slots.try_borrow())
     else {
         return Err(internal_failure(
@@ -201,7 +198,7 @@ fn evaluate<'p>(
         &peer,
         now,
     );
-    Ok(evaluate_guarded(
+    let decided = evaluate_guarded(
         &shared.policy,
         &keys,
         guard.as_ref(),
@@ -210,37 +207,40 @@ fn evaluate<'p>(
         now / 1000,
         settled,
         &mut Untraced,
-    ))
+    );
+    Ok((decided, guard.and_then(|guard| guard.failed_secret())))
 }
 
-/// Applies an allow: a DPoP proof recorded as used (refused if it was used already), then the
-/// header changes; the outcome reported.
+/// Applies an allow: a DPoP proof recorded as used (refused if it was used already; with the
+/// fleet's replay check, held for the fleet's word), then the header changes; the outcome
+/// reported.
 fn allow(
     host: &dyn Host,
     shared: &Shared,
-    request: &Request,
-    forwarding: Forwarding,
-    mut outcome: Outcome,
+    request: Request,
+    forwarding: &Forwarding,
+    outcome: Outcome,
     now: u64,
-) -> Flow {
+) -> Applied {
     // A DPoP proof is good once: recorded in the replay cache the workers share.
     if let (Some(entry), Some(dpop)) = (&forwarding.replay, &shared.policy.sender.dpop) {
         if let Err(why) = first_use(host, entry, &dpop.replay, now / 1000) {
-            let (denial, reason) = match why {
-                NotRecorded::Replayed => (
-                    Denial::InvalidDpopProof("DPoP proof was already used".into()),
-                    Reason::InvalidDpopProof,
-                ),
-                NotRecorded::Unavailable => (
+            let refusal = match why {
+                NotRecorded::Replayed => None,
+                NotRecorded::Unavailable => Some((
                     Denial::Unavailable("the DPoP replay cache is unavailable".into()),
                     Reason::Internal,
-                ),
+                )),
             };
-            outcome.record_refusal(&denial, reason, false, request);
-            report(host, shared, &outcome);
-            let schemes = CredentialKind::Jwt.as_slice();
-            let response = deny_response(&shared.policy, request, &denial, schemes);
-            return send_deny(host, &response);
+            return Applied::Done(refuse_proof(host, shared, &request, outcome, refusal));
+        }
+        // New to this Envoy: the fleet is asked next, when it keeps proofs too.
+        if let Some(on_unavailable) = shared.policy.fleet.as_ref().and_then(|f| f.dpop_replay) {
+            return Applied::Fleet(FleetCheck::Replay {
+                key: entry.key,
+                held: Box::new(HeldAllow::new(request, forwarding, outcome)),
+                on_unavailable,
+            });
         }
     }
     let removals = forwarding.remove.iter().map(|name| (*name, None));
@@ -249,7 +249,53 @@ fn allow(
         .set
         .iter()
         .map(|(name, value)| (*name, Some(value.as_str())));
-    for (name, value) in removals.chain(path).chain(sets) {
+    Applied::Done(forward(
+        host,
+        shared,
+        removals.chain(path).chain(sets),
+        &outcome,
+    ))
+}
+
+/// Forwards a request held for the fleet, with its changes.
+pub(crate) fn forward_held(host: &dyn Host, shared: &Shared, held: HeldAllow) -> Flow {
+    let outcome = held_outcome(&held, shared);
+    let removals = held.remove.iter().map(|name| (name.as_str(), None));
+    let path = held.path.as_deref().map(|path| (":path", Some(path)));
+    let sets = held
+        .set
+        .iter()
+        .map(|(name, value)| (name.as_str(), Some(value.as_str())));
+    forward(host, shared, removals.chain(path).chain(sets), &outcome)
+}
+
+/// Refuses a request held for the fleet: its proof was used already (`None`), or could not be
+/// checked.
+pub(crate) fn refuse_held(
+    host: &dyn Host,
+    shared: &Shared,
+    held: HeldAllow,
+    refusal: Option<(Denial, Reason)>,
+) -> Flow {
+    let outcome = held_outcome(&held, shared);
+    refuse_proof(host, shared, &held.request, outcome, refusal)
+}
+
+fn held_outcome<'p>(held: &HeldAllow, shared: &'p Shared) -> Outcome<'p> {
+    let providers = &shared.policy.providers;
+    held.outcome
+        .clone()
+        .attached(|index| providers.get(index).map(|p| p.name.as_str()))
+}
+
+/// Makes an allowed request's header changes and reports its outcome.
+fn forward<'n>(
+    host: &dyn Host,
+    shared: &Shared,
+    changes: impl Iterator<Item = (&'n str, Option<&'n str>)>,
+    outcome: &Outcome,
+) -> Flow {
+    for (name, value) in changes {
         if let Err(status) = host.set_request_header(name, value) {
             log::error!("cannot change request header {name}: {status:?}");
             return internal_failure(
@@ -259,8 +305,30 @@ fn allow(
             );
         }
     }
-    report(host, shared, &outcome);
+    report(host, shared, outcome);
     Flow::Continue
+}
+
+/// Refuses a request whose DPoP proof was used already (`refusal` `None`), or whose use could
+/// not be recorded (`refusal`: 503).
+fn refuse_proof(
+    host: &dyn Host,
+    shared: &Shared,
+    request: &Request,
+    mut outcome: Outcome,
+    refusal: Option<(Denial, Reason)>,
+) -> Flow {
+    let (denial, reason) = refusal.unwrap_or_else(|| {
+        (
+            Denial::InvalidDpopProof("DPoP proof was already used".into()),
+            Reason::InvalidDpopProof,
+        )
+    });
+    outcome.record_refusal(&denial, reason, false, request);
+    report(host, shared, &outcome);
+    let schemes = CredentialKind::Jwt.as_slice();
+    let response = deny_response(&shared.policy, request, &denial, schemes);
+    send_deny(host, &response)
 }
 
 /// Publishes a decided request's outcome: metrics, and the access-log fields.
@@ -299,7 +367,7 @@ pub(crate) fn deny(host: &dyn Host, denial: &Denial, realm: &str) -> Flow {
 }
 
 /// Sends a refusal built by the core, and stops the request.
-fn send_deny(host: &dyn Host, response: &DenyResponse) -> Flow {
+pub(crate) fn send_deny(host: &dyn Host, response: &DenyResponse) -> Flow {
     let headers: Vec<(&str, &str)> = response
         .headers
         .iter()

@@ -16,8 +16,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::apply::{decide_now, internal_failure, Shared};
+use super::apply::{internal_failure, Shared};
 use super::metrics::IntrospectionResult;
+use super::woken::decide_now;
 use super::{Flow, Host, HostError};
 use crate::issuer::discovery;
 use crate::issuer::introspection::{self, Outcome};
@@ -280,7 +281,10 @@ fn decide_waiters(host: &dyn Host, shared: &Shared, waiters: Vec<Waiter>) {
         if host.set_effective_context(waiter.context_id).is_err() {
             continue; // the client has gone
         }
-        resume(host, decide_now(host, shared, &Settled::Final));
+        resume(
+            host,
+            decide_now(host, shared, &Settled::Final, waiter.context_id),
+        );
     }
     if let Err(status) = host.set_effective_context(shared.root_id) {
         log::error!("cannot return to the root context: {status:?}");
@@ -416,6 +420,7 @@ pub(crate) struct Pending {
 pub(crate) fn introspection_answered(
     host: &dyn Host,
     shared: &Shared,
+    context_id: u32,
     pending: &Pending,
     num_headers: usize,
     body_size: usize,
@@ -478,6 +483,7 @@ pub(crate) fn introspection_answered(
                     Denial::InvalidToken(why.to_string()),
                     Reason::for_inactive(why),
                 ),
+                context_id,
             );
             // Remembered after deciding, so the answer's own reason is the one reported.
             if let Ok(mut cache) = shared.cache.try_borrow_mut() {
@@ -502,7 +508,7 @@ pub(crate) fn introspection_answered(
             )
         }
     };
-    resume(host, decide_now(host, shared, &settled));
+    resume(host, decide_now(host, shared, &settled, context_id));
 }
 
 /// Resumes the effective HTTP context's paused request if it was allowed (a refusal has sent

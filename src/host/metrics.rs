@@ -15,6 +15,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
+use crate::fleet::FleetUse;
 use crate::policy::cache::CacheStats;
 use crate::policy::outcome::{Outcome, Reason, Verdict};
 use crate::policy::Policy;
@@ -36,6 +37,17 @@ pub(crate) enum IntrospectionResult {
     Unavailable,
 }
 
+/// How a call to the fleet's rate limit service ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FleetResult {
+    /// Under the limit: a new proof, a failure that locks nothing.
+    Ok,
+    /// Over the limit: a proof used before, a failure count that locks.
+    OverLimit,
+    /// No usable answer in time (down, slow, its Redis down, or no call could be made).
+    Unavailable,
+}
+
 /// One worker's metric ids.
 pub(crate) struct Metrics {
     /// Provider names as label values, same index as the policy's providers.
@@ -49,6 +61,9 @@ pub(crate) struct Metrics {
     keys: Vec<Option<[u32; 3]>>,
     /// Per provider: introspection active, inactive, unavailable.
     introspection: Vec<Option<[u32; 3]>>,
+    /// Per fleet use ([`FleetUse::ALL`] order): calls ok, over limit, unavailable, and the
+    /// calls' duration (when a fleet is configured).
+    fleet: Vec<[Option<u32>; 4]>,
 }
 
 impl Metrics {
@@ -142,6 +157,34 @@ impl Metrics {
             cache,
             keys,
             introspection,
+            fleet: fleet_metrics(host, policy),
+        }
+    }
+
+    /// Counts a call to the fleet's rate limit service and records how long it took.
+    pub(crate) fn fleet_call(
+        &self,
+        host: &dyn Host,
+        fleet_use: FleetUse,
+        result: FleetResult,
+        elapsed_ms: u64,
+    ) {
+        let Some(at) = FleetUse::ALL.iter().position(|u| *u == fleet_use) else {
+            return;
+        };
+        let Some([ok, over, unavailable, duration]) = self.fleet.get(at) else {
+            return;
+        };
+        let counter = match result {
+            FleetResult::Ok => ok,
+            FleetResult::OverLimit => over,
+            FleetResult::Unavailable => unavailable,
+        };
+        increment(host, *counter, 1);
+        if let Some(id) = duration {
+            if let Err(status) = host.record_metric(*id, elapsed_ms) {
+                log::debug!("cannot record metric {id}: {status:?}");
+            }
         }
     }
 
@@ -276,6 +319,43 @@ impl Metrics {
 
 /// A provider name as one stat-name segment and Prometheus label value: letters, digits, `-`
 /// and `_` kept, anything else (dots included, which would split the segment) as `_`.
+/// The fleet call metrics of each use the policy configures (none without a fleet).
+fn fleet_metrics(host: &dyn Host, policy: &Policy) -> Vec<[Option<u32>; 4]> {
+    let Some(fleet) = policy.fleet.as_ref() else {
+        return Vec::new();
+    };
+    FleetUse::ALL
+        .iter()
+        .map(|fleet_use| {
+            let configured = match fleet_use {
+                FleetUse::DpopReplay => fleet.dpop_replay.is_some(),
+                FleetUse::Lockout => fleet.lockout,
+            };
+            if !configured {
+                return [None; 4];
+            }
+            let name = fleet_use.name();
+            let calls = |result: &str| {
+                define(
+                    host,
+                    MetricKind::Counter,
+                    &format!("edge_auth_fleet_calls_total.use.{name}.result.{result}"),
+                )
+            };
+            [
+                calls("ok"),
+                calls("over_limit"),
+                calls("unavailable"),
+                define(
+                    host,
+                    MetricKind::Histogram,
+                    &format!("edge_auth_fleet_call_milliseconds.use.{name}"),
+                ),
+            ]
+        })
+        .collect()
+}
+
 fn label_value(name: &str) -> String {
     name.chars()
         .map(|c| {

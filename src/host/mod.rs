@@ -10,8 +10,10 @@
 //!
 //! Dependencies point one way: `wasm` (the contexts) → [`worker`] (configuration, per-worker
 //! state, the tick, the root's call answers) and [`request`] (one request) → [`issuer_calls`]
-//! (HTTP calls to issuers, shared key data, paused requests) → [`apply`] (a decision as host
-//! calls) → [`metrics`], [`access_log`], [`replay_store`], [`nonce_key`], [`shared_records`].
+//! (HTTP calls to issuers, shared key data, paused requests) → [`woken`] (deciding a request
+//! that waited) → [`fleet_calls`] (gRPC calls to the fleet's rate limit service) → [`apply`]
+//! (a decision as host calls) → [`fleet_state`], [`metrics`], [`access_log`],
+//! [`replay_store`], [`nonce_key`], [`shared_records`].
 //!
 //! # Borrow discipline
 //!
@@ -29,12 +31,15 @@
 
 pub mod access_log;
 pub mod apply;
+pub mod fleet_calls;
+pub mod fleet_state;
 pub mod issuer_calls;
 pub mod metrics;
 pub mod nonce_key;
 pub mod replay_store;
 pub mod request;
 pub mod shared_records;
+pub mod woken;
 pub mod worker;
 
 #[cfg(target_arch = "wasm32")]
@@ -59,6 +64,8 @@ pub enum MetricKind {
     Counter,
     /// Set to a value.
     Gauge,
+    /// A distribution of recorded values.
+    Histogram,
 }
 
 /// What a request callback tells the host: go on to the next filter, or hold the request
@@ -114,6 +121,18 @@ pub trait Host {
     /// The status (`None`: no answer at all) and body of the HTTP call being answered.
     fn call_response(&self, num_headers: usize, body_size: usize)
         -> (Option<u32>, Option<Vec<u8>>);
+    /// Starts a unary gRPC call of `service`/`method` through `cluster` (HTTP/2) with the
+    /// serialized request `message`; its token, which its answer names.
+    fn dispatch_grpc_call(
+        &self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, HostError>;
+    /// The serialized answer (`size` bytes) of the gRPC call being answered.
+    fn grpc_call_response(&self, size: usize) -> Option<Vec<u8>>;
     /// Defines a metric; its id.
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostError>;
     /// Adds `by` to a counter.

@@ -4,9 +4,11 @@
 
 use std::rc::Rc;
 
-use super::apply::{decide, decide_now, deny, Applied, Shared};
+use super::apply::{decide, deny, Applied, Shared};
+use super::fleet_calls::{answered, start};
 use super::issuer_calls::{introspect, introspection_answered, wait_for_keys, KeyWait, Pending};
 use super::metrics::IntrospectionResult;
+use super::woken::decide_now;
 use super::{Flow, Host};
 use crate::policy::decision::Settled;
 use crate::policy::deny::Denial;
@@ -65,14 +67,15 @@ impl RequestFlow {
                 KeyWait::Parked => return Flow::Pause,
                 KeyWait::Installed if again => applied = decide(host, shared, &Settled::Open),
                 KeyWait::Installed | KeyWait::Nothing => {
-                    return decide_now(host, shared, &Settled::Final)
+                    return decide_now(host, shared, &Settled::Final, self.context_id)
                 }
             }
         }
         match applied {
             Applied::Done(flow) => flow,
+            Applied::Fleet(check) => start(host, shared, self.context_id, check),
             // Not reached (the loop returns for every wait for keys); fail closed regardless.
-            Applied::AwaitKeys { .. } => decide_now(host, shared, &Settled::Final),
+            Applied::AwaitKeys { .. } => decide_now(host, shared, &Settled::Final, self.context_id),
             Applied::Introspect { provider, token } => {
                 match introspect(host, shared, provider, &token) {
                     Some(call) => {
@@ -89,10 +92,24 @@ impl RequestFlow {
                             provider,
                             IntrospectionResult::Unavailable,
                         );
-                        decide_now(host, shared, &Settled::Final)
+                        decide_now(host, shared, &Settled::Final, self.context_id)
                     }
                 }
             }
+        }
+    }
+
+    /// The answer to a gRPC call this request made (to the fleet's rate limit service): `status`
+    /// is the gRPC status (0: OK), `size` the answer's bytes.
+    pub fn on_grpc_call_response(
+        &mut self,
+        host: &dyn Host,
+        token_id: u32,
+        status: u32,
+        size: usize,
+    ) {
+        if let Some(shared) = self.shared.as_ref() {
+            answered(host, shared, self.context_id, token_id, status, size);
         }
     }
 
@@ -111,7 +128,14 @@ impl RequestFlow {
             return;
         }
         if let (Some(shared), Some(pending)) = (self.shared.clone(), self.introspecting.take()) {
-            introspection_answered(host, &shared, &pending, num_headers, body_size);
+            introspection_answered(
+                host,
+                &shared,
+                self.context_id,
+                &pending,
+                num_headers,
+                body_size,
+            );
         }
     }
 }

@@ -130,10 +130,36 @@ impl Host for ProxyWasm {
         (status, body)
     }
 
+    fn dispatch_grpc_call(
+        &self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, HostError> {
+        hostcalls::dispatch_grpc_call(
+            cluster,
+            service,
+            method,
+            vec![],
+            Some(message),
+            Duration::from_millis(timeout_ms),
+        )
+        .map_err(failed)
+    }
+
+    fn grpc_call_response(&self, size: usize) -> Option<Vec<u8>> {
+        hostcalls::get_buffer(BufferType::GrpcReceiveBuffer, 0, size)
+            .ok()
+            .flatten()
+    }
+
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostError> {
         let kind = match kind {
             MetricKind::Counter => MetricType::Counter,
             MetricKind::Gauge => MetricType::Gauge,
+            MetricKind::Histogram => MetricType::Histogram,
         };
         hostcalls::define_metric(kind, name).map_err(failed)
     }
@@ -163,6 +189,12 @@ impl Context for EdgeAuthRoot {
     ) {
         if let Some(worker) = &self.worker {
             worker.on_http_call_response(&ProxyWasm, token_id, num_headers, body_size);
+        }
+    }
+
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        if let Some(worker) = &self.worker {
+            worker.on_grpc_call_response(&ProxyWasm, token_id, status_code, response_size);
         }
     }
 }
@@ -239,6 +271,11 @@ impl Context for EdgeAuthRequest {
     ) {
         self.flow
             .on_http_call_response(&ProxyWasm, token_id, num_headers, body_size);
+    }
+
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        self.flow
+            .on_grpc_call_response(&ProxyWasm, token_id, status_code, response_size);
     }
 }
 

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::apply::Shared;
+use super::fleet_calls::{answered, forget_stale, in_flight};
 use super::issuer_calls::{create_lease, KeyFetcher};
 use super::metrics::Metrics;
 use super::nonce_key::{create_nonce_key, KEY_BYTES};
@@ -82,6 +83,7 @@ impl Worker {
             root_id,
             metrics,
             started_ms: host.now_ms(),
+            fleet: RefCell::default(),
         });
         let worker = Worker {
             shared,
@@ -93,6 +95,25 @@ impl Worker {
     /// The root context's tick: shared keys, leases, key fetches, waiting requests, metrics.
     pub fn on_tick(&self, host: &dyn Host) {
         self.fetcher.on_tick(host, &self.shared);
+        forget_stale(&self.shared, host.now_ms());
+    }
+
+    /// The answer to a gRPC call (to the fleet's rate limit service) made while the root
+    /// context was running: `status` is the gRPC status (0: OK), `size` the answer's bytes.
+    pub fn on_grpc_call_response(&self, host: &dyn Host, token_id: u32, status: u32, size: usize) {
+        answered(
+            host,
+            &self.shared,
+            self.shared.root_id,
+            token_id,
+            status,
+            size,
+        );
+    }
+
+    /// How many calls to the fleet's rate limit service this worker waits for.
+    pub fn fleet_calls_in_flight(&self) -> usize {
+        in_flight(&self.shared)
     }
 
     /// The answer to one of the root context's HTTP calls (a key fetch), or its failure.

@@ -24,6 +24,7 @@ pub mod sender;
 pub mod trace;
 
 use crate::clients::ClientRegistry;
+use crate::fleet::FleetSettings;
 use crate::identity::Forward;
 use crate::issuer::Endpoints;
 use crate::jwt::provider::Provider;
@@ -80,4 +81,7 @@ pub struct Policy {
     pub access_log_fields: bool,
     /// Failed-secret lockout and signature-check budget per source (off unless configured).
     pub abuse: AbuseLimits,
+    /// The fleet's rate limit service, for DPoP proofs and failed secrets (off unless
+    /// configured).
+    pub fleet: Option<FleetSettings>,
 }

@@ -304,6 +304,35 @@ impl Outcome<'_> {
     }
 }
 
+impl Outcome<'_> {
+    /// The outcome without its borrowed provider name (the index stays), to be kept while the
+    /// request waits for the fleet; [`Outcome::attached`] puts the name back.
+    pub fn detached(self) -> Outcome<'static> {
+        Outcome {
+            verdict: self.verdict,
+            reason: self.reason,
+            credential: self.credential,
+            provider_index: self.provider_index,
+            provider: None,
+            client: self.client,
+            subject: self.subject,
+        }
+    }
+
+    /// The outcome with its provider's name from `name_of` (given the index).
+    pub fn attached<'p>(self, name_of: impl FnOnce(usize) -> Option<&'p str>) -> Outcome<'p> {
+        Outcome {
+            verdict: self.verdict,
+            reason: self.reason,
+            credential: self.credential,
+            provider_index: self.provider_index,
+            provider: self.provider_index.and_then(name_of),
+            client: self.client,
+            subject: self.subject,
+        }
+    }
+}
+
 fn kind_name<S: serde::Serializer>(
     kind: &Option<CredentialKind>,
     serializer: S,

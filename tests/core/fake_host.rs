@@ -175,6 +175,26 @@ impl FakeHost {
         self.effective.set(ROOT);
     }
 
+    /// Answers gRPC call `token` with gRPC `status` (0: OK) and the serialized `answer`, at
+    /// context `receiver` (the one that made the call: the request's own, or the root's).
+    pub fn answer_grpc(
+        &self,
+        worker: &Worker,
+        flow: Option<&mut RequestFlow>,
+        receiver: u32,
+        token: u32,
+        status: u32,
+        answer: &[u8],
+    ) {
+        *self.answering.borrow_mut() = (Some(200), answer.to_vec());
+        self.effective.set(receiver);
+        match flow {
+            Some(flow) => flow.on_grpc_call_response(self, token, status, answer.len()),
+            None => worker.on_grpc_call_response(self, token, status, answer.len()),
+        }
+        self.effective.set(ROOT);
+    }
+
     /// Ends request `context` (the client went away).
     pub fn end(&self, context: u32) {
         if let Some(request) = self.requests.borrow_mut().get_mut(&context) {
@@ -401,6 +421,36 @@ impl Host for FakeHost {
         self.record("call_response");
         let (status, body) = self.answering.borrow().clone();
         (status.filter(|_| num_headers > 0), Some(body))
+    }
+
+    fn dispatch_grpc_call(
+        &self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        _timeout_ms: u64,
+    ) -> Result<u32, HostError> {
+        self.record("dispatch_grpc_call");
+        if self.fails("dispatch_grpc_call") {
+            return Err(HostError::Failed("ParseFailure".into()));
+        }
+        let token = self.next_token.get() + 1;
+        self.next_token.set(token);
+        self.dispatched.borrow_mut().push(Dispatched {
+            token,
+            context: self.effective.get(),
+            cluster: cluster.to_string(),
+            path: format!("{service}/{method}"),
+            body: Some(message.to_vec()),
+        });
+        self.maybe_reenter();
+        Ok(token)
+    }
+
+    fn grpc_call_response(&self, _size: usize) -> Option<Vec<u8>> {
+        self.record("grpc_call_response");
+        Some(self.answering.borrow().1.clone())
     }
 
     fn define_metric(&self, _kind: MetricKind, name: &str) -> Result<u32, HostError> {

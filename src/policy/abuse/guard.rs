@@ -4,7 +4,7 @@
 //! signature, or an introspection call. Built per request by the decision only
 //! when the policy configures a limit and the host lends a shared store.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::net::IpAddr;
 
 use crate::policy::abuse::budget::{SignatureBudget, Spend};
@@ -54,6 +54,8 @@ pub struct Guard<'a> {
     peer: &'a dyn Fn() -> Option<IpAddr>,
     source: OnceCell<Source>,
     now_ms: u64,
+    /// The client id of a failed secret counted for this request, for the fleet.
+    failed: RefCell<Option<String>>,
 }
 
 impl<'a> Guard<'a> {
@@ -80,6 +82,7 @@ impl<'a> Guard<'a> {
             peer,
             source: OnceCell::new(),
             now_ms,
+            failed: RefCell::new(None),
         })
     }
 
@@ -117,6 +120,9 @@ impl<'a> Guard<'a> {
     /// Counts a failed secret for `client_id` from this source.
     pub fn record_failure(&self, client_id: &str) {
         if let Some(lockout) = &self.limits.lockout {
+            if let Ok(mut failed) = self.failed.try_borrow_mut() {
+                *failed = Some(client_id.to_string());
+            }
             if let Err(err) =
                 lockout.record_failure(self.store, self.source(), client_id, self.now_ms)
             {
@@ -126,6 +132,13 @@ impl<'a> Guard<'a> {
                 );
             }
         }
+    }
+
+    /// The failed secret this request counted, if any: its source and client id (what the
+    /// fleet's rate limit service is told).
+    pub fn failed_secret(&self) -> Option<(Source, String)> {
+        let client_id = self.failed.try_borrow().ok()?.clone()?;
+        Some((*self.source(), client_id))
     }
 
     /// Spends one signature check of this source's budget, or a 429 when it is spent. A store

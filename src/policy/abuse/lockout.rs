@@ -136,6 +136,58 @@ impl Lockout {
     }
 }
 
+impl Lockout {
+    /// Locks `client_id` from `source` (and with `whole_source`, every client id from it) for
+    /// the window from `now_ms`: what the fleet's rate limit service said after a failure here
+    /// (its count, over every Envoy, reached the limit). A lock already running is kept.
+    pub fn lock(
+        &self,
+        store: &dyn SharedStore,
+        source: &Source,
+        client_id: &str,
+        whole_source: bool,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let keys = keys(source, client_id);
+        let until = now_ms.saturating_add(self.window_ms());
+        let locked: &[u64] = if whole_source {
+            &[keys.pair, keys.source]
+        } else {
+            &[keys.pair]
+        };
+        self.table.update(
+            store,
+            keys.group,
+            |entry| self.live(entry, now_ms),
+            |entries| {
+                for key in locked {
+                    lock_entry(entries, *key, until, now_ms);
+                }
+                ((), true)
+            },
+        )
+    }
+}
+
+/// Sets `key`'s lock to run until `until` at least.
+fn lock_entry(entries: &mut Vec<Entry<Failures>>, key: u64, until: u64, now_ms: u64) {
+    match entries.iter_mut().find(|entry| entry.key == key) {
+        Some(entry) => {
+            entry.value.locked_until_ms = entry.value.locked_until_ms.max(until);
+            entry.touched_ms = now_ms;
+        }
+        None => entries.push(Entry {
+            key,
+            touched_ms: now_ms,
+            value: Failures {
+                count: 0,
+                since_ms: now_ms,
+                locked_until_ms: until,
+            },
+        }),
+    }
+}
+
 /// One more failure for `key` (a fresh window if none is open), locking at `limit`.
 fn count_failure(
     entries: &mut Vec<Entry<Failures>>,
@@ -248,6 +300,26 @@ mod tests {
                 assert_eq!(lockout.locked(&store, &attacker, "alice", at), None);
             }
         }
+    }
+
+    #[test]
+    fn a_lock_from_the_fleet_holds_for_the_window_and_for_the_source_only_when_asked() {
+        let (lockout, store) = (lockout(), MemoryStore::default());
+        let attacker = source("203.0.113.5");
+        lockout
+            .lock(&store, &attacker, "alice", false, 1000)
+            .unwrap();
+        assert_eq!(lockout.locked(&store, &attacker, "alice", 1000), Some(60));
+        assert_eq!(lockout.locked(&store, &attacker, "bob", 1000), None);
+        assert_eq!(lockout.locked(&store, &attacker, "alice", 61_000), None);
+        lockout
+            .lock(&store, &attacker, "alice", true, 2000)
+            .unwrap();
+        assert_eq!(lockout.locked(&store, &attacker, "bob", 2000), Some(60));
+        assert_eq!(
+            lockout.locked(&store, &source("198.51.100.7"), "alice", 2000),
+            None
+        );
     }
 
     #[test]
