@@ -20,6 +20,7 @@ mod docs;
 mod eddsa;
 mod es256;
 mod fake_host;
+mod fleet;
 mod fuzz_corpus;
 mod host_callbacks;
 mod hostile_input;

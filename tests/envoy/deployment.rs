@@ -891,7 +891,23 @@ fn fleet_configuration_puts_the_quota_after_edge_auth_and_its_limits_files_agree
     assert_eq!(wasm["fail_open"], false);
     let config: Value =
         serde_json::from_str(wasm["configuration"]["value"].as_str().unwrap()).unwrap();
-    check_plugin_config(&config, FLEET_TEMPLATE);
+    // envoy/edge-auth.json plus the fleet's failed-secret lockout.
+    let text = serde_json::to_string(&config).unwrap();
+    if let Err(e) = edge_auth::policy::Policy::from_json(text.as_bytes()) {
+        panic!("{FLEET_TEMPLATE}: the filter refuses this configuration: {e}");
+    }
+    let mut single_config = config.clone();
+    let fleet_section = single_config
+        .as_object_mut()
+        .unwrap()
+        .remove("fleet")
+        .unwrap();
+    let abuse = single_config
+        .as_object_mut()
+        .unwrap()
+        .remove("abuse")
+        .unwrap();
+    check_plugin_config(&single_config, FLEET_TEMPLATE);
     let forward = &config["forward"];
     let ratelimit = &manager["http_filters"][1]["typed_config"];
     assert_eq!(
@@ -938,19 +954,48 @@ fn fleet_configuration_puts_the_quota_after_edge_auth_and_its_limits_files_agree
         sent.push(keys);
     }
     assert_eq!(sent, [vec!["client_id"], vec!["provider", "subject"]]);
+    // edge-auth's own calls go to the same service and domain.
+    assert_eq!(&fleet_section["cluster"], cluster_name);
+    assert_eq!(fleet_section["domain"], ratelimit["domain"]);
+    let lockout = &abuse["lockout"];
+    let (max_failures, window) = (
+        lockout["max_failures"].as_u64().unwrap(),
+        lockout["window_seconds"].as_u64().unwrap(),
+    );
+    // Limits are exceeded by the hit after the last allowed: one less than the count that locks.
+    let own: Vec<Quota> = vec![
+        (vec!["edge_auth".into(), "proof".into()], (1, 3600)),
+        (
+            vec!["edge_auth".into(), "source".into(), "client".into()],
+            (max_failures - 1, window),
+        ),
+        (
+            vec!["edge_auth".into(), "source".into()],
+            (max_failures * 4 - 1, window),
+        ),
+    ];
 
     // envoyproxy/ratelimit's file: the filter's domain, a quota for each descriptor sent.
     let limits = yaml_documents(&root.join("envoy/ratelimit-limits.yaml")).remove(0);
     assert_eq!(limits["domain"], ratelimit["domain"]);
     let mut quotas = Vec::new();
     ratelimit_quotas(&limits["descriptors"], &[], &mut quotas);
+    let (edge_auth_limits, quotas): (Vec<Quota>, Vec<Quota>) = quotas
+        .into_iter()
+        .partition(|(keys, _)| keys[0] == "edge_auth");
+    assert_eq!(
+        edge_auth_limits, own,
+        "edge-auth's limits match abuse.lockout"
+    );
     let keys: Vec<&Vec<String>> = quotas.iter().map(|(k, _)| k).collect();
     assert_eq!(keys, sent.iter().collect::<Vec<_>>());
     // Limitador's: the same namespace and quotas, on the same descriptor keys.
     let limitador = yaml_documents(&root.join("envoy/limitador-limits.yaml")).remove(0);
     let limitador = limitador.as_array().unwrap();
-    assert_eq!(limitador.len(), quotas.len());
-    for (limit, (keys, quota)) in limitador.iter().zip(&quotas) {
+    assert_eq!(limitador.len(), quotas.len() + own.len());
+    for (limit, (keys, quota)) in limitador.iter().zip(quotas.iter().chain(&own)) {
+        // edge-auth's descriptors are told apart by their first entry, not counted by it.
+        let keys: Vec<&String> = keys.iter().filter(|k| *k != "edge_auth").collect();
         assert_eq!(limit["namespace"], ratelimit["domain"]);
         assert_eq!(
             (
@@ -967,7 +1012,7 @@ fn fleet_configuration_puts_the_quota_after_edge_auth_and_its_limits_files_agree
             .map(|v| v.as_str().unwrap())
             .collect();
         assert_eq!(variables.len(), keys.len(), "{limit}");
-        for (variable, key) in variables.iter().zip(keys) {
+        for (variable, key) in variables.iter().zip(&keys) {
             assert!(
                 variable.ends_with(&format!(".{key}")),
                 "{variable} counts per {key}"

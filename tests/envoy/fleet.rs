@@ -6,6 +6,7 @@
 //! Needs what `make test` provides (`make fleet-tools`: redis-server, prometheus, promtool, the
 //! built service). A missing one fails the test loudly; nothing is skipped.
 
+use crate::dpop_client::DpopClient;
 use crate::{fixtures, support};
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -15,7 +16,9 @@ use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use edge_auth::jwt::algorithm::Algorithm;
 use fixtures::{access_config, secret, KEY_CLIENT, LOOPBACK_CLIENT};
+use serde_json::json;
 use support::fleet::{fleet_options, Prometheus, RateLimitServer, Redis};
 use support::{Envoy, Response};
 
@@ -454,4 +457,227 @@ fn alerting_rules_pass_promtool_check_and_their_unit_tests() {
         "tests/prometheus/edge-auth-alerts.test.yaml",
     ]);
     assert!(tested.contains("SUCCESS"), "{tested}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// edge-auth's own memories across the fleet (the `fleet` section): DPoP proofs and failed
+// secrets, through the same rate limit service and Redis.
+
+/// The URL the harness's requests reach (`Host: localhost`, plain HTTP).
+const DPOP_URL: &str = "http://localhost/devices/7";
+/// `abuse.lockout.max_failures` of envoy/envoy-fleet.yaml (the limits file allows one less).
+const MAX_FAILURES: usize = 5;
+
+/// The test issuer with DPoP on and proofs single use across the fleet.
+fn dpop_fleet_config(on_unavailable: &str) -> String {
+    let mut config = fixtures::issuer().config();
+    config["dpop"] = json!({"algorithms": ["ES256"], "max_age_seconds": 60});
+    config["fleet"] = json!({"cluster": "ratelimit", "domain": "edge-auth", "timeout_ms": 100,
+                             "dpop_replay": {"on_unavailable": on_unavailable}});
+    config.to_string()
+}
+
+/// A token bound to `client`'s key.
+fn bound(client: &DpopClient) -> String {
+    fixtures::issuer().token(
+        Algorithm::ES256,
+        fixtures::now(),
+        json!({"cnf": {"jkt": client.jkt()}}),
+    )
+}
+
+fn dpop_call(envoy: &Envoy, token: &str, proof: &str) -> Response {
+    envoy.get(
+        "/devices/7?page=1",
+        &[("authorization", &format!("DPoP {token}")), ("dpop", proof)],
+    )
+}
+
+fn assert_replayed(response: &Response, what: &str) {
+    assert_eq!(response.status, 401, "{what}: {response:?}");
+    let challenge = response.header("www-authenticate").unwrap_or_default();
+    assert!(
+        challenge.contains("invalid_dpop_proof"),
+        "{what}: {challenge}"
+    );
+    assert!(
+        response.body.contains("already used"),
+        "{what}: {}",
+        response.body
+    );
+}
+
+#[test]
+fn a_dpop_proof_used_at_one_envoy_is_refused_at_the_other_and_raced_over_both_passes_once() {
+    let redis = Redis::start();
+    let ratelimit = RateLimitServer::start(&redis);
+    let options = fleet_options(ratelimit.port());
+    let config = dpop_fleet_config("fail_closed");
+    let (a, b) = (
+        Envoy::start_with(&config, &options),
+        Envoy::start_with(&config, &options),
+    );
+    let client = DpopClient::new(Algorithm::ES256);
+    let token = bound(&client);
+    for (first, second, what) in [(&a, &b, "A then B"), (&b, &a, "B then A")] {
+        let proof = client.proof("GET", DPOP_URL, Some(&token), fixtures::now());
+        let used = dpop_call(first, &token, &proof);
+        assert_eq!(used.status, 200, "{what}: {used:?}");
+        assert_eq!(used.upstream().header("dpop"), None);
+        assert_replayed(&dpop_call(second, &token, &proof), what);
+        assert_replayed(&dpop_call(first, &token, &proof), what);
+    }
+    // One proof raced over 10 connections to each Envoy: exactly one use gets through.
+    let proof = client.proof("GET", DPOP_URL, Some(&token), fixtures::now());
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..20)
+            .map(|i| {
+                let (envoy, token, proof) = (if i % 2 == 0 { &a } else { &b }, &token, &proof);
+                scope.spawn(move || dpop_call(envoy, token, proof).status)
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 401),
+        "{statuses:?}"
+    );
+    // Counted per use and result; each Envoy asked the fleet once per proof new to it.
+    let ok = "wasmcustom.edge_auth_fleet_calls_total.use.dpop_replay.result.ok";
+    let over = "wasmcustom.edge_auth_fleet_calls_total.use.dpop_replay.result.over_limit";
+    assert_eq!(stat(&a, ok) + stat(&b, ok), 3);
+    assert!(stat(&a, over) + stat(&b, over) >= 2);
+    let exported = a.prometheus();
+    assert!(
+        exported.contains("edge_auth_fleet_calls_total{result=\"ok\",use=\"dpop_replay\"}"),
+        "labelled for Prometheus: {}",
+        exported
+            .lines()
+            .filter(|l| l.contains("fleet"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// A wrong secret for the key client, at `envoy`: its status.
+fn wrong_secret(envoy: &Envoy) -> u16 {
+    envoy
+        .get(
+            "/devices",
+            &[("clientId", KEY_CLIENT), ("clientSecret", "wrong-secret")],
+        )
+        .status
+}
+
+#[test]
+fn failed_secrets_split_over_two_envoys_lock_the_source_at_both_after_max_failures_plus_one() {
+    let redis = Redis::start();
+    let ratelimit = RateLimitServer::start(&redis);
+    // The shipped fleet member's own configuration (envoy/envoy-fleet.yaml, abuse and fleet).
+    let options = fleet_options(ratelimit.port());
+    let shipped = support::embedded_config(support::fleet::FLEET_TEMPLATE);
+    let (a, b) = (
+        Envoy::start_with(&shipped, &options),
+        Envoy::start_with(&shipped, &options),
+    );
+    away_from_a_window_boundary();
+    // Wrong secrets alternate between the Envoys until both refuse the source outright.
+    let mut compared = 0;
+    let mut locked = [false, false];
+    for attempt in 0..4 * MAX_FAILURES {
+        let at = attempt % 2;
+        match wrong_secret(if at == 0 { &a } else { &b }) {
+            401 => compared += 1,
+            429 => locked[at] = true,
+            other => panic!("attempt {attempt}: {other}"),
+        }
+        if locked == [true, true] {
+            break;
+        }
+    }
+    assert_eq!(locked, [true, true], "both Envoys lock the source");
+    assert_eq!(
+        compared,
+        MAX_FAILURES + 1,
+        "a fleet of 2 compares at most max_failures + 1 wrong secrets"
+    );
+    // Locked at both, even with the right secret, and the good secret made no call.
+    for envoy in [&a, &b] {
+        assert_eq!(as_client(envoy, KEY_CLIENT, &[]).status, 429);
+    }
+    let over = "wasmcustom.edge_auth_fleet_calls_total.use.lockout.result.over_limit";
+    assert_eq!(stat(&a, over) + stat(&b, over), 2, "one per Envoy");
+    // Another source is not locked: the shared service counts per source.
+    let elsewhere = as_client(&a, LOOPBACK_CLIENT, &[("x-forwarded-for", "198.51.100.9")]);
+    assert_ne!(elsewhere.status, 429, "{elsewhere:?}");
+}
+
+#[test]
+fn without_the_rate_limit_service_dpop_fails_closed_or_local_in_time_and_recovers_with_redis() {
+    let mut redis = Redis::start();
+    let mut ratelimit = RateLimitServer::start(&redis);
+    let options = fleet_options(ratelimit.port());
+    let closed = Envoy::start_with(&dpop_fleet_config("fail_closed"), &options);
+    let local = Envoy::start_with(&dpop_fleet_config("local"), &options);
+    let client = DpopClient::new(Algorithm::ES256);
+    let token = bound(&client);
+    let fresh = || client.proof("GET", DPOP_URL, Some(&token), fixtures::now());
+    let check = |envoy: &Envoy, status: u16, what: &str| {
+        let proof = fresh();
+        let (response, took) = timed(|| dpop_call(envoy, &token, &proof));
+        eprintln!("{what}: {} in {took:?}", response.status);
+        assert_eq!(response.status, status, "{what}: {response:?}");
+        assert!(took < WAIT_BOUND, "{what}: the request took {took:?}");
+    };
+    check(&closed, 200, "service up");
+    // The service killed, Redis down, the service hanging: 503 or this Envoy's own cache.
+    ratelimit.stop();
+    check(&closed, 503, "service down, fail_closed");
+    check(&local, 200, "service down, local");
+    ratelimit.restart();
+    check(&closed, 200, "service back");
+    redis.stop();
+    check(&closed, 503, "redis down, fail_closed");
+    check(&local, 200, "redis down, local");
+    // Redis back (empty): the fleet checks proofs again, without restarting anything else.
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let proof = fresh();
+        let response = dpop_call(&closed, &token, &proof);
+        if response.status == 200 {
+            assert_replayed(
+                &dpop_call(&local, &token, &proof),
+                "after the redis restart",
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {response:?}");
+        sleep(Duration::from_millis(200));
+    }
+    let unavailable = "wasmcustom.edge_auth_fleet_calls_total.use.dpop_replay.result.unavailable";
+    assert!(stat(&closed, unavailable) >= 2);
+    // One warning per outage, not one per request.
+    let log = closed.log();
+    assert_eq!(
+        log.matches("gave no answer for dpop_replay").count(),
+        2,
+        "one per outage (service, then Redis): {:?}",
+        log.lines()
+            .filter(|l| l.contains("rate limit service"))
+            .collect::<Vec<_>>()
+    );
+    assert!(log.contains("answers again"), "{log}");
+    // A service that accepts and never answers costs at most fleet.timeout_ms.
+    let hanging = Hanging::start();
+    let stuck = Envoy::start_with(
+        &dpop_fleet_config("fail_closed"),
+        &fleet_options(hanging.port),
+    );
+    check(&stuck, 503, "hanging service, fail_closed");
 }

@@ -742,6 +742,23 @@ fn replace_once(haystack: &str, needle: &str, replacement: &str) -> String {
     haystack.replacen(needle, replacement, 1)
 }
 
+/// The plugin configuration embedded in the Envoy configuration at `template` (relative to the
+/// repository root), between the BEGIN and END markers.
+pub fn embedded_config(template: &str) -> String {
+    let source = std::fs::read_to_string(repo_root().join(template)).unwrap();
+    let lines: Vec<&str> = source.lines().collect();
+    let begin = lines
+        .iter()
+        .position(|l| l.trim() == BEGIN_MARKER)
+        .unwrap_or_else(|| panic!("{template}: no {BEGIN_MARKER:?}"));
+    let end = lines
+        .iter()
+        .position(|l| l.trim() == END_MARKER)
+        .unwrap_or_else(|| panic!("{template}: no {END_MARKER:?}"));
+    let json: Vec<&str> = lines[begin + 2..end].iter().map(|l| l.trim()).collect();
+    json.join("\n")
+}
+
 /// Replaces the literal block between the BEGIN and END markers. The block must be exactly:
 /// BEGIN marker, `value: |` at the same indentation, the JSON lines, END marker.
 fn replace_config_block(source: &str, json: &str) -> String {
