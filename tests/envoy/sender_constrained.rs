@@ -3,7 +3,8 @@
 //! downgraded to Bearer and proven by another key; the RFC 9728 metadata document and the
 //! `resource_metadata` challenge; certificate-bound tokens from the same provider (it is handed
 //! the client certificate as a TLS-terminating proxy would) over a TLS listener that requires
-//! client certificates.
+//! client certificates; DPoP server nonces across workers and, with `dpop.nonce_keys`, across
+//! Envoys.
 
 use crate::dpop_client::DpopClient;
 use crate::{fixtures, support};
