@@ -3,6 +3,7 @@
 //! - `edge-auth check CONFIG.json` validates a plugin configuration exactly as the filter does;
 //! - `edge-auth hash-secret` reads an API secret on stdin and prints its `secret_sha256`;
 //! - `edge-auth keygen --alg ALG --kid KID --out FILE` makes a demo signing key and prints its JWK;
+//!   `edge-auth keygen --nonce-key` prints a fresh key for `dpop.nonce_keys`;
 //! - `edge-auth token --alg ALG --key FILE ...` mints a token for tests and demos;
 //! - `edge-auth --version` prints the crate version, the one the Wasm module logs when configured;
 //! - `edge-auth explain CONFIG.json --path PATH ...` decides one request with the filter's own
@@ -18,7 +19,7 @@ use edge_auth::jwt::mint::SigningKey;
 use edge_auth::policy::explain::{explain, Action, Explanation, GivenKeys, Status};
 use edge_auth::policy::outcome::Verdict;
 use edge_auth::policy::Policy;
-use edge_auth::request::credential::Request;
+use edge_auth::request::credential::{NonceKey, Request};
 use edge_auth::request::transport::parse_peer_address;
 use serde_json::{json, Map, Value};
 
@@ -31,6 +32,10 @@ const USAGE: &str = "usage:
   edge-auth keygen --alg ALG --kid KID --out FILE
       Generate a signing key (PEM, or base64url secret for HS*), write it to FILE (mode 600),
       and print its public JWK (for HS* the JWK holds the secret itself).
+  edge-auth keygen --nonce-key
+      Print a fresh DPoP server-nonce key for dpop.nonce_keys: 32 bytes from the operating
+      system's randomness, base64url without padding. It is a secret: give every Envoy of the
+      fleet the same list.
   edge-auth token --alg ALG --key FILE --iss ISSUER --aud AUDIENCE [--kid KID] [--sub SUBJECT]
                   [--scope \"a b\"] [--ttl SECONDS] [--claim NAME=JSON_OR_TEXT]...
       Mint a signed token: iat = now, exp = now + ttl (default 3600).
@@ -149,7 +154,31 @@ fn check(args: &[String]) -> Result<(), String> {
     if policy.report {
         println!("  mode: report (would-be refusals are forwarded, counted and logged)");
     }
+    check_nonces(&policy);
     Ok(())
+}
+
+/// `check`'s line about DPoP server nonces (never a key), and a warning on standard error when
+/// they use the per-Envoy random key: the configuration is valid, but not for a fleet.
+fn check_nonces(policy: &Policy) {
+    let Some(dpop) = &policy.sender.dpop else {
+        return;
+    };
+    let Some(lifetime) = dpop.nonce_lifetime_seconds else {
+        return;
+    };
+    if dpop.nonce_keys.is_empty() {
+        println!("  DPoP server nonces: {lifetime} s windows, a random key per Envoy");
+        eprintln!(
+            "warning: DPoP server nonces use a random key per Envoy: a fleet behind one load \
+             balancer needs dpop.nonce_keys (edge-auth keygen --nonce-key)"
+        );
+    } else {
+        println!(
+            "  DPoP server nonces: {lifetime} s windows, {} configured key(s), the first issuing",
+            dpop.nonce_keys.len()
+        );
+    }
 }
 
 fn hash_secret(args: &[String]) -> Result<(), String> {
@@ -214,6 +243,12 @@ fn algorithm(named: &HashMap<String, String>) -> Result<Algorithm, String> {
 }
 
 fn keygen(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|arg| arg == "--nonce-key") {
+        return match args {
+            [_] => nonce_key(),
+            _ => Err(format!("--nonce-key takes no other option\n{USAGE}")),
+        };
+    }
     let (named, _) = options(args)?;
     let alg = algorithm(&named)?;
     let kid = required(&named, "kid")?;
@@ -223,6 +258,18 @@ fn keygen(args: &[String]) -> Result<(), String> {
     println!(
         "{}",
         serde_json::to_string_pretty(&key.public_jwk(kid)).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
+/// `keygen --nonce-key`: one key for `dpop.nonce_keys`, from the operating system's randomness.
+fn nonce_key() -> Result<(), String> {
+    use base64::Engine;
+    let mut key = [0u8; NonceKey::BYTES];
+    getrandom::getrandom(&mut key).map_err(|e| format!("no randomness from the system: {e}"))?;
+    println!(
+        "{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
     );
     Ok(())
 }

@@ -1,8 +1,14 @@
 //! The configuration of sender-constrained tokens and of the protected-resource metadata: the
 //! `dpop`, `mtls` and `resource_metadata` blocks, and the `sender_constraint` names providers and
 //! rules use. Parsed as strictly as the rest (`deny_unknown_fields`), each error naming its field.
+//!
+//! `dpop.nonce_keys` are secrets: they are read as plain JSON (not through serde's typed errors,
+//! which quote the value they refused) and no error about them repeats any of their text.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::ConfigError;
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
@@ -10,6 +16,7 @@ use crate::jwt::confirmation::SenderConstraint;
 use crate::jwt::dpop::ProofRules;
 use crate::policy::sender::replay::ReplayLimits;
 use crate::policy::sender::{CertificateSource, DpopSettings, MtlsSettings, SenderSettings};
+use crate::request::credential::NonceKey;
 
 /// Default age a proof may have (RFC 9449 leaves it to the server; a minute covers retries).
 const DEFAULT_PROOF_MAX_AGE_SECONDS: u64 = 60;
@@ -29,6 +36,13 @@ const MAX_REPLAY_ENTRIES: usize = 1_048_576;
 /// data, so shards stay small (3 KiB) whatever the size of the cache, and more shards also
 /// mean fewer compare-and-swap collisions between workers.
 const REPLAY_ENTRIES_PER_SHARD: usize = 128;
+/// Shortest and longest server-nonce window.
+const NONCE_LIFETIME_SECONDS: std::ops::RangeInclusive<u64> = 10..=3600;
+/// Most nonce keys listed: the one issuing, the next one rolling out and the previous one still
+/// accepted leave one to spare; each is one more MAC per refused nonce.
+const MAX_NONCE_KEYS: usize = 4;
+/// What every nonce-key error points to.
+const NONCE_KEY_HINT: &str = "edge-auth keygen --nonce-key makes one";
 /// Proof algorithms when none are listed.
 const DEFAULT_PROOF_ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::EdDSA];
 
@@ -48,6 +62,9 @@ pub(super) struct RawDpop {
     external_origin: Option<String>,
     #[serde(default)]
     nonce_lifetime_seconds: Option<u64>,
+    /// Kept as JSON until compiled: serde's type errors would quote a key.
+    #[serde(default)]
+    nonce_keys: Option<Value>,
 }
 
 /// `mtls`: certificate-bound tokens.
@@ -150,13 +167,8 @@ fn compile_dpop(raw: RawDpop) -> Result<DpopSettings, ConfigError> {
             }
         })
         .transpose()?;
-    let nonce_lifetime_seconds = raw.nonce_lifetime_seconds;
-    if nonce_lifetime_seconds.is_some_and(|lifetime| !(10..=3600).contains(&lifetime)) {
-        return Err(ConfigError::new(
-            "dpop.nonce_lifetime_seconds",
-            "must be 10 to 3600 seconds (omit it for no server nonces)",
-        ));
-    }
+    let (nonce_lifetime_seconds, nonce_keys) =
+        compile_nonces(raw.nonce_lifetime_seconds, raw.nonce_keys)?;
     Ok(DpopSettings {
         rules: ProofRules {
             algorithms,
@@ -169,7 +181,89 @@ fn compile_dpop(raw: RawDpop) -> Result<DpopSettings, ConfigError> {
         },
         external_origin,
         nonce_lifetime_seconds,
+        nonce_keys,
     })
+}
+
+/// `dpop.nonce_lifetime_seconds` and `dpop.nonce_keys`: server nonces on or off, and the
+/// configured keys (none: the workers' random key, one Envoy's own).
+fn compile_nonces(
+    nonce_lifetime_seconds: Option<u64>,
+    keys_json: Option<Value>,
+) -> Result<(Option<u64>, Vec<NonceKey>), ConfigError> {
+    if nonce_lifetime_seconds.is_some_and(|lifetime| !NONCE_LIFETIME_SECONDS.contains(&lifetime)) {
+        return Err(ConfigError::new(
+            "dpop.nonce_lifetime_seconds",
+            format!(
+                "must be {} to {} seconds (omit it for no server nonces)",
+                NONCE_LIFETIME_SECONDS.start(),
+                NONCE_LIFETIME_SECONDS.end()
+            ),
+        ));
+    }
+    let nonce_keys = match keys_json {
+        None => Vec::new(),
+        Some(_) if nonce_lifetime_seconds.is_none() => {
+            return Err(ConfigError::new(
+                "dpop.nonce_keys",
+                "needs dpop.nonce_lifetime_seconds: without it there are no server nonces",
+            ))
+        }
+        Some(keys) => compile_nonce_keys(&keys)?,
+    };
+    Ok((nonce_lifetime_seconds, nonce_keys))
+}
+
+/// `dpop.nonce_keys`: 1 to [`MAX_NONCE_KEYS`] distinct keys, each 32 bytes in base64url without
+/// padding and not all zeros (a placeholder). Errors name the entry, never its text.
+fn compile_nonce_keys(raw: &Value) -> Result<Vec<NonceKey>, ConfigError> {
+    let field = "dpop.nonce_keys";
+    let Value::Array(entries) = raw else {
+        return Err(ConfigError::new(
+            field,
+            format!("must be a list of keys in base64url ({NONCE_KEY_HINT})"),
+        ));
+    };
+    if entries.is_empty() || entries.len() > MAX_NONCE_KEYS {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "must list 1 to {MAX_NONCE_KEYS} keys, the first issuing nonces \
+                 (omit it for a random key per Envoy)"
+            ),
+        ));
+    }
+    let mut keys: Vec<NonceKey> = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.iter().enumerate() {
+        let field = format!("{field}[{index}]");
+        let key = entry
+            .as_str()
+            .and_then(|text| URL_SAFE_NO_PAD.decode(text).ok())
+            .and_then(|bytes| NonceKey::from_bytes(&bytes))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    &field,
+                    format!(
+                        "must be {} bytes in base64url ({NONCE_KEY_HINT})",
+                        NonceKey::BYTES
+                    ),
+                )
+            })?;
+        if key.as_bytes().iter().all(|&byte| byte == 0) {
+            return Err(ConfigError::new(
+                &field,
+                format!("is all zeros, a placeholder ({NONCE_KEY_HINT})"),
+            ));
+        }
+        if let Some(first) = keys.iter().position(|known| *known == key) {
+            return Err(ConfigError::new(
+                &field,
+                format!("is the same key as dpop.nonce_keys[{first}]"),
+            ));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
 }
 
 fn compile_mtls(raw: RawMtls) -> Result<MtlsSettings, ConfigError> {

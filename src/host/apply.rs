@@ -151,8 +151,10 @@ fn read_request(host: &dyn Host, shared: &Shared) -> Result<Request, Flow> {
             property_text(host, &["connection", "sha256_peer_certificate_digest"])
                 .filter(|digest| !digest.is_empty());
     }
+    // The workers' random key, only when no keys are configured (those are in the policy).
     let nonces = shared.policy.sender.dpop.as_ref();
-    if nonces.is_some_and(|dpop| dpop.nonce_lifetime_seconds.is_some())
+    if nonces
+        .is_some_and(|dpop| dpop.nonce_lifetime_seconds.is_some() && dpop.nonce_keys.is_empty())
         && request.has_header("dpop")
     {
         request.dpop_nonce_key = nonce_key(host);

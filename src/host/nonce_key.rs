@@ -1,6 +1,7 @@
 //! The DPoP server-nonce key in proxy-wasm shared data: 32 random bytes every worker uses to
 //! issue and check nonces ([`crate::policy::sender::dpop_nonce`]), so a nonce from one worker is good
-//! at all of them.
+//! at all of them. Only when `dpop.nonce_keys` is not configured: this key is one Envoy's own, so
+//! another Envoy of a fleet refuses its nonces (configured keys, in the policy, never come here).
 //!
 //! Made at configure time by the first worker that finds none. Workers starting together may
 //! each write one; the last write wins, and since the key is read from shared data on every use

@@ -36,7 +36,8 @@ pub struct Refused(pub String);
 
 impl Worker {
     /// Compiles `configuration` for the root context `root_id` and creates the shared-data keys
-    /// it needs; `random` is fresh randomness for a DPoP nonce key (`None`: there is none).
+    /// it needs; `random` is fresh randomness for a DPoP nonce key (`None`: there is none), used
+    /// only when server nonces are on without configured `dpop.nonce_keys`.
     /// Returns the worker and the tick period to ask the host for.
     pub fn configure(
         host: &dyn Host,
@@ -61,8 +62,20 @@ impl Worker {
         let tick = if remote { TICK } else { METRICS_TICK };
         if let Some(dpop) = &policy.sender.dpop {
             create_shards(host, &dpop.replay);
-            if dpop.nonce_lifetime_seconds.is_some() && !create_nonce_key(host, random) {
+            // Configured keys hold across the fleet; without them, a random key per Envoy.
+            let random_key = dpop.nonce_lifetime_seconds.is_some() && dpop.nonce_keys.is_empty();
+            if random_key && !create_nonce_key(host, random) {
                 return Err(Refused("no DPoP nonce key".into()));
+            }
+            if random_key {
+                log::info!(
+                    "DPoP server nonces: a random key per Envoy (a fleet needs dpop.nonce_keys)"
+                );
+            } else if !dpop.nonce_keys.is_empty() {
+                log::info!(
+                    "DPoP server nonces: {} configured key(s)",
+                    dpop.nonce_keys.len()
+                );
             }
         }
         for (provider, endpoints) in policy.providers.iter().zip(&policy.endpoints) {

@@ -40,14 +40,15 @@ pub struct Request {
     /// Hex SHA-256 of the client certificate's DER
     /// (`connection.sha256_peer_certificate_digest`), read only for certificate-bound tokens.
     pub peer_certificate_sha256: Option<String>,
-    /// The workers' current DPoP nonce key, read from shared data by the host only when server
-    /// nonces are on (`dpop.nonce_lifetime_seconds`).
+    /// The workers' random DPoP nonce key, read from shared data by the host only when server
+    /// nonces are on (`dpop.nonce_lifetime_seconds`) without configured `dpop.nonce_keys`.
     pub dpop_nonce_key: Option<NonceKey>,
 }
 
-/// The DPoP server-nonce key: the 32 random bytes every worker issues and checks nonces with
-/// ([`crate::policy::sender::dpop_nonce`]). Whoever has it can make nonces, so its `Debug` prints
-/// nothing of it: a logged or printed [`Request`] never shows the key.
+/// A DPoP server-nonce key: 32 bytes nonces are issued and checked with
+/// ([`crate::policy::sender::dpop_nonce`]), one of the configured `dpop.nonce_keys` or the
+/// workers' random one. Whoever has it can make nonces, so its `Debug` prints nothing of it: a
+/// logged or printed [`Request`] or policy never shows the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NonceKey([u8; NonceKey::BYTES]);
 

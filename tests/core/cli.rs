@@ -333,3 +333,117 @@ fn explain_takes_fetched_keys_from_a_jwk_set_file_and_exits_2_on_usage_errors() 
         assert_eq!(output.status.code(), Some(2), "{output:?}");
     }
 }
+
+/// `keygen --nonce-key` prints one fresh key, base64url without padding, that a configuration
+/// accepts; two runs never print the same key.
+#[test]
+fn keygen_nonce_key_prints_a_fresh_key_for_dpop_nonce_keys() {
+    use base64::Engine;
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let output = edge_auth(&["keygen", "--nonce-key"], b"");
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let key = stdout.strip_suffix('\n').unwrap().to_string();
+        assert_eq!(key.len(), 43, "{key}");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&key)
+            .unwrap();
+        assert_eq!(bytes.len(), 32);
+        keys.push(key);
+    }
+    assert_ne!(keys[0], keys[1]);
+    let mut config = fixtures::issuer().config();
+    config["dpop"] = serde_json::json!({"nonce_lifetime_seconds": 60, "nonce_keys": keys});
+    let policy = Policy::from_json(config.to_string().as_bytes()).unwrap();
+    assert_eq!(policy.sender.dpop.unwrap().nonce_keys.len(), 2);
+    let mixed = edge_auth(&["keygen", "--nonce-key", "--alg", "ES256"], b"");
+    assert_eq!(mixed.status.code(), Some(1));
+}
+
+/// Server nonces with the per-Envoy random key are valid (exit 0) but refuse another Envoy's
+/// nonces: `check` says so on standard error, and stays quiet once keys are configured (whose
+/// text it never prints).
+#[test]
+fn check_warns_when_server_nonces_use_a_random_key_per_envoy() {
+    let warning = "warning: DPoP server nonces use a random key per Envoy: a fleet behind one \
+                   load balancer needs dpop.nonce_keys (edge-auth keygen --nonce-key)";
+    let mut config = fixtures::issuer().config();
+    config["dpop"] = serde_json::json!({"nonce_lifetime_seconds": 60});
+    let path = temp_file("nonces-random.json", &config.to_string());
+    let output = edge_auth(&["check", path.to_str().unwrap()], b"");
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    assert!(stderr.contains(warning), "{stderr}");
+    assert!(stdout_of(&output).contains("a random key per Envoy"));
+
+    let key = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode((1..=32).collect::<Vec<u8>>())
+    };
+    config["dpop"]["nonce_keys"] = serde_json::json!([key]);
+    let path = temp_file("nonces-keys.json", &config.to_string());
+    let output = edge_auth(&["check", path.to_str().unwrap()], b"");
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let stdout = stdout_of(&output);
+    assert!(stdout.contains("1 configured key(s)"), "{stdout}");
+    assert!(!stdout.contains(&key[..8]) && !stderr.contains(&key[..8]));
+
+    // Without nonces there is nothing to warn about.
+    config["dpop"] = serde_json::json!({});
+    let path = temp_file("nonces-off.json", &config.to_string());
+    let output = edge_auth(&["check", path.to_str().unwrap()], b"");
+    std::fs::remove_file(&path).unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8(output.stderr).unwrap().is_empty());
+}
+
+/// `explain` decides with the configured nonce keys as the filter does (a proof without a nonce
+/// gets `use_dpop_nonce`, not 503 for a missing key), and nothing of the key is printed.
+#[test]
+fn explain_uses_the_configured_nonce_keys_and_never_prints_them() {
+    use base64::Engine;
+    use edge_auth::jwt::algorithm::Algorithm;
+    let key: Vec<u8> = (0..32).map(|i| 0xa0 ^ i).collect();
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key);
+    let mut config = fixtures::issuer().config();
+    config["dpop"] = serde_json::json!({
+        "external_origin": "https://api.example.com",
+        "nonce_lifetime_seconds": 60, "nonce_keys": [text]
+    });
+    let path = temp_file("explain-nonce-keys.json", &config.to_string());
+    let t = fixtures::now();
+    let client = crate::dpop_client::DpopClient::new(Algorithm::ES256);
+    let token = fixtures::issuer().token(
+        Algorithm::ES256,
+        t,
+        serde_json::json!({"cnf": {"jkt": client.jkt()}}),
+    );
+    let proof = client.proof("GET", "https://api.example.com/devices/7", Some(&token), t);
+    let time = t.to_string();
+    let output = edge_auth(
+        &[
+            "explain",
+            path.to_str().unwrap(),
+            "--path",
+            "/devices/7",
+            "--time",
+            &time,
+            "-H",
+            &format!("Authorization: DPoP {token}"),
+            "-H",
+            &format!("DPoP: {proof}"),
+        ],
+        b"",
+    );
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = stdout_of(&output);
+    assert!(stdout.contains("use_dpop_nonce"), "{stdout}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!stdout.contains(&text[..8]) && !stderr.contains(&text[..8]));
+}

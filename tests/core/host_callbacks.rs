@@ -445,3 +445,55 @@ fn host_calls_per_request_path() {
     // 1 metric. First sight adds the metric's definition; a refusal sends the reply.
     assert_eq!(counts, [9, 8, 7, 4]);
 }
+
+/// With `dpop.nonce_keys` the worker needs no randomness and neither makes nor reads the
+/// per-Envoy random key in shared data: a nonce of the configured key passes, so every Envoy
+/// configured alike accepts it. Without keys and without randomness the configuration is
+/// refused (there would be no key at all).
+#[test]
+fn configured_nonce_keys_need_no_randomness_and_leave_the_shared_key_alone() {
+    use base64::Engine;
+    use edge_auth::policy::sender::dpop_nonce;
+    use edge_auth::request::credential::NonceKey;
+
+    const SHARED_NONCE_KEY: &str = "edge-auth.dpop-nonce-key";
+    let key = [0x21u8; 32];
+    let mut config = issuer().config();
+    config["dpop"] = json!({"nonce_lifetime_seconds": 60});
+    let host = host();
+    let random_only = config.to_string().into_bytes();
+    assert!(Worker::configure(&host, ROOT, &random_only, None).is_err());
+
+    config["dpop"]["nonce_keys"] =
+        json!([base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)]);
+    let bytes = config.to_string().into_bytes();
+    let (worker, _tick) = Worker::configure(&host, ROOT, &bytes, None).expect("configured");
+    assert_eq!(host.shared_value(SHARED_NONCE_KEY), None);
+
+    let t = now();
+    let client = crate::dpop_client::DpopClient::new(Algorithm::ES256);
+    let token = issuer().token(Algorithm::ES256, t, json!({"cnf": {"jkt": client.jkt()}}));
+    let nonce = dpop_nonce::issue(&NonceKey::from_bytes(&key).unwrap(), t, 60);
+    let mut claims = client.claims("GET", "https://api/devices/7", Some(&token), t);
+    claims.insert("nonce".into(), json!(nonce));
+    let proof = client.sign(&client.header(), &claims);
+    let authorization = format!("DPoP {token}");
+    let mark = host.mark();
+    let (_flow, result) = host.start(
+        &worker,
+        2,
+        &[
+            (":method", "GET"),
+            (":path", "/devices/7"),
+            (":scheme", "https"),
+            (":authority", "api"),
+            ("authorization", &authorization),
+            ("dpop", &proof),
+        ],
+    );
+    assert!(matches!(result, Flow::Continue), "{:?}", host.status(2));
+    assert_eq!(host.status(2), None, "forwarded, not answered");
+    let read = format!("get_shared_data {SHARED_NONCE_KEY}");
+    assert!(!host.calls_since(mark).contains(&read));
+    assert_eq!(host.shared_value(SHARED_NONCE_KEY), None);
+}

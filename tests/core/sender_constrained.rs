@@ -544,12 +544,12 @@ fn with_server_nonces_a_proof_needs_a_current_nonce_and_gets_one_when_refused() 
     let mut config = dpop_config();
     config["dpop"]["nonce_lifetime_seconds"] = json!(60);
     let policy = policy(config);
-    let key = vec![42u8; 32];
+    let key = NonceKey::from_bytes(&[42u8; 32]).unwrap();
     let t = now();
     let client = DpopClient::new(Algorithm::ES256);
     let token = bound_token(&client, t);
     let with_key = |proof: &str| Request {
-        dpop_nonce_key: NonceKey::from_bytes(&key),
+        dpop_nonce_key: Some(key.clone()),
         ..with_dpop(&token, proof)
     };
     let proof_with = |nonce: Option<&str>| {
@@ -597,6 +597,162 @@ fn with_server_nonces_a_proof_needs_a_current_nonce_and_gets_one_when_refused() 
         )),
         Denial::Unavailable(_)
     ));
+}
+
+/// A configured nonce key (`dpop.nonce_keys`) from its bytes, as `edge-auth keygen --nonce-key`
+/// prints one, and the [`NonceKey`] the core compares with.
+fn nonce_key(byte: u8) -> (String, NonceKey) {
+    use base64::Engine;
+    let bytes: Vec<u8> = (0..32u8).map(|i| byte ^ i.wrapping_mul(37)).collect();
+    (
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes),
+        NonceKey::from_bytes(&bytes).unwrap(),
+    )
+}
+
+/// The DPoP configuration with server nonces made with `keys` (base64url), in this order.
+fn nonce_keys_policy(keys: &[&str]) -> Policy {
+    let mut config = dpop_config();
+    config["dpop"]["nonce_lifetime_seconds"] = json!(60);
+    config["dpop"]["nonce_keys"] = json!(keys);
+    policy(config)
+}
+
+/// Rotation across a fleet: the first configured key issues, every listed key is accepted, so a
+/// nonce of the old key holds while the list is [new, old] and is refused once old is removed.
+/// Configured keys replace the workers' random one: a request carrying it changes nothing.
+#[test]
+fn configured_nonce_keys_issue_with_the_first_and_accept_any_until_removed() {
+    use edge_auth::policy::sender::dpop_nonce;
+    let (old_text, old) = nonce_key(0x11);
+    let (new_text, new) = nonce_key(0x22);
+    let t = now();
+    let client = DpopClient::new(Algorithm::ES256);
+    let token = bound_token(&client, t);
+    let proof_with = |nonce: Option<&str>| {
+        let mut claims = client.claims("GET", URL, Some(&token), t);
+        if let Some(nonce) = nonce {
+            claims.insert("nonce".into(), json!(nonce));
+        }
+        with_dpop(&token, &client.sign(&client.header(), &claims))
+    };
+
+    // Only the old key: it issues (no random key in the request, none needed).
+    let before = nonce_keys_policy(&[&old_text]);
+    let from_old = dpop_nonce::issue(&old, t, 60);
+    assert_eq!(
+        denied(decide(&before, &proof_with(None), t)),
+        Denial::UseDpopNonce(from_old.clone())
+    );
+    allowed(decide(&before, &proof_with(Some(&from_old)), t));
+
+    // [new, old]: the old key's nonce still holds; fresh nonces come from the new key.
+    let rotating = nonce_keys_policy(&[&new_text, &old_text]);
+    allowed(decide(&rotating, &proof_with(Some(&from_old)), t));
+    let from_new = dpop_nonce::issue(&new, t, 60);
+    assert_ne!(from_new, from_old);
+    assert_eq!(
+        denied(decide(&rotating, &proof_with(None), t)),
+        Denial::UseDpopNonce(from_new.clone())
+    );
+    allowed(decide(&rotating, &proof_with(Some(&from_new)), t));
+
+    // [new]: the old key's nonce is refused, with a fresh one of the new key.
+    let after = nonce_keys_policy(&[&new_text]);
+    assert_eq!(
+        denied(decide(&after, &proof_with(Some(&from_old)), t)),
+        Denial::UseDpopNonce(from_new.clone())
+    );
+    allowed(decide(&after, &proof_with(Some(&from_new)), t));
+
+    // The workers' random key is not used beside configured ones.
+    let (_, random) = nonce_key(0x33);
+    let from_random = dpop_nonce::issue(&random, t, 60);
+    let carrying = Request {
+        dpop_nonce_key: Some(random),
+        ..proof_with(Some(&from_random))
+    };
+    assert_eq!(
+        denied(decide(&after, &carrying, t)),
+        Denial::UseDpopNonce(from_new)
+    );
+}
+
+/// Every bad `dpop.nonce_keys` names the field (and the entry), and no error repeats any text
+/// of a key, right or wrong: errors end up in Envoy's log and `edge-auth check`'s output.
+#[test]
+fn nonce_key_configuration_errors_name_the_entry_and_never_show_a_key() {
+    let (good, _) = nonce_key(0x44);
+    let (other, _) = nonce_key(0x55);
+    let short = &good[..40];
+    let padded = format!("{good}=");
+    // Base64 with `+` and `/`, not base64url.
+    let standard = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode([0xfb; 32])
+    };
+    let zeros = "A".repeat(43);
+    let hint = "must be 32 bytes in base64url (edge-auth keygen --nonce-key makes one)";
+    let cases: Vec<(Value, String)> = vec![
+        (json!([good, short]), format!("dpop.nonce_keys[1]: {hint}")),
+        (json!([padded]), format!("dpop.nonce_keys[0]: {hint}")),
+        (json!([good, standard]), format!("dpop.nonce_keys[1]: {hint}")),
+        (json!([other, good, 7]), format!("dpop.nonce_keys[2]: {hint}")),
+        (json!([zeros]), "dpop.nonce_keys[0]: is all zeros, a placeholder (edge-auth keygen --nonce-key makes one)".to_string()),
+        (json!([good, other, good]), "dpop.nonce_keys[2]: is the same key as dpop.nonce_keys[0]".to_string()),
+        (json!([]), "dpop.nonce_keys: must list 1 to 4 keys, the first issuing nonces (omit it for a random key per Envoy)".to_string()),
+        (json!([good, other, short, short, short]), "dpop.nonce_keys: must list 1 to 4 keys, the first issuing nonces (omit it for a random key per Envoy)".to_string()),
+        (json!(good), "dpop.nonce_keys: must be a list of keys in base64url (edge-auth keygen --nonce-key makes one)".to_string()),
+        (json!({"key": good}), "dpop.nonce_keys: must be a list of keys in base64url (edge-auth keygen --nonce-key makes one)".to_string()),
+    ];
+    for (keys, expected) in cases {
+        let mut config = dpop_config();
+        config["dpop"]["nonce_lifetime_seconds"] = json!(60);
+        config["dpop"]["nonce_keys"] = keys.clone();
+        let err = match Policy::from_json(config.to_string().as_bytes()) {
+            Ok(_) => panic!("accepted: {keys}"),
+            Err(err) => err.to_string(),
+        };
+        assert_eq!(err, expected, "{keys}");
+        for text in [&good, &other] {
+            assert!(!err.contains(&text[..8]), "{err}");
+        }
+    }
+    // Keys without nonces would do nothing: refused rather than silently unused.
+    let mut without_lifetime = dpop_config();
+    without_lifetime["dpop"]["nonce_keys"] = json!([good]);
+    let err = Policy::from_json(without_lifetime.to_string().as_bytes())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert_eq!(
+        err,
+        "dpop.nonce_keys: needs dpop.nonce_lifetime_seconds: without it there are no server nonces"
+    );
+    // Four distinct keys are the most.
+    let four: Vec<String> = (1..=4).map(|byte| nonce_key(byte).0).collect();
+    let policy = nonce_keys_policy(&four.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(policy.sender.dpop.unwrap().nonce_keys.len(), 4);
+}
+
+/// The configured nonce keys live in the policy: printing its sender settings shows
+/// nothing of them, in base64url, hex or decimal bytes.
+#[test]
+fn a_printed_policy_shows_nothing_of_the_configured_nonce_keys() {
+    let key = [0x5au8; 32];
+    let text = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+    };
+    let policy = nonce_keys_policy(&[&text]);
+    let dpop = policy.sender.dpop.as_ref().unwrap();
+    assert_eq!(dpop.nonce_keys.len(), 1);
+    let sender = &policy.sender; // `Policy` has no Debug; its DPoP settings do
+    let printed = format!("{sender:?} {sender:#?} {dpop:?}");
+    assert!(printed.contains("nonce_keys"), "{printed}");
+    assert!(!printed.contains(&text[..8]), "{printed}");
+    assert!(!printed.contains("90, 90"), "{printed}"); // 0x5a as decimal bytes
+    assert!(!printed.to_lowercase().contains("5a5a"), "{printed}");
 }
 
 // ---- Certificate-bound tokens (RFC 8705) ----

@@ -3,7 +3,8 @@
 //! downgraded to Bearer and proven by another key; the RFC 9728 metadata document and the
 //! `resource_metadata` challenge; certificate-bound tokens from the same provider (it is handed
 //! the client certificate as a TLS-terminating proxy would) over a TLS listener that requires
-//! client certificates.
+//! client certificates; DPoP server nonces across workers and, with `dpop.nonce_keys`, across
+//! Envoys.
 
 use crate::dpop_client::DpopClient;
 use crate::{fixtures, support};
@@ -373,4 +374,80 @@ fn server_nonces_are_handed_out_on_401_and_accepted_by_every_worker() {
     assert!(wrong
         .header("dpop-nonce")
         .is_some_and(|fresh| fresh.len() == nonce.len()));
+}
+
+/// A fleet (issue 20): two Envoys started from one configuration with `dpop.nonce_keys` accept
+/// each other's nonces, and an Envoy configured with another key refuses them with a fresh
+/// nonce of its own, as a client would meet them behind one load balancer.
+#[test]
+fn configured_nonce_keys_make_a_nonce_of_one_envoy_good_at_another() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let fleet_key = URL_SAFE_NO_PAD.encode((0..32u8).map(|i| i ^ 0x6c).collect::<Vec<u8>>());
+    let other_key = URL_SAFE_NO_PAD.encode((0..32u8).map(|i| i ^ 0x93).collect::<Vec<u8>>());
+    let with_keys = |keys: &[&str]| {
+        let mut config = fixtures::issuer().config();
+        config["dpop"] = json!({"nonce_lifetime_seconds": 60, "nonce_keys": keys});
+        config.to_string()
+    };
+    let fleet = with_keys(&[&fleet_key]);
+    let a = Envoy::start_with(&fleet, &Options::default());
+    let b = Envoy::start_with(&fleet, &Options::default());
+    let stranger = Envoy::start_with(&with_keys(&[&other_key]), &Options::default());
+
+    let client = DpopClient::new(Algorithm::EdDSA);
+    let token = fixtures::issuer().token(
+        Algorithm::ES256,
+        fixtures::now(),
+        json!({"cnf": {"jkt": client.jkt()}}),
+    );
+    let proof = |nonce: Option<&str>| {
+        let mut claims = client.claims("GET", URL, Some(&token), fixtures::now());
+        if let Some(nonce) = nonce {
+            claims.insert("nonce".into(), json!(nonce));
+        }
+        client.sign(&client.header(), &claims)
+    };
+    let nonce_from = |envoy: &Envoy| {
+        let refused = dpop_call(envoy, &token, &proof(None));
+        assert_eq!(refused.status, 401, "{}", refused.body);
+        assert!(refused.body.contains("use_dpop_nonce"), "{}", refused.body);
+        refused
+            .header("dpop-nonce")
+            .expect("a DPoP-Nonce header")
+            .to_string()
+    };
+
+    // A's nonce is good at B (and at A); B's at A.
+    let from_a = nonce_from(&a);
+    let at_b = dpop_call(&b, &token, &proof(Some(&from_a)));
+    assert_eq!(at_b.status, 200, "{}", at_b.body);
+    let at_a = dpop_call(&a, &token, &proof(Some(&from_a)));
+    assert_eq!(at_a.status, 200, "{}", at_a.body);
+    let from_b = nonce_from(&b);
+    let back_at_a = dpop_call(&a, &token, &proof(Some(&from_b)));
+    assert_eq!(back_at_a.status, 200, "{}", back_at_a.body);
+
+    // An Envoy with another key refuses it, with a nonce of its own that A refuses in turn.
+    let elsewhere = dpop_call(&stranger, &token, &proof(Some(&from_a)));
+    assert_eq!(elsewhere.status, 401, "{}", elsewhere.body);
+    assert!(
+        elsewhere.body.contains("use_dpop_nonce"),
+        "{}",
+        elsewhere.body
+    );
+    let theirs = elsewhere
+        .header("dpop-nonce")
+        .expect("a fresh nonce")
+        .to_string();
+    assert_ne!(theirs, from_a);
+    let foreign_at_a = dpop_call(&a, &token, &proof(Some(&theirs)));
+    assert_eq!(foreign_at_a.status, 401, "{}", foreign_at_a.body);
+    assert!(foreign_at_a.body.contains("use_dpop_nonce"));
+
+    // The keys are secrets: no Envoy logs them.
+    for envoy in [&a, &b, &stranger] {
+        let log = envoy.log();
+        assert!(!log.contains(&fleet_key[..8]) && !log.contains(&other_key[..8]));
+    }
 }

@@ -49,6 +49,9 @@ pub struct DpopSettings {
     pub external_origin: Option<String>,
     /// Server nonces: how long one window lasts, when they are required.
     pub nonce_lifetime_seconds: Option<u64>,
+    /// The fleet's configured nonce keys (the first issues, all are accepted); empty: the
+    /// workers' random key, which holds for one Envoy only ([`Request::dpop_nonce_key`]).
+    pub nonce_keys: Vec<NonceKey>,
 }
 
 /// Where the client certificate of an mTLS-bound token is read from.
@@ -218,7 +221,7 @@ fn check_dpop(
     }
     let verified = unchecked.verify_signature().map_err(invalid)?;
     if let Some(lifetime) = settings.nonce_lifetime_seconds {
-        check_nonce(request, verified.nonce.as_deref(), lifetime, now)?;
+        check_nonce(settings, request, verified.nonce.as_deref(), lifetime, now)?;
     }
     let window = settings
         .rules
@@ -256,21 +259,31 @@ fn check_certificate(
     }
 }
 
-/// With server nonces on: the proof's `nonce` must be current, else 401 `use_dpop_nonce` with
-/// a fresh one. Without the workers' key (the host could not read it) proofs are refused: 503.
+/// With server nonces on: the proof's `nonce` must be current under one of the keys (the
+/// configured ones, else the workers' random one), else 401 `use_dpop_nonce` with a fresh one
+/// made with the first. Without any key (the host could not read the workers' one) proofs are
+/// refused: 503.
 fn check_nonce(
+    settings: &DpopSettings,
     request: &Request,
     nonce: Option<&str>,
     lifetime: u64,
     now: u64,
 ) -> Result<(), Denial> {
-    let Some(key) = request.dpop_nonce_key.as_ref().map(NonceKey::as_bytes) else {
+    let keys = if settings.nonce_keys.is_empty() {
+        request.dpop_nonce_key.as_slice()
+    } else {
+        settings.nonce_keys.as_slice()
+    };
+    let Some(issuing) = keys.first() else {
         return Err(Denial::Unavailable(
             "the DPoP nonce key is unavailable".to_string(),
         ));
     };
-    if nonce.is_some_and(|nonce| dpop_nonce::accepts(key, nonce, now, lifetime)) {
+    if nonce.is_some_and(|nonce| dpop_nonce::accepts(keys, nonce, now, lifetime)) {
         return Ok(());
     }
-    Err(Denial::UseDpopNonce(dpop_nonce::issue(key, now, lifetime)))
+    Err(Denial::UseDpopNonce(dpop_nonce::issue(
+        issuing, now, lifetime,
+    )))
 }
