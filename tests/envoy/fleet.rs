@@ -585,15 +585,20 @@ fn failed_secrets_split_over_two_envoys_lock_the_source_at_both_after_max_failur
         Envoy::start_with(&shipped, &options),
         Envoy::start_with(&shipped, &options),
     );
+    let prometheus = Prometheus::start(&[a.admin_port(), b.admin_port()]);
     away_from_a_window_boundary();
     // Wrong secrets alternate between the Envoys until both refuse the source outright.
     let mut compared = 0;
+    let mut refused = 0;
     let mut locked = [false, false];
     for attempt in 0..4 * MAX_FAILURES {
         let at = attempt % 2;
         match wrong_secret(if at == 0 { &a } else { &b }) {
             401 => compared += 1,
-            429 => locked[at] = true,
+            429 => {
+                locked[at] = true;
+                refused += 1;
+            }
             other => panic!("attempt {attempt}: {other}"),
         }
         if locked == [true, true] {
@@ -609,9 +614,18 @@ fn failed_secrets_split_over_two_envoys_lock_the_source_at_both_after_max_failur
     // Locked at both, even with the right secret, and the good secret made no call.
     for envoy in [&a, &b] {
         assert_eq!(as_client(envoy, KEY_CLIENT, &[]).status, 429);
+        refused += 1;
     }
     let over = "wasmcustom.edge_auth_fleet_calls_total.use.lockout.result.over_limit";
     assert_eq!(stat(&a, over) + stat(&b, over), 2, "one per Envoy");
+    // The fleet's lockout total, as an operator reads it: Prometheus sums both Envoys.
+    let locked_out = "sum(edge_auth_denied_total{reason=\"locked_out\"})";
+    assert_eq!(
+        prometheus.wait_for(locked_out, f64::from(refused), Duration::from_secs(20)),
+        Some(f64::from(refused)),
+        "{locked_out}; targets: {}",
+        prometheus.targets()
+    );
     // Another source is not locked: the shared service counts per source.
     let elsewhere = as_client(&a, LOOPBACK_CLIENT, &[("x-forwarded-for", "198.51.100.9")]);
     assert_ne!(elsewhere.status, 429, "{elsewhere:?}");
