@@ -10,6 +10,7 @@
 #   make fuzz    every cargo-fuzz target for FUZZ_SECONDS each (nightly; installs cargo-fuzz)
 #   make advisories  cargo deny's RustSec advisory check (needs GitHub; make lint does the rest)
 #   make fleet-tools  redis-server, prometheus/promtool (apt-get) and the test rate limit service
+#                     (the fleet tests; the fleet rows of make bench / bench-smoke)
 #   make clean   remove build outputs and the local Envoy
 
 ENVOY_VERSION := 1.40.0
@@ -165,7 +166,7 @@ bench-build: wasm-target
 		--target-dir target/bench-passthrough
 
 # Full run (about 8 minutes); the table goes to bench/results/. BENCH_ARGS="--rounds 3" etc.
-bench: build envoy bench-build
+bench: build envoy bench-build fleet-tools
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" PASSTHROUGH_WASM="$(abspath $(PASSTHROUGH))" \
 		$(VENV)/bin/python bench/bench.py $(BENCH_ARGS)
 
@@ -186,7 +187,7 @@ bench-memory: build envoy bench-build
 # BENCH_ARGS="--rounds 3 --algorithms RS256,ES256").
 BASE          ?= HEAD~1
 BASE_DIR      := target/bench-base
-bench-compare: build envoy bench-build
+bench-compare: build envoy bench-build fleet-tools
 	rm -rf $(BASE_DIR)/src && mkdir -p $(BASE_DIR)/src
 	git archive $(BASE) | tar -x -C $(BASE_DIR)/src
 	cargo build --release --target $(WASM_TARGET) --lib --manifest-path $(BASE_DIR)/src/Cargo.toml \
@@ -198,7 +199,7 @@ bench-compare: build envoy bench-build
 		$(VENV)/bin/python bench/bench.py $(BENCH_ARGS)
 
 # One 1-second round of every scenario: proves the benchmark still runs (part of make test).
-bench-smoke: build envoy bench-build
+bench-smoke: build envoy bench-build fleet-tools
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" PASSTHROUGH_WASM="$(abspath $(PASSTHROUGH))" \
 		$(VENV)/bin/python bench/bench.py --smoke --out target/bench-smoke
 

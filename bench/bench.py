@@ -7,6 +7,11 @@ noise spreads over all of them; the table shows medians over rounds. Envoy CPU p
 the Envoy process's utime+stime delta (/proc/PID/stat) divided by the requests wrk completed.
 
 Everything listens on 127.0.0.1 on free ports; every process started here is stopped by PID.
+The fleet rows need a Redis (Debian's redis-server, no persistence) and the test rate limit
+service (tests/servers/ratelimit) in front of it, both from `make fleet-tools` (missing: the run
+fails, naming it; never skipped). They are pinned to CPU 1 with wrk, not to Envoy's CPU 0, so
+Envoy's CPU per request stays Envoy's own (the service's work is not in it; it competes with
+wrk instead, which may lower the fleet rows' req/s a little).
 Run through `make bench` (it builds the modules and installs Envoy); `--smoke` is the short
 run `make test` uses. See docs/performance.md for how to read the table.
 
@@ -34,6 +39,14 @@ Scenario kinds (one row each, per algorithm where it applies):
                    token every request: the cache-hit row, to compare with edge-reuse
   abuse-forged     the same Envoy, a flood of forged tokens from one source whose budget is
                    spent (expect 429 before any signature math): compare with abuse-reuse
+  edge-dpop-fleet  edge-dpop ES256 against an Envoy with the fleet's DPoP replay check
+                   (fleet.dpop_replay, fail_closed): every proof is new, so one ShouldRateLimit
+                   call to the rate limit service per request; compare with `edge-dpop ES256`
+  edge-apikey-lockout  the good API key pair against the abuse-* Envoy (abuse.lockout on, no
+                   fleet section): the fair "without" for the next row
+  edge-apikey-fleet    the good API key pair against an Envoy with abuse.lockout and the fleet's
+                   lockout (fleet.lockout): only failed secrets call the service, so this should
+                   be within noise of edge-apikey-lockout (and edge-apikey)
 """
 
 import argparse
@@ -213,9 +226,28 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def envoy_yaml(admin_port, listener_port, http_filters):
+def ratelimit_cluster(port):
+    """Cluster `ratelimit`: the fleet's rate limit service (gRPC, so HTTP/2), the shape of
+    envoy/envoy-fleet.yaml's."""
+    return {
+        "name": "ratelimit",
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            },
+        },
+        "load_assignment": {"cluster_name": "ratelimit", "endpoints": [{"lb_endpoints": [{"endpoint": {
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]},
+    }
+
+
+def envoy_yaml(admin_port, listener_port, http_filters, ratelimit_port=None):
     """A bootstrap whose only route answers 200 itself (direct_response): no upstream, so the
-    figures are Envoy + filter only."""
+    figures are Envoy + filter only. With `ratelimit_port`, cluster `ratelimit` (the fleet's
+    rate limit service) for edge-auth's `fleet` section."""
     filters = http_filters + [{
         "name": "envoy.filters.http.router",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -241,6 +273,8 @@ def envoy_yaml(admin_port, listener_port, http_filters):
             }]}],
         }]},
     }
+    if ratelimit_port is not None:
+        config["static_resources"]["clusters"] = [ratelimit_cluster(ratelimit_port)]
     # JSON is valid YAML; Envoy reads either.
     return json.dumps(config, indent=1)
 
@@ -279,11 +313,11 @@ API_CLIENT = "bench-client"
 API_SECRET = "bench-secret-5c1e0a9d7b3f2468"
 
 
-def edge_auth_config(jwks, cache_entries, dpop=False, abuse=None):
+def edge_auth_config(jwks, cache_entries, dpop=False, abuse=None, fleet=None):
     """The edge-auth plugin configuration: the JWT provider and one API client (key pair and
     Basic) allowed the same route; with `dpop`, DPoP on (a replay cache big enough for every
     proof of a 65-second window at the rates measured here); `abuse` adds the abuse limits
-    section."""
+    section; `fleet` the fleet section's uses (cluster `ratelimit`, docs/fleet.md)."""
     config = {
         "providers": [{
             "name": "bench-idp", "issuer": ISSUER, "audiences": [AUDIENCE],
@@ -303,6 +337,8 @@ def edge_auth_config(jwks, cache_entries, dpop=False, abuse=None):
         config["dpop"] = {"algorithms": ["ES256", "EdDSA"], "replay_cache_entries": 1048576}
     if abuse:
         config["abuse"] = abuse
+    if fleet:
+        config["fleet"] = {"cluster": "ratelimit", "domain": "edge-auth", "timeout_ms": 100, **fleet}
     return json.dumps(config)
 
 
@@ -318,13 +354,13 @@ ABUSE = {
 class Envoy:
     """One Envoy process (one worker unless told, pinned to `cpu`: a CPU list), stopped by PID."""
 
-    def __init__(self, name, envoy_bin, http_filters, workdir, cpu, workers=1):
+    def __init__(self, name, envoy_bin, http_filters, workdir, cpu, workers=1, ratelimit_port=None):
         self.name = name
         self.admin_port, self.port = free_port(), free_port()
         self.config_path = os.path.join(workdir, f"envoy-{name}.json")
         self.log_path = os.path.join(workdir, f"envoy-{name}.log")
         with open(self.config_path, "w") as f:
-            f.write(envoy_yaml(self.admin_port, self.port, http_filters))
+            f.write(envoy_yaml(self.admin_port, self.port, http_filters, ratelimit_port))
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             ["taskset", "-c", str(cpu), envoy_bin, "-c", self.config_path, "--concurrency", str(workers),
@@ -360,6 +396,19 @@ class Envoy:
         # fields[0] is state (field 3); utime and stime are fields 14 and 15.
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
+    def fleet_calls(self):
+        """edge-auth's calls to the fleet's rate limit service so far: {(use, result): count}."""
+        url = f"http://127.0.0.1:{self.admin_port}/stats?filter=edge_auth_fleet_calls_total"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        calls = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(": ")
+            parts = name.split(".")
+            if "use" in parts and "result" in parts and value.strip().isdigit():
+                calls[(parts[parts.index("use") + 1], parts[parts.index("result") + 1])] = int(value)
+        return calls
+
     def rss_mib(self):
         with open(f"/proc/{self.pid}/statm") as f:
             return int(f.read().split()[1]) * PAGE / 2**20
@@ -373,6 +422,93 @@ class Envoy:
                 os.kill(self.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
         self.log.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The fleet's shared parts: Redis and the test rate limit service (as tests/support/fleet.rs)
+
+RATELIMIT_BIN = os.path.join(ROOT, "tests", "servers", "ratelimit", "target", "release", "edge-auth-ratelimit")
+LIMITS_FILE = os.path.join(ROOT, "envoy", "ratelimit-limits.yaml")
+
+
+class FleetService:
+    """One helper process (Redis or the rate limit service) on a free 127.0.0.1 port, pinned to
+    `cpu` (wrk's: Envoy's CPU figure stays Envoy's own), stopped by PID."""
+
+    def __init__(self, name, argv, workdir, cpu, port, ready_line=None):
+        self.name, self.port, self.ready_line = name, port, ready_line
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(["taskset", "-c", str(cpu), *argv], stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid = self.proc.pid
+
+    def wait_ready(self):
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                die(f"{self.name} exited with {self.proc.returncode}; log:\n{self.tail_log()}")
+            ready = True
+            if self.ready_line:
+                with open(self.log_path) as f:
+                    ready = self.ready_line in f.read()
+            if ready:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        die(f"{self.name} not listening on 127.0.0.1:{self.port} after {READY_TIMEOUT}s; log:\n{self.tail_log()}")
+
+    def tail_log(self):
+        try:
+            with open(self.log_path) as f:
+                return "".join(f.readlines()[-20:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def check_fleet_tools():
+    """Redis and the test rate limit service must be there: the fleet rows are never skipped."""
+    missing = []
+    if not shutil.which("redis-server"):
+        missing.append("redis-server (apt-get install redis-server)")
+    if not os.path.isfile(RATELIMIT_BIN):
+        missing.append(f"{os.path.relpath(RATELIMIT_BIN, ROOT)} (cargo build --release "
+                       "--manifest-path tests/servers/ratelimit/Cargo.toml)")
+    if missing:
+        die(f"the fleet rows need {' and '.join(missing)}: run `make fleet-tools` "
+            "(`make bench` and `make bench-smoke` depend on it)")
+
+
+def start_fleet(workdir, cpu, started):
+    """Redis without persistence, then the rate limit service in front of it with the shipped
+    limits file; both appended to `started` at once (stopped by the caller's cleanup).
+    Returns the service's port."""
+    redis_port = free_port()
+    redis = FleetService("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                                   "--save", "", "--appendonly", "no", "--dir", workdir],
+                         workdir, cpu, redis_port)
+    started.append(redis)
+    redis.wait_ready()
+    port = free_port()
+    service = FleetService("ratelimit", [RATELIMIT_BIN, "--limits", LIMITS_FILE, "--listen", f"127.0.0.1:{port}",
+                                         "--redis", f"redis://127.0.0.1:{redis_port}"],
+                           workdir, cpu, port, ready_line=f"listening on 127.0.0.1:{port}")
+    started.append(service)
+    service.wait_ready()
+    return port
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,6 +622,7 @@ class Scenario:
             "p50_us": result["p50_us"], "p99_us": result["p99_us"],
             "cpu_us": cpu * 1e6 / requests,
             "rss_mib": self.envoy.rss_mib(),
+            "requests": requests,
         })
 
     def median(self, key):
@@ -499,15 +636,16 @@ class DpopScenario(Scenario):
 
     PROOFS_PER_SECOND = 20000
 
-    def __init__(self, alg, envoy, client, token, workdir):
-        super().__init__("edge-dpop", alg, envoy, None, 200)
+    def __init__(self, alg, envoy, client, token, workdir, name="edge-dpop"):
+        super().__init__(name, alg, envoy, None, 200)
         self.client, self.token, self.workdir, self.serial = client, token, workdir, 0
 
     def prepare(self, count):
         self.serial += 1
         url = f"http://127.0.0.1:{self.envoy.port}{PATH}"
-        proofs = self.client.proofs(self.alg, url, self.token, int(time.time()), count, f"{self.alg}-{self.serial}")
-        self.tokens_file = os.path.join(self.workdir, f"dpop-{self.alg}.txt")
+        proofs = self.client.proofs(self.alg, url, self.token, int(time.time()), count,
+                                    f"{self.name}-{self.alg}-{self.serial}")
+        self.tokens_file = os.path.join(self.workdir, f"{self.name}-{self.alg}.txt")
         with open(self.tokens_file, "w") as f:
             f.writelines(f"{self.token} {proof}\n" for proof in proofs)
 
@@ -527,11 +665,32 @@ class DpopScenario(Scenario):
 def api_key_scenarios(envoys):
     basic = base64.b64encode(f"{API_CLIENT}:{API_SECRET}".encode()).decode()
     edge = envoys["edge"]
+    good = [f"clientid: {API_CLIENT}", f"clientsecret: {API_SECRET}"]
     return [
-        Scenario("edge-apikey", None, edge, "-", 200, [f"clientid: {API_CLIENT}", f"clientsecret: {API_SECRET}"]),
+        Scenario("edge-apikey", None, edge, "-", 200, good),
+        # The good pair with abuse.lockout on, without (edge-apikey-lockout) and with the fleet's
+        # lockout (edge-apikey-fleet): apart from the fleet section, which makes no call on
+        # success, they differ only in edge-abuse's signature budget, which an API key never
+        # consults; so they should be within noise of each other.
+        Scenario("edge-apikey-lockout", None, envoys["edge-abuse"], "-", 200, good),
+        Scenario("edge-apikey-fleet", None, envoys["edge-fleet-lockout"], "-", 200, good),
         Scenario("edge-apikey-bad", None, edge, "-", 401, [f"clientid: {API_CLIENT}", "clientsecret: wrong-secret"]),
         Scenario("edge-basic", None, edge, "-", 200, [f"authorization: Basic {basic}"]),
     ]
+
+
+def check_fleet_calls(by_name, scenarios):
+    """The fleet rows must measure what they claim: every DPoP proof of edge-dpop-fleet went to
+    the rate limit service and was answered (each was new), and the good API key pair of
+    edge-apikey-fleet made no call at all."""
+    sent = sum(run["requests"] for s in scenarios if s.name == "edge-dpop-fleet" for run in s.runs)
+    dpop = by_name["edge-dpop-fleet"].fleet_calls()
+    if dpop.get(("dpop_replay", "ok"), 0) < sent or any(
+            n for (use, result), n in dpop.items() if use == "dpop_replay" and result != "ok"):
+        die(f"edge-dpop-fleet: expected answered dpop_replay calls only, got {dpop}")
+    lockout = by_name["edge-fleet-lockout"].fleet_calls()
+    if any(lockout.values()):
+        die(f"edge-apikey-fleet: the success path called the rate limit service: {lockout}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -637,12 +796,25 @@ def targets(by_label, meta):
             if s.name == "edge-reuse":
                 rows.append((f"cache hit {s.alg}: req/s vs that floor",
                              fmt_ratio(paired(s, floor, "rps")), "-"))
+    # Issue 20: edge-auth's memories across the fleet (docs/fleet.md).
+    dpop, dpop_fleet = by_label.get("edge-dpop ES256"), by_label.get("edge-dpop-fleet ES256")
+    if dpop and dpop_fleet:
+        rows.append(("DPoP with the fleet replay check (ES256 proofs): Envoy CPU per request vs without",
+                     fmt_ratio(paired(dpop_fleet, dpop, "cpu_us")), "-"))
+        rows.append(("DPoP with the fleet replay check: p50 / p99 latency (without)",
+                     f"{dpop_fleet.median('p50_us'):,.0f} / {dpop_fleet.median('p99_us'):,.0f} µs "
+                     f"({dpop.median('p50_us'):,.0f} / {dpop.median('p99_us'):,.0f} µs)", "-"))
+    fleet_key = by_label.get("edge-apikey-fleet")
+    for label, what in (("edge-apikey-lockout", "lockout on, no fleet"), ("edge-apikey", "no abuse limits")):
+        if fleet_key and label in by_label:
+            rows.append((f"API key success with fleet lockout vs without ({what}): req/s",
+                         fmt_ratio(paired(fleet_key, by_label[label], "rps")), "≈ 1× (within noise)"))
     edge = [s for s in by_label.values() if s.name.startswith("edge-")]
     if edge:
         above = statistics.median(s.median("rss_mib") for s in edge) - passthrough.median("rss_mib")
         rows.append(("Envoy RSS, one worker, above the empty module", f"{above:+.1f} MiB", "≤ +12 MiB"))
     rows.append((".wasm size", f"{meta['wasm_bytes'] / 1000:,.0f} KB ({meta['wasm_bytes']:,} bytes)", "≤ 700 KB"))
-    lines = ["Targets (issue 11), medians of per-round ratios:", "",
+    lines = ["Targets (issues 11 and 20), medians of per-round ratios:", "",
              "| figure | measured | goal |", "|---|---|---|"]
     lines += [f"| {what} | {value} | {goal} |" for what, value, goal in rows]
     return lines + [""]
@@ -706,9 +878,11 @@ def main():
         WRK_CPU = 0
     wrk = ensure_wrk()
     ensure_cryptography()
+    check_fleet_tools()
 
     workdir = tempfile.mkdtemp(prefix="edge-auth-bench-")
     envoys = []
+    fleet = []  # Redis and the rate limit service
     started = time.monotonic()
     try:
         now = int(time.time())
@@ -741,13 +915,23 @@ def main():
             "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
             "edge-dpop": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, dpop=True))],
             "edge-abuse": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, abuse=ABUSE))],
+            "edge-dpop-fleet": [wasm_filter("edge-auth", wasm, edge_auth_config(
+                jwks, 1024, dpop=True, fleet={"dpop_replay": {"on_unavailable": "fail_closed"}}))],
+            "edge-fleet-lockout": [wasm_filter("edge-auth", wasm, edge_auth_config(
+                jwks, 1024, abuse={"lockout": ABUSE["lockout"]}, fleet={"lockout": {}}))],
         }
+        # The shipped limits count failed secrets per minute (window_seconds 60); the lockout
+        # here says 300, which does not matter: the success path measured makes no call.
+        uses_fleet = {"edge-dpop-fleet", "edge-fleet-lockout"}
+        print(f"bench: starting Redis and the rate limit service on CPU {WRK_CPU}", flush=True)
+        ratelimit_port = start_fleet(workdir, WRK_CPU, fleet)
         if args.compare_wasm:
             before = os.path.abspath(args.compare_wasm)
             configs["before"] = [wasm_filter("edge-auth", before, edge_auth_config(jwks, 1024))]
         print("bench: starting Envoy x{} on CPU 0".format(len(configs)), flush=True)
         for name, filters in configs.items():
-            envoys.append(Envoy(name, args.envoy, filters, workdir, cpu=0))
+            envoys.append(Envoy(name, args.envoy, filters, workdir, cpu=0,
+                                ratelimit_port=ratelimit_port if name in uses_fleet else None))
         by_name = {e.name: e for e in envoys}
         for envoy in envoys:
             envoy.wait_ready()
@@ -778,6 +962,10 @@ def main():
         for proof_alg in ("ES256", "EdDSA"):
             bound = keys.token("ES256", now, 0, cnf={"jkt": dpop_client.jkt(proof_alg)})
             scenarios.append(DpopScenario(proof_alg, by_name["edge-dpop"], dpop_client, bound, workdir))
+            if proof_alg == "ES256":
+                # The same with the fleet's replay check: one rate limit service call per request.
+                scenarios.append(DpopScenario(proof_alg, by_name["edge-dpop-fleet"], dpop_client, bound, workdir,
+                                              name="edge-dpop-fleet"))
         # In this order: abuse-reuse's check spends the one signature check of the source.
         abuse_alg = "ES256" if "ES256" in algorithms else algorithms[0]
         scenarios += [
@@ -793,6 +981,7 @@ def main():
             for scenario in scenarios:
                 scenario.run(wrk, lua_path, args.duration, args.connections)
             print(f"bench: round {round_index + 1}/{args.rounds} done", flush=True)
+        check_fleet_calls(by_name, scenarios)
 
         meta = {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -814,6 +1003,8 @@ def main():
     finally:
         for envoy in envoys:
             envoy.stop()
+        for service in reversed(fleet):
+            service.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
