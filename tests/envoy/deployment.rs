@@ -589,6 +589,75 @@ fn check_prometheus_rules(doc: &Value, what: &str) -> Vec<String> {
     names
 }
 
+/// The `fleet.cluster` values docs/fleet.md gives for Istio and Envoy Gateway.
+fn fleet_clusters_in_the_docs() -> String {
+    fs::read_to_string(support::repo_root().join("docs/fleet.md")).unwrap()
+}
+
+/// deploy/istio/fleet-ratelimit-service.yaml: the Service whose Istio cluster name the docs give
+/// as `fleet.cluster`, spoken to over HTTP/2; returns that cluster name.
+fn check_istio_ratelimit_service(doc: &Value, what: &str) -> String {
+    let name = text(doc, "/metadata/name", what);
+    let namespace = text(doc, "/metadata/namespace", what);
+    let port = &doc["spec"]["ports"][0];
+    assert_eq!(port["appProtocol"], "grpc", "{what}: HTTP/2 for gRPC");
+    let cluster = format!(
+        "outbound|{}||{name}.{namespace}.svc.cluster.local",
+        port["port"].as_u64().unwrap()
+    );
+    let docs = fleet_clusters_in_the_docs();
+    assert!(
+        docs.contains(&format!("\"cluster\": \"{cluster}\"")),
+        "{what}: docs/fleet.md names {cluster} as fleet.cluster"
+    );
+    let mut full = example_config();
+    full["abuse"] = json!({"lockout": {"max_failures": 5, "window_seconds": 60}});
+    full["fleet"] = json!({"cluster": cluster, "lockout": {}});
+    let text = serde_json::to_string(&full).unwrap();
+    if let Err(e) = edge_auth::policy::Policy::from_json(text.as_bytes()) {
+        panic!("{what}: the filter refuses fleet.cluster {cluster}: {e}");
+    }
+    cluster
+}
+
+/// deploy/envoy-gateway/envoypatchpolicy-ratelimit-cluster.yaml: adds a whole HTTP/2 cluster
+/// (an `add` with an empty path) whose name the docs give as `fleet.cluster`.
+fn check_ratelimit_cluster_patch(doc: &Value, what: &str) -> String {
+    assert_eq!(
+        doc["apiVersion"], "gateway.envoyproxy.io/v1alpha1",
+        "{what}"
+    );
+    assert_eq!(doc["spec"]["type"], "JSONPatch", "{what}");
+    assert_eq!(doc["spec"]["targetRef"]["kind"], "Gateway", "{what}");
+    let patch = &doc["spec"]["jsonPatches"][0];
+    assert_eq!(
+        patch["type"], "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+        "{what}"
+    );
+    assert_eq!(patch["operation"]["op"], "add", "{what}");
+    assert_eq!(patch["operation"]["path"], "", "{what}: a whole resource");
+    let cluster = &patch["operation"]["value"];
+    let name = text(cluster, "/name", what).to_string();
+    assert_eq!(patch["name"], name.as_str(), "{what}");
+    assert_eq!(
+        cluster["load_assignment"]["cluster_name"],
+        name.as_str(),
+        "{what}"
+    );
+    assert!(
+        cluster
+            .pointer("/typed_extension_protocol_options/envoy.extensions.upstreams.http.v3.HttpProtocolOptions/explicit_http_config/http2_protocol_options")
+            .is_some(),
+        "{what}: gRPC needs HTTP/2"
+    );
+    let docs = fleet_clusters_in_the_docs();
+    assert!(
+        docs.contains(&format!("\"cluster\": \"{name}\"")),
+        "{what}: docs/fleet.md names {name} as fleet.cluster"
+    );
+    name
+}
+
 #[test]
 fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_accepts() {
     let files = yaml_files(&support::repo_root().join("deploy"));
@@ -626,6 +695,18 @@ fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_a
                     assert_eq!(doc["spec"]["targetRefs"][0]["kind"], "Gateway", "{what}");
                     seen.push("ClientTrafficPolicy paths".to_string());
                 }
+                Some("Service") => {
+                    seen.push(format!(
+                        "Service {}",
+                        check_istio_ratelimit_service(doc, &what)
+                    ));
+                }
+                Some("EnvoyPatchPolicy") => {
+                    seen.push(format!(
+                        "EnvoyPatchPolicy cluster {}",
+                        check_ratelimit_cluster_patch(doc, &what)
+                    ));
+                }
                 None if doc.get("load_assignment").is_some() => {
                     check_https_wasm_cluster(doc, &what);
                     seen.push("Envoy cluster edge_auth_wasm".to_string());
@@ -647,9 +728,11 @@ fn every_manifest_in_deploy_is_complete_and_carries_a_configuration_the_filter_a
             "Envoy cluster edge_auth_wasm",
             "EnvoyExtensionPolicy HTTP",
             "EnvoyExtensionPolicy Image",
+            "EnvoyPatchPolicy cluster edge-auth-ratelimit",
             "IstioOperator path normalization",
             "Prometheus rules edge-auth",
             "Prometheus rules edge-auth-fleet-quota",
+            "Service outbound|8081||ratelimit.ratelimit.svc.cluster.local",
             "WasmPlugin https",
             "WasmPlugin oci"
         ],
