@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 
 use super::access_log;
-use super::fleet_state::{FleetCalls, FleetCheck, HeldAllow};
+use super::fleet_state::{AfterCount, FleetCalls, FleetCheck, HeldAllow};
 use super::metrics::Metrics;
 use super::nonce_key::nonce_key;
 use super::replay_store::{first_use, NotRecorded};
@@ -86,17 +86,27 @@ pub(crate) fn decide(host: &dyn Host, shared: &Shared, settled: &Settled) -> App
             Ok(decided) => decided,
             Err(flow) => return Applied::Done(flow),
         };
+    // A failed secret is counted by the fleet too, before the request is answered (refused,
+    // or in report mode forwarded).
+    let failed_secret =
+        failed_secret.filter(|_| shared.policy.fleet.as_ref().is_some_and(|f| f.lockout));
     match decision {
-        Decision::Allow(forwarding) => allow(host, shared, request, &forwarding, outcome, now),
+        Decision::Allow(forwarding) => match failed_secret {
+            Some((source, client_id)) => Applied::Fleet(FleetCheck::Lockout {
+                source,
+                client_id,
+                then: AfterCount::Forward(Box::new(HeldAllow::new(request, &forwarding, outcome))),
+            }),
+            None => allow(host, shared, request, &forwarding, outcome, now),
+        },
         Decision::Deny { denial, schemes } => {
             report(host, shared, &outcome);
             let response = deny_response(&shared.policy, &request, &denial, schemes);
-            match failed_secret.filter(|_| shared.policy.fleet.as_ref().is_some_and(|f| f.lockout))
-            {
+            match failed_secret {
                 Some((source, client_id)) => Applied::Fleet(FleetCheck::Lockout {
                     source,
                     client_id,
-                    response,
+                    then: AfterCount::Refuse(response),
                 }),
                 None => Applied::Done(send_deny(host, &response)),
             }

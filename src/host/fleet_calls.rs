@@ -15,7 +15,7 @@
 //! one line; nothing per request.
 
 use super::apply::{forward_held, refuse_held, send_deny, Shared};
-use super::fleet_state::{FleetCheck, InFlight};
+use super::fleet_state::{AfterCount, FleetCheck, InFlight};
 use super::metrics::FleetResult;
 use super::{Flow, Host};
 use crate::fleet::protocol::{self, Answer, Code};
@@ -173,7 +173,7 @@ fn with_answer(host: &dyn Host, shared: &Shared, check: FleetCheck, answer: &Ans
         FleetCheck::Lockout {
             source,
             client_id,
-            response,
+            then,
         } => {
             let over = |index: usize| answer.statuses.get(index) == Some(&Code::OverLimit);
             // Without per-descriptor statuses, an overall OVER_LIMIT locks the narrower pair.
@@ -182,7 +182,7 @@ fn with_answer(host: &dyn Host, shared: &Shared, check: FleetCheck, answer: &Ans
             if pair || whole_source {
                 lock_here(host, shared, &source, &client_id, whole_source);
             }
-            send_deny(host, &response)
+            after_count(host, shared, then)
         }
     }
 }
@@ -214,8 +214,16 @@ fn without_answer(host: &dyn Host, shared: &Shared, check: FleetCheck, cause: &s
             let denial = Denial::Unavailable("the fleet's DPoP replay check is unavailable".into());
             refuse_held(host, shared, *held, Some((denial, Reason::Internal)))
         }
-        // A failure is counted here whatever the fleet says: the refusal goes out as it is.
-        FleetCheck::Lockout { response, .. } => send_deny(host, &response),
+        // A failure is counted here whatever the fleet says: the answer goes out as it is.
+        FleetCheck::Lockout { then, .. } => after_count(host, shared, then),
+    }
+}
+
+/// Answers a request whose failed secret the fleet has counted (or could not).
+fn after_count(host: &dyn Host, shared: &Shared, then: AfterCount) -> Flow {
+    match then {
+        AfterCount::Refuse(response) => send_deny(host, &response),
+        AfterCount::Forward(held) => forward_held(host, shared, *held),
     }
 }
 

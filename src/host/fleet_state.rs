@@ -57,16 +57,24 @@ pub(crate) enum FleetCheck {
         /// What to do without an answer.
         on_unavailable: OnUnavailable,
     },
-    /// A failed secret: `response` (the refusal) is sent once the fleet has counted it, and
-    /// the source locked here if the fleet's count reached the limit.
+    /// A failed secret: the request is answered once the fleet has counted it, and the source
+    /// locked here if the fleet's count reached the limit.
     Lockout {
         /// Where the failure came from.
         source: Source,
         /// The client id the secret was presented for.
         client_id: String,
-        /// The refusal to send.
-        response: DenyResponse,
+        /// How the request is answered then.
+        then: AfterCount,
     },
+}
+
+/// How a request with a failed secret is answered once the fleet has counted it.
+pub(crate) enum AfterCount {
+    /// Refused (enforced).
+    Refuse(DenyResponse),
+    /// Forwarded without its credential (report mode: the failure is counted, not enforced).
+    Forward(Box<HeldAllow>),
 }
 
 impl FleetCheck {

@@ -360,3 +360,80 @@ fn the_fleet_section_is_checked_against_what_it_would_share() {
     config["fleet"]["lockout"] = json!({"on_unavailable": "fail_closed"});
     refused(config, "fleet.lockout.on_unavailable");
 }
+
+#[test]
+fn in_report_mode_a_failed_secret_is_counted_by_the_fleet_then_forwarded_without_it() {
+    let host = host();
+    let mut config = lockout_fleet_config();
+    config["mode"] = json!("report");
+    let worker = host.worker(&config);
+    let (mut flow, result) = key_pair(&host, &worker, 2, "wrong");
+    assert_eq!(result, Flow::Pause, "held while the fleet counts it");
+    let call = host.last_call();
+    assert!(String::from_utf8_lossy(call.body.as_deref().unwrap()).contains("failed_secret"));
+    let answer = [0x08, 2, 0x12, 2, 0x08, 2, 0x12, 2, 0x08, 1];
+    host.answer_grpc(&worker, Some(&mut flow), 2, call.token, 0, &answer);
+    let request = host.request(2);
+    assert_eq!(request.resumed, 1, "report mode forwards");
+    assert!(request.replies.is_empty());
+    assert!(
+        request
+            .set_headers
+            .contains(&("clientsecret".to_string(), None)),
+        "without the secret: {:?}",
+        request.set_headers
+    );
+    // The fleet's lock is kept here: the next request would be refused, and is forwarded.
+    let (_, result) = key_pair(&host, &worker, 3, &secret(KEY_CLIENT));
+    assert_eq!(result, Flow::Continue);
+    assert_eq!(
+        metric(
+            &host,
+            "edge_auth_would_deny_total.reason.locked_out.credential.api_key.provider.none"
+        ),
+        1,
+        "{:?}",
+        host.metrics.borrow()
+    );
+}
+
+/// A request that waited for its issuer's keys is decided when the root context installs
+/// them: its fleet call is made while the root runs, so the answer comes to the root, which
+/// hands it to the waiting request.
+#[test]
+fn a_request_woken_by_its_keys_gets_the_fleets_answer_through_the_root_context() {
+    use edge_auth::jwt::mint::SigningKey;
+    let iss = "https://idp.example.com/realms/main";
+    let mut config = dpop_fleet_config("fail_closed");
+    config["providers"][0] = json!({
+        "name": "remote", "issuer": iss, "audiences": ["edge-api"], "algorithms": ["ES256"],
+        "remote_jwks": {"cluster": "idp", "uri": "https://idp.example.com/certs",
+                        "refresh_seconds": 60}
+    });
+    let host = host();
+    let worker = host.worker(&config);
+    let key = SigningKey::generate(Algorithm::ES256)
+        .unwrap()
+        .with_kid("k1");
+    let client = DpopClient::new(Algorithm::ES256);
+    let claims = issuer().claims(now(), json!({"iss": iss, "cnf": {"jkt": client.jkt()}}));
+    let token = key.sign(&claims).unwrap();
+    let proof = client.proof("GET", URL, Some(&token), now());
+    let (_flow, result) = dpop_request(&host, &worker, 2, &token, &proof);
+    assert_eq!(result, Flow::Pause, "waits for the keys");
+    // The root fetches the keys; installing them decides the waiting request.
+    host.tick(&worker);
+    let fetch = host.last_call();
+    assert_eq!(fetch.cluster, "idp");
+    let jwks = json!({"keys": [key.public_jwk("k1")]}).to_string();
+    host.answer_root(&worker, fetch.token, Some(200), jwks.as_bytes());
+    let call = host.last_call();
+    assert_eq!(call.path, RLS_PATH, "then the fleet is asked");
+    assert_eq!(host.request(2).resumed, 0, "not before the fleet answers");
+    host.answer_grpc(&worker, None, ROOT, call.token, 0, OK);
+    let request = host.request(2);
+    assert_eq!(request.resumed, 1);
+    assert!(request.replies.is_empty(), "{:?}", request.replies);
+    assert!(request.set_headers.contains(&("dpop".to_string(), None)));
+    assert_eq!(worker.fleet_calls_in_flight(), 0);
+}
