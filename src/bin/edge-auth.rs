@@ -155,7 +155,50 @@ fn check(args: &[String]) -> Result<(), String> {
         println!("  mode: report (would-be refusals are forwarded, counted and logged)");
     }
     check_nonces(&policy);
+    check_fleet(&policy);
     Ok(())
+}
+
+/// `check`'s line about what the fleet's rate limit service keeps, or what each Envoy keeps
+/// alone when there is no `fleet` section (docs/fleet.md).
+fn check_fleet(policy: &Policy) {
+    let dpop = policy.sender.dpop.is_some();
+    let lockout = policy.abuse.lockout.is_some();
+    let Some(fleet) = &policy.fleet else {
+        let alone: Vec<&str> = [
+            (dpop, "DPoP proof replay"),
+            (lockout, "failed-secret lockout"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, what)| *what)
+        .collect();
+        if !alone.is_empty() {
+            println!(
+                "  per Envoy (no fleet section): {}; a fleet behind one load balancer shares \
+                 them through `fleet` (docs/fleet.md)",
+                alone.join(", ")
+            );
+        }
+        return;
+    };
+    let mut uses = Vec::new();
+    if let Some(on_unavailable) = fleet.dpop_replay {
+        uses.push(format!(
+            "DPoP proofs single use (without an answer: {})",
+            on_unavailable.name()
+        ));
+    }
+    if fleet.lockout {
+        uses.push("failed secrets counted (without an answer: local)".to_string());
+    }
+    println!(
+        "  fleet: rate limit service through cluster {}, domain {}, timeout {} ms: {}",
+        fleet.cluster,
+        fleet.domain,
+        fleet.timeout_ms,
+        uses.join(", ")
+    );
 }
 
 /// `check`'s line about DPoP server nonces (never a key), and a warning on standard error when

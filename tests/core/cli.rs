@@ -447,3 +447,34 @@ fn explain_uses_the_configured_nonce_keys_and_never_prints_them() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(!stdout.contains(&text[..8]) && !stderr.contains(&text[..8]));
 }
+
+/// `check` says what the fleet keeps, or what each Envoy keeps alone without a `fleet` section.
+#[test]
+fn check_names_what_the_fleet_keeps_and_what_stays_per_envoy() {
+    let mut config = fixtures::access_config();
+    config["abuse"] = serde_json::json!({"lockout": {"max_failures": 5, "window_seconds": 60}});
+    let path = temp_file("fleet-off.json", &config.to_string());
+    let output = edge_auth(&["check", path.to_str().unwrap()], b"");
+    std::fs::remove_file(&path).unwrap();
+    assert!(output.status.success());
+    let stdout = stdout_of(&output);
+    assert!(
+        stdout.contains("per Envoy (no fleet section): failed-secret lockout"),
+        "{stdout}"
+    );
+
+    config["fleet"] = serde_json::json!({"cluster": "ratelimit", "lockout": {}});
+    let path = temp_file("fleet-on.json", &config.to_string());
+    let output = edge_auth(&["check", path.to_str().unwrap()], b"");
+    std::fs::remove_file(&path).unwrap();
+    assert!(output.status.success());
+    let stdout = stdout_of(&output);
+    assert!(
+        stdout.contains(
+            "fleet: rate limit service through cluster ratelimit, domain edge-auth, timeout 100 \
+             ms: failed secrets counted (without an answer: local)"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("per Envoy"), "{stdout}");
+}
