@@ -227,7 +227,8 @@ fn after_count(host: &dyn Host, shared: &Shared, then: AfterCount) -> Flow {
     }
 }
 
-/// Logs the start of an outage once.
+/// Logs the start of an outage once (whichever use meets it first), saying what each
+/// configured use does until the service answers again.
 fn outage(shared: &Shared, fleet_use: FleetUse, cause: &str) {
     let Ok(mut calls) = shared.fleet.try_borrow_mut() else {
         return;
@@ -236,19 +237,23 @@ fn outage(shared: &Shared, fleet_use: FleetUse, cause: &str) {
         return;
     }
     calls.out = true;
-    let (cluster, on_unavailable) = shared.policy.fleet.as_ref().map_or(("", ""), |fleet| {
-        let dpop = fleet.dpop_replay.map_or("", OnUnavailable::name);
-        (fleet.cluster.as_str(), dpop)
-    });
+    let Some(fleet) = shared.policy.fleet.as_ref() else {
+        return;
+    };
+    let mut meanwhile = Vec::new();
+    match fleet.dpop_replay {
+        Some(OnUnavailable::FailClosed) => meanwhile.push("DPoP proofs are refused (503)"),
+        Some(OnUnavailable::Local) => meanwhile.push("DPoP proofs are checked by this Envoy alone"),
+        None => {}
+    }
+    if fleet.lockout {
+        meanwhile.push("failed secrets are counted by this Envoy alone");
+    }
     log::warn!(
-        "the rate limit service (cluster {cluster}) gave no answer for {}: {cause}; until it \
-         does, DPoP proofs are {}, failed secrets counted by this Envoy alone",
+        "the rate limit service (cluster {}) gave no answer for {}: {cause}; until it does, {}",
+        fleet.cluster,
         fleet_use.name(),
-        match on_unavailable {
-            "local" => "checked by this Envoy alone",
-            "fail_closed" => "refused (503)",
-            _ => "not checked by the fleet",
-        }
+        meanwhile.join(", ")
     );
 }
 

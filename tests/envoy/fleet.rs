@@ -694,4 +694,11 @@ fn without_the_rate_limit_service_dpop_fails_closed_or_local_in_time_and_recover
         &fleet_options(hanging.port),
     );
     check(&stuck, 503, "hanging service, fail_closed");
+    // A cluster Envoy does not have: no call can be made, and the VM lives on.
+    let config = dpop_fleet_config("fail_closed").replace("\"ratelimit\"", "\"no-such-cluster\"");
+    assert!(config.contains("no-such-cluster"));
+    let missing = Envoy::start_with(&config, &fleet_options(ratelimit.port()));
+    check(&missing, 503, "missing cluster, fail_closed");
+    check(&missing, 503, "missing cluster, again");
+    missing.wait_for_log("cannot call cluster no-such-cluster");
 }
