@@ -267,10 +267,15 @@ fn token_keys(policy: &Policy) -> token::InlineKeys<'_> {
     token::InlineKeys(&policy.providers)
 }
 
-/// Discovery documents, introspection answers, and the records other workers share (fetch
-/// leases, key records, abuse-limit buckets): interpreted or refused, never a panic, and an
-/// active introspection answer is never trusted past its own `exp`.
+/// Discovery documents, introspection answers, the fleet's rate limit service answers, and the
+/// records other workers share (fetch leases, key records, abuse-limit buckets): interpreted or
+/// refused, never a panic, and an active introspection answer is never trusted past its own
+/// `exp`.
 pub fn issuer_answers(data: &[u8]) {
+    if let Ok(answer) = edge_auth::fleet::protocol::decode_response(data) {
+        // Each status takes at least two bytes (its tag and length).
+        assert!(answer.statuses.len() * 2 <= data.len(), "statuses from nothing");
+    }
     if let Ok(url) = discovery::jwks_url(data, ISSUER) {
         assert!(!url.authority.is_empty(), "a JWKS URL without a host");
     }
