@@ -4,7 +4,7 @@
 //! The HTTP context and the issuer calls both decide requests through here; neither calls into
 //! the other's internals for it. A decision that needs a wait (keys, introspection) is handed
 //! back as [`Applied`]: only the HTTP context may start one, and a woken request is decided
-//! with what there is ([`decide_now`]).
+//! with what there is ([`super::woken::decide_now`]).
 //!
 //! A local reply that cannot be sent must neither let the request through nor leave it paused
 //! until Envoy's timeout: [`send`] falls back to a bare 503, then to resetting the stream.
