@@ -1,6 +1,7 @@
 //! Tokens from a cookie (`cookie_token`), through the whole decision, natively: read like any
 //! bearer token, one credential among the others, and cut from the `Cookie` header whatever the
-//! decision (allowed, refused in report mode, public, preflight), the other cookies kept.
+//! decision (allowed, refused in report mode, public, preflight), the other cookies kept; and
+//! any `Cookie` header read without panic, leaving no token cookie behind.
 
 use crate::fixtures;
 
@@ -9,6 +10,7 @@ use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::decision::{authorize, Decision, Forwarding};
 use edge_auth::policy::deny::Denial;
 use edge_auth::policy::Policy;
+use edge_auth::request::cookie_token::{self, CookieToken};
 use fixtures::*;
 use serde_json::{json, Value};
 
@@ -288,4 +290,32 @@ fn the_token_cookie_is_cut_whatever_the_decision() {
         "{forwarding:?}"
     );
     assert_eq!(cookie_change(&forwarding), Some(Some("theme=dark")));
+}
+
+#[test]
+fn any_cookie_header_is_read_without_panic_and_never_leaves_the_token() {
+    const PIECES: &[&str] = &[
+        "t", "t=", "=", ";", "; ", ",", " ", "\t", "\"", "a", "x=1", "t=a.b", "é", "%", "==", "T",
+    ];
+    let mut rng = Rng(0x00C0_FFEE);
+    for _ in 0..20_000 {
+        let headers: Vec<String> = (0..1 + rng.below(3))
+            .map(|_| {
+                (0..rng.below(8))
+                    .map(|_| PIECES[rng.below(PIECES.len())])
+                    .collect()
+            })
+            .collect();
+        let found = cookie_token::find(headers.iter().map(String::as_str), "t");
+        if let Some(others) = found.others() {
+            assert_eq!(
+                cookie_token::find([others], "t"),
+                CookieToken::Absent,
+                "{headers:?} left {others:?}"
+            );
+        }
+        if let CookieToken::Found { token, .. } = &found {
+            assert!(!token.contains(['"', ';', ',', ' ']), "{headers:?}");
+        }
+    }
 }
