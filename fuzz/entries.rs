@@ -21,6 +21,7 @@ use edge_auth::policy::decision::{authorize, authorize_guarded, Decision};
 use edge_auth::policy::rules::{Requirement, Rules};
 use edge_auth::policy::Policy;
 use edge_auth::request::allowlist::url_host;
+use edge_auth::request::cookie_token::{self, CookieToken};
 use edge_auth::request::credential::Request;
 use edge_auth::request::path::{LetterCase, PathOptions};
 use edge_auth::request::query_token;
@@ -40,7 +41,8 @@ pub const CLIENT: &str = "fuzz-client";
 pub const SECRET: &str = "fuzz-secret";
 
 /// The configuration every entry but `config` and `jwks` decides with: tokens from the fixed
-/// issuer, an API client with network and origin allow-lists, Basic, a query token, route
+/// issuer, an API client with network and origin allow-lists, Basic, a query token, a token
+/// cookie, route
 /// rules, trusted `X-Forwarded-For`, and both abuse limits.
 pub fn base_config() -> Value {
     let jwks: Value = serde_json::from_str(JWKS).unwrap_or(Value::Null);
@@ -59,6 +61,7 @@ pub fn base_config() -> Value {
             }]
         },
         "query_token": {"param": "token"},
+        "cookie_token": {"name": "access_token"},
         "app_header": "appId",
         "trusted_hops": 1,
         "rules": [
@@ -214,8 +217,9 @@ pub fn request_from(data: &[u8]) -> Request {
 }
 
 /// Credential extraction from arbitrary header maps (bearer, key pairs, Basic, query tokens,
-/// `X-Forwarded-For`, `Origin`), through the whole guarded decision: a documented status
-/// always, and the source address one of the forwarded entries.
+/// token cookies, `X-Forwarded-For`, `Origin`), through the whole guarded decision: a documented
+/// status always, the source address one of the forwarded entries, and the `Cookie` value left
+/// for the upstream free of the token cookie.
 pub fn credential_headers(data: &[u8]) {
     let policy = base();
     let request = request_from(data);
@@ -237,6 +241,15 @@ pub fn credential_headers(data: &[u8]) {
         }
     }
     let _ = query_token::strip(&request.path, "token");
+    if let Some(others) =
+        cookie_token::find(request.header_values("cookie"), "access_token").others()
+    {
+        assert_eq!(
+            cookie_token::find([others], "access_token"),
+            CookieToken::Absent,
+            "the token cookie is left in {others:?}"
+        );
+    }
     let store = MemoryStore::default();
     let mut cache = TokenCache::new(4);
     for _ in 0..2 {

@@ -129,6 +129,9 @@ fn check(args: &[String]) -> Result<(), String> {
     if let Some(param) = &credentials.query_param {
         println!("  query token parameter: {param} (removed before the upstream)");
     }
+    if let Some(name) = &credentials.cookie_name {
+        println!("  token cookie: {name} (removed before the upstream)");
+    }
     if let Some((id, secret)) = &credentials.api_key_headers {
         println!("  API key headers: {id} / {secret}");
     }

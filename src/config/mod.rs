@@ -70,6 +70,8 @@ struct RawConfig {
     #[serde(default)]
     query_token: Option<RawQueryToken>,
     #[serde(default)]
+    cookie_token: Option<RawCookieToken>,
+    #[serde(default)]
     app_header: Option<String>,
     #[serde(default)]
     trusted_hops: Option<usize>,
@@ -134,6 +136,12 @@ struct RawClient {
 #[serde(deny_unknown_fields)]
 struct RawQueryToken {
     param: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCookieToken {
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -266,6 +274,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
     let (providers, endpoints) = compile_providers(raw.providers, &sender_settings)?;
     let token_sources = compile_token_headers(raw.token_headers, jwt_enabled, &sender_settings)?;
     let query_param = raw.query_token.map(compile_query_param).transpose()?;
+    let cookie_name = raw.cookie_token.map(compile_cookie_name).transpose()?;
     let (api_key_headers, basic, clients) = match raw.api_keys {
         None => (None, false, ClientRegistry::default()),
         Some(api_keys) => compile_api_keys(api_keys, &token_sources)?,
@@ -273,6 +282,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
     let credentials = CredentialSources {
         token_headers: token_sources,
         query_param,
+        cookie_name,
         api_key_headers,
         basic,
     };
@@ -371,6 +381,7 @@ fn check_credentials_configured(raw: &RawConfig) -> Result<(), ConfigError> {
         for (name, set) in [
             ("token_headers", raw.token_headers.is_some()),
             ("query_token", raw.query_token.is_some()),
+            ("cookie_token", raw.cookie_token.is_some()),
         ] {
             if set {
                 return Err(ConfigError::new(
@@ -477,6 +488,24 @@ fn compile_query_param(query: RawQueryToken) -> Result<String, ConfigError> {
         Err(ConfigError::new(
             "query_token.param",
             "must be a plain parameter name (letters, digits, - _ . ~)",
+        ))
+    }
+}
+
+/// `cookie_token.name`: a cookie name, an RFC 6265 token (RFC 9110 tchars).
+fn compile_cookie_name(cookie: RawCookieToken) -> Result<String, ConfigError> {
+    const SPECIALS: &[u8] = b"!#$%&'*+-.^_`|~";
+    let valid = !cookie.name.is_empty()
+        && cookie
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || SPECIALS.contains(&b));
+    if valid {
+        Ok(cookie.name)
+    } else {
+        Err(ConfigError::new(
+            "cookie_token.name",
+            "must be a cookie name (letters, digits, ! # $ % & ' * + - . ^ _ ` | ~)",
         ))
     }
 }
@@ -1472,12 +1501,54 @@ mod tests {
     }
 
     #[test]
+    fn the_token_cookie_is_named_by_an_rfc_6265_token() {
+        for good in ["access_token", "__Host-at", "a.b~c!"] {
+            let mut config = valid();
+            config["cookie_token"] = json!({"name": good});
+            let policy = Policy::from_json(config.to_string().as_bytes()).unwrap();
+            assert_eq!(policy.credentials.cookie_name.as_deref(), Some(good));
+        }
+        for bad in [
+            "",
+            "access token",
+            "a=b",
+            "a;b",
+            "a,b",
+            "\"quoted\"",
+            "caf\u{e9}",
+            "a\tb",
+        ] {
+            let mut config = valid();
+            config["cookie_token"] = json!({"name": bad});
+            let err = error_of(config);
+            assert_eq!(
+                err.to_string(),
+                "cookie_token.name: must be a cookie name (letters, digits, ! # $ % & ' * + - . ^ _ ` | ~)",
+                "{bad:?}"
+            );
+        }
+        let mut config = valid();
+        config["cookie_token"] = json!({"cookie": "access_token"});
+        assert_eq!(error_of(config).field(), "cookie_token.cookie");
+        assert!(Policy::from_json(valid().to_string().as_bytes())
+            .unwrap()
+            .credentials
+            .cookie_name
+            .is_none());
+    }
+
+    #[test]
     fn tokens_need_a_provider() {
         let config = json!({
             "api_keys": {"basic": true, "clients": [client()]},
             "query_token": {"param": "token"}
         });
         assert_eq!(error_of(config).field(), "query_token");
+        let config = json!({
+            "api_keys": {"basic": true, "clients": [client()]},
+            "cookie_token": {"name": "access_token"}
+        });
+        assert_eq!(error_of(config).field(), "cookie_token");
         assert_eq!(error_of(json!({})).field(), "providers");
     }
 

@@ -40,8 +40,7 @@ use crate::policy::rules::{Requirement, Route};
 use crate::policy::sender;
 use crate::policy::trace::{Tracer, Untraced};
 use crate::policy::Policy;
-use crate::request::credential::{Credential, CredentialKind, Presented, Request};
-use crate::request::query_token::QueryToken;
+use crate::request::credential::{Credential, CredentialKind, Embedded, Place, Presented, Request};
 use crate::request::transport::TlsVersion;
 
 /// Decides `request` at time `now` (Unix seconds), consulting and filling `cache`, with the keys
@@ -156,12 +155,16 @@ pub fn evaluate_guarded<'a, T: Tracer>(
     }
 }
 
+/// The header the token cookie comes in (HTTP/2's several are one list to Envoy's filters).
+const COOKIE: &str = "cookie";
+
 /// One request on its way through the stages: what they read, and what they learnt so far.
 struct Run<'a, 'r, T> {
     policy: &'a Policy,
     request: &'r Request,
     trace: &'r mut T,
-    /// The header changes so far: spoofed identity headers removed, the query token cut.
+    /// The header changes so far: spoofed identity headers removed, the query token and the
+    /// token cookie cut.
     forwarding: Forwarding<'a>,
     /// What is reported about the decision.
     outcome: Outcome<'a>,
@@ -172,27 +175,33 @@ struct Run<'a, 'r, T> {
     /// The headers the credential was read from; `None` until it was read (a refusal in report
     /// mode then strips every header that may carry a secret).
     consumed: Option<Vec<&'a str>>,
-    /// The token parameter of the query string, read once.
-    query: QueryToken,
+    /// The token parameter of the query string and the token cookie, read once.
+    embedded: Embedded,
 }
 
 impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
     /// A request before any stage: identity headers the client sent are removed (they could be
     /// spoofed; the ones it did not send need no removal, and every removal is a call into
-    /// Envoy), and a query token is cut from the path whatever happens next.
+    /// Envoy), and a query token and a token cookie are cut whatever happens next: the path
+    /// loses the parameter, the `Cookie` header the cookie (and goes when no other is left).
     fn new(policy: &'a Policy, request: &'r Request, trace: &'r mut T) -> Run<'a, 'r, T> {
-        // The query string is read once: the credential stage finds the token in this.
-        let query = policy.credentials.query_token(request);
-        let forwarding = Forwarding {
+        // The query string and cookies are read once: the credential stage finds tokens in this.
+        let embedded = policy.credentials.embedded(request);
+        let mut forwarding = Forwarding {
             remove: policy
                 .forward
                 .header_names()
                 .filter(|name| request.has_header(name))
                 .collect(),
             set: Vec::new(),
-            path: query.path_without().map(str::to_string),
+            path: embedded.query.path_without().map(str::to_string),
             replay: None,
         };
+        match embedded.cookie.others() {
+            None => {}
+            Some("") => forwarding.remove.push(COOKIE),
+            Some(others) => forwarding.set.push((COOKIE, others.to_string())),
+        }
         Run {
             policy,
             request,
@@ -202,7 +211,7 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
             report: policy.report,
             schemes: &[],
             consumed: None,
-            query,
+            embedded,
         }
     }
 
@@ -348,7 +357,7 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
     /// Credential: the one credential the request carries, of a kind the route accepts.
     fn credential(&mut self, route: &Route) -> Result<Presented<'a, 'r>, Stop<'a>> {
         let policy = self.policy;
-        let presented = match policy.credentials.find_with(self.request, &self.query) {
+        let presented = match policy.credentials.find_with(self.request, &self.embedded) {
             Ok(Some(presented)) => presented,
             Ok(None) => {
                 self.trace.fail("credential", || "none found".into());
@@ -519,7 +528,15 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
 /// Where the credential was found, for the trace.
 fn place(policy: &Policy, presented: &Presented<'_, '_>) -> String {
     match (&presented.credential, presented.consumed_headers.first()) {
-        (Credential::Jwt(_), _) if presented.from_query => "the query string".to_string(),
+        (Credential::Jwt(_), _) if presented.place == Place::Query => "the query string".into(),
+        (Credential::Jwt(_), _) if presented.place == Place::Cookie => {
+            let name = policy
+                .credentials
+                .cookie_name
+                .as_deref()
+                .unwrap_or_default();
+            format!("cookie {name}")
+        }
         (Credential::ApiKey { .. }, _) => policy
             .credentials
             .api_key_headers

@@ -1,12 +1,15 @@
 //! The request as the core sees it, and finding the caller's credential in it.
 //!
-//! Credential kinds: a JWT (from a token header or, opt-in, the query string), an API key pair
+//! Credential kinds: a JWT (from a token header or, opt-in, the query string or a cookie), an API key pair
 //! (id and secret headers), and HTTP Basic `id:secret`. Token headers are tried in the configured
 //! order; the first that is present and starts with its scheme prefix (compared
 //! case-insensitively) supplies the JWT. When that header is not `Authorization`, the client's
 //! `Authorization` is its own business and is not read as a credential. Presenting two
-//! credentials at once is refused, never resolved in either's favour. Only the headers a
-//! credential came in are consumed; every other header passes upstream untouched.
+//! credentials at once is refused, never resolved in either's favour (a token cookie with an
+//! `Authorization` header too is two). Only the headers a credential came in are consumed; every
+//! other header passes upstream untouched. The query token and the token cookie are read once
+//! ([`Embedded`]), since the decision also cuts them from what the upstream gets, whatever it
+//! decides.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -15,6 +18,7 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 
+use crate::request::cookie_token::{self, CookieToken};
 use crate::request::query_token::{self, QueryToken};
 
 /// Base64 as HTTP Basic uses it (RFC 7617); padding tolerated.
@@ -162,6 +166,10 @@ pub enum CredentialError {
     MalformedBasic,
     /// More than one credential in one request.
     SeveralCredentials,
+    /// The token cookie's value is not a token68.
+    MalformedCookie,
+    /// The token cookie appears more than once.
+    RepeatedCookie,
 }
 
 impl std::fmt::Display for CredentialError {
@@ -172,6 +180,8 @@ impl std::fmt::Display for CredentialError {
             CredentialError::IncompleteKeyPair => "the API key pair is incomplete",
             CredentialError::MalformedBasic => "the Basic credential is not base64 of id:secret",
             CredentialError::SeveralCredentials => "more than one credential was presented",
+            CredentialError::MalformedCookie => "the token cookie's value is not a token",
+            CredentialError::RepeatedCookie => "the token cookie appears more than once",
         })
     }
 }
@@ -340,8 +350,30 @@ pub struct Presented<'s, 'r> {
     pub credential: Credential<'r>,
     /// Headers the credential was read from that must not reach the upstream.
     pub consumed_headers: Vec<&'s str>,
-    /// Whether the token came in the URL (its parameter is cut from the forwarded `:path`).
-    pub from_query: bool,
+    /// Where it came from.
+    pub place: Place,
+}
+
+/// Where a credential was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// In headers of its own ([`Presented::consumed_headers`]), removed before the upstream.
+    Headers,
+    /// In the URL: its parameter is cut from the forwarded `:path`.
+    Query,
+    /// In a cookie: it is cut from the forwarded `Cookie` header.
+    Cookie,
+}
+
+/// The tokens a request may carry among other data, the query string and the cookies: read
+/// once ([`CredentialSources::embedded`]), because the decision cuts them from what the
+/// upstream gets whatever it decides, and the credential stage reads them from this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Embedded {
+    /// The token parameter of the query string.
+    pub query: QueryToken,
+    /// The token cookie.
+    pub cookie: CookieToken,
 }
 
 /// Where credentials may be found, compiled from the configuration.
@@ -351,6 +383,8 @@ pub struct CredentialSources {
     pub token_headers: Vec<TokenSource>,
     /// Query parameter that may carry a JWT.
     pub query_param: Option<String>,
+    /// Cookie that may carry a JWT.
+    pub cookie_name: Option<String>,
     /// API key id and secret header names.
     pub api_key_headers: Option<(String, String)>,
     /// Whether `Authorization: Basic` is read.
@@ -361,7 +395,11 @@ impl CredentialSources {
     /// Whether credentials of this kind can be presented at all.
     pub fn offers(&self, kind: CredentialKind) -> bool {
         match kind {
-            CredentialKind::Jwt => !self.token_headers.is_empty() || self.query_param.is_some(),
+            CredentialKind::Jwt => {
+                !self.token_headers.is_empty()
+                    || self.query_param.is_some()
+                    || self.cookie_name.is_some()
+            }
             CredentialKind::ApiKey => self.api_key_headers.is_some(),
             CredentialKind::Basic => self.basic,
         }
@@ -369,7 +407,8 @@ impl CredentialSources {
 
     /// Every header that may carry a secret (token headers, the API key secret header,
     /// `authorization` when Basic is on), each once: what a forwarded request whose credential
-    /// could not be read must lose.
+    /// could not be read must lose. Not `cookie`: only the token cookie is cut from it, for
+    /// every request ([`Self::embedded`]).
     pub fn secret_headers(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.token_headers.iter().map(TokenSource::header).collect();
         if let Some((_, secret)) = &self.api_key_headers {
@@ -401,20 +440,39 @@ impl CredentialSources {
             })
     }
 
+    /// The token cookie of `request`'s `Cookie` headers, read once: [`CookieToken::Absent`]
+    /// where no token cookie is configured.
+    pub fn cookie_token(&self, request: &Request) -> CookieToken {
+        self.cookie_name
+            .as_ref()
+            .map_or(CookieToken::Absent, |name| {
+                cookie_token::find(request.header_values("cookie"), name)
+            })
+    }
+
+    /// The query token and the token cookie of `request`, each read once.
+    pub fn embedded(&self, request: &Request) -> Embedded {
+        Embedded {
+            query: self.query_token(request),
+            cookie: self.cookie_token(request),
+        }
+    }
+
     /// Finds the one credential in `request`; `None` when there is none, an error when it is
     /// malformed or when there are several.
     pub fn find<'s, 'r>(
         &'s self,
         request: &'r Request,
     ) -> Result<Option<Presented<'s, 'r>>, CredentialError> {
-        self.find_with(request, &self.query_token(request))
+        self.find_with(request, &self.embedded(request))
     }
 
-    /// [`Self::find`], with the query token already read ([`Self::query_token`]).
+    /// [`Self::find`], with the query token and the token cookie already read
+    /// ([`Self::embedded`]).
     pub fn find_with<'s, 'r>(
         &'s self,
         request: &'r Request,
-        query: &QueryToken,
+        embedded: &Embedded,
     ) -> Result<Option<Presented<'s, 'r>>, CredentialError> {
         let mut found: Vec<Presented<'s, 'r>> = Vec::with_capacity(1);
         let bearer = find_bearer(&self.token_headers, request)?;
@@ -424,21 +482,10 @@ impl CredentialSources {
             found.push(Presented {
                 credential: Credential::Jwt(Cow::Borrowed(bearer.token)),
                 consumed_headers: vec![bearer.header],
-                from_query: false,
+                place: Place::Headers,
             });
         }
-        match query {
-            QueryToken::Absent => {}
-            QueryToken::Repeated { .. } => return Err(CredentialError::RepeatedHeader),
-            QueryToken::Found { token, .. } if token.is_empty() => {
-                return Err(CredentialError::EmptyToken)
-            }
-            QueryToken::Found { token, .. } => found.push(Presented {
-                credential: Credential::Jwt(Cow::Owned(token.clone())),
-                consumed_headers: Vec::new(),
-                from_query: true,
-            }),
-        }
+        found.extend(embedded_tokens(embedded)?);
         if let Some((id_header, secret_header)) = &self.api_key_headers {
             let id = request.single_header(id_header)?;
             let secret = request.single_header(secret_header)?;
@@ -448,7 +495,7 @@ impl CredentialSources {
                     found.push(Presented {
                         credential: Credential::ApiKey { id, secret },
                         consumed_headers: vec![secret_header.as_str()],
-                        from_query: false,
+                        place: Place::Headers,
                     })
                 }
                 _ => return Err(CredentialError::IncompleteKeyPair),
@@ -464,6 +511,32 @@ impl CredentialSources {
         }
         Ok(found.pop())
     }
+}
+
+/// The tokens of the query string and the cookies: none, one or both (two credentials).
+fn embedded_tokens<'s, 'r>(embedded: &Embedded) -> Result<Vec<Presented<'s, 'r>>, CredentialError> {
+    let query = match &embedded.query {
+        QueryToken::Absent => None,
+        QueryToken::Repeated { .. } => return Err(CredentialError::RepeatedHeader),
+        QueryToken::Found { token, .. } => Some((token, Place::Query)),
+    };
+    let cookie = match &embedded.cookie {
+        CookieToken::Absent => None,
+        CookieToken::Repeated { .. } => return Err(CredentialError::RepeatedCookie),
+        CookieToken::Malformed { .. } => return Err(CredentialError::MalformedCookie),
+        CookieToken::Found { token, .. } => Some((token, Place::Cookie)),
+    };
+    let tokens = [query, cookie].into_iter().flatten();
+    if tokens.clone().any(|(token, _)| token.is_empty()) {
+        return Err(CredentialError::EmptyToken);
+    }
+    Ok(tokens
+        .map(|(token, place)| Presented {
+            credential: Credential::Jwt(Cow::Owned(token.clone())),
+            consumed_headers: Vec::new(),
+            place,
+        })
+        .collect())
 }
 
 fn read_basic(request: &Request) -> Result<Option<Presented<'static, '_>>, CredentialError> {
@@ -491,7 +564,7 @@ fn read_basic(request: &Request) -> Result<Option<Presented<'static, '_>>, Crede
             secret: secret.to_string(),
         },
         consumed_headers: vec!["authorization"],
-        from_query: false,
+        place: Place::Headers,
     }))
 }
 
@@ -616,6 +689,7 @@ mod tests {
         CredentialSources {
             token_headers: sources(),
             query_param: Some("token".into()),
+            cookie_name: Some("access_token".into()),
             api_key_headers: Some(("clientid".into(), "clientsecret".into())),
             basic: true,
         }
@@ -658,7 +732,7 @@ mod tests {
         req.path = "/f?a=1&token=x.y.z".into();
         let found = all.find(&req).unwrap().unwrap();
         assert_eq!(found.credential, Credential::Jwt(Cow::Borrowed("x.y.z")));
-        assert!(found.from_query);
+        assert_eq!(found.place, Place::Query);
         assert_eq!(all.query_token(&req).path_without(), Some("/f?a=1"));
         assert!(found.consumed_headers.is_empty());
     }
@@ -699,6 +773,60 @@ mod tests {
         let mut req = request(&[("x-rpz-auth", "Bearer a.b.c")]);
         req.path = "/?token=d.e.f".into();
         assert_eq!(all.find(&req), Err(CredentialError::SeveralCredentials));
+    }
+
+    #[test]
+    fn a_token_cookie_is_a_jwt_and_one_credential_among_the_others() {
+        let all = all_sources();
+        let req = request(&[("cookie", "theme=dark; access_token=x.y.z")]);
+        let found = all.find(&req).unwrap().unwrap();
+        assert_eq!(found.credential, Credential::Jwt(Cow::Borrowed("x.y.z")));
+        assert_eq!(found.place, Place::Cookie);
+        assert!(found.consumed_headers.is_empty());
+        assert_eq!(all.embedded(&req).cookie.others(), Some("theme=dark"));
+
+        let cookie = ("cookie", "access_token=x.y.z");
+        for other in [
+            ("authorization", "Bearer a.b.c"),
+            ("x-rpz-auth", "Bearer a.b.c"),
+        ] {
+            let req = request(&[other, cookie]);
+            assert_eq!(all.find(&req), Err(CredentialError::SeveralCredentials));
+        }
+        let auth = basic("user:pw");
+        let req = request(&[("authorization", &auth), cookie]);
+        assert_eq!(all.find(&req), Err(CredentialError::SeveralCredentials));
+        let mut req = request(&[cookie]);
+        req.path = "/?token=d.e.f".into();
+        assert_eq!(all.find(&req), Err(CredentialError::SeveralCredentials));
+    }
+
+    #[test]
+    fn a_repeated_empty_or_malformed_token_cookie_cannot_be_read() {
+        let all = all_sources();
+        for (cookies, error) in [
+            (
+                &["access_token=a; access_token=a"][..],
+                CredentialError::RepeatedCookie,
+            ),
+            (
+                &["access_token=a", "access_token=b"],
+                CredentialError::RepeatedCookie,
+            ),
+            (&["access_token="], CredentialError::EmptyToken),
+            (&["access_token=a b"], CredentialError::MalformedCookie),
+        ] {
+            let headers: Vec<(&str, &str)> = cookies.iter().map(|c| ("cookie", *c)).collect();
+            assert_eq!(all.find(&request(&headers)), Err(error), "{cookies:?}");
+        }
+        // Only the configured cookie is a credential.
+        let jwt_only = CredentialSources {
+            token_headers: sources(),
+            ..CredentialSources::default()
+        };
+        let req = request(&[("cookie", "access_token=x.y.z")]);
+        assert_eq!(jwt_only.find(&req).unwrap(), None);
+        assert_eq!(jwt_only.embedded(&req).cookie.others(), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod abuse;
 mod access;
 mod architecture;
 mod cli;
+mod cookies;
 mod decision;
 mod docs;
 mod eddsa;

@@ -1,5 +1,6 @@
-//! End-to-end for API keys, HTTP Basic, query tokens and the allow-lists: the built .wasm inside
-//! a real Envoy, in front of the echo upstream. Fails loudly without Envoy (see `support`).
+//! End-to-end for API keys, HTTP Basic, query and cookie tokens and the allow-lists: the built
+//! .wasm inside a real Envoy, in front of the echo upstream. Fails loudly without Envoy (see
+//! `support`).
 
 use crate::{fixtures, support};
 
@@ -147,6 +148,89 @@ fn query_token_is_accepted_and_absent_upstream() {
         &[],
     );
     assert_eq!(forged.status, 401);
+}
+
+/// The upstream's `Cookie` headers, in order.
+fn upstream_cookies(response: &Response) -> Vec<String> {
+    response
+        .upstream()
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+#[test]
+fn cookie_token_is_accepted_and_absent_upstream_over_http1_and_h2c() {
+    let mut config = access_config();
+    config["cookie_token"] = json!({"name": "access_token"});
+    let envoy = Envoy::start(&config.to_string());
+    let token = issuer().token(Algorithm::ES256, now(), json!({}));
+    let in_the_middle = format!("theme=dark;lang=en; access_token={token}; csrf=\"a b\"");
+    let alone = format!("access_token={token}");
+    let one_header = [("cookie", in_the_middle.as_str())];
+    let several = [
+        ("cookie", "theme=dark"),
+        ("cookie", alone.as_str()),
+        ("cookie", "lang=en"),
+    ];
+    for (protocol, response) in [
+        ("HTTP/1.1", envoy.get("/devices/7", &one_header)),
+        ("h2c", envoy.h2c("GET", "/devices/7", &one_header)),
+    ] {
+        assert_eq!(response.status, 200, "{protocol}: {}", response.body);
+        assert_eq!(response.upstream().header("x-auth-subject"), Some("alice"));
+        assert_eq!(
+            upstream_cookies(&response),
+            ["theme=dark;lang=en; csrf=\"a b\""],
+            "{protocol}"
+        );
+    }
+    // Several Cookie headers (HTTP/2 sends one per cookie): one header upstream, the token gone.
+    for (protocol, response) in [
+        ("HTTP/1.1", envoy.get("/devices/7", &several)),
+        ("h2c", envoy.h2c("GET", "/devices/7", &several)),
+    ] {
+        assert_eq!(response.status, 200, "{protocol}: {}", response.body);
+        assert_eq!(
+            upstream_cookies(&response),
+            ["theme=dark; lang=en"],
+            "{protocol}"
+        );
+    }
+    // The only cookie: no Cookie header at all; on a public route too.
+    for (protocol, response) in [
+        ("HTTP/1.1", envoy.get("/devices/7", &[("cookie", &alone)])),
+        ("h2c", envoy.h2c("GET", "/public/x", &[("cookie", &alone)])),
+    ] {
+        assert_eq!(response.status, 200, "{protocol}: {}", response.body);
+        assert_eq!(
+            upstream_cookies(&response),
+            Vec::<String>::new(),
+            "{protocol}"
+        );
+    }
+
+    let forged = format!("access_token={}x", &token[..token.len() - 1]);
+    let refused = envoy.h2c("GET", "/devices/7", &[("cookie", &forged)]);
+    assert_eq!(refused.status, 401);
+    assert!(
+        challenges(&refused)
+            .iter()
+            .any(|c| c.starts_with("Bearer realm=\"edge\", error=\"invalid_token\"")),
+        "{:?}",
+        refused.headers
+    );
+    let twice = envoy.get("/devices/7", &[("cookie", &alone), ("cookie", &alone)]);
+    assert_eq!(twice.status, 400);
+    let bearer = format!("Bearer {token}");
+    let two = envoy.get(
+        "/devices/7",
+        &[("authorization", &bearer), ("cookie", &alone)],
+    );
+    assert_eq!(two.status, 400);
+    assert!(!envoy.log().contains(&token), "the token is never logged");
 }
 
 #[test]
