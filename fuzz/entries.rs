@@ -287,7 +287,10 @@ fn token_keys(policy: &Policy) -> token::InlineKeys<'_> {
 pub fn issuer_answers(data: &[u8]) {
     if let Ok(answer) = edge_auth::fleet::protocol::decode_response(data) {
         // Each status takes at least two bytes (its tag and length).
-        assert!(answer.statuses.len() * 2 <= data.len(), "statuses from nothing");
+        assert!(
+            answer.statuses.len() * 2 <= data.len(),
+            "statuses from nothing"
+        );
     }
     if let Ok(url) = discovery::jwks_url(data, ISSUER) {
         assert!(!url.authority.is_empty(), "a JWKS URL without a host");

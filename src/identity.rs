@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use serde_json::Value;
+
 use crate::request::allowlist::Cidr;
 
 /// What a verified token says about its bearer; what the cache keeps.
@@ -23,6 +25,11 @@ pub struct Identity {
     pub client_id: Option<String>,
     /// Networks the token itself restricts its use to (the provider's network claim).
     pub allowed_cidrs: Vec<Cidr>,
+    /// The token's audiences that its provider accepts (what a route's `audiences` narrow).
+    pub audiences: Vec<String>,
+    /// The token's values at the claims the policy's conditions read, same index as the
+    /// provider's `condition_claims`; `None` where absent or `null`.
+    pub claim_values: Vec<Option<Value>>,
     /// Configured claims to forward, as (index in `forward.claims`, header value).
     pub forwarded_claims: Vec<(usize, String)>,
     /// The token's `exp`.

@@ -7,6 +7,7 @@
 //! exactly what to fix. There is no partial success: a configuration compiles whole or not at all.
 
 mod abuse;
+mod claims;
 mod fleet;
 mod path;
 mod sender;
@@ -30,6 +31,7 @@ use crate::request::allowlist::{Cidr, OriginPattern};
 use crate::request::credential::{CredentialKind, CredentialSources, TokenSource};
 use crate::request::path::{canonical, LetterCase, PathOptions};
 use crate::request::transport::TlsVersion;
+use claims::ClaimTable;
 
 /// Default realm in `WWW-Authenticate` challenges.
 const DEFAULT_REALM: &str = "edge";
@@ -173,6 +175,8 @@ struct RawProvider {
     sender_constraint: Option<String>,
     #[serde(default)]
     require_access_token_type: bool,
+    #[serde(default)]
+    claim_conditions: Vec<claims::RawCondition>,
 }
 
 #[derive(Deserialize)]
@@ -212,6 +216,14 @@ struct RawRule {
     sender_constraint: Option<String>,
     #[serde(default)]
     mode: Option<String>,
+    #[serde(default)]
+    providers: Option<Vec<String>>,
+    #[serde(default)]
+    audiences: Option<Vec<String>>,
+    #[serde(default)]
+    claim_conditions: Option<Vec<claims::RawCondition>>,
+    #[serde(default)]
+    clients_skip_claim_conditions: bool,
 }
 
 #[derive(Deserialize)]
@@ -271,7 +283,9 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
     check_credentials_configured(&raw)?;
     let jwt_enabled = !raw.providers.is_empty();
     let sender_settings = sender::compile_sender(raw.dpop, raw.mtls)?;
-    let (providers, endpoints) = compile_providers(raw.providers, &sender_settings)?;
+    let mut claim_table = ClaimTable::default();
+    let (mut providers, endpoints) =
+        compile_providers(raw.providers, &sender_settings, &mut claim_table)?;
     let token_sources = compile_token_headers(raw.token_headers, jwt_enabled, &sender_settings)?;
     let query_param = raw.query_token.map(compile_query_param).transpose()?;
     let cookie_name = raw.cookie_token.map(compile_cookie_name).transpose()?;
@@ -292,14 +306,16 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         .transpose()?;
     let report = report_mode(raw.mode.as_deref(), "mode")?.unwrap_or(false);
     let paths = compile_paths(raw.paths)?;
-    let rules = compile_rules(
-        raw.rules,
-        &credentials,
-        app_header.is_some(),
-        &sender_settings,
-        report,
+    let context = RuleContext {
+        credentials: &credentials,
+        has_app_header: app_header.is_some(),
+        sender_settings: &sender_settings,
+        global_report: report,
         paths,
-    )?;
+        providers: &providers,
+    };
+    let rules = compile_rules(raw.rules, &context, &mut claim_table)?;
+    claim_table.share(&mut providers);
     let forward = compile_forward(raw.forward, &credentials, app_header.as_deref())?;
     let token_cache_entries = compile_cache_entries(raw.token_cache)?;
     let trusted_hops = compile_trusted_hops(raw.trusted_hops)?;
@@ -398,12 +414,13 @@ fn check_credentials_configured(raw: &RawConfig) -> Result<(), ConfigError> {
 fn compile_providers(
     raw: Vec<RawProvider>,
     sender_settings: &SenderSettings,
+    claim_table: &mut ClaimTable,
 ) -> Result<(Vec<Provider>, Vec<Endpoints>), ConfigError> {
     let mut providers: Vec<Provider> = Vec::with_capacity(raw.len());
     let mut endpoints: Vec<Endpoints> = Vec::with_capacity(raw.len());
     for (index, provider) in raw.into_iter().enumerate() {
         let field = format!("providers[{index}]");
-        let (compiled, fetched) = compile_provider(provider, &field, sender_settings)?;
+        let (compiled, fetched) = compile_provider(provider, &field, sender_settings, claim_table)?;
         if providers.iter().any(|p| p.name == compiled.name) {
             return Err(ConfigError::new(
                 &format!("{field}.name"),
@@ -510,39 +527,25 @@ fn compile_cookie_name(cookie: RawCookieToken) -> Result<String, ConfigError> {
     }
 }
 
-/// `rules[]`, in order, and the default route (any configured credential kind, no scope).
+/// `rules[]`, in order, and the default route (any configured credential kind, no scope, the
+/// token's provider's claim conditions).
 fn compile_rules(
     raw: Vec<RawRule>,
-    credentials: &CredentialSources,
-    has_app_header: bool,
-    sender_settings: &SenderSettings,
-    report: bool,
-    paths: PathOptions,
+    context: &RuleContext,
+    claim_table: &mut ClaimTable,
 ) -> Result<Rules, ConfigError> {
     let rules = raw
         .into_iter()
         .enumerate()
-        .map(|(index, rule)| {
-            let field = format!("rules[{index}]");
-            let context = RuleContext {
-                credentials,
-                has_app_header,
-                sender_settings,
-                global_report: report,
-                paths,
-            };
-            compile_rule(rule, &field, &context)
-        })
+        .map(|(index, rule)| compile_rule(rule, &format!("rules[{index}]"), context, claim_table))
         .collect::<Result<Vec<_>, _>>()?;
     let default_route = Route {
-        scopes: Vec::new(),
         accept: CredentialKind::ALL
             .into_iter()
-            .filter(|kind| credentials.offers(*kind))
+            .filter(|kind| context.credentials.offers(*kind))
             .collect(),
-        require_app: false,
-        sender_constraint: None,
-        report,
+        report: context.global_report,
+        ..Route::default()
     };
     Ok(Rules::new(rules, default_route))
 }
@@ -829,6 +832,7 @@ fn compile_provider(
     raw: RawProvider,
     field: &str,
     sender_settings: &SenderSettings,
+    claim_table: &mut ClaimTable,
 ) -> Result<(Provider, Endpoints), ConfigError> {
     if raw.name.trim().is_empty() {
         return Err(ConfigError::new(
@@ -914,6 +918,13 @@ fn compile_provider(
             sender_settings,
         )?
         .unwrap_or_default(),
+        claim_conditions: claims::compile_conditions(
+            raw.claim_conditions,
+            &format!("{field}.claim_conditions"),
+            claim_table,
+        )?,
+        // Filled in once every rule's conditions are known ([`ClaimTable::share`]).
+        condition_claims: Vec::new(),
     };
     Ok((
         provider,
@@ -945,10 +956,16 @@ struct RuleContext<'c> {
     sender_settings: &'c SenderSettings,
     global_report: bool,
     paths: PathOptions,
+    providers: &'c [Provider],
 }
 
 /// `rules[i]` at `field`.
-fn compile_rule(raw: RawRule, field: &str, context: &RuleContext) -> Result<Rule, ConfigError> {
+fn compile_rule(
+    raw: RawRule,
+    field: &str,
+    context: &RuleContext,
+    claim_table: &mut ClaimTable,
+) -> Result<Rule, ConfigError> {
     let mut raw = raw;
     raw.path_prefix = compile_path_prefix(raw.path_prefix, field, context.paths)?;
     let methods = compile_methods(raw.methods.take(), field)?;
@@ -959,6 +976,13 @@ fn compile_rule(raw: RawRule, field: &str, context: &RuleContext) -> Result<Rule
             ("require_app", raw.require_app),
             ("sender_constraint", raw.sender_constraint.is_some()),
             ("mode", raw.mode.is_some()),
+            ("providers", raw.providers.is_some()),
+            ("audiences", raw.audiences.is_some()),
+            ("claim_conditions", raw.claim_conditions.is_some()),
+            (
+                "clients_skip_claim_conditions",
+                raw.clients_skip_claim_conditions,
+            ),
         ] {
             if set {
                 return Err(ConfigError::new(
@@ -969,8 +993,8 @@ fn compile_rule(raw: RawRule, field: &str, context: &RuleContext) -> Result<Rule
         }
         return Ok(Rule::public(raw.path_prefix, methods));
     }
-    let scopes = scope_list(raw.scopes, &format!("{field}.scopes"))?;
-    let accept = compile_accept(raw.accept, field, context.credentials)?;
+    let scopes = scope_list(std::mem::take(&mut raw.scopes), &format!("{field}.scopes"))?;
+    let accept = compile_accept(raw.accept.take(), field, context.credentials)?;
     if raw.require_app && !context.has_app_header {
         return Err(ConfigError::new(
             &format!("{field}.require_app"),
@@ -978,7 +1002,7 @@ fn compile_rule(raw: RawRule, field: &str, context: &RuleContext) -> Result<Rule
         ));
     }
     let report = report_mode(raw.mode.as_deref(), &format!("{field}.mode"))?;
-    let route = Route {
+    let mut route = Route {
         scopes,
         accept,
         require_app: raw.require_app,
@@ -988,8 +1012,56 @@ fn compile_rule(raw: RawRule, field: &str, context: &RuleContext) -> Result<Rule
             context.sender_settings,
         )?,
         report: report.unwrap_or(context.global_report),
+        ..Route::default()
     };
+    compile_token_requirements(&mut raw, field, context, claim_table, &mut route)?;
     Ok(Rule::authenticated(raw.path_prefix, methods, route))
+}
+
+/// `rules[i].providers`, `.audiences`, `.claim_conditions` and
+/// `.clients_skip_claim_conditions`: what the route asks of a token beyond its scopes (only
+/// where the route accepts tokens).
+fn compile_token_requirements(
+    raw: &mut RawRule,
+    field: &str,
+    context: &RuleContext,
+    claim_table: &mut ClaimTable,
+    route: &mut Route,
+) -> Result<(), ConfigError> {
+    let own_conditions = raw.claim_conditions.as_ref().is_some_and(|c| !c.is_empty());
+    if !route.accept.contains(&CredentialKind::Jwt) {
+        for (name, set) in [
+            ("providers", raw.providers.is_some()),
+            ("audiences", raw.audiences.is_some()),
+            ("claim_conditions", own_conditions),
+        ] {
+            if set {
+                return Err(ConfigError::new(
+                    &format!("{field}.{name}"),
+                    "applies to tokens, and the rule does not accept jwt",
+                ));
+            }
+        }
+    }
+    if raw.clients_skip_claim_conditions && !own_conditions {
+        return Err(ConfigError::new(
+            &format!("{field}.clients_skip_claim_conditions"),
+            "only with claim_conditions of the rule's own",
+        ));
+    }
+    let providers = context.providers;
+    route.providers = claims::compile_rule_providers(raw.providers.take(), field, providers)?;
+    route.audiences =
+        claims::compile_rule_audiences(raw.audiences.take(), field, providers, &route.providers)?;
+    route.claim_conditions = raw
+        .claim_conditions
+        .take()
+        .map(|list| {
+            claims::compile_conditions(list, &format!("{field}.claim_conditions"), claim_table)
+        })
+        .transpose()?;
+    route.clients_skip_claim_conditions = raw.clients_skip_claim_conditions;
+    Ok(())
 }
 
 /// `rules[i].path_prefix`: a path in the canonical form requests are matched in (a prefix in

@@ -458,7 +458,7 @@ pub(crate) fn introspection_answered(
             shared
                 .metrics
                 .introspection(host, pending.provider, IntrospectionResult::Active);
-            let identity = Rc::new(identity);
+            let identity: Rc<_> = Rc::from(identity);
             let version = with_slot(shared, pending.provider, |slot| slot.version).unwrap_or(0);
             if let Ok(mut cache) = shared.cache.try_borrow_mut() {
                 cache.insert(

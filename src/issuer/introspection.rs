@@ -263,8 +263,8 @@ impl std::fmt::Display for Inactive {
 pub enum Outcome {
     /// The token is good: this identity, trusted until `valid_until` (Unix seconds, inclusive).
     Active {
-        /// Who the token speaks for.
-        identity: Identity,
+        /// Who the token speaks for (boxed: an identity is large beside the other answers).
+        identity: Box<Identity>,
         /// Last second the answer may be reused.
         valid_until: u64,
     },
@@ -336,7 +336,7 @@ pub fn interpret(
             .map(str::to_string);
     }
     Outcome::Active {
-        identity,
+        identity: Box::new(identity),
         valid_until,
     }
 }

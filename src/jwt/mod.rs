@@ -8,7 +8,8 @@
 //! EdDSA verifier, both on `limbs`, [`algorithm`] the JWS algorithms and key families).
 //! [`mint`] signs tokens, for the tests and the `edge-auth` tool only: the filter never signs.
 //! Sender-constrained tokens: [`dpop`] checks DPoP proofs (RFC 9449), [`confirmation`] a token's
-//! binding (`cnf`) to the proof's key or the client certificate (RFC 8705).
+//! binding (`cnf`) to the proof's key or the client certificate (RFC 8705). [`claims`]: the
+//! claim conditions routes and providers set (paths into nested claims, exact comparisons).
 
 //!
 //! The raw crypto (`rsa`, `ec`, `ed25519`) is crate-private: keys are built through
@@ -17,6 +18,7 @@
 //! narrow [`verifiers`].
 
 pub mod algorithm;
+pub mod claims;
 pub mod confirmation;
 pub mod dpop;
 pub(crate) mod ec;

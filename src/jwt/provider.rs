@@ -1,8 +1,10 @@
 //! A trusted token issuer: who it is, which audiences and algorithms it may use, its inline
-//! keys, and how its tokens name scopes and applications. What edge-auth fetches from the
+//! keys, how its tokens name scopes and applications, and the claim conditions its tokens meet
+//! by default (with the claims every condition reads). What edge-auth fetches from the
 //! issuer (keys, introspection answers) is described beside it, in [`crate::issuer::Endpoints`].
 
 use crate::jwt::algorithm::Algorithm;
+use crate::jwt::claims::{ClaimPath, Condition};
 use crate::jwt::confirmation::SenderConstraint;
 use crate::jwt::jwks::KeySet;
 use crate::request::allowlist::{Cidr, OriginPattern};
@@ -38,6 +40,12 @@ pub struct Provider {
     pub require_access_token_type: bool,
     /// Whether its tokens must be sender-constrained (DPoP, mTLS), unless a route says.
     pub sender_constraint: SenderConstraint,
+    /// Claim conditions its tokens meet on routes without conditions of their own.
+    pub claim_conditions: Vec<Condition>,
+    /// The claims any condition of the policy reads (one table, the same in every provider;
+    /// [`Condition::slot`] indexes it): kept in the identity, so that a cached token is checked
+    /// without its claims.
+    pub condition_claims: Vec<ClaimPath>,
 }
 
 impl Provider {

@@ -404,6 +404,23 @@ pub fn identity_from_claims(
             .and_then(|name| claims.get(name))
             .map(string_list)
             .unwrap_or_default(),
+        audiences: match claims.get("aud") {
+            Some(Value::String(aud)) => vec![aud.clone()],
+            Some(Value::Array(auds)) => auds
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        }
+        .into_iter()
+        .filter(|aud| provider.audiences.contains(aud))
+        .collect(),
+        claim_values: provider
+            .condition_claims
+            .iter()
+            .map(|path| path.keep(claims))
+            .collect(),
         forwarded_claims: forward
             .claims
             .iter()

@@ -288,6 +288,8 @@ mod tests {
             apps: vec![],
             client_id: None,
             allowed_cidrs: vec![],
+            audiences: vec![],
+            claim_values: vec![],
             forwarded_claims: vec![],
             expires_at: 0,
             confirmation: None,

@@ -1,5 +1,8 @@
-//! The caller a credential proved, and the stages that check it: scopes, then the allow-lists
-//! (source network, web origin, application); and the identity headers it is forwarded with.
+//! The caller a credential proved, and the stages that check it: scopes, claim conditions, then
+//! the allow-lists (source network, web origin, application); and the identity headers it is
+//! forwarded with.
+
+use serde_json::Value;
 
 use crate::clients::Client;
 use crate::identity::{forwarded_text, Identity};
@@ -28,6 +31,8 @@ pub struct Caller<'a> {
     networks: [&'a [Cidr]; 2],
     origins: &'a [OriginPattern],
     claims: &'a [(usize, String)],
+    /// A token's values at the policy's condition claims; `None` for an API key or Basic client.
+    claim_values: Option<&'a [Option<Value>]>,
 }
 
 /// A refusal by one of the caller's checks.
@@ -50,6 +55,7 @@ impl<'a> Caller<'a> {
             ],
             origins: provider.map_or(&[][..], |p| &p.allowed_origins),
             claims: &identity.forwarded_claims,
+            claim_values: Some(&identity.claim_values),
         }
     }
 
@@ -65,6 +71,7 @@ impl<'a> Caller<'a> {
             networks: [&client.allowed_cidrs, &[]],
             origins: &client.allowed_origins,
             claims: &[],
+            claim_values: None,
         }
     }
 }
@@ -88,6 +95,55 @@ pub fn check_scopes<T: Tracer>(
     }
     if !route.scopes.is_empty() {
         trace.pass("scopes", || format!("has {}", route.scopes.join(" ")));
+    }
+    Ok(())
+}
+
+/// The claim conditions stage: a token meets every condition of the route, else of its
+/// provider (evaluated on the values its identity kept: a cache hit needs no token). An API key
+/// or Basic caller has no claims: refused where the route has conditions of its own, unless the
+/// route lets clients skip them.
+pub fn check_claims<T: Tracer>(
+    route: &Route,
+    caller: &Caller,
+    trace: &mut T,
+) -> Result<(), Refusal> {
+    let (Some(values), Some(provider)) = (caller.claim_values, caller.provider) else {
+        let own = route.claim_conditions.as_ref().filter(|c| !c.is_empty());
+        if own.is_none() || route.clients_skip_claim_conditions {
+            return Ok(());
+        }
+        trace.fail("claims", || {
+            format!(
+                "{} has no claims to meet the route's conditions",
+                caller.kind.name()
+            )
+        });
+        return Err((
+            Denial::AccessDenied("this route's claim conditions need a token".into()),
+            Reason::ClaimCondition,
+        ));
+    };
+    let conditions = route
+        .claim_conditions
+        .as_deref()
+        .unwrap_or(&provider.claim_conditions);
+    let value = |slot: usize| values.get(slot).and_then(Option::as_ref);
+    if let Some(failed) = conditions.iter().find(|c| !c.holds(value(c.slot))) {
+        trace.fail("claims", || format!("fails {}", failed.describe()));
+        return Err((
+            Denial::AccessDenied(format!(
+                "the token's claim {} does not meet a condition of this route",
+                failed.path.text()
+            )),
+            Reason::ClaimCondition,
+        ));
+    }
+    if !conditions.is_empty() {
+        trace.pass("claims", || {
+            let all: Vec<String> = conditions.iter().map(|c| c.describe()).collect();
+            format!("meets {}", all.join("; "))
+        });
     }
     Ok(())
 }

@@ -3,9 +3,10 @@
 //!
 //! A request runs through stages, in this order ([`Run::stages`], one screen): path sanity,
 //! minimum TLS, CORS preflight, route, credential, authentication ([`authenticate`]: abuse lock,
-//! verified-token cache, introspection, signature, API key clients), sender binding
-//! ([`sender`]), scopes, then the allow-lists ([`caller`]: source network, web origin,
-//! application), then forwarding. Each stage returns what the next needs or a [`Stop`]: a
+//! verified-token cache, introspection, signature, API key clients), the route's token
+//! narrowing (providers, audiences: on the identity, so on a cache hit too), sender binding
+//! ([`sender`]), scopes, claim conditions, then the allow-lists ([`caller`]: source network, web
+//! origin, application), then forwarding. Each stage returns what the next needs or a [`Stop`]: a
 //! decision without refusal (public route, preflight, a wait for the issuer's keys or an
 //! introspection answer), or a refusal with its reason code. Every refusal passes one exit
 //! ([`Run::refused`]), which records its reason and verdict in the [`Outcome`] (metrics and the
@@ -31,8 +32,8 @@ pub use crate::policy::answer::{Decided, Decision, Forwarding, Settled, Stop};
 use crate::policy::authenticate::{authenticate, Authenticated, Verifier};
 use crate::policy::cache::TokenCache;
 use crate::policy::caller::{
-    add_identity_headers, check_application, check_network, check_origin, check_scopes, Caller,
-    Refusal,
+    add_identity_headers, check_application, check_claims, check_network, check_origin,
+    check_scopes, Caller, Refusal,
 };
 use crate::policy::deny::Denial;
 use crate::policy::outcome::{Outcome, Reason, Verdict};
@@ -230,9 +231,11 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
         // The credential passed: who the caller is may be reported from here on.
         self.outcome.client = caller.client_id.map(str::to_string);
         self.outcome.subject = caller.subject.map(str::to_string);
+        self.route_token(route, &authenticated)?;
         let bound = self.sender_binding(route, &presented, &authenticated, verifier)?;
         let (policy, request) = (self.policy, self.request);
         let checked = check_scopes(route, &caller, self.trace)
+            .and_then(|()| check_claims(route, &caller, self.trace))
             .and_then(|()| check_network(policy, request, &caller, self.trace))
             .and_then(|()| check_origin(request, &caller, self.trace))
             .and_then(|()| check_application(policy, route, request, &caller, self.trace));
@@ -345,8 +348,10 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
             let mode = if route.report { "report" } else { "enforce" };
             let (scopes, accepted) = (route.scopes.join(" "), names.join(", "));
             format!(
-                "{}; accepts {accepted}; scopes [{scopes}]{app}; mode {mode}",
-                describe()
+                "{}; accepts {accepted}{}; scopes [{scopes}]{}{app}; mode {mode}",
+                describe(),
+                token_narrowing(policy, route),
+                claim_conditions(route)
             )
         });
         self.report = route.report;
@@ -410,6 +415,48 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
             self.schemes = credential.kind().as_slice();
         }
         authenticated
+    }
+
+    /// Route token: a token of a provider and with an audience the route accepts, checked on the
+    /// identity (so on a cache hit too). Refused 401 `invalid_token`: the token is valid, but not
+    /// for this route (RFC 6750 section 3.1), and the client needs another one.
+    fn route_token(
+        &mut self,
+        route: &Route,
+        authenticated: &Authenticated<'a>,
+    ) -> Result<(), Stop<'a>> {
+        let Authenticated::Token(identity) = authenticated else {
+            return Ok(());
+        };
+        if route.providers.is_empty() && route.audiences.is_empty() {
+            return Ok(());
+        }
+        let name = self.outcome.provider.unwrap_or_default();
+        if !route.providers.is_empty() && !route.providers.contains(&identity.provider) {
+            self.trace.fail("rule token", || {
+                format!("provider {name} is not one the rule accepts")
+            });
+            let denial =
+                Denial::InvalidToken("the token's issuer is not accepted on this route".into());
+            return Err(Stop::Refused(denial, Reason::RuleProvider));
+        }
+        let audience = route
+            .audiences
+            .iter()
+            .find(|aud| identity.audiences.contains(aud));
+        if !route.audiences.is_empty() && audience.is_none() {
+            self.trace.fail("rule token", || {
+                "no audience of the token is one the rule accepts".into()
+            });
+            let denial =
+                Denial::InvalidToken("the token's audience is not accepted on this route".into());
+            return Err(Stop::Refused(denial, Reason::RuleAudience));
+        }
+        self.trace.pass("rule token", || match audience {
+            Some(aud) => format!("provider {name}, audience {aud}: accepted by the rule"),
+            None => format!("provider {name}: accepted by the rule"),
+        });
+        Ok(())
     }
 
     /// Sender binding: a token's DPoP proof or certificate, where the route or provider
@@ -522,6 +569,35 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
     fn record(&mut self, denial: &Denial, reason: Reason) {
         self.outcome
             .record_refusal(denial, reason, self.report, self.request);
+    }
+}
+
+/// What a route narrows of tokens (providers, audiences), for the trace.
+fn token_narrowing(policy: &Policy, route: &Route) -> String {
+    let mut text = String::new();
+    if !route.providers.is_empty() {
+        let names: Vec<&str> = route
+            .providers
+            .iter()
+            .filter_map(|index| policy.providers.get(*index))
+            .map(|provider| provider.name.as_str())
+            .collect();
+        text.push_str(&format!(" (tokens of {})", names.join(", ")));
+    }
+    if !route.audiences.is_empty() {
+        text.push_str(&format!(" (audiences {})", route.audiences.join(", ")));
+    }
+    text
+}
+
+/// A route's own claim conditions, for the trace.
+fn claim_conditions(route: &Route) -> String {
+    match &route.claim_conditions {
+        None => String::new(),
+        Some(conditions) => {
+            let all: Vec<String> = conditions.iter().map(|c| c.describe()).collect();
+            format!("; claim conditions [{}]", all.join("; "))
+        }
     }
 }
 

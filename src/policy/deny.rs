@@ -4,7 +4,7 @@
 //! accepts: `Bearer`, `Basic`, `ApiKey`) or a bad one did (`error="invalid_token"` for tokens,
 //! `invalid_client` for API keys and Basic); 403 with `error="insufficient_scope"` and the scopes
 //! the route needs, or `access_denied` when an allow-list (application, network, origin, TLS)
-//! refuses; 400 `invalid_request` for a request whose credential cannot be read; 503 when the
+//! or a claim condition refuses; 400 `invalid_request` for a request whose credential cannot be read; 503 when the
 //! filter cannot decide; 429 `too_many_requests` with `Retry-After` when an abuse limit refuses
 //! (a locked-out source, a spent signature-check budget). Every denial has a small JSON body and `cache-control: no-store`.
 
@@ -25,7 +25,7 @@ pub enum Denial {
     InvalidClient,
     /// A valid credential lacking scopes: 403 `insufficient_scope`, naming the route's scopes.
     InsufficientScope(Vec<String>),
-    /// A valid credential refused by an allow-list: 403 `access_denied`.
+    /// A valid credential refused by an allow-list or a claim condition: 403 `access_denied`.
     AccessDenied(String),
     /// A request that cannot be read: 400 `invalid_request`.
     InvalidRequest(String),

@@ -85,6 +85,13 @@ pub enum Reason {
     WrongTokenType,
     /// A valid credential without a scope the route needs.
     InsufficientScope,
+    /// A valid token whose claims fail a claim condition of the route (or its provider), or an
+    /// API key / Basic caller on a route whose claim conditions need a token.
+    ClaimCondition,
+    /// A valid token of a provider the route's `providers` leaves out.
+    RuleProvider,
+    /// A valid token without one of the route's `audiences`.
+    RuleAudience,
     /// API key pair or Basic: unknown client or wrong secret (deliberately one code).
     InvalidClient,
     /// The application is not granted, or the route needs one and none was named.
@@ -118,7 +125,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in metric order.
-    pub const ALL: [Reason; 28] = [
+    pub const ALL: [Reason; 31] = [
         Reason::MissingCredential,
         Reason::CredentialNotAccepted,
         Reason::MalformedRequest,
@@ -133,6 +140,9 @@ impl Reason {
         Reason::AlgorithmNotAllowed,
         Reason::WrongTokenType,
         Reason::InsufficientScope,
+        Reason::ClaimCondition,
+        Reason::RuleProvider,
+        Reason::RuleAudience,
         Reason::InvalidClient,
         Reason::Application,
         Reason::Network,
@@ -166,6 +176,9 @@ impl Reason {
             Reason::AlgorithmNotAllowed => "algorithm_not_allowed",
             Reason::WrongTokenType => "wrong_token_type",
             Reason::InsufficientScope => "insufficient_scope",
+            Reason::ClaimCondition => "claim_condition",
+            Reason::RuleProvider => "rule_provider",
+            Reason::RuleAudience => "rule_audience",
             Reason::InvalidClient => "invalid_client",
             Reason::Application => "application",
             Reason::Network => "network",

@@ -1,5 +1,6 @@
 //! Route rules: which requests are public, and what a route and method require of the caller:
-//! scopes, the kinds of credential accepted, and whether an application must be named.
+//! scopes, the kinds of credential accepted, whether an application must be named, and of a
+//! token: its provider, its audience and its claims (conditions, else its provider's).
 //!
 //! Rules are tried in order and the first whose path prefix and method match wins. A prefix
 //! matches whole path segments only, so `/public` covers `/public` and `/public/x` but never
@@ -9,6 +10,7 @@
 
 use std::borrow::Cow;
 
+use crate::jwt::claims::Condition;
 use crate::jwt::confirmation::SenderConstraint;
 use crate::request::credential::CredentialKind;
 use crate::request::path::{canonical, LetterCase, PathError, PathOptions};
@@ -36,6 +38,15 @@ pub struct Route {
     /// Report mode: a request this route would refuse is forwarded, counted and logged instead
     /// (resolved at configure time from the rule's `mode`, else the global one).
     pub report: bool,
+    /// The providers (indexes) whose tokens the route accepts; empty: every provider.
+    pub providers: Vec<usize>,
+    /// The audiences the route accepts (a token must name one); empty: any its provider accepts.
+    pub audiences: Vec<String>,
+    /// The claim conditions a token must meet here; `None`: its provider's.
+    pub claim_conditions: Option<Vec<Condition>>,
+    /// Whether API key and Basic callers pass a route with claim conditions (else refused: they
+    /// have no claims).
+    pub clients_skip_claim_conditions: bool,
 }
 
 /// What the matched rule (or the default) requires of the request.

@@ -87,7 +87,7 @@ fn cached_answers_decide_without_asking_again_with_route_scopes_rechecked() {
     else {
         panic!("not active");
     };
-    cache.insert("opaque-good", Rc::new(identity), valid_until, now(), 0);
+    cache.insert("opaque-good", Rc::from(identity), valid_until, now(), 0);
     match authorize(&policy, &mut cache, &request("opaque-good", "GET"), now()) {
         Decision::Allow(forwarding) => assert!(forwarding
             .set

@@ -14,6 +14,7 @@ mod fixtures;
 mod abuse;
 mod access;
 mod architecture;
+mod authorization;
 mod cli;
 mod cookies;
 mod decision;

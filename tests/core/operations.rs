@@ -616,9 +616,10 @@ fn the_cache_counts_hits_and_misses_of_the_decisions() {
     assert_eq!((stats.hits, stats.misses, stats.evictions), (2, 1, 0));
 }
 
-/// The refusals the table above cannot reach with its configuration (TLS, token type, the
-/// abuse limits, the issuer's answers, sender binding): each leaves the one exit with one debug
-/// line from its outcome, like every other reason code.
+/// The refusals the table above cannot reach with its configuration (TLS, token type, claim
+/// conditions, a rule's providers and audiences, the abuse limits, the issuer's answers, sender
+/// binding): each leaves the one exit with one debug line from its outcome, like every other
+/// reason code.
 #[test]
 fn every_other_reason_code_writes_one_debug_line_from_its_outcome() {
     use edge_auth::policy::abuse::records::MemoryStore;
@@ -752,6 +753,50 @@ fn every_other_reason_code_writes_one_debug_line_from_its_outcome() {
         &bearer_request(),
         &Settled::Final,
         Reason::IssuerKeysUnavailable,
+    );
+    let claims = with(&|c| {
+        c["providers"][0]["claim_conditions"] =
+            json!([{"path": "realm_access.roles", "present": true}]);
+    });
+    expect(
+        "claim condition",
+        &claims,
+        &bearer_request(),
+        &Settled::Open,
+        Reason::ClaimCondition,
+    );
+    let narrowed = with(&|c| {
+        c["rules"] = json!([{"path_prefix": "/devices", "providers": ["test-idp"],
+                             "audiences": [fixtures::AUDIENCE]}]);
+        let mut other = c["providers"][0].clone();
+        other["name"] = json!("other-idp");
+        other["issuer"] = json!("https://other.example.com");
+        other["audiences"] = json!([fixtures::AUDIENCE, "other-api"]);
+        c["providers"].as_array_mut().unwrap().push(other);
+    });
+    let other = issuer().token(
+        Algorithm::ES256,
+        t,
+        json!({"iss": "https://other.example.com"}),
+    );
+    let other_request = request("GET", "/devices", &[("authorization", &bearer(&other))]);
+    expect(
+        "rule provider",
+        &narrowed,
+        &other_request,
+        &Settled::Open,
+        Reason::RuleProvider,
+    );
+    let audience = with(&|c| {
+        c["providers"][0]["audiences"] = json!([fixtures::AUDIENCE, "other-api"]);
+        c["rules"] = json!([{"path_prefix": "/devices", "audiences": ["other-api"]}]);
+    });
+    expect(
+        "rule audience",
+        &audience,
+        &bearer_request(),
+        &Settled::Open,
+        Reason::RuleAudience,
     );
     let dpop = with(&|c| c["dpop"] = json!({"algorithms": ["ES256"]}));
     let bound = issuer().token(Algorithm::ES256, t, json!({"cnf": {"jkt": "x".repeat(43)}}));

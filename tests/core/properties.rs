@@ -26,6 +26,8 @@ fn identity(token: &str) -> Rc<Identity> {
         apps: Vec::new(),
         client_id: None,
         allowed_cidrs: Vec::new(),
+        audiences: Vec::new(),
+        claim_values: Vec::new(),
         forwarded_claims: Vec::new(),
         expires_at: 0,
         confirmation: None,

@@ -21,6 +21,7 @@ mod support;
 
 mod abuse;
 mod access;
+mod authorization;
 mod basics;
 mod deployment;
 mod fleet;

@@ -18,7 +18,7 @@ fn bearer(token: &str) -> String {
 }
 
 /// `edge_auth_*` samples of a Prometheus text page, as `name{labels}` to value.
-fn edge_auth_samples(page: &str) -> BTreeMap<String, u64> {
+pub(crate) fn edge_auth_samples(page: &str) -> BTreeMap<String, u64> {
     page.lines()
         .filter(|line| line.starts_with("edge_auth_"))
         .map(|line| {
@@ -30,7 +30,7 @@ fn edge_auth_samples(page: &str) -> BTreeMap<String, u64> {
 
 /// Polls `/stats/prometheus` until `ready` holds for its samples (batched counts are added
 /// once a second), or fails after 5 s with the page.
-fn samples_when(
+pub(crate) fn samples_when(
     envoy: &Envoy,
     ready: impl Fn(&BTreeMap<String, u64>) -> bool,
 ) -> BTreeMap<String, u64> {
