@@ -5,7 +5,7 @@ use crate::fixtures;
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::decision::{authorize, Decision};
-use edge_auth::policy::deny::Denial;
+use edge_auth::policy::deny::{Challenge, Denial};
 use edge_auth::policy::Policy;
 use edge_auth::request::credential::Request;
 use fixtures::{allowed, denied, issuer, now, request};
@@ -165,7 +165,7 @@ fn missing_scope_is_403_naming_what_the_route_needs() {
         denial,
         Denial::InsufficientScope(vec!["devices:write".into()])
     );
-    let response = denial.response(&policy.realm, &[]);
+    let response = denial.response(&policy.realm, Challenge::Accepted(&[]));
     assert_eq!(response.status, 403);
 }
 

@@ -14,6 +14,7 @@ mod fixtures;
 mod abuse;
 mod access;
 mod architecture;
+mod challenges;
 mod cli;
 mod decision;
 mod docs;
