@@ -2,7 +2,8 @@
 //!
 //! A leaf shared by the token checks, the introspection answers, the verified-token cache and
 //! the decision: [`Identity`] is what a verified token says about its bearer, [`Forward`] the
-//! configured identity headers (the names a client must never set itself).
+//! configured identity headers (the names a client must never set itself), [`forwarded_text`]
+//! and [`claim_text`] the format of their values.
 
 use std::borrow::Cow;
 
@@ -119,6 +120,44 @@ pub fn forwarded_text(value: &str) -> Cow<'_, str> {
     Cow::Owned(ascii_json(&json))
 }
 
+/// A claim's value as its `forward.claims` header carries it (`None` for `null`: no header), so
+/// that a reader can never take one value for two or two for one:
+/// - a string as [`forwarded_text`] writes it, but JSON-quoted when it has a comma (it is then
+///   never read as a list);
+/// - an array of one or more strings, each plain in [`forwarded_text`]'s sense and without `,`,
+///   `"` or `\`, as those strings joined by `,` (`a,b`): an HTTP list (RFC 9110 section 5.6.1)
+///   whose elements need no quoting;
+/// - anything else (a number, a boolean, an object, an empty array, an array with another
+///   element) as compact JSON text with every character outside printable ASCII escaped.
+///
+/// A reader takes a value starting with `"`, `[` or `{` as JSON and splits any other one of a
+/// list claim at commas; a one-element list reads as its element.
+pub fn claim_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(text) if !text.contains(',') => Some(forwarded_text(text).into_owned()),
+        Value::Array(items) if !items.is_empty() && items.iter().all(is_list_element) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        other => serde_json::to_string(other)
+            .ok()
+            .map(|json| ascii_json(&json)),
+    }
+}
+
+/// An array element that can be written bare in a comma-separated list.
+fn is_list_element(value: &Value) -> bool {
+    value.as_str().is_some_and(|text| {
+        !text.is_empty()
+            && matches!(forwarded_text(text), Cow::Borrowed(_))
+            && !text.contains([',', '"', '\\'])
+    })
+}
+
 const HEX_DIGITS: [char; 16] = [
     '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f',
 ];
@@ -143,4 +182,90 @@ pub fn ascii_json(json: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn text(value: Value) -> Option<String> {
+        claim_text(&value)
+    }
+
+    #[test]
+    fn plain_string_arrays_are_comma_separated() {
+        assert_eq!(text(json!(["a", "b"])).as_deref(), Some("a,b"));
+        assert_eq!(text(json!(["admins"])).as_deref(), Some("admins"));
+        assert_eq!(
+            text(json!(["team a", "x@y.example", "k=v"])).as_deref(),
+            Some("team a,x@y.example,k=v")
+        );
+    }
+
+    #[test]
+    fn arrays_a_list_could_misread_are_json() {
+        let cases = [
+            (json!([]), "[]"),
+            (json!([1, 2]), "[1,2]"),
+            (json!(["a", 1, true, null]), r#"["a",1,true,null]"#),
+            (json!([["a", "b"], "c"]), r#"[["a","b"],"c"]"#),
+            (json!([{"a": "b"}]), r#"[{"a":"b"}]"#),
+            (json!(["a,b", "c"]), r#"["a,b","c"]"#),
+            (json!(["a\"b"]), r#"["a\"b"]"#),
+            (json!(["a\\b"]), r#"["a\\b"]"#),
+            (json!([" padded"]), r#"[" padded"]"#),
+            (json!(["padded "]), r#"["padded "]"#),
+            (json!([""]), r#"[""]"#),
+            (json!(["a", ""]), r#"["a",""]"#),
+            (json!(["[x]"]), r#"["[x]"]"#),
+            (json!(["{x}"]), r#"["{x}"]"#),
+            (json!(["Jos\u{e9}"]), r#"["Jos\u00e9"]"#),
+            (json!(["a\r\nx-evil: 1"]), r#"["a\r\nx-evil: 1"]"#),
+            (json!(["\u{1f600}"]), r#"["\ud83d\ude00"]"#),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(text(value.clone()).as_deref(), Some(expected), "{value}");
+        }
+    }
+
+    #[test]
+    fn a_string_with_a_comma_is_quoted_so_it_is_never_read_as_two() {
+        assert_eq!(text(json!("a,b")).as_deref(), Some(r#""a,b""#));
+        assert_eq!(text(json!("alice")).as_deref(), Some("alice"));
+        assert_eq!(text(json!(" alice")).as_deref(), Some(r#"" alice""#));
+        assert_eq!(text(json!("Jos\u{e9}")).as_deref(), Some(r#""Jos\u00e9""#));
+    }
+
+    #[test]
+    fn scalars_objects_and_null() {
+        assert_eq!(text(json!(42)).as_deref(), Some("42"));
+        assert_eq!(text(json!(-1.5)).as_deref(), Some("-1.5"));
+        assert_eq!(text(json!(true)).as_deref(), Some("true"));
+        assert_eq!(
+            text(json!({"b": ["\u{fc}"]})).as_deref(),
+            Some(r#"{"b":["\u00fc"]}"#)
+        );
+        assert_eq!(text(Value::Null), None);
+    }
+
+    #[test]
+    fn every_value_is_a_valid_header_value_that_reads_back() {
+        for value in [
+            json!(["a", "b"]),
+            json!(["a,b"]),
+            json!(["\u{0}", "\t"]),
+            json!("x\u{7f}y"),
+            json!({"k": "\u{2028}"}),
+        ] {
+            let written = text(value.clone()).unwrap();
+            assert!(
+                written.bytes().all(|b| (0x20..0x7f).contains(&b)),
+                "{written}"
+            );
+            if written.starts_with(['"', '[', '{']) {
+                assert_eq!(serde_json::from_str::<Value>(&written).unwrap(), value);
+            }
+        }
+    }
 }

@@ -21,13 +21,13 @@ use crate::issuer::remote_keys::{Slot, WorkerKeys};
 use crate::policy::abuse::Guard;
 use crate::policy::cache::TokenCache;
 use crate::policy::decision::{evaluate_guarded, Decided, Decision, Forwarding, Settled};
-use crate::policy::deny::{Denial, DenyResponse};
+use crate::policy::deny::{Challenge, Denial, DenyResponse, Scheme};
 use crate::policy::outcome::{Outcome, Reason, Verdict};
 use crate::policy::sender::challenge::deny_response;
 use crate::policy::sender::resource_metadata;
 use crate::policy::trace::Untraced;
 use crate::policy::Policy;
-use crate::request::credential::{CredentialKind, Request};
+use crate::request::credential::Request;
 use crate::request::source::Source;
 use crate::request::transport::parse_peer_address;
 
@@ -99,9 +99,9 @@ pub(crate) fn decide(host: &dyn Host, shared: &Shared, settled: &Settled) -> App
             }),
             None => allow(host, shared, request, &forwarding, outcome, now),
         },
-        Decision::Deny { denial, schemes } => {
+        Decision::Deny { denial, challenge } => {
             report(host, shared, &outcome);
-            let response = deny_response(&shared.policy, &request, &denial, schemes);
+            let response = deny_response(&shared.policy, &request, &denial, challenge);
             match failed_secret {
                 Some((source, client_id)) => Applied::Fleet(FleetCheck::Lockout {
                     source,
@@ -338,8 +338,9 @@ fn refuse_proof(
     });
     outcome.record_refusal(&denial, reason, false, request);
     report(host, shared, &outcome);
-    let schemes = CredentialKind::Jwt.as_slice();
-    let response = deny_response(&shared.policy, request, &denial, schemes);
+    // Only a DPoP proof is recorded as used: the token came with the DPoP scheme.
+    let challenge = Challenge::Presented(Scheme::Dpop);
+    let response = deny_response(&shared.policy, request, &denial, challenge);
     send_deny(host, &response)
 }
 
@@ -375,7 +376,7 @@ fn property_text(host: &dyn Host, path: &[&str]) -> Option<String> {
 
 /// Sends the local reply for a denial that has no credential challenge, and stops the request.
 pub(crate) fn deny(host: &dyn Host, denial: &Denial, realm: &str) -> Flow {
-    send_deny(host, &denial.response(realm, &[]))
+    send_deny(host, &denial.response(realm, Challenge::Accepted(&[])))
 }
 
 /// Sends a refusal built by the core, and stops the request.

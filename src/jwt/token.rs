@@ -12,7 +12,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::identity::{ascii_json, forwarded_text, Forward, Identity};
+use crate::identity::{claim_text, Forward, Identity};
 use crate::jwt::algorithm::Algorithm;
 use crate::jwt::confirmation::read_confirmation;
 use crate::jwt::jwks::{KeySet, VerificationKey};
@@ -428,7 +428,7 @@ pub fn identity_from_claims(
             .filter_map(|(index, (claim, _))| {
                 claims
                     .get(claim)
-                    .and_then(header_value)
+                    .and_then(claim_text)
                     .map(|value| (index, value))
             })
             .collect(),
@@ -559,17 +559,4 @@ pub fn is_scope_token(scope: &str) -> bool {
         && scope
             .bytes()
             .all(|byte| matches!(byte, 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
-}
-
-/// A claim value as a header value, in the format [`forwarded_text`] documents: strings through
-/// it, numbers and booleans as their JSON text, arrays and objects as JSON with every non-ASCII
-/// character escaped; `null` is not forwarded.
-fn header_value(value: &Value) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(text) => Some(forwarded_text(text).into_owned()),
-        other => serde_json::to_string(other)
-            .ok()
-            .map(|json| ascii_json(&json)),
-    }
 }

@@ -5,10 +5,9 @@
 use std::rc::Rc;
 
 use crate::identity::Identity;
-use crate::policy::deny::Denial;
+use crate::policy::deny::{Challenge, Denial};
 use crate::policy::outcome::{Outcome, Reason};
 use crate::policy::sender::replay::ReplayEntry;
-use crate::request::credential::CredentialKind;
 
 /// What to do with a request. Header names are borrowed from the policy: nothing about them is
 /// allocated per request.
@@ -16,12 +15,12 @@ use crate::request::credential::CredentialKind;
 pub enum Decision<'a> {
     /// Forward it, after these changes.
     Allow(Forwarding<'a>),
-    /// Answer it locally; `schemes` are the credential kinds to challenge for on a 401.
+    /// Answer it locally.
     Deny {
         /// Why.
         denial: Denial,
-        /// Credential kinds for `WWW-Authenticate` challenges.
-        schemes: &'a [CredentialKind],
+        /// Whom `WWW-Authenticate` challenges: the route's schemes, or the presented one.
+        challenge: Challenge<'a>,
     },
     /// The token's issuer publishes its keys and the keys in hand cannot decide it (none have
     /// arrived yet, or none has the token's `kid`): decide again once `provider`'s keys are

@@ -12,7 +12,9 @@
 //! ([`Run::refused`]), which records its reason and verdict in the [`Outcome`] (metrics and the
 //! access log read it), writes the debug line, and in report mode (the route's `mode`, else the
 //! global one) turns it into a forward: spoofed identity headers and consumed credentials are
-//! still removed, and identity headers are added only for a credential that passed.
+//! still removed, and identity headers are added only for a credential that passed. A refusal
+//! challenges every scheme the route accepts until a credential of one of them is read, then
+//! only that credential's scheme ([`Challenge`]).
 //!
 //! The abuse limits, when configured, come in three places: a locked-out source is refused
 //! before any secret comparison, and a token that passed every cheap check and missed the cache
@@ -25,6 +27,7 @@
 
 use std::net::IpAddr;
 
+use crate::jwt::confirmation::SenderConstraint;
 use crate::jwt::token::{InlineKeys, KeyLookup};
 use crate::policy::abuse::records::SharedStore;
 use crate::policy::abuse::Guard;
@@ -35,13 +38,13 @@ use crate::policy::caller::{
     add_identity_headers, check_application, check_claims, check_network, check_origin,
     check_scopes, Caller, Refusal,
 };
-use crate::policy::deny::Denial;
+use crate::policy::deny::{Challenge, Denial, Scheme};
 use crate::policy::outcome::{Outcome, Reason, Verdict};
 use crate::policy::rules::{Requirement, Route};
 use crate::policy::sender;
 use crate::policy::trace::{Tracer, Untraced};
 use crate::policy::Policy;
-use crate::request::credential::{Credential, CredentialKind, Embedded, Place, Presented, Request};
+use crate::request::credential::{Credential, Embedded, Place, Presented, Request};
 use crate::request::transport::TlsVersion;
 
 /// Decides `request` at time `now` (Unix seconds), consulting and filling `cache`, with the keys
@@ -171,8 +174,9 @@ struct Run<'a, 'r, T> {
     outcome: Outcome<'a>,
     /// Report mode: the route's, the global one before a route is known.
     report: bool,
-    /// The credential kinds a 401 challenges for.
-    schemes: &'a [CredentialKind],
+    /// Whom a refusal challenges: the route's accepted schemes until a credential of one of
+    /// them is read, then that credential's scheme alone.
+    challenge: Challenge<'a>,
     /// The headers the credential was read from; `None` until it was read (a refusal in report
     /// mode then strips every header that may carry a secret).
     consumed: Option<Vec<&'a str>>,
@@ -210,7 +214,7 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
             forwarding,
             outcome: Outcome::default(),
             report: policy.report,
-            schemes: &[],
+            challenge: Challenge::Accepted(&[]),
             consumed: None,
             embedded,
         }
@@ -355,7 +359,7 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
             )
         });
         self.report = route.report;
-        self.schemes = route.accept.as_slice();
+        self.challenge = Challenge::Accepted(route.accept.as_slice());
         Ok(route)
     }
 
@@ -394,27 +398,44 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
                 Reason::CredentialNotAccepted,
             ));
         }
+        if let Some(scheme) = self.presented_scheme(route, &presented.credential) {
+            self.challenge = Challenge::Presented(scheme);
+        }
         Ok(presented)
     }
 
-    /// Authentication ([`authenticate`]); a refused client is challenged for its own scheme.
+    /// The scheme `credential` came with, which every later refusal challenges alone; `None`
+    /// for a bearer token on a route that demands DPoP, whose refusals keep challenging for
+    /// what the route accepts (a challenge must be one that can succeed, RFC 9110 §11.6.1).
+    fn presented_scheme(&self, route: &Route, credential: &Credential<'_>) -> Option<Scheme> {
+        let scheme = match credential {
+            Credential::Jwt(token)
+                if self.policy.sender.dpop.is_some()
+                    && sender::uses_dpop_scheme(self.request, token) =>
+            {
+                return Some(Scheme::Dpop);
+            }
+            Credential::Jwt(_) => Scheme::Bearer,
+            Credential::ApiKey { .. } => Scheme::ApiKey,
+            Credential::Basic { .. } => Scheme::Basic,
+        };
+        let dpop_only = route.sender_constraint == Some(SenderConstraint::Dpop);
+        (!(scheme == Scheme::Bearer && dpop_only)).then_some(scheme)
+    }
+
+    /// Authentication ([`authenticate`]).
     fn authenticate(
         &mut self,
         presented: &Presented<'a, 'r>,
         verifier: &mut Verifier<'_, '_>,
     ) -> Result<Authenticated<'a>, Stop<'a>> {
-        let credential = &presented.credential;
-        let authenticated = authenticate(
+        authenticate(
             self.policy,
-            credential,
+            &presented.credential,
             verifier,
             &mut self.outcome,
             self.trace,
-        );
-        if authenticated.is_err() && !matches!(credential, Credential::Jwt(_)) {
-            self.schemes = credential.kind().as_slice();
-        }
-        authenticated
+        )
     }
 
     /// Route token: a token of a provider and with an audience the route accepts, checked on the
@@ -540,7 +561,7 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
         if !self.report {
             return Decision::Deny {
                 denial,
-                schemes: self.schemes,
+                challenge: self.challenge,
             };
         }
         let mut forwarding = std::mem::take(&mut self.forwarding);

@@ -2,11 +2,18 @@
 //!
 //! 401 when no acceptable credential came (with a challenge per credential scheme the route
 //! accepts: `Bearer`, `Basic`, `ApiKey`) or a bad one did (`error="invalid_token"` for tokens,
-//! `invalid_client` for API keys and Basic); 403 with `error="insufficient_scope"` and the scopes
-//! the route needs, or `access_denied` when an allow-list (application, network, origin, TLS)
-//! or a claim condition refuses; 400 `invalid_request` for a request whose credential cannot be read; 503 when the
+//! `invalid_client` for API keys and Basic); 403 `insufficient_scope` naming the scopes the
+//! route needs, or `access_denied` when an allow-list (application, network, origin, TLS) or a
+//! claim condition refuses; 400 `invalid_request` for a request whose credential cannot be read; 503 when the
 //! filter cannot decide; 429 `too_many_requests` with `Retry-After` when an abuse limit refuses
 //! (a locked-out source, a spent signature-check budget). Every denial has a small JSON body and `cache-control: no-store`.
+//!
+//! Whom a refusal challenges ([`Challenge`]): before a credential was read, every scheme the
+//! route accepts; after, only the scheme of the credential presented ([`Scheme`]), so that a
+//! caller never gets another scheme's error. RFC 6750's errors (`invalid_token`,
+//! `insufficient_scope`, `invalid_request`) are Bearer (and DPoP, RFC 9449 section 7.1)
+//! parameters: an API key or Basic caller's 403 and 400 carry no challenge, only the body
+//! (which names the missing scopes too).
 
 use serde::Serialize;
 
@@ -65,6 +72,41 @@ impl Limit {
     }
 }
 
+/// The `WWW-Authenticate` scheme a credential was presented with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// A token in a bearer header or the query string (RFC 6750).
+    Bearer,
+    /// A token with `Authorization: DPoP` where DPoP is configured (RFC 9449); its challenge
+    /// names the proof algorithms, so [`crate::policy::sender::challenge`] writes it.
+    Dpop,
+    /// An API key pair: this filter's own `ApiKey` scheme.
+    ApiKey,
+    /// HTTP Basic (RFC 7617).
+    Basic,
+}
+
+/// Whom a refusal's `WWW-Authenticate` challenges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge<'a> {
+    /// No credential was read (or the one read is of a kind the route does not accept): every
+    /// scheme of these credential kinds, the ones the route accepts.
+    Accepted(&'a [CredentialKind]),
+    /// A credential was read: its scheme alone.
+    Presented(Scheme),
+}
+
+impl Challenge<'_> {
+    /// Whether RFC 6750 errors go in a `Bearer` challenge: for a bearer token, or before any
+    /// credential was read on a route that accepts tokens.
+    fn bearer(self) -> bool {
+        match self {
+            Challenge::Accepted(kinds) => kinds.contains(&CredentialKind::Jwt),
+            Challenge::Presented(scheme) => scheme == Scheme::Bearer,
+        }
+    }
+}
+
 /// A complete local reply for Envoy to send instead of forwarding the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DenyResponse {
@@ -80,6 +122,10 @@ pub struct DenyResponse {
 struct Body<'a> {
     error: &'a str,
     error_description: &'a str,
+    /// The scopes the route needs, for `insufficient_scope`: what every caller, whatever its
+    /// scheme, needs to know.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }
 
 impl Denial {
@@ -138,10 +184,8 @@ impl Denial {
         }
     }
 
-    /// The reply for this denial in `realm` (validated at configure time: no quotes).
-    /// `schemes` are the credential kinds the route accepts, for 401 challenges; for
-    /// `InvalidClient`, the kind that failed.
-    pub fn response(&self, realm: &str, schemes: &[CredentialKind]) -> DenyResponse {
+    /// The reply for this denial in `realm`, challenging as `challenge` says.
+    pub fn response(&self, realm: &str, challenge: Challenge<'_>) -> DenyResponse {
         let description = self.description();
         let code = self.error_code();
         let with_error = |scheme: &str| {
@@ -150,22 +194,37 @@ impl Denial {
                 quoted(&description)
             )
         };
+        let bearer = challenge.bearer();
         let challenges: Vec<String> = match self {
             Denial::MissingCredential | Denial::CredentialNotAccepted | Denial::InvalidClient => {
-                schemes.iter().map(|kind| challenge(*kind, realm)).collect()
+                match challenge {
+                    Challenge::Accepted(kinds) => kinds
+                        .iter()
+                        .filter_map(|kind| bare(kind_scheme(*kind), realm))
+                        .collect(),
+                    Challenge::Presented(scheme) => bare(scheme, realm).into_iter().collect(),
+                }
             }
-            Denial::InvalidToken(_) => vec![with_error("Bearer")],
-            Denial::InsufficientScope(scopes) => {
+            // A token error is a Bearer one unless the token came with another scheme.
+            Denial::InvalidToken(_)
+                if matches!(
+                    challenge,
+                    Challenge::Accepted(_) | Challenge::Presented(Scheme::Bearer)
+                ) =>
+            {
+                vec![with_error("Bearer")]
+            }
+            Denial::InsufficientScope(scopes) if bearer => {
                 vec![format!(
                     "{}, scope=\"{}\"",
                     with_error("Bearer"),
                     quoted(&scopes.join(" "))
                 )]
             }
-            Denial::InvalidRequest(_) if schemes.contains(&CredentialKind::Jwt) => {
-                vec![with_error("Bearer")]
-            }
-            Denial::InvalidRequest(_)
+            Denial::InvalidRequest(_) if bearer => vec![with_error("Bearer")],
+            Denial::InvalidToken(_)
+            | Denial::InsufficientScope(_)
+            | Denial::InvalidRequest(_)
             | Denial::AccessDenied(_)
             | Denial::Unavailable(_)
             | Denial::InvalidDpopProof(_)
@@ -175,6 +234,10 @@ impl Denial {
         let body = serde_json::to_string(&Body {
             error: code,
             error_description: &description,
+            scope: match self {
+                Denial::InsufficientScope(scopes) => Some(scopes.join(" ")),
+                _ => None,
+            },
         })
         .unwrap_or_default();
         let mut headers: Vec<(String, String)> = challenges
@@ -194,12 +257,23 @@ impl Denial {
     }
 }
 
-/// The bare challenge for a credential kind.
-fn challenge(kind: CredentialKind, realm: &str) -> String {
+/// The scheme a credential kind is challenged with before it is presented.
+fn kind_scheme(kind: CredentialKind) -> Scheme {
     match kind {
-        CredentialKind::Jwt => format!("Bearer realm=\"{realm}\""),
-        CredentialKind::Basic => format!("Basic realm=\"{realm}\", charset=\"UTF-8\""),
-        CredentialKind::ApiKey => format!("ApiKey realm=\"{realm}\""),
+        CredentialKind::Jwt => Scheme::Bearer,
+        CredentialKind::ApiKey => Scheme::ApiKey,
+        CredentialKind::Basic => Scheme::Basic,
+    }
+}
+
+/// The bare challenge for a scheme; `None` for DPoP, whose challenge needs the policy's proof
+/// algorithms ([`crate::policy::sender::challenge`]).
+fn bare(scheme: Scheme, realm: &str) -> Option<String> {
+    match scheme {
+        Scheme::Bearer => Some(format!("Bearer realm=\"{realm}\"")),
+        Scheme::Basic => Some(format!("Basic realm=\"{realm}\", charset=\"UTF-8\"")),
+        Scheme::ApiKey => Some(format!("ApiKey realm=\"{realm}\"")),
+        Scheme::Dpop => None,
     }
 }
 
@@ -225,8 +299,10 @@ mod tests {
 
     #[test]
     fn missing_credential_challenges_every_accepted_scheme() {
-        let response = Denial::MissingCredential
-            .response("edge", &[CredentialKind::Jwt, CredentialKind::Basic]);
+        let response = Denial::MissingCredential.response(
+            "edge",
+            Challenge::Accepted(&[CredentialKind::Jwt, CredentialKind::Basic]),
+        );
         assert_eq!(
             challenges(&response),
             [
@@ -234,7 +310,8 @@ mod tests {
                 "Basic realm=\"edge\", charset=\"UTF-8\""
             ]
         );
-        let basic_only = Denial::CredentialNotAccepted.response("edge", &[CredentialKind::Basic]);
+        let basic_only = Denial::CredentialNotAccepted
+            .response("edge", Challenge::Accepted(&[CredentialKind::Basic]));
         assert_eq!(basic_only.status, 401);
         assert_eq!(
             challenges(&basic_only),
@@ -244,7 +321,7 @@ mod tests {
 
     #[test]
     fn failed_client_authentication_is_401_invalid_client() {
-        let response = Denial::InvalidClient.response("edge", &[CredentialKind::ApiKey]);
+        let response = Denial::InvalidClient.response("edge", Challenge::Presented(Scheme::ApiKey));
         assert_eq!(response.status, 401);
         assert_eq!(challenges(&response), ["ApiKey realm=\"edge\""]);
         let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
@@ -254,7 +331,7 @@ mod tests {
     #[test]
     fn allow_list_refusal_is_403_access_denied_without_a_challenge() {
         let response = Denial::AccessDenied("application not granted".into())
-            .response("edge", &[CredentialKind::Jwt]);
+            .response("edge", Challenge::Accepted(&[CredentialKind::Jwt]));
         assert_eq!(response.status, 403);
         assert!(challenges(&response).is_empty());
         let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
@@ -268,7 +345,8 @@ mod tests {
 
     #[test]
     fn missing_credential_is_a_bare_bearer_challenge() {
-        let response = Denial::MissingCredential.response("edge", &[CredentialKind::Jwt]);
+        let response =
+            Denial::MissingCredential.response("edge", Challenge::Accepted(&[CredentialKind::Jwt]));
         assert_eq!(response.status, 401);
         assert_eq!(
             header(&response, "www-authenticate"),
@@ -281,7 +359,7 @@ mod tests {
     #[test]
     fn invalid_token_carries_error_and_description() {
         let response = Denial::InvalidToken("token has expired".into())
-            .response("edge", &[CredentialKind::Jwt]);
+            .response("edge", Challenge::Accepted(&[CredentialKind::Jwt]));
         assert_eq!(response.status, 401);
         assert_eq!(
             header(&response, "www-authenticate"),
@@ -294,7 +372,7 @@ mod tests {
     #[test]
     fn insufficient_scope_names_the_required_scopes() {
         let response = Denial::InsufficientScope(vec!["devices:write".into(), "admin".into()])
-            .response("api", &[CredentialKind::Jwt]);
+            .response("api", Challenge::Accepted(&[CredentialKind::Jwt]));
         assert_eq!(response.status, 403);
         assert!(header(&response, "www-authenticate").ends_with("scope=\"devices:write admin\""));
         let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
@@ -302,9 +380,42 @@ mod tests {
     }
 
     #[test]
+    fn a_presented_credential_is_challenged_for_its_own_scheme_alone() {
+        let scope = Denial::InsufficientScope(vec!["devices:write".into()]);
+        let bearer = scope.response("edge", Challenge::Presented(Scheme::Bearer));
+        assert_eq!(
+            challenges(&bearer),
+            ["Bearer realm=\"edge\", error=\"insufficient_scope\", error_description=\"the credential lacks a scope this route requires\", scope=\"devices:write\""]
+        );
+        for scheme in [Scheme::ApiKey, Scheme::Basic, Scheme::Dpop] {
+            let response = scope.response("edge", Challenge::Presented(scheme));
+            assert_eq!(response.status, 403);
+            assert!(challenges(&response).is_empty(), "{scheme:?}");
+            assert_eq!(
+                response.body,
+                r#"{"error":"insufficient_scope","error_description":"the credential lacks a scope this route requires","scope":"devices:write"}"#
+            );
+        }
+        let repeated = Denial::InvalidRequest("the appId header appears more than once".into());
+        for scheme in [Scheme::ApiKey, Scheme::Basic, Scheme::Dpop] {
+            let response = repeated.response("edge", Challenge::Presented(scheme));
+            assert!(challenges(&response).is_empty(), "{scheme:?}");
+        }
+        let expired = Denial::InvalidToken("token has expired".into());
+        assert!(
+            challenges(&expired.response("edge", Challenge::Presented(Scheme::Dpop))).is_empty()
+        );
+        let failed = Denial::InvalidClient.response("edge", Challenge::Presented(Scheme::Basic));
+        assert_eq!(
+            challenges(&failed),
+            ["Basic realm=\"edge\", charset=\"UTF-8\""]
+        );
+    }
+
+    #[test]
     fn unavailable_is_503_without_a_challenge() {
-        let response =
-            Denial::Unavailable("not configured".into()).response("edge", &[CredentialKind::Jwt]);
+        let response = Denial::Unavailable("not configured".into())
+            .response("edge", Challenge::Accepted(&[CredentialKind::Jwt]));
         assert_eq!(response.status, 503);
         assert!(response
             .headers
@@ -320,7 +431,7 @@ mod tests {
             retry_after: 42,
             limit: Limit::LockedOut,
         }
-        .response("edge", &[CredentialKind::ApiKey]);
+        .response("edge", Challenge::Accepted(&[CredentialKind::ApiKey]));
         assert_eq!(response.status, 429);
         assert_eq!(header(&response, "retry-after"), "42");
         assert_eq!(header(&response, "content-type"), "application/json");
@@ -335,7 +446,7 @@ mod tests {
     #[test]
     fn invalid_request_is_400_and_quotes_cannot_break_the_challenge() {
         let response = Denial::InvalidRequest("bad \"header\"\r\n".into())
-            .response("edge", &[CredentialKind::Jwt]);
+            .response("edge", Challenge::Accepted(&[CredentialKind::Jwt]));
         assert_eq!(response.status, 400);
         assert!(header(&response, "www-authenticate").contains("error_description=\"bad header\""));
     }

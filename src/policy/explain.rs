@@ -14,7 +14,9 @@ use crate::jwt::jwks::KeySet;
 use crate::jwt::token::KeyLookup;
 use crate::policy::cache::TokenCache;
 use crate::policy::decision::{evaluate, Decision, Settled};
+use crate::policy::deny::Challenge;
 use crate::policy::outcome::Outcome;
+use crate::policy::sender::challenge::deny_response;
 pub use crate::policy::trace::{Status, Tracer, Untraced};
 use crate::policy::Policy;
 use crate::request::credential::Request;
@@ -177,8 +179,8 @@ pub fn explain<'a>(
                 .collect(),
             path: forwarding.path,
         },
-        Decision::Deny { denial, schemes } => {
-            let response = denial.response(&policy.realm, schemes);
+        Decision::Deny { denial, challenge } => {
+            let response = deny_response(policy, request, &denial, challenge);
             Action::Respond {
                 status: response.status,
                 headers: response.headers,
@@ -187,7 +189,7 @@ pub fn explain<'a>(
         }
         // `Settled::Final` never waits; answer as the filter does when no answer can come.
         Decision::AwaitKeys { otherwise, .. } => {
-            let response = otherwise.response(&policy.realm, &[]);
+            let response = otherwise.response(&policy.realm, Challenge::Accepted(&[]));
             Action::Respond {
                 status: response.status,
                 headers: response.headers,
@@ -198,7 +200,7 @@ pub fn explain<'a>(
             let response = crate::policy::deny::Denial::Unavailable(
                 "the token introspection endpoint is unavailable".into(),
             )
-            .response(&policy.realm, &[]);
+            .response(&policy.realm, Challenge::Accepted(&[]));
             Action::Respond {
                 status: response.status,
                 headers: response.headers,

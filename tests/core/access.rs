@@ -5,7 +5,7 @@ use crate::fixtures;
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::decision::{authorize, Decision, Forwarding};
-use edge_auth::policy::deny::Denial;
+use edge_auth::policy::deny::{Challenge, Denial, Scheme};
 use edge_auth::policy::Policy;
 use edge_auth::request::credential::{CredentialKind, Request};
 use fixtures::*;
@@ -44,9 +44,9 @@ impl Call {
     }
 }
 
-fn denied(decision: Decision<'_>) -> (Denial, Vec<CredentialKind>) {
+fn denied(decision: Decision<'_>) -> (Denial, Challenge<'_>) {
     match decision {
-        Decision::Deny { denial, schemes } => (denial, schemes.to_vec()),
+        Decision::Deny { denial, challenge } => (denial, challenge),
         other => panic!("not denied: {other:?}"),
     }
 }
@@ -105,9 +105,10 @@ fn wrong_secret_and_unknown_id_get_the_same_answer() {
     )
     .decide(&policy);
     assert_eq!(wrong, unknown);
-    let (denial, schemes) = denied(wrong);
+    let (denial, challenge) = denied(wrong);
     assert_eq!(denial, Denial::InvalidClient);
-    assert_eq!(denial.response("edge", &schemes).status, 401);
+    assert_eq!(challenge, Challenge::Presented(Scheme::ApiKey));
+    assert_eq!(denial.response("edge", challenge).status, 401);
 }
 
 #[test]
@@ -132,11 +133,11 @@ fn basic_authenticates_against_the_same_clients() {
     assert_eq!(set(&forwarding, "x-auth-credential"), Some("basic"));
 
     let wrong = basic(KEY_CLIENT, "wrong-token");
-    let (denial, schemes) =
+    let (denial, challenge) =
         denied(call("GET", "/devices", &[("authorization", &wrong)]).decide(&policy));
     assert_eq!(
-        (denial, schemes),
-        (Denial::InvalidClient, vec![CredentialKind::Basic])
+        (denial, challenge),
+        (Denial::InvalidClient, Challenge::Presented(Scheme::Basic))
     );
     for malformed in ["Basic !!!not-base64", "Basic bm8tY29sb24="] {
         let (denial, _) =
@@ -153,10 +154,10 @@ fn basic_only_route_refuses_other_credentials_with_a_basic_challenge() {
     let policy = policy(&access_config());
     let token = issuer().token(Algorithm::RS256, now(), json!({}));
     let bearer = format!("Bearer {token}");
-    let (denial, schemes) =
+    let (denial, challenge) =
         denied(call("GET", "/legacy/report", &[("authorization", &bearer)]).decide(&policy));
     assert_eq!(denial, Denial::CredentialNotAccepted);
-    let response = denial.response("edge", &schemes);
+    let response = denial.response("edge", challenge);
     let challenges: Vec<&str> = response
         .headers
         .iter()
@@ -166,10 +167,13 @@ fn basic_only_route_refuses_other_credentials_with_a_basic_challenge() {
     assert_eq!(challenges, ["Basic realm=\"edge\", charset=\"UTF-8\""]);
     let good = basic(KEY_CLIENT, &secret(KEY_CLIENT));
     allowed(call("GET", "/legacy/report", &[("authorization", &good)]).decide(&policy));
-    let (none, schemes) = denied(call("GET", "/legacy/report", &[]).decide(&policy));
+    let (none, challenge) = denied(call("GET", "/legacy/report", &[]).decide(&policy));
     assert_eq!(
-        (none, schemes),
-        (Denial::MissingCredential, vec![CredentialKind::Basic])
+        (none, challenge),
+        (
+            Denial::MissingCredential,
+            Challenge::Accepted(&[CredentialKind::Basic])
+        )
     );
 }
 
@@ -462,10 +466,13 @@ fn api_key_only_deployments_need_no_provider() {
     let policy = policy(&config);
     let good = basic("app-1", "token-of-app-1-0123456789");
     allowed(call("GET", "/devices", &[("authorization", &good)]).decide(&policy));
-    let (denial, schemes) = denied(call("GET", "/devices", &[]).decide(&policy));
+    let (denial, challenge) = denied(call("GET", "/devices", &[]).decide(&policy));
     assert_eq!(
-        (denial, schemes),
-        (Denial::MissingCredential, vec![CredentialKind::Basic])
+        (denial, challenge),
+        (
+            Denial::MissingCredential,
+            Challenge::Accepted(&[CredentialKind::Basic])
+        )
     );
     let bearer = "Bearer a.b.c";
     let (denial, _) = denied(call("GET", "/devices", &[("authorization", bearer)]).decide(&policy));

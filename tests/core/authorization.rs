@@ -9,7 +9,7 @@ use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::jwt::token::InlineKeys;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::decision::{evaluate, Decided, Decision, Settled};
-use edge_auth::policy::deny::Denial;
+use edge_auth::policy::deny::{Challenge, Denial};
 use edge_auth::policy::explain::{explain, GivenKeys, Status, Untraced};
 use edge_auth::policy::outcome::{Reason, Verdict};
 use edge_auth::policy::Policy;
@@ -121,7 +121,7 @@ fn keycloak_roles_in_nested_claims_allow_or_refuse_a_route() {
         let decided = decide(&policy, &mut cache, &get("/admin/users", &token(claims)));
         let (reason, denial) = refused(&decided);
         assert_eq!(reason, Reason::ClaimCondition, "{what}");
-        let response = denial.response("edge", &[]);
+        let response = denial.response("edge", Challenge::Accepted(&[]));
         assert_eq!(response.status, 403, "{what}");
         assert!(
             response.body.contains(r#""error":"access_denied""#),
@@ -203,7 +203,10 @@ fn a_rule_narrows_the_audiences_it_accepts_also_on_a_cache_hit() {
         denial,
         Denial::InvalidToken("the token's audience is not accepted on this route".into())
     );
-    assert_eq!(denial.response("edge", &[]).status, 401);
+    assert_eq!(
+        denial.response("edge", Challenge::Accepted(&[])).status,
+        401
+    );
     assert!(cache.take_stats().hits >= 2);
 }
 

@@ -36,8 +36,8 @@ fn decide<'a>(
 
 fn denied(decision: Decision<'_>) -> (Denial, Vec<String>) {
     match decision {
-        Decision::Deny { denial, schemes } => {
-            let response = denial.response("edge", schemes);
+        Decision::Deny { denial, challenge } => {
+            let response = denial.response("edge", challenge);
             let challenges = response
                 .headers
                 .iter()

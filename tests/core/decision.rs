@@ -5,7 +5,7 @@ use crate::fixtures;
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::decision::{authorize, Decision};
-use edge_auth::policy::deny::Denial;
+use edge_auth::policy::deny::{Challenge, Denial};
 use edge_auth::policy::Policy;
 use edge_auth::request::credential::Request;
 use fixtures::{allowed, denied, issuer, now, request};
@@ -165,7 +165,7 @@ fn missing_scope_is_403_naming_what_the_route_needs() {
         denial,
         Denial::InsufficientScope(vec!["devices:write".into()])
     );
-    let response = denial.response(&policy.realm, &[]);
+    let response = denial.response(&policy.realm, Challenge::Accepted(&[]));
     assert_eq!(response.status, 403);
 }
 
@@ -351,4 +351,53 @@ fn demo_keys_sign_tokens_the_demo_configuration_accepts() {
             t,
         ));
     }
+}
+
+#[test]
+fn array_claims_are_forwarded_as_lists_and_a_client_copy_of_a_claim_header_never_survives() {
+    let mut config = issuer().config();
+    config["forward"]["claims"] = json!({"email": "x-auth-email", "groups": "x-auth-groups"});
+    let enforced = policy(config.clone());
+    config["mode"] = json!("report");
+    let reported = policy(config);
+    let t = now();
+    let spoofed = ("x-auth-groups", "admins");
+    let call = |policy: &Policy, method: &str, path: &str, claims: Option<Value>| {
+        let bearer =
+            claims.map(|claims| format!("Bearer {}", issuer().token(Algorithm::ES256, t, claims)));
+        let mut headers = vec![spoofed];
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer.as_str()));
+        }
+        let request = request(method, path, &headers);
+        let forwarding = allowed(decide(policy, &mut TokenCache::new(8), &request, t));
+        assert!(
+            forwarding.remove.contains(&"x-auth-groups"),
+            "{method} {path}: the client's copy is removed: {forwarding:?}"
+        );
+        forwarding
+            .set
+            .iter()
+            .find(|(name, _)| *name == "x-auth-groups")
+            .map(|(_, value)| value.clone())
+    };
+    let groups = |value: Value| Some(json!({ "groups": value }));
+    let at_devices = |value| call(&enforced, "GET", "/devices", groups(value));
+    assert_eq!(
+        at_devices(json!(["dev", "ops"])).as_deref(),
+        Some("dev,ops")
+    );
+    assert_eq!(at_devices(json!(["a,b"])).as_deref(), Some(r#"["a,b"]"#));
+    assert_eq!(at_devices(json!("a,b")).as_deref(), Some(r#""a,b""#));
+    assert_eq!(at_devices(json!([])).as_deref(), Some("[]"));
+    assert_eq!(at_devices(json!([1, 2])).as_deref(), Some("[1,2]"));
+    // Without the claim, on a public route, and in report mode (refused for no credential, or
+    // for a scope: then forwarded with the claim of the token that passed).
+    assert_eq!(call(&enforced, "GET", "/devices", Some(json!({}))), None);
+    assert_eq!(call(&enforced, "GET", "/public/x", None), None);
+    assert_eq!(call(&reported, "GET", "/devices", None), None);
+    assert_eq!(
+        call(&reported, "POST", "/devices", groups(json!(["dev"]))).as_deref(),
+        Some("dev")
+    );
 }

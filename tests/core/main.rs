@@ -15,6 +15,7 @@ mod abuse;
 mod access;
 mod architecture;
 mod authorization;
+mod challenges;
 mod cli;
 mod cookies;
 mod decision;

@@ -285,13 +285,13 @@ fn every_refusal_names_its_reason_and_the_response_is_unchanged() {
                 && denied[0].ends_with(&expected),
             "{what}: {denied:?} should end {expected}"
         );
-        let Decision::Deny { denial, schemes } = &decided.decision else {
+        let Decision::Deny { denial, challenge } = &decided.decision else {
             panic!("{what}: not denied: {:?}", decided.decision);
         };
         assert_eq!(decided.outcome.verdict, Some(Verdict::Denied), "{what}");
         assert_eq!(decided.outcome.reason, Some(reason), "{what}");
         assert_eq!(decided.outcome.provider, provider, "{what}");
-        assert_eq!(denial.response("edge", schemes).status, status, "{what}");
+        assert_eq!(denial.response("edge", *challenge).status, status, "{what}");
         // Only a credential that passed names its caller (then a later check refused it).
         let passed = matches!(
             reason,

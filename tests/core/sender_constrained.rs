@@ -495,10 +495,10 @@ fn challenges_offer_dpop_with_its_algorithms_and_the_error() {
     let token = bound_token(&client, t);
     let stale = client.proof("GET", URL, Some(&token), t - 600);
     let request = with_dpop(&token, &stale);
-    let Decision::Deny { denial, schemes } = decide(&policy, &request, t) else {
+    let Decision::Deny { denial, challenge } = decide(&policy, &request, t) else {
         panic!("not denied")
     };
-    let response = deny_response(&policy, &request, &denial, schemes);
+    let response = deny_response(&policy, &request, &denial, challenge);
     assert_eq!(response.status, 401);
     let challenges: Vec<&str> = response
         .headers
@@ -517,10 +517,10 @@ fn challenges_offer_dpop_with_its_algorithms_and_the_error() {
     assert_eq!(body["error"], "invalid_dpop_proof");
 
     let anonymous = get(&[]);
-    let Decision::Deny { denial, schemes } = decide(&policy, &anonymous, t) else {
+    let Decision::Deny { denial, challenge } = decide(&policy, &anonymous, t) else {
         panic!("not denied")
     };
-    let response = deny_response(&policy, &anonymous, &denial, schemes);
+    let response = deny_response(&policy, &anonymous, &denial, challenge);
     let challenges: Vec<&str> = response
         .headers
         .iter()
@@ -562,12 +562,12 @@ fn with_server_nonces_a_proof_needs_a_current_nonce_and_gets_one_when_refused() 
 
     // No nonce: 401 use_dpop_nonce, with a fresh nonce in DPoP-Nonce and the challenge.
     let request = with_key(&proof_with(None));
-    let Decision::Deny { denial, schemes } = decide(&policy, &request, t) else {
+    let Decision::Deny { denial, challenge } = decide(&policy, &request, t) else {
         panic!("not denied")
     };
     let fresh = dpop_nonce::issue(&key, t, 60);
     assert_eq!(denial, Denial::UseDpopNonce(fresh.clone()));
-    let response = deny_response(&policy, &request, &denial, schemes);
+    let response = deny_response(&policy, &request, &denial, challenge);
     assert_eq!(response.status, 401);
     assert!(response
         .headers
@@ -893,10 +893,10 @@ fn metadata_document_is_built_from_the_configuration() {
 fn every_401_challenge_names_the_metadata_url() {
     let policy = policy(metadata_config());
     let request = get(&[]);
-    let Decision::Deny { denial, schemes } = decide(&policy, &request, now()) else {
+    let Decision::Deny { denial, challenge } = decide(&policy, &request, now()) else {
         panic!("not denied")
     };
-    let response = deny_response(&policy, &request, &denial, schemes);
+    let response = deny_response(&policy, &request, &denial, challenge);
     let challenges: Vec<&str> = response
         .headers
         .iter()

@@ -78,6 +78,38 @@ fn api_key_pairs_good_wrong_unknown_and_half() {
 }
 
 #[test]
+fn a_scope_refusal_challenges_only_the_scheme_the_caller_used() {
+    let envoy = start();
+    let secret = secret(KEY_CLIENT);
+    let key_pair = [("clientId", KEY_CLIENT), ("clientSecret", secret.as_str())];
+    let good_basic = basic(KEY_CLIENT, &secret);
+    let token = issuer().token(Algorithm::ES256, now(), json!({}));
+    let bearer = format!("Bearer {token}");
+    for (who, headers) in [
+        ("api key", key_pair.to_vec()),
+        ("basic", vec![("authorization", good_basic.as_str())]),
+    ] {
+        let refused = envoy.request("POST", "/devices", &headers);
+        assert_eq!(refused.status, 403, "{who}: {}", refused.body);
+        assert!(
+            challenges(&refused).is_empty(),
+            "{who}: no Bearer error for a caller that sent no token: {:?}",
+            refused.headers
+        );
+        let body: serde_json::Value = serde_json::from_str(&refused.body).unwrap();
+        assert_eq!(body["error"], "insufficient_scope", "{who}");
+        assert_eq!(body["scope"], "devices:write", "{who}");
+        assert_eq!(refused.header("cache-control"), Some("no-store"), "{who}");
+    }
+    let refused = envoy.request("POST", "/devices", &[("authorization", &bearer)]);
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        challenges(&refused),
+        ["Bearer realm=\"edge\", error=\"insufficient_scope\", error_description=\"the credential lacks a scope this route requires\", scope=\"devices:write\""]
+    );
+}
+
+#[test]
 fn basic_good_malformed_and_wrong_and_basic_only_routes() {
     let envoy = start();
     let good = basic(KEY_CLIENT, &secret(KEY_CLIENT));

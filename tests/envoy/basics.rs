@@ -233,6 +233,41 @@ fn spoofed_identity_headers_never_reach_the_upstream() {
 }
 
 #[test]
+fn array_claims_reach_the_upstream_as_lists_and_spoofed_copies_never_do() {
+    let mut config = issuer().config();
+    config["forward"]["claims"]["groups"] = json!("x-auth-groups");
+    let envoy = Envoy::start(&config.to_string());
+    let spoof = ("x-auth-groups", "admins");
+    let with_groups = |groups: serde_json::Value| {
+        let token = issuer().token(Algorithm::ES256, now(), json!({ "groups": groups }));
+        let token_header = bearer(&token);
+        let response = envoy.get("/devices", &[spoof, ("authorization", &token_header)]);
+        assert_eq!(response.status, 200, "{}", response.body);
+        response.upstream()
+    };
+    for (groups, expected) in [
+        (json!(["dev", "ops"]), "dev,ops"),
+        (json!(["team a"]), "team a"),
+        (json!(["a,b", "c"]), r#"["a,b","c"]"#),
+        (json!(["\u{fc}ber"]), r#"["\u00fcber"]"#),
+        (json!("a,b"), r#""a,b""#),
+        (json!([]), "[]"),
+    ] {
+        let upstream = with_groups(groups.clone());
+        assert_eq!(upstream.header("x-auth-groups"), Some(expected), "{groups}");
+        assert_eq!(upstream.header_count("x-auth-groups"), 1, "{groups}");
+    }
+    let without = with_groups(serde_json::Value::Null);
+    assert_eq!(
+        without.header_count("x-auth-groups"),
+        0,
+        "no groups claim: the spoofed copy is gone too"
+    );
+    let public = envoy.get("/public/info", &[spoof]).upstream();
+    assert_eq!(public.header_count("x-auth-groups"), 0);
+}
+
+#[test]
 fn public_paths_need_nothing_and_cannot_be_borrowed() {
     let envoy = start();
     let response = envoy.get("/public/docs?page=2", &[]);
