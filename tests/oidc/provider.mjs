@@ -15,6 +15,18 @@
 //   writer / writer-secret   may request: devices:read devices:write
 //   edge / edge-secret       may introspect tokens
 //   bound / bound-secret     may request: devices:read; certificate-bound tokens
+//   admin / admin-secret     may request: devices:read; Keycloak-shaped roles (below)
+//   operator / operator-secret  may request: devices:read; Keycloak-shaped roles (below)
+//
+// Access tokens of "admin" and "operator" carry the claims Keycloak puts in its tokens (through
+// the extraTokenClaims hook), so that edge-auth's claim conditions are tested on tokens a real
+// provider signed: realm roles in realm_access.roles, each client's roles in
+// resource_access.<client>.roles, and a group list (Keycloak's group mapper, without full path):
+//   admin     realm_access.roles ["admin", "user"],
+//             resource_access {"edge-api": ["devices:write"], "account": ["view-profile"]},
+//             groups ["ops", "dev"]
+//   operator  resource_access {"edge-api": ["devices:write"]} only
+// Every other client's tokens carry none of them.
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -36,6 +48,18 @@ const client = (id, scope) => ({
   ...(scope ? { scope } : {}),
 });
 
+const role = (roles) => ({ roles });
+const keycloakClaims = {
+  admin: {
+    realm_access: role(['admin', 'user']),
+    resource_access: { 'edge-api': role(['devices:write']), account: role(['view-profile']) },
+    groups: ['ops', 'dev'],
+  },
+  operator: {
+    resource_access: { 'edge-api': role(['devices:write']) },
+  },
+};
+
 const provider = new Provider(issuer, {
   jwks: { keys: [signing] },
   clients: [
@@ -43,7 +67,11 @@ const provider = new Provider(issuer, {
     client('writer', 'devices:read devices:write'),
     client('edge'),
     { ...client('bound', 'devices:read'), tls_client_certificate_bound_access_tokens: true },
+    client('admin', 'devices:read'),
+    client('operator', 'devices:read'),
   ],
+  extraTokenClaims: async (_ctx, token) =>
+    (Object.hasOwn(keycloakClaims, token.clientId) ? keycloakClaims[token.clientId] : undefined),
   scopes: ['devices:read', 'devices:write'],
   features: {
     devInteractions: { enabled: false },
