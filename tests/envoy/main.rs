@@ -28,6 +28,7 @@ mod fleet;
 mod harness;
 mod hostile_traffic;
 mod introspection;
+mod keycloak_claims;
 mod oidc;
 mod operations;
 mod remote_keys;

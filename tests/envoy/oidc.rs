@@ -17,7 +17,7 @@ fn request(envoy: &Envoy, method: &str, token: &str) -> Response {
 }
 
 /// The provider block for `idp`: keys by discovery through cluster `oidc`, plus `extra`.
-fn provider(idp: &OidcProvider, extra: serde_json::Value) -> serde_json::Value {
+pub(crate) fn provider(idp: &OidcProvider, extra: serde_json::Value) -> serde_json::Value {
     let mut provider = json!({
         "name": "oidc-provider",
         "issuer": idp.issuer(),
