@@ -357,9 +357,11 @@ fn shipped_demo_configuration_accepts_demo_tokens() {
 }
 
 /// The demo's first impression: an allowed request through envoy/edge-auth.json answers in
-/// milliseconds (the median of 15, so a busy machine's odd stall does not decide). The echo
-/// upstream once wrote its response in two segments, and on Envoy's kept-alive upstream
-/// connection the second waited for a delayed ACK: every allowed request took 40-49 ms.
+/// milliseconds. The echo upstream once wrote its response in two segments, and on Envoy's
+/// kept-alive upstream connection the second waited for a delayed ACK: every allowed request
+/// took 40-49 ms. The lower quartile of 15 decides: that stall hits every request, while a
+/// shared CI machine busy with other builds stretches some requests to 10-25 ms (seen: a
+/// median of 7 ms with a quartile of 1.3 ms), which says nothing about edge-auth or the demo.
 #[test]
 fn an_allowed_request_through_the_demo_configuration_takes_under_5_ms() {
     let dir = support::repo_root().join("envoy");
@@ -379,10 +381,10 @@ fn an_allowed_request_through_the_demo_configuration_takes_under_5_ms() {
             })
             .collect();
         times.sort();
-        let median = times[times.len() / 2];
+        let quartile = times[times.len() / 4];
         assert!(
-            median < std::time::Duration::from_millis(5),
-            "{path}: median {median:?} end to end ({times:?})"
+            quartile < std::time::Duration::from_millis(5),
+            "{path}: lower quartile {quartile:?} end to end ({times:?})"
         );
     }
 }
