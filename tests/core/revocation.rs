@@ -269,3 +269,27 @@ fn the_last_good_list_is_kept_through_failed_fetches_and_malformed_documents() {
     host.tick(&worker);
     assert_eq!(host.dispatched.borrow().len(), before);
 }
+
+#[test]
+fn the_check_on_a_cache_hit_makes_no_host_call() {
+    let host = host();
+    let plain = host.worker(&issuer().config());
+    let listing = host.worker(&config("refuse"));
+    fetch(
+        &host,
+        &listing,
+        Some(200),
+        &list(json!({"version": 1,
+            "revoked_jtis": [{"jti": "other", "exp": now() + 3600}],
+            "subjects_not_before": [{"sub": "bob", "nbf": now()}]})),
+    );
+    let good = token(json!({"jti": "t-9"}));
+    for (context, worker) in [(2, &plain), (3, &plain), (4, &listing), (5, &listing)] {
+        assert_eq!(status_of(&host, worker, context, &good), None);
+    }
+    assert_eq!(
+        host.calls_for(5),
+        host.calls_for(3),
+        "a cache hit costs the same host calls with a revocation list"
+    );
+}
