@@ -9,7 +9,9 @@
 //! before it releases the lease; and the record's small generation value before the record, so
 //! the record is copied only when it changed), takes the lease with compare-and-swap when a
 //! fetch is due, dispatches the discovery and JWKS calls, publishes good bodies (record, then
-//! generation), logs each failure once, and decides the paused requests. The HTTP context dispatches introspection calls itself, so the answer comes
+//! generation), logs each failure once, and decides the paused requests. Its shared-data
+//! helpers (the lease, the generation, the keys' names) also serve the revocation lists of
+//! [`super::revocation_calls`]. The HTTP context dispatches introspection calls itself, so the answer comes
 //! back to the request it is about.
 
 use std::cell::RefCell;
