@@ -35,6 +35,11 @@ pub struct Identity {
     pub forwarded_claims: Vec<(usize, String)>,
     /// The token's `exp`.
     pub expires_at: u64,
+    /// The token's `jti`, kept so that a cached token is still checked against its provider's
+    /// revocation list.
+    pub token_id: Option<String>,
+    /// The token's `iat`, kept for the revocation list's per-subject "not before" times.
+    pub issued_at: Option<u64>,
     /// What the token is bound to (its `cnf` claim, RFC 7800), kept with the cached identity so
     /// that a cached bound token is still checked for its proof or certificate.
     pub confirmation: Option<Confirmation>,

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::clients::{parse_digest_hex, Client, ClientRegistry};
 pub use crate::error::ConfigError;
 use crate::identity::Forward;
-use crate::issuer::{introspection, remote_keys, Endpoints};
+use crate::issuer::{introspection, remote_keys, revocation, Endpoints};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::jwks::{JwkSetDocument, KeySet};
 use crate::jwt::provider::Provider;
@@ -161,6 +161,8 @@ struct RawProvider {
     discovery: Option<remote_keys::DiscoveryConfig>,
     #[serde(default)]
     introspection: Option<introspection::IntrospectionConfig>,
+    #[serde(default)]
+    revocation: Option<revocation::RevocationConfig>,
     #[serde(default)]
     clock_skew_seconds: Option<u64>,
     #[serde(default)]
@@ -872,12 +874,16 @@ fn compile_provider(
             "must be positive (omit it for no limit)",
         ));
     }
-    let remote = remote_keys::compile(raw.remote_jwks, raw.discovery, &raw.issuer, field)?;
-    let introspection = raw
-        .introspection
-        .map(|config| introspection::compile(config, &raw.issuer, field))
-        .transpose()?;
-    let keys = match (raw.jwks, &remote) {
+    let endpoints = compile_endpoints(
+        raw.remote_jwks,
+        raw.discovery,
+        raw.introspection,
+        raw.revocation,
+        &raw.issuer,
+        field,
+    )?;
+    let (remote, introspection) = (&endpoints.remote, &endpoints.introspection);
+    let keys = match (raw.jwks, remote) {
         (Some(jwks), None) => {
             KeySet::from_jwks(&jwks, &algorithms, &format!("{field}.jwks"))?.with_tables()
         }
@@ -926,13 +932,27 @@ fn compile_provider(
         // Filled in once every rule's conditions are known ([`ClaimTable::share`]).
         condition_claims: Vec::new(),
     };
-    Ok((
-        provider,
-        Endpoints {
-            remote,
-            introspection,
-        },
-    ))
+    Ok((provider, endpoints))
+}
+
+/// What is fetched from a provider's issuer: its keys, introspection, its revocation list.
+fn compile_endpoints(
+    remote: Option<remote_keys::RemoteJwksConfig>,
+    discovery: Option<remote_keys::DiscoveryConfig>,
+    introspection: Option<introspection::IntrospectionConfig>,
+    revocation: Option<revocation::RevocationConfig>,
+    issuer: &str,
+    field: &str,
+) -> Result<Endpoints, ConfigError> {
+    Ok(Endpoints {
+        remote: remote_keys::compile(remote, discovery, issuer, field)?,
+        introspection: introspection
+            .map(|config| introspection::compile(config, issuer, field))
+            .transpose()?,
+        revocation: revocation
+            .map(|config| revocation::compile(config, field))
+            .transpose()?,
+    })
 }
 
 /// `mode`: `"enforce"` (refuse) or `"report"` (forward, count and log what would be refused);

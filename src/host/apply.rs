@@ -17,7 +17,9 @@ use super::metrics::Metrics;
 use super::nonce_key::nonce_key;
 use super::replay_store::{first_use, NotRecorded};
 use super::{Flow, Host};
-use crate::issuer::remote_keys::{Slot, WorkerKeys};
+use crate::issuer::remote_keys::Slot;
+use crate::issuer::revocation::RevocationSlot;
+use crate::issuer::WorkerKeys;
 use crate::policy::abuse::Guard;
 use crate::policy::cache::TokenCache;
 use crate::policy::decision::{evaluate_guarded, Decided, Decision, Forwarding, Settled};
@@ -39,6 +41,8 @@ pub struct Shared {
     pub(crate) cache: RefCell<TokenCache>,
     /// One per provider (used only by providers whose keys are fetched).
     pub(crate) slots: RefCell<Vec<Slot>>,
+    /// One revocation list per provider (used only by providers with `revocation`).
+    pub(crate) revocations: RefCell<Vec<RevocationSlot>>,
     /// The root context, made effective again after deciding a paused request.
     pub(crate) root_id: u32,
     /// This worker's metric ids.
@@ -182,8 +186,11 @@ fn evaluate<'p>(
     settled: &Settled,
     now: u64,
 ) -> Result<(Decided<'p>, Option<(Source, String)>), Flow> {
-    let (Ok(mut cache), Ok(slots)) = (shared.cache.try_borrow_mut(), shared.slots.try_borrow())
-    else {
+    let (Ok(mut cache), Ok(slots), Ok(revocations)) = (
+        shared.cache.try_borrow_mut(),
+        shared.slots.try_borrow(),
+        shared.revocations.try_borrow(),
+    ) else {
         return Err(internal_failure(
             host,
             shared,
@@ -194,6 +201,7 @@ fn evaluate<'p>(
         providers: &shared.policy.providers,
         endpoints: &shared.policy.endpoints,
         slots: &slots,
+        revocations: &revocations,
     };
     // The abuse limits ask for the peer only when they need it (not on a cache hit).
     let peer = || {

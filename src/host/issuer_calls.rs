@@ -9,7 +9,9 @@
 //! before it releases the lease; and the record's small generation value before the record, so
 //! the record is copied only when it changed), takes the lease with compare-and-swap when a
 //! fetch is due, dispatches the discovery and JWKS calls, publishes good bodies (record, then
-//! generation), logs each failure once, and decides the paused requests. The HTTP context dispatches introspection calls itself, so the answer comes
+//! generation), logs each failure once, and decides the paused requests. Its shared-data
+//! helpers (the lease, the generation, the keys' names) also serve the revocation lists of
+//! [`super::revocation_calls`]. The HTTP context dispatches introspection calls itself, so the answer comes
 //! back to the request it is about.
 
 use std::cell::RefCell;
@@ -214,7 +216,7 @@ impl KeyFetcher {
         {
             log::error!("provider {}: cannot share keys: {status:?}", provider.name);
         } else {
-            bump_generation(host, provider, remote);
+            bump_generation(host, &generation_key(provider, remote), &provider.name);
         }
         shared.metrics.key_fetch(host, index, true);
         let (lease, _) = read_lease(host, provider, remote);
@@ -298,23 +300,30 @@ fn remote_provider(shared: &Shared, index: usize) -> Option<(&Provider, &RemoteK
     Some((provider, remote))
 }
 
-/// Tells the other workers a new key record is shared: bumps its generation (after the record
-/// was written). A compare-and-swap mismatch means another fetch bumped it after this record
-/// was written, which tells them as well.
-fn bump_generation(host: &dyn Host, provider: &Provider, remote: &RemoteKeys) {
-    let key = generation_key(provider, remote);
-    let (current, cas) = match host.get_shared_data(&key) {
+/// Tells the other workers a new record (keys, a revocation list) is shared under the
+/// generation key `key`: bumps its generation (after the record was written). A
+/// compare-and-swap mismatch means another fetch bumped it after this record was written, which
+/// tells them as well.
+pub(crate) fn bump_generation(host: &dyn Host, key: &str, provider: &str) {
+    let (current, cas) = match host.get_shared_data(key) {
         Ok((value, cas)) => (value.as_deref().and_then(Generation::decode), cas),
         Err(_) => (None, None),
     };
     let next = current.unwrap_or(Generation(0)).next();
-    match host.set_shared_data(&key, &next.encode(), cas) {
+    match host.set_shared_data(key, &next.encode(), cas) {
         Ok(()) | Err(HostError::CasMismatch) => {}
-        Err(status) => log::error!(
-            "provider {}: cannot share the keys' generation: {status:?}",
-            provider.name
-        ),
+        Err(status) => {
+            log::error!("provider {provider}: cannot share a record's generation: {status:?}")
+        }
     }
+}
+
+/// The shared generation at `key`, if any.
+pub(crate) fn read_generation(host: &dyn Host, key: &str) -> Option<Generation> {
+    host.get_shared_data(key)
+        .ok()
+        .and_then(|(value, _)| value)
+        .and_then(|value| Generation::decode(&value))
 }
 
 /// Installs the provider's shared key record if another fetch changed it. The record (up to
@@ -323,11 +332,7 @@ fn sync_keys(host: &dyn Host, shared: &Shared, index: usize) {
     let Some((provider, remote)) = remote_provider(shared, index) else {
         return;
     };
-    let generation = host
-        .get_shared_data(&generation_key(provider, remote))
-        .ok()
-        .and_then(|(value, _)| value)
-        .and_then(|value| Generation::decode(&value));
+    let generation = read_generation(host, &generation_key(provider, remote));
     if with_slot(shared, index, |slot| slot.record_changed(generation)) != Some(true) {
         return;
     }
@@ -380,27 +385,39 @@ fn generation_key(provider: &Provider, remote: &RemoteKeys) -> String {
 }
 
 fn shared_key(kind: &str, provider: &Provider, remote: &RemoteKeys) -> String {
-    format!("edge-auth/{kind} {} {}", remote.cluster, provider.issuer)
+    issuer_key(kind, &remote.cluster, &provider.issuer)
+}
+
+/// Shared-data key of a record of `kind` fetched from `issuer` through `cluster`.
+pub(crate) fn issuer_key(kind: &str, cluster: &str, issuer: &str) -> String {
+    format!("edge-auth/{kind} {cluster} {issuer}")
 }
 
 /// Creates the provider's lease if no VM has yet. Compare-and-swap only guards keys that
 /// exist, so the lease must exist before any VM tries to take it: Envoy configures the main
 /// thread's VM before it starts the workers, which makes this creation race-free.
 pub(crate) fn create_lease(host: &dyn Host, provider: &Provider, remote: &RemoteKeys) {
-    if let Ok((None, _)) = host.get_shared_data(&lease_key(provider, remote)) {
+    create_lease_at(host, &lease_key(provider, remote), &provider.name);
+}
+
+/// Creates the lease at shared-data key `key` if no VM has yet (see [`create_lease`]).
+pub(crate) fn create_lease_at(host: &dyn Host, key: &str, provider: &str) {
+    if let Ok((None, _)) = host.get_shared_data(key) {
         let fresh = Lease::default().encode();
-        if let Err(status) = host.set_shared_data(&lease_key(provider, remote), &fresh, None) {
-            log::error!(
-                "provider {}: cannot create the fetch lease: {status:?}",
-                provider.name
-            );
+        if let Err(status) = host.set_shared_data(key, &fresh, None) {
+            log::error!("provider {provider}: cannot create the fetch lease: {status:?}");
         }
     }
 }
 
 /// The provider's lease and its compare-and-swap value (a fresh lease if none is shared yet).
 fn read_lease(host: &dyn Host, provider: &Provider, remote: &RemoteKeys) -> (Lease, Option<u32>) {
-    match host.get_shared_data(&lease_key(provider, remote)) {
+    read_lease_at(host, &lease_key(provider, remote))
+}
+
+/// The lease at shared-data key `key` and its compare-and-swap value (fresh if none).
+pub(crate) fn read_lease_at(host: &dyn Host, key: &str) -> (Lease, Option<u32>) {
+    match host.get_shared_data(key) {
         Ok((Some(bytes), cas)) => (Lease::decode(&bytes).unwrap_or_default(), cas),
         Ok((None, cas)) => (Lease::default(), cas),
         Err(_) => (Lease::default(), None),

@@ -59,6 +59,8 @@ pub(crate) struct Metrics {
     cache: [Option<u32>; 3],
     /// Per provider: fetch successes and failures, key age (providers with fetched keys).
     keys: Vec<Option<[u32; 3]>>,
+    /// Per provider: revocation list fetch successes and failures, list age.
+    revocation: Vec<Option<[u32; 3]>>,
     /// Per provider: introspection active, inactive, unavailable.
     introspection: Vec<Option<[u32; 3]>>,
     /// Per fleet use ([`FleetUse::ALL`] order): calls ok, over limit, unavailable, and the
@@ -92,49 +94,21 @@ impl Metrics {
                 "edge_auth_token_cache_evictions_total",
             ),
         ];
-        let per_provider =
-            |wanted: &dyn Fn(usize) -> bool, names: &dyn Fn(&str) -> [(MetricKind, String); 3]| {
-                providers
-                    .iter()
-                    .enumerate()
-                    .map(|(index, label)| {
-                        if !wanted(index) {
-                            return None;
-                        }
-                        let [a, b, c] = names(label);
-                        Some([
-                            define(host, a.0, &a.1)?,
-                            define(host, b.0, &b.1)?,
-                            define(host, c.0, &c.1)?,
-                        ])
-                    })
-                    .collect::<Vec<_>>()
-            };
-        let keys = per_provider(
+        let keys = fetch_metrics(
+            host,
+            &providers,
             &|index| {
                 policy
                     .endpoints
                     .get(index)
                     .is_some_and(|e| e.remote.is_some())
             },
-            &|p| {
-                [
-                    (
-                        MetricKind::Counter,
-                        format!("edge_auth_key_fetches_total.provider.{p}.result.success"),
-                    ),
-                    (
-                        MetricKind::Counter,
-                        format!("edge_auth_key_fetches_total.provider.{p}.result.failure"),
-                    ),
-                    (
-                        MetricKind::Gauge,
-                        format!("edge_auth_keys_age_seconds.provider.{p}"),
-                    ),
-                ]
-            },
+            "edge_auth_key_fetches_total",
+            "edge_auth_keys_age_seconds",
         );
         let introspection = per_provider(
+            host,
+            &providers,
             &|index| {
                 policy
                     .endpoints
@@ -150,6 +124,18 @@ impl Metrics {
                 })
             },
         );
+        let revocation = fetch_metrics(
+            host,
+            &providers,
+            &|index| {
+                policy
+                    .endpoints
+                    .get(index)
+                    .is_some_and(|e| e.revocation.is_some())
+            },
+            "edge_auth_revocation_fetches_total",
+            "edge_auth_revocation_list_age_seconds",
+        );
         Metrics {
             providers,
             requests: (0..slots).map(|_| Cell::new(None)).collect(),
@@ -157,6 +143,7 @@ impl Metrics {
             cache,
             keys,
             introspection,
+            revocation,
             fleet: fleet_metrics(host, policy),
         }
     }
@@ -291,6 +278,22 @@ impl Metrics {
         }
     }
 
+    /// Counts a revocation list fetch for the provider at `index`.
+    pub(crate) fn revocation_fetch(&self, host: &dyn Host, index: usize, success: bool) {
+        if let Some(Some([ok, failed, _])) = self.revocation.get(index) {
+            increment(host, Some(if success { *ok } else { *failed }), 1);
+        }
+    }
+
+    /// Sets the age of the provider's revocation list in use, in seconds.
+    pub(crate) fn revocation_age(&self, host: &dyn Host, index: usize, seconds: u64) {
+        if let Some(Some([_, _, age])) = self.revocation.get(index) {
+            if let Err(status) = host.record_metric(*age, seconds) {
+                log::debug!("cannot record metric {age}: {status:?}");
+            }
+        }
+    }
+
     /// Counts an introspection call for the provider at `index`.
     pub(crate) fn introspection(&self, host: &dyn Host, index: usize, result: IntrospectionResult) {
         if let Some(Some(ids)) = self.introspection.get(index) {
@@ -320,6 +323,53 @@ impl Metrics {
 /// A provider name as one stat-name segment and Prometheus label value: letters, digits, `-`
 /// and `_` kept, anything else (dots included, which would split the segment) as `_`.
 /// The fleet call metrics of each use the policy configures (none without a fleet).
+/// The fetch counters (`success`, `failure`) and the age gauge of each provider `wanted`.
+fn fetch_metrics(
+    host: &dyn Host,
+    providers: &[String],
+    wanted: &dyn Fn(usize) -> bool,
+    fetches: &str,
+    age: &str,
+) -> Vec<Option<[u32; 3]>> {
+    per_provider(host, providers, wanted, &|p| {
+        [
+            (
+                MetricKind::Counter,
+                format!("{fetches}.provider.{p}.result.success"),
+            ),
+            (
+                MetricKind::Counter,
+                format!("{fetches}.provider.{p}.result.failure"),
+            ),
+            (MetricKind::Gauge, format!("{age}.provider.{p}")),
+        ]
+    })
+}
+
+/// Three metrics per provider `wanted`, named by `names` from its label value.
+fn per_provider(
+    host: &dyn Host,
+    providers: &[String],
+    wanted: &dyn Fn(usize) -> bool,
+    names: &dyn Fn(&str) -> [(MetricKind, String); 3],
+) -> Vec<Option<[u32; 3]>> {
+    providers
+        .iter()
+        .enumerate()
+        .map(|(index, label)| {
+            if !wanted(index) {
+                return None;
+            }
+            let [a, b, c] = names(label);
+            Some([
+                define(host, a.0, &a.1)?,
+                define(host, b.0, &b.1)?,
+                define(host, c.0, &c.1)?,
+            ])
+        })
+        .collect()
+}
+
 fn fleet_metrics(host: &dyn Host, policy: &Policy) -> Vec<[Option<u32>; 4]> {
     let Some(fleet) = policy.fleet.as_ref() else {
         return Vec::new();

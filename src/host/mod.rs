@@ -9,7 +9,8 @@
 //! contexts onto [`Worker`] and [`RequestFlow`]; it decides nothing itself.
 //!
 //! Dependencies point one way: `wasm` (the contexts) → [`worker`] (configuration, per-worker
-//! state, the tick, the root's call answers) and [`request`] (one request) → [`issuer_calls`]
+//! state, the tick, the root's call answers) and [`request`] (one request) →
+//! [`revocation_calls`] (fetching and sharing revocation lists) → [`issuer_calls`]
 //! (HTTP calls to issuers, shared key data, paused requests) → [`woken`] (deciding a request
 //! that waited) → [`fleet_calls`] (gRPC calls to the fleet's rate limit service) → [`apply`]
 //! (a decision as host calls) → [`fleet_state`], [`metrics`], [`access_log`],
@@ -38,6 +39,7 @@ pub mod metrics;
 pub mod nonce_key;
 pub mod replay_store;
 pub mod request;
+pub mod revocation_calls;
 pub mod shared_records;
 pub mod woken;
 pub mod worker;

@@ -13,9 +13,11 @@ use super::issuer_calls::{create_lease, KeyFetcher};
 use super::metrics::Metrics;
 use super::nonce_key::{create_nonce_key, KEY_BYTES};
 use super::replay_store::create_shards;
+use super::revocation_calls::{create_revocation_leases, RevocationFetcher};
 use super::shared_records::create_buckets;
 use super::{Host, RequestFlow};
 use crate::issuer::remote_keys::Slot;
+use crate::issuer::revocation::RevocationSlot;
 use crate::policy::cache::TokenCache;
 use crate::policy::Policy;
 
@@ -28,6 +30,7 @@ const METRICS_TICK: Duration = Duration::from_secs(1);
 pub struct Worker {
     shared: Rc<Shared>,
     fetcher: KeyFetcher,
+    revocation: RevocationFetcher,
 }
 
 /// Why a configuration was refused (logged by [`Worker::configure`] already).
@@ -58,7 +61,10 @@ impl Worker {
             policy.clients.len(),
             policy.rules.len()
         );
-        let remote = policy.endpoints.iter().any(|e| e.remote.is_some());
+        let remote = policy
+            .endpoints
+            .iter()
+            .any(|e| e.remote.is_some() || e.revocation.is_some());
         let tick = if remote { TICK } else { METRICS_TICK };
         if let Some(dpop) = &policy.sender.dpop {
             create_shards(host, &dpop.replay);
@@ -88,26 +94,38 @@ impl Worker {
         create_buckets(host, &policy.abuse);
         let cache = RefCell::new(TokenCache::new(policy.token_cache_entries));
         let slots = RefCell::new(policy.providers.iter().map(|_| Slot::default()).collect());
+        let revocations = RefCell::new(
+            policy
+                .providers
+                .iter()
+                .map(|_| RevocationSlot::default())
+                .collect(),
+        );
         let metrics = Metrics::new(host, &policy);
         let shared = Rc::new(Shared {
             policy,
             cache,
             slots,
+            revocations,
             root_id,
             metrics,
             started_ms: host.now_ms(),
             fleet: RefCell::default(),
         });
+        create_revocation_leases(host, &shared);
         let worker = Worker {
             shared,
             fetcher: KeyFetcher::default(),
+            revocation: RevocationFetcher::default(),
         };
         Ok((worker, tick))
     }
 
-    /// The root context's tick: shared keys, leases, key fetches, waiting requests, metrics.
+    /// The root context's tick: shared keys and revocation lists, leases, fetches, waiting
+    /// requests, metrics.
     pub fn on_tick(&self, host: &dyn Host) {
         self.fetcher.on_tick(host, &self.shared);
+        self.revocation.on_tick(host, &self.shared);
         forget_stale(&self.shared, host.now_ms());
     }
 
@@ -129,7 +147,8 @@ impl Worker {
         in_flight(&self.shared)
     }
 
-    /// The answer to one of the root context's HTTP calls (a key fetch), or its failure.
+    /// The answer to one of the root context's HTTP calls (a key or revocation list fetch), or
+    /// its failure.
     pub fn on_http_call_response(
         &self,
         host: &dyn Host,
@@ -137,6 +156,11 @@ impl Worker {
         num_headers: usize,
         body_size: usize,
     ) {
+        if self.revocation.owns(token_id) {
+            self.revocation
+                .on_response(host, &self.shared, token_id, num_headers, body_size);
+            return;
+        }
         self.fetcher
             .on_response(host, &self.shared, token_id, num_headers, body_size);
     }

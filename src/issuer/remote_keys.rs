@@ -14,10 +14,7 @@
 use serde::Deserialize;
 
 use crate::error::ConfigError;
-use crate::issuer::Endpoints;
 use crate::jwt::jwks::KeySet;
-use crate::jwt::provider::Provider;
-use crate::jwt::token::KeyLookup;
 
 /// Default interval between scheduled refreshes.
 pub const DEFAULT_REFRESH_SECONDS: u64 = 300;
@@ -228,6 +225,29 @@ pub fn compile(
     }))
 }
 
+/// How often a document is fetched from an issuer and how long one fetch may take: what the
+/// [`Lease`] needs to know of it (the keys' [`RemoteKeys`], a revocation list's settings).
+pub trait Schedule {
+    /// Interval between scheduled fetches.
+    fn refresh_ms(&self) -> u64;
+    /// Timeout of each HTTP call.
+    fn timeout_ms(&self) -> u64;
+    /// At most one early refetch per this window (documents fetched only on schedule: any).
+    fn refetch_window_ms(&self) -> u64;
+}
+
+impl Schedule for RemoteKeys {
+    fn refresh_ms(&self) -> u64 {
+        self.refresh_ms
+    }
+    fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
+    }
+    fn refetch_window_ms(&self) -> u64 {
+        self.refetch_window_ms
+    }
+}
+
 /// Why a fetch starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchReason {
@@ -291,9 +311,9 @@ impl Lease {
     }
 
     /// Whether a token naming an unknown `kid` may cause a refetch now.
-    pub fn unknown_kid_refetch_allowed(&self, now_ms: u64, remote: &RemoteKeys) -> bool {
+    pub fn unknown_kid_refetch_allowed(&self, now_ms: u64, remote: &impl Schedule) -> bool {
         self.last_unknown_kid_ms
-            .is_none_or(|last| now_ms >= last.saturating_add(remote.refetch_window_ms))
+            .is_none_or(|last| now_ms >= last.saturating_add(remote.refetch_window_ms()))
     }
 
     /// If a fetch may start now (due, or `unknown_kid` asks and the window allows it, and
@@ -302,14 +322,14 @@ impl Lease {
         &self,
         now_ms: u64,
         unknown_kid: bool,
-        remote: &RemoteKeys,
+        remote: &impl Schedule,
     ) -> Option<(FetchReason, Lease)> {
         if self.in_flight(now_ms) {
             return None;
         }
         // Discovery then JWKS: two calls, each bounded by the timeout.
         let in_flight_until_ms = now_ms
-            .saturating_add(remote.timeout_ms.saturating_mul(2))
+            .saturating_add(remote.timeout_ms().saturating_mul(2))
             .saturating_add(1000);
         if now_ms >= self.next_at_ms {
             return Some((
@@ -334,9 +354,9 @@ impl Lease {
     }
 
     /// The lease after a good fetch: next one after the refresh interval.
-    pub fn succeeded(&self, now_ms: u64, remote: &RemoteKeys) -> Lease {
+    pub fn succeeded(&self, now_ms: u64, remote: &impl Schedule) -> Lease {
         Lease {
-            next_at_ms: now_ms.saturating_add(remote.refresh_ms),
+            next_at_ms: now_ms.saturating_add(remote.refresh_ms()),
             failures: 0,
             in_flight_until_ms: 0,
             last_unknown_kid_ms: self.last_unknown_kid_ms,
@@ -344,10 +364,10 @@ impl Lease {
     }
 
     /// The lease after a failed fetch: retry after a delay that doubles with each failure.
-    pub fn failed(&self, now_ms: u64, remote: &RemoteKeys) -> Lease {
+    pub fn failed(&self, now_ms: u64, remote: &impl Schedule) -> Lease {
         let failures = self.failures.saturating_add(1);
         Lease {
-            next_at_ms: now_ms.saturating_add(retry_delay_ms(failures, remote.refresh_ms)),
+            next_at_ms: now_ms.saturating_add(retry_delay_ms(failures, remote.refresh_ms())),
             failures,
             in_flight_until_ms: 0,
             last_unknown_kid_ms: self.last_unknown_kid_ms,
@@ -424,12 +444,21 @@ impl Generation {
 
 /// The outcome of one HTTP call to the issuer, as the filter saw it.
 pub fn response_body(status: Option<u32>, body: Option<Vec<u8>>) -> Result<Vec<u8>, String> {
+    response_body_within(status, body, MAX_BODY_BYTES)
+}
+
+/// [`response_body`] for a document of at most `max_bytes` (a revocation list's bound).
+pub fn response_body_within(
+    status: Option<u32>,
+    body: Option<Vec<u8>>,
+    max_bytes: usize,
+) -> Result<Vec<u8>, String> {
     match status {
         None => Err("no response (connection refused, reset or timed out)".to_string()),
         Some(200) => {
             let body = body.unwrap_or_default();
-            if body.len() > MAX_BODY_BYTES {
-                Err(format!("body is larger than {MAX_BODY_BYTES} bytes"))
+            if body.len() > max_bytes {
+                Err(format!("body is larger than {max_bytes} bytes"))
             } else {
                 Ok(body)
             }
@@ -544,32 +573,6 @@ impl Slot {
             .partition(|w| !fetch_pending || now_ms >= w.deadline_ms);
         self.waiters = keep;
         due
-    }
-}
-
-/// A worker's keys for every provider: the fetched set of a remote provider (from its
-/// [`Slot`], with `slots` indexed like `providers`), the inline set of any other.
-pub struct WorkerKeys<'a> {
-    /// The policy's providers.
-    pub providers: &'a [Provider],
-    /// What is fetched from each provider's issuer, indexed like `providers`.
-    pub endpoints: &'a [Endpoints],
-    /// One slot per provider.
-    pub slots: &'a [Slot],
-}
-
-impl KeyLookup for WorkerKeys<'_> {
-    fn keys_of(&self, index: usize) -> Option<&KeySet> {
-        let provider = self.providers.get(index)?;
-        if self.endpoints.get(index)?.remote.is_some() {
-            self.slots.get(index)?.keys.as_ref()
-        } else {
-            Some(&provider.keys).filter(|keys| !keys.is_empty())
-        }
-    }
-
-    fn key_version(&self, index: usize) -> u64 {
-        self.slots.get(index).map_or(0, |slot| slot.version)
     }
 }
 

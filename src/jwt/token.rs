@@ -166,6 +166,24 @@ pub trait KeyLookup {
     fn key_version(&self, _index: usize) -> u64 {
         0
     }
+
+    /// What the revocation list of the token's provider says about a verified `identity`, at
+    /// `now` (Unix seconds): asked on every decision, a cache hit included, so it must be a
+    /// lookup in memory (no list configured: [`Revocation::Clear`]).
+    fn revocation(&self, _identity: &Identity, _now: u64) -> Revocation {
+        Revocation::Clear
+    }
+}
+
+/// What a provider's revocation list says about a verified token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// Not listed (or the provider has no list).
+    Clear,
+    /// Its `jti` is listed, or its subject's tokens issued before a time are refused.
+    Revoked,
+    /// The provider's list was never fetched, and the provider refuses tokens until it is.
+    Unavailable,
 }
 
 /// The keys written in the configuration (empty for providers whose keys are fetched).
@@ -433,6 +451,13 @@ pub fn identity_from_claims(
             })
             .collect(),
         expires_at,
+        token_id: claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        issued_at: claims
+            .get("iat")
+            .and_then(|value| numeric_date(value, Rounding::Down)),
         confirmation: read_confirmation(claims),
     })
 }

@@ -292,6 +292,8 @@ mod tests {
             claim_values: vec![],
             forwarded_claims: vec![],
             expires_at: 0,
+            token_id: None,
+            issued_at: None,
             confirmation: None,
         })
     }

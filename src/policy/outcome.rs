@@ -115,6 +115,11 @@ pub enum Reason {
     SignatureBudget,
     /// The issuer's keys have not been fetched (503).
     IssuerKeysUnavailable,
+    /// The token's `jti` is on its provider's revocation list, or its subject's tokens issued
+    /// before a listed time are refused (401 `invalid_token`).
+    Revoked,
+    /// The provider's revocation list was never fetched, and it refuses tokens until it is (503).
+    RevocationUnavailable,
     /// The introspection endpoint called the token inactive.
     IntrospectionInactive,
     /// The introspection endpoint could not be asked or gave no usable answer (503).
@@ -125,7 +130,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in metric order.
-    pub const ALL: [Reason; 31] = [
+    pub const ALL: [Reason; 33] = [
         Reason::MissingCredential,
         Reason::CredentialNotAccepted,
         Reason::MalformedRequest,
@@ -154,6 +159,8 @@ impl Reason {
         Reason::LockedOut,
         Reason::SignatureBudget,
         Reason::IssuerKeysUnavailable,
+        Reason::Revoked,
+        Reason::RevocationUnavailable,
         Reason::IntrospectionInactive,
         Reason::IntrospectionUnavailable,
         Reason::Internal,
@@ -190,6 +197,8 @@ impl Reason {
             Reason::LockedOut => "locked_out",
             Reason::SignatureBudget => "signature_budget",
             Reason::IssuerKeysUnavailable => "issuer_keys_unavailable",
+            Reason::Revoked => "revoked",
+            Reason::RevocationUnavailable => "revocation_unavailable",
             Reason::IntrospectionInactive => "introspection_inactive",
             Reason::IntrospectionUnavailable => "introspection_unavailable",
             Reason::Internal => "internal",

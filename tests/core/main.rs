@@ -34,6 +34,7 @@ mod log_capture;
 mod operations;
 mod properties;
 mod remote_keys;
+mod revocation;
 mod sender_constrained;
 mod spellings;
 mod token;

@@ -5,8 +5,11 @@
 use crate::fixtures;
 use crate::log_capture::lines_of;
 
+use edge_auth::issuer::remote_keys::Slot;
+use edge_auth::issuer::revocation::{RevocationList, RevocationSlot};
+use edge_auth::issuer::WorkerKeys;
 use edge_auth::jwt::algorithm::Algorithm;
-use edge_auth::jwt::token::InlineKeys;
+use edge_auth::jwt::token::{InlineKeys, KeyLookup};
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::decision::{evaluate, Decided, Decision, Forwarding, Settled};
 use edge_auth::policy::deny::Denial;
@@ -617,8 +620,8 @@ fn the_cache_counts_hits_and_misses_of_the_decisions() {
 }
 
 /// The refusals the table above cannot reach with its configuration (TLS, token type, claim
-/// conditions, a rule's providers and audiences, the abuse limits, the issuer's answers, sender
-/// binding): each leaves the one exit with one debug line from its outcome, like every other
+/// conditions, a rule's providers and audiences, the abuse limits, the issuer's answers, a
+/// revocation list, sender binding): each leaves the one exit with one debug line from its outcome, like every other
 /// reason code.
 #[test]
 fn every_other_reason_code_writes_one_debug_line_from_its_outcome() {
@@ -634,35 +637,43 @@ fn every_other_reason_code_writes_one_debug_line_from_its_outcome() {
         policy(config)
     };
     let bearer_request = || request("GET", "/devices", &[("authorization", &bearer(&token))]);
+    let expect_with = |what: &str,
+                       policy: &Policy,
+                       keys: &dyn KeyLookup,
+                       request: &Request,
+                       settled: &Settled,
+                       reason: Reason| {
+        let store = MemoryStore::default();
+        let mut cache = TokenCache::new(8);
+        let ((), lines) = lines_of(|| {
+            // Two goes, so that a limit met on the first shows on the second.
+            for _ in 0..2 {
+                let guard = Guard::new(&policy.abuse, &store, request, 0, &|| None, t * 1000);
+                let decided = evaluate_guarded(
+                    policy,
+                    keys,
+                    guard.as_ref(),
+                    &mut cache,
+                    request,
+                    t,
+                    settled,
+                    &mut Untraced,
+                );
+                assert_eq!(decided.outcome.reason, Some(reason), "{what}");
+            }
+        });
+        let denied: Vec<&String> = lines.iter().filter(|l| l.contains("denied ")).collect();
+        assert_eq!(denied.len(), 2, "{what}: {lines:?}");
+        let code = format!("(reason {},", reason.code());
+        assert!(
+            denied.iter().all(|line| line.contains(&code)),
+            "{what}: {denied:?}"
+        );
+    };
     let expect =
         |what: &str, policy: &Policy, request: &Request, settled: &Settled, reason: Reason| {
-            let store = MemoryStore::default();
             let keys = InlineKeys(&policy.providers);
-            let mut cache = TokenCache::new(8);
-            let ((), lines) = lines_of(|| {
-                // Two goes, so that a limit met on the first shows on the second.
-                for _ in 0..2 {
-                    let guard = Guard::new(&policy.abuse, &store, request, 0, &|| None, t * 1000);
-                    let decided = evaluate_guarded(
-                        policy,
-                        &keys,
-                        guard.as_ref(),
-                        &mut cache,
-                        request,
-                        t,
-                        settled,
-                        &mut Untraced,
-                    );
-                    assert_eq!(decided.outcome.reason, Some(reason), "{what}");
-                }
-            });
-            let denied: Vec<&String> = lines.iter().filter(|l| l.contains("denied ")).collect();
-            assert_eq!(denied.len(), 2, "{what}: {lines:?}");
-            let code = format!("(reason {},", reason.code());
-            assert!(
-                denied.iter().all(|line| line.contains(&code)),
-                "{what}: {denied:?}"
-            );
+            expect_with(what, policy, &keys, request, settled, reason);
         };
     let tls = with(&|c| c["min_tls_version"] = json!("TLSv1.2"));
     expect(
@@ -797,6 +808,43 @@ fn every_other_reason_code_writes_one_debug_line_from_its_outcome() {
         &bearer_request(),
         &Settled::Open,
         Reason::RuleAudience,
+    );
+    let revoking = with(&|c| {
+        c["providers"][0]["revocation"] = json!({"cluster": "idp", "uri": "https://idp/r"});
+    });
+    let slots = vec![Slot::default()];
+    let no_list = [RevocationSlot::default()];
+    let keys = WorkerKeys {
+        providers: &revoking.providers,
+        endpoints: &revoking.endpoints,
+        slots: &slots,
+        revocations: &no_list,
+    };
+    expect_with(
+        "no revocation list yet",
+        &revoking,
+        &keys,
+        &bearer_request(),
+        &Settled::Open,
+        Reason::RevocationUnavailable,
+    );
+    let subject =
+        br#"{"version": 1, "subjects_not_before": [{"sub": "alice", "nbf": 9999999999}]}"#;
+    let listed = [RevocationSlot {
+        list: Some(RevocationList::parse(subject, 10, t, 0).unwrap()),
+        ..RevocationSlot::default()
+    }];
+    let keys = WorkerKeys {
+        revocations: &listed,
+        ..keys
+    };
+    expect_with(
+        "revoked",
+        &revoking,
+        &keys,
+        &bearer_request(),
+        &Settled::Open,
+        Reason::Revoked,
     );
     let dpop = with(&|c| c["dpop"] = json!({"algorithms": ["ES256"]}));
     let bound = issuer().token(Algorithm::ES256, t, json!({"cnf": {"jkt": "x".repeat(43)}}));

@@ -30,6 +30,8 @@ fn identity(token: &str) -> Rc<Identity> {
         claim_values: Vec::new(),
         forwarded_claims: Vec::new(),
         expires_at: 0,
+        token_id: None,
+        issued_at: None,
         confirmation: None,
     })
 }

@@ -4,7 +4,8 @@
 
 use crate::fixtures;
 
-use edge_auth::issuer::remote_keys::{KeyRecord, Slot, Sync, WorkerKeys};
+use edge_auth::issuer::remote_keys::{KeyRecord, Slot, Sync};
+use edge_auth::issuer::WorkerKeys;
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::jwt::jwks::KeySet;
 use edge_auth::jwt::mint::SigningKey;
@@ -66,6 +67,7 @@ fn decide<'a>(
         providers: &policy.providers,
         endpoints: &policy.endpoints,
         slots,
+        revocations: &[],
     };
     authorize_with_keys(policy, &keys, cache, request, now())
 }

@@ -1,5 +1,5 @@
-//! End-to-end: providers whose keys come from the issuer (`remote_jwks`, `discovery`), inside a
-//! real Envoy, with the issuer served by the test itself (`tests/servers/fake_issuer.py`) so it
+//! End-to-end: providers whose keys come from the issuer (`remote_jwks`, `discovery`), and
+//! their revocation lists (`revocation`), inside a real Envoy, with the issuer served by the test itself (`tests/servers/fake_issuer.py`) so it
 //! can rotate keys, fail, slow down or vanish, and count what Envoy asked it.
 
 use crate::{fixtures, support};
@@ -378,4 +378,84 @@ fn cold_start_with_two_workers_holds_requests_on_every_worker() {
     });
     assert_eq!(statuses, [200; 8]);
     assert_eq!(idp.count("/jwks"), 1, "one fetch for all VMs");
+}
+
+/// A token from `key` with these claims changed.
+fn token_with(key: &Key, overrides: Value) -> String {
+    let mut claims = issuer().claims(now(), json!({"iss": ISS}));
+    for (name, value) in overrides.as_object().unwrap() {
+        claims.insert(name.clone(), value.clone());
+    }
+    key.signing.sign(&claims).unwrap()
+}
+
+#[test]
+fn a_listed_token_is_refused_within_one_refresh_even_while_cached() {
+    let k1 = key("k1");
+    let mut idp = FakeIssuer::start();
+    idp.set_jwks(&jwks(&[&k1]));
+    idp.set_revocation(&json!({"version": 1}));
+    let mut keys = remote(json!({"refresh_seconds": 300}));
+    keys["revocation"] = json!({"cluster": "idp", "uri": "http://idp.test/revoked.json",
+                                "refresh_seconds": 1});
+    let envoy = start(&idp, keys, 2);
+    let cached = token(&k1, 1);
+    // The first list arrives a tick after start (until then: 503, fail closed).
+    eventually(Duration::from_secs(5), "first list", || {
+        get(&envoy, &cached).status == 200
+    });
+    for _ in 0..6 {
+        assert_status(&get(&envoy, &cached), 200, "cached on the workers");
+    }
+    assert!(idp.count("/revoked.json") >= 1);
+
+    idp.set_revocation(&json!({"version": 1,
+        "revoked_jtis": [{"jti": "t1", "exp": now() + 3600}]}));
+    let listed = Instant::now();
+    // Every worker installs the list at its next tick after the fetch: all refuse it within
+    // one refresh (1 s), a tick (100 ms) and the fetch.
+    eventually(
+        Duration::from_secs(4),
+        "listed token refused by every worker",
+        || (0..6).all(|_| get(&envoy, &cached).status == 401),
+    );
+    assert!(
+        listed.elapsed() < Duration::from_millis(2500),
+        "one refresh (1 s) and a tick, not {:?}",
+        listed.elapsed()
+    );
+    for _ in 0..6 {
+        let refused = get(&envoy, &cached);
+        assert_status(&refused, 401, "refused on every worker");
+        assert!(
+            refused.body.contains("the token was revoked"),
+            "{}",
+            refused.body
+        );
+        assert!(!refused.body.contains("t1"), "{}", refused.body);
+    }
+    assert_status(&get(&envoy, &token(&k1, 2)), 200, "other tokens pass");
+
+    // Subject not-before: alice's tokens issued earlier are refused, later ones pass.
+    let t = now();
+    let earlier = token_with(&k1, json!({"iat": t - 60, "jti": "t3"}));
+    assert_status(&get(&envoy, &earlier), 200, "before the subject is listed");
+    idp.set_revocation(&json!({"version": 1,
+        "subjects_not_before": [{"sub": "alice", "nbf": t - 30}]}));
+    eventually(Duration::from_secs(4), "subject not-before", || {
+        get(&envoy, &earlier).status == 401
+    });
+    let later = token_with(&k1, json!({"iat": t - 10, "jti": "t4"}));
+    assert_status(&get(&envoy, &later), 200, "issued after the subject's time");
+    let bob = token_with(&k1, json!({"iat": t - 60, "sub": "bob"}));
+    assert_status(&get(&envoy, &bob), 200, "another subject");
+
+    // A malformed list: the last good one stays.
+    idp.set_mode("/revoked.json", "garbage");
+    let failed = idp.count("/revoked.json");
+    eventually(Duration::from_secs(5), "a failed fetch", || {
+        idp.count("/revoked.json") > failed + 1
+    });
+    assert_status(&get(&envoy, &earlier), 401, "last good list kept");
+    assert_status(&get(&envoy, &later), 200, "last good list kept");
 }

@@ -6,11 +6,13 @@ Serves what a real issuer serves, and lets the test change it and count what was
     GET  <any>/.well-known/openid-configuration   the discovery document (set by the test)
     GET  /jwks                                    the JWK Set (set by the test)
     POST /introspect                              RFC 7662 answers (set by the test, per token)
+    GET  /revoked.json                            the revocation list (set by the test)
 
 Control endpoints, for the test only:
 
     PUT /_control/jwks            body: the JWK Set to serve from now on
     PUT /_control/discovery       body: the discovery document to serve from now on
+    PUT /_control/revocation      body: the revocation list to serve from now on
     PUT /_control/mode?path=P     body: how to answer requests for P: "ok", "status 503",
                                   "garbage", "delay 1500" (milliseconds, then ok), "drop"
                                   (close the connection without an answer)
@@ -33,6 +35,7 @@ LOCK = threading.Lock()
 STATE = {
     "jwks": b'{"keys": []}',
     "discovery": b"{}",
+    "revocation": b'{"version": 1}',
     "introspection": {},  # token -> JSON answer
     "modes": {},
     "counts": {},
@@ -94,9 +97,9 @@ class IssuerHandler(BaseHTTPRequestHandler):
             with LOCK:
                 body = STATE["discovery"]
             self._serve(url.path, body)
-        elif url.path == "/jwks":
+        elif url.path in ("/jwks", "/revoked.json"):
             with LOCK:
-                body = STATE["jwks"]
+                body = STATE["jwks" if url.path == "/jwks" else "revocation"]
             self._serve(url.path, body)
         else:
             self._send(404, b'{"error": "not found"}')
@@ -122,6 +125,8 @@ class IssuerHandler(BaseHTTPRequestHandler):
                 STATE["jwks"] = body
             elif url.path == "/_control/discovery":
                 STATE["discovery"] = body
+            elif url.path == "/_control/revocation":
+                STATE["revocation"] = body
             elif url.path == "/_control/introspection":
                 STATE["introspection"] = json.loads(body)
             elif url.path == "/_control/mode":

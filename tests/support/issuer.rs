@@ -57,6 +57,11 @@ impl FakeIssuer {
         self.control("/_control/discovery", &document.to_string());
     }
 
+    /// Serves this revocation list at `/revoked.json` from now on.
+    pub fn set_revocation(&mut self, list: &Value) {
+        self.control("/_control/revocation", &list.to_string());
+    }
+
     /// Answers introspection of each token (object key) with its value; others are inactive.
     pub fn set_introspection(&mut self, answers: &Value) {
         self.control("/_control/introspection", &answers.to_string());
