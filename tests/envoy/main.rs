@@ -30,6 +30,7 @@ mod hostile_traffic;
 mod introspection;
 mod oidc;
 mod operations;
+mod path_bindings;
 mod remote_keys;
 mod sender_constrained;
 mod spellings;
