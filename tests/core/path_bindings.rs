@@ -9,7 +9,7 @@ use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::jwt::token::InlineKeys;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::decision::{evaluate, Decided, Decision, Settled};
-use edge_auth::policy::deny::{Challenge, Denial};
+use edge_auth::policy::deny::Challenge;
 use edge_auth::policy::explain::{explain, GivenKeys, Status, Untraced};
 use edge_auth::policy::outcome::{Reason, Verdict};
 use edge_auth::policy::Policy;
@@ -328,14 +328,4 @@ fn explain_names_the_binding_that_failed() {
         .any(|step| step.check == "path binding"
             && step.status == Status::Passed
             && step.detail == "matched: {account} by the claim tenancy.accounts"));
-}
-
-#[test]
-fn denial_is_access_denied() {
-    // The refusal is the ordinary 403 of a permission the caller lacks.
-    let denial = Denial::AccessDenied("x".into());
-    assert_eq!(
-        denial.response("edge", Challenge::Accepted(&[])).status,
-        403
-    );
 }
