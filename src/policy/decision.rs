@@ -353,10 +353,11 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
             let mode = if route.report { "report" } else { "enforce" };
             let (scopes, accepted) = (route.scopes.join(" "), names.join(", "));
             format!(
-                "{}; accepts {accepted}{}; scopes [{scopes}]{}{app}; mode {mode}",
+                "{}; accepts {accepted}{}; scopes [{scopes}]{}{}{app}; mode {mode}",
                 describe(),
                 token_narrowing(policy, route),
-                claim_conditions(route)
+                claim_conditions(route),
+                bindings(route)
             )
         });
         self.report = route.report;
@@ -621,6 +622,19 @@ fn claim_conditions(route: &Route) -> String {
             format!("; claim conditions [{}]", all.join("; "))
         }
     }
+}
+
+/// The route's path bindings, for the trace (configuration only, never a request's value).
+fn bindings(route: &Route) -> String {
+    if route.bindings.is_empty() {
+        return String::new();
+    }
+    let all: Vec<String> = route
+        .bindings
+        .iter()
+        .map(|b| format!("{{{}}} to {}", b.variable, b.source.describe()))
+        .collect();
+    format!("; binds {}", all.join("; "))
 }
 
 /// Where the credential was found, for the trace.

@@ -307,9 +307,12 @@ fn explain_names_the_binding_that_failed() {
         &with_token("/accounts/initech", &token, &[]),
         now(),
     );
-    assert!(explanation.steps[1]
-        .detail
-        .contains("path_template \"/accounts/{account}/**\""));
+    let rule = &explanation.steps[1].detail;
+    assert!(
+        rule.contains("path_template \"/accounts/{account}/**\"")
+            && rule.contains("; binds {account} to the claim tenancy.accounts;"),
+        "{rule}"
+    );
     let last = explanation.steps.last().unwrap();
     assert_eq!((last.check, last.status), ("path binding", Status::Failed));
     assert_eq!(
