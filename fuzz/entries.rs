@@ -19,6 +19,7 @@ use edge_auth::policy::abuse::records::{MemoryStore, SharedStore};
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::decision::{authorize, authorize_guarded, Decision};
 use edge_auth::policy::rules::{Requirement, Rules};
+use edge_auth::policy::templates::{segment_at, PathTemplate};
 use edge_auth::policy::Policy;
 use edge_auth::request::allowlist::url_host;
 use edge_auth::request::cookie_token::{self, CookieToken};
@@ -368,6 +369,69 @@ pub fn segment_prefix(path: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
+/// Path templates: a template (first line) either parses or is refused, never panics; one that
+/// parses matches a path (second line) exactly where [`reference_template_match`] does, and
+/// each variable captures one non-empty segment without a `/`; so does the canonical form of
+/// the path, with encoded delimiters kept (a `%2F` is never a separator).
+pub fn path_templates(data: &[u8]) {
+    let text = text(data);
+    let (template_text, path) = text.split_once('\n').unwrap_or((&text, "/"));
+    let Ok(template) = PathTemplate::parse(template_text) else {
+        return;
+    };
+    let keep = PathOptions {
+        keep_encoded_delimiters: true,
+        keep_parameters: true,
+        letter_case: LetterCase::Sensitive,
+    };
+    let canonical = edge_auth::request::path::canonical(path, keep).ok();
+    let canonical = canonical.as_ref().map(|form| form.path.as_ref());
+    for path in std::iter::once(path).chain(canonical) {
+        let matched = template.matches(path);
+        assert_eq!(
+            matched,
+            reference_template_match(template_text, path),
+            "{template_text:?} {path:?}"
+        );
+        if matched {
+            for name in template.variables() {
+                let index = template.variable_index(name).unwrap_or(usize::MAX);
+                let captured = segment_at(path, index).unwrap_or_default();
+                assert!(!captured.is_empty() && !captured.contains('/'), "{path:?}");
+            }
+        }
+        assert!(!matched || template.matches_ignoring_case(path));
+    }
+}
+
+/// The reference matcher for path templates, as small as it can be: split both at `/` after
+/// the leading one; a final `**` takes the rest; a `{...}` segment matches one non-empty
+/// segment, any other compares exactly.
+pub fn reference_template_match(template: &str, path: &str) -> bool {
+    let (Some(template), Some(path)) = (template.strip_prefix('/'), path.strip_prefix('/')) else {
+        return false;
+    };
+    let mut want: Vec<&str> = template.split('/').collect();
+    let rest = want.last() == Some(&"**");
+    if rest {
+        want.pop();
+    }
+    let have: Vec<&str> = path.split('/').collect();
+    let count_ok = if rest {
+        have.len() >= want.len()
+    } else {
+        have.len() == want.len()
+    };
+    count_ok
+        && want.iter().zip(&have).all(|(want, have)| {
+            if want.starts_with('{') {
+                !have.is_empty()
+            } else {
+                want == have
+            }
+        })
+}
+
 /// Path spellings against the rule matcher: a path the filter accepts chooses the same rule as
 /// the path every modelled upstream serves for it ([`upstream::MODELS`]), with encoded
 /// delimiters and parameters refused (the default) and kept.
@@ -534,7 +598,7 @@ pub mod upstream {
 pub type Entry = fn(&[u8]);
 
 /// Every target, by the name of its corpus folder.
-pub const TARGETS: [(&str, Entry); 7] = [
+pub const TARGETS: [(&str, Entry); 8] = [
     ("compact_token", compact_token),
     ("jwk_set", jwk_set),
     ("configuration", configuration),
@@ -542,4 +606,5 @@ pub const TARGETS: [(&str, Entry); 7] = [
     ("issuer_answers", issuer_answers),
     ("path_rules", path_rules),
     ("path_spellings", path_spellings),
+    ("path_templates", path_templates),
 ];

@@ -1,6 +1,6 @@
 //! Authorization beyond scopes in the configuration: `claim_conditions` (of a rule, or of a
 //! provider as its tokens' default), mirrored exactly and compiled into
-//! [`Condition`]s whose claim paths share one table ([`ClaimTable`], handed to every provider
+//! [`Condition`]s whose claim paths share one table (with the claims path bindings read) ([`ClaimTable`], handed to every provider
 //! so that identities keep the values the conditions read), and a rule's `providers` and
 //! `audiences`, compiled against the providers.
 
@@ -44,7 +44,7 @@ pub(super) struct ClaimTable {
 
 impl ClaimTable {
     /// The slot of `path`, added if it is new.
-    fn slot(&mut self, path: &ClaimPath) -> usize {
+    pub(super) fn slot(&mut self, path: &ClaimPath) -> usize {
         match self.paths.iter().position(|known| known == path) {
             Some(slot) => slot,
             None => {

@@ -11,6 +11,7 @@ mod claims;
 mod fleet;
 mod path;
 mod sender;
+mod templates;
 
 use std::collections::BTreeMap;
 
@@ -23,7 +24,7 @@ use crate::issuer::{introspection, remote_keys, revocation, Endpoints};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::jwks::{JwkSetDocument, KeySet};
 use crate::jwt::provider::Provider;
-use crate::policy::rules::{Route, Rule, Rules};
+use crate::policy::rules::{PathMatch, Route, Rule, Rules};
 use crate::policy::sender::resource_metadata::ResourceMetadata;
 use crate::policy::sender::{CertificateSource, SenderSettings};
 use crate::policy::Policy;
@@ -203,7 +204,12 @@ struct RawTokenHeader {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRule {
-    path_prefix: String,
+    #[serde(default)]
+    path_prefix: Option<String>,
+    #[serde(default)]
+    path_template: Option<String>,
+    #[serde(default)]
+    bind: Option<BTreeMap<String, templates::RawBinding>>,
     #[serde(default)]
     methods: Option<Vec<String>>,
     #[serde(default)]
@@ -987,10 +993,11 @@ fn compile_rule(
     claim_table: &mut ClaimTable,
 ) -> Result<Rule, ConfigError> {
     let mut raw = raw;
-    raw.path_prefix = compile_path_prefix(raw.path_prefix, field, context.paths)?;
+    let path = compile_rule_path(&mut raw, field, context.paths)?;
     let methods = compile_methods(raw.methods.take(), field)?;
     if raw.public {
         for (name, set) in [
+            ("bind", raw.bind.is_some()),
             ("scopes", !raw.scopes.is_empty()),
             ("accept", raw.accept.is_some()),
             ("require_app", raw.require_app),
@@ -1011,7 +1018,7 @@ fn compile_rule(
                 ));
             }
         }
-        return Ok(Rule::public(raw.path_prefix, methods));
+        return Ok(Rule::public(path, methods));
     }
     let scopes = scope_list(std::mem::take(&mut raw.scopes), &format!("{field}.scopes"))?;
     let accept = compile_accept(raw.accept.take(), field, context.credentials)?;
@@ -1035,7 +1042,64 @@ fn compile_rule(
         ..Route::default()
     };
     compile_token_requirements(&mut raw, field, context, claim_table, &mut route)?;
-    Ok(Rule::authenticated(raw.path_prefix, methods, route))
+    route.bindings = compile_rule_bindings(&mut raw, field, &path, &route, context, claim_table)?;
+    Ok(Rule::authenticated(path, methods, route))
+}
+
+/// `rules[i].path_prefix` or `.path_template`: exactly one.
+fn compile_rule_path(
+    raw: &mut RawRule,
+    field: &str,
+    paths: PathOptions,
+) -> Result<PathMatch, ConfigError> {
+    match (raw.path_prefix.take(), raw.path_template.take()) {
+        (Some(prefix), None) => Ok(PathMatch::Prefix(compile_path_prefix(
+            prefix, field, paths,
+        )?)),
+        (None, Some(text)) => Ok(PathMatch::Template(templates::compile_template(
+            &text,
+            field,
+            paths.letter_case,
+        )?)),
+        _ => Err(ConfigError::new(
+            field,
+            "give exactly one of path_prefix, path_template",
+        )),
+    }
+}
+
+/// `rules[i].bind`: only with a `path_template`, and not where letters compare without regard
+/// to case (paths are then matched in lower case: a captured segment would not be the one sent).
+fn compile_rule_bindings(
+    raw: &mut RawRule,
+    field: &str,
+    path: &PathMatch,
+    route: &Route,
+    context: &RuleContext,
+    claim_table: &mut ClaimTable,
+) -> Result<Vec<crate::policy::templates::Binding>, ConfigError> {
+    let Some(bind) = raw.bind.take() else {
+        return Ok(Vec::new());
+    };
+    let at = format!("{field}.bind");
+    let PathMatch::Template(template) = path else {
+        return Err(ConfigError::new(&at, "needs a path_template"));
+    };
+    if context.paths.letter_case == LetterCase::Insensitive {
+        return Err(ConfigError::new(
+            &at,
+            "not with paths.letter_case \"insensitive\" (paths are matched in lower case)",
+        ));
+    }
+    let accepts_tokens = route.accept.contains(&CredentialKind::Jwt);
+    templates::compile_bindings(
+        bind,
+        field,
+        template,
+        accepts_tokens,
+        header_name,
+        claim_table,
+    )
 }
 
 /// `rules[i].providers`, `.audiences`, `.claim_conditions` and
@@ -1458,6 +1522,96 @@ mod tests {
             rule(json!({"path_prefix": "/a", "scopes": ["a b"]})).field(),
             "rules[0].scopes[0]"
         );
+    }
+
+    #[test]
+    fn path_templates_and_bindings_are_validated_naming_the_field() {
+        let rule = |r: Value| {
+            let mut c = valid();
+            c["rules"] = json!([{"path_prefix": "/x"}, r]);
+            error_of(c)
+        };
+        for (r, field, message) in [
+            (json!({"scopes": []}), "rules[1]", "give exactly one of path_prefix, path_template"),
+            (
+                json!({"path_prefix": "/a", "path_template": "/a"}),
+                "rules[1]",
+                "give exactly one of path_prefix, path_template",
+            ),
+            (
+                json!({"path_template": "/a/{b}/{b}"}),
+                "rules[1].path_template",
+                "names the variable {b} twice",
+            ),
+            (
+                json!({"path_template": "/a/%2F/{b}"}),
+                "rules[1].path_template",
+                "has '%': literal segments are written as requests are matched (no %, ;, *, braces, spaces or non-ASCII)",
+            ),
+            (
+                json!({"path_template": "/a/../{b}"}),
+                "rules[1].path_template",
+                "has a dot-segment (. or ..): requests with one are refused",
+            ),
+            (
+                json!({"path_prefix": "/a", "bind": {"b": {"applications": true}}}),
+                "rules[1].bind",
+                "needs a path_template",
+            ),
+            (
+                json!({"path_template": "/a/{b}", "bind": {"c": {"applications": true}}}),
+                "rules[1].bind.c",
+                "path_template has no variable {c}",
+            ),
+            (
+                json!({"path_template": "/a/{b}", "bind": {"b": {}}}),
+                "rules[1].bind.b",
+                "give exactly one of claim, applications, header",
+            ),
+            (
+                json!({"path_template": "/a/{b}", "bind": {"b": {"claim": "x", "header": "y"}}}),
+                "rules[1].bind.b",
+                "give exactly one of claim, applications, header",
+            ),
+            (
+                json!({"path_template": "/a/{b}", "bind": {"b": {"claim": "a..b"}}}),
+                "rules[1].bind.b.claim",
+                "has an empty segment: separate member names with single dots",
+            ),
+            (
+                json!({"path_template": "/a/{b}", "bind": {"b": {"header": "x y"}}}),
+                "rules[1].bind.b.header",
+                "\"x y\" is not a valid HTTP header name",
+            ),
+            (
+                json!({"path_template": "/a/{b}", "bind": {"b": {"applications": false}}}),
+                "rules[1].bind.b.applications",
+                "must be true (omit the binding for none)",
+            ),
+            (
+                json!({"path_template": "/a/{b}", "bind": {}}),
+                "rules[1].bind",
+                "must bind at least one variable (omit it for none)",
+            ),
+            (
+                json!({"path_template": "/a/{b}", "public": true, "bind": {"b": {"applications": true}}}),
+                "rules[1].bind",
+                "a public rule cannot set bind",
+            ),
+        ] {
+            let err = rule(r.clone());
+            assert_eq!((err.field(), err.problem()), (field, message), "{r}");
+        }
+    }
+
+    #[test]
+    fn bindings_are_refused_where_paths_are_matched_in_lower_case() {
+        let mut c = valid();
+        c["paths"] = json!({"letter_case": "insensitive"});
+        c["rules"] = json!([{"path_template": "/A/{b}", "bind": {"b": {"claim": "x"}}}]);
+        assert_eq!(error_of(c.clone()).field(), "rules[0].bind");
+        c["rules"] = json!([{"path_template": "/A/{b}"}]);
+        assert!(Policy::from_json(c.to_string().as_bytes()).is_ok());
     }
 
     #[test]

@@ -182,6 +182,19 @@ impl Condition {
     }
 }
 
+/// Whether `wanted` is one of the string values of `value` (a claim at its path, `None`:
+/// absent): an element of an array claim, or the claim itself. Numbers and booleans are never
+/// the string spelling them; a string is never split. What a path binding to a claim tests.
+pub fn has_string(value: Option<&Value>, wanted: &str) -> bool {
+    value.is_some_and(|value| {
+        any_item(
+            value,
+            false,
+            |item| matches!(item, Item::Value(Value::String(text)) if text == wanted),
+        )
+    })
+}
+
 /// One of a claim's values: an element, the claim itself, or a word of a space-separated string.
 #[derive(Clone, Copy)]
 enum Item<'v> {
@@ -261,6 +274,17 @@ mod tests {
     fn holds(condition: &Condition) -> bool {
         let claims = claims();
         condition.holds(condition.path.keep(&claims).as_ref())
+    }
+
+    #[test]
+    fn has_string_reads_string_elements_and_single_strings_only() {
+        let array = json!(["a1", 7, "b2 c3"]);
+        assert!(has_string(Some(&array), "a1"));
+        assert!(!has_string(Some(&array), "7"));
+        assert!(!has_string(Some(&array), "c3"));
+        assert!(has_string(Some(&json!("a1")), "a1"));
+        assert!(!has_string(Some(&json!(true)), "true"));
+        assert!(!has_string(None, "a1"));
     }
 
     #[test]

@@ -1,15 +1,17 @@
-//! The caller a credential proved, and the stages that check it: scopes, claim conditions, then
-//! the allow-lists (source network, web origin, application); and the identity headers it is
+//! The caller a credential proved, and the stages that check it: scopes, claim conditions, path
+//! bindings (a template's captured segments granted to the caller), then the allow-lists (source network, web origin, application); and the identity headers it is
 //! forwarded with.
 
 use serde_json::Value;
 
 use crate::clients::Client;
 use crate::identity::{forwarded_text, Identity};
+use crate::jwt::claims::has_string;
 use crate::jwt::provider::Provider;
 use crate::policy::deny::Denial;
 use crate::policy::outcome::Reason;
 use crate::policy::rules::Route;
+use crate::policy::templates::{segment_at, Binding, BindingSource};
 use crate::policy::trace::Tracer;
 use crate::policy::Policy;
 use crate::request::allowlist::{any_contains, url_host, Cidr, OriginPattern};
@@ -146,6 +148,58 @@ pub fn check_claims<T: Tracer>(
         });
     }
     Ok(())
+}
+
+/// The path bindings stage: every segment the route binds (`path`: the canonical path the rule
+/// matched) is one of the token's values at the claim, one of the credential's granted
+/// applications, or equal to the header (present once). A claim binding needs a token (a
+/// cache hit reads the values its identity kept). Refusals name the variable and where its
+/// values come from, never a value.
+pub fn check_bindings<T: Tracer>(
+    route: &Route,
+    path: &str,
+    request: &Request,
+    caller: &Caller,
+    trace: &mut T,
+) -> Result<(), Refusal> {
+    for binding in &route.bindings {
+        let segment = segment_at(path, binding.segment).unwrap_or_default();
+        if !bound(binding, segment, request, caller) {
+            let (variable, source) = (&binding.variable, binding.source.describe());
+            trace.fail("path binding", || {
+                format!("{{{variable}}} does not match {source}")
+            });
+            return Err((
+                Denial::AccessDenied(format!("the path's {{{variable}}} does not match {source}")),
+                Reason::PathBinding,
+            ));
+        }
+    }
+    if !route.bindings.is_empty() {
+        trace.pass("path binding", || {
+            let all: Vec<String> = route
+                .bindings
+                .iter()
+                .map(|b| format!("{{{}}} by {}", b.variable, b.source.describe()))
+                .collect();
+            format!("matched: {}", all.join("; "))
+        });
+    }
+    Ok(())
+}
+
+/// Whether `segment` (never empty: a variable matches none) is granted as `binding` says.
+fn bound(binding: &Binding, segment: &str, request: &Request, caller: &Caller) -> bool {
+    match &binding.source {
+        BindingSource::Claim { slot, .. } => caller
+            .claim_values
+            .is_some_and(|values| has_string(values.get(*slot).and_then(Option::as_ref), segment)),
+        BindingSource::Applications => caller.apps.iter().any(|app| app == segment),
+        BindingSource::Header(name) => matches!(
+            request.single_header(name),
+            Ok(Some(value)) if !value.contains(',') && value == segment
+        ),
+    }
 }
 
 /// The network stage: the caller's address is in every network list that applies to it.

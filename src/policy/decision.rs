@@ -5,7 +5,7 @@
 //! minimum TLS, CORS preflight, route, credential, authentication ([`authenticate`]: abuse lock,
 //! verified-token cache, introspection, signature, API key clients), the route's token
 //! narrowing (providers, audiences: on the identity, so on a cache hit too), sender binding
-//! ([`sender`]), scopes, claim conditions, then the allow-lists ([`caller`]: source network, web
+//! ([`sender`]), scopes, claim conditions, path bindings, then the allow-lists ([`caller`]: source network, web
 //! origin, application), then forwarding. Each stage returns what the next needs or a [`Stop`]: a
 //! decision without refusal (public route, preflight, a wait for the issuer's keys or an
 //! introspection answer), or a refusal with its reason code. Every refusal passes one exit
@@ -35,8 +35,8 @@ pub use crate::policy::answer::{Decided, Decision, Forwarding, Settled, Stop};
 use crate::policy::authenticate::{authenticate, Authenticated, Verifier};
 use crate::policy::cache::TokenCache;
 use crate::policy::caller::{
-    add_identity_headers, check_application, check_claims, check_network, check_origin,
-    check_scopes, Caller, Refusal,
+    add_identity_headers, check_application, check_bindings, check_claims, check_network,
+    check_origin, check_scopes, Caller, Refusal,
 };
 use crate::policy::deny::{Challenge, Denial, Scheme};
 use crate::policy::outcome::{Outcome, Reason, Verdict};
@@ -240,6 +240,7 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
         let (policy, request) = (self.policy, self.request);
         let checked = check_scopes(route, &caller, self.trace)
             .and_then(|()| check_claims(route, &caller, self.trace))
+            .and_then(|()| check_bindings(route, &path, request, &caller, self.trace))
             .and_then(|()| check_network(policy, request, &caller, self.trace))
             .and_then(|()| check_origin(request, &caller, self.trace))
             .and_then(|()| check_application(policy, route, request, &caller, self.trace));
@@ -352,10 +353,11 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
             let mode = if route.report { "report" } else { "enforce" };
             let (scopes, accepted) = (route.scopes.join(" "), names.join(", "));
             format!(
-                "{}; accepts {accepted}{}; scopes [{scopes}]{}{app}; mode {mode}",
+                "{}; accepts {accepted}{}; scopes [{scopes}]{}{}{app}; mode {mode}",
                 describe(),
                 token_narrowing(policy, route),
-                claim_conditions(route)
+                claim_conditions(route),
+                bindings(route)
             )
         });
         self.report = route.report;
@@ -620,6 +622,19 @@ fn claim_conditions(route: &Route) -> String {
             format!("; claim conditions [{}]", all.join("; "))
         }
     }
+}
+
+/// The route's path bindings, for the trace (configuration only, never a request's value).
+fn bindings(route: &Route) -> String {
+    if route.bindings.is_empty() {
+        return String::new();
+    }
+    let all: Vec<String> = route
+        .bindings
+        .iter()
+        .map(|b| format!("{{{}}} to {}", b.variable, b.source.describe()))
+        .collect();
+    format!("; binds {}", all.join("; "))
 }
 
 /// Where the credential was found, for the trace.

@@ -21,6 +21,7 @@ pub mod explain;
 pub mod outcome;
 pub mod rules;
 pub mod sender;
+pub mod templates;
 pub mod trace;
 
 use crate::clients::ClientRegistry;

@@ -88,6 +88,9 @@ pub enum Reason {
     /// A valid token whose claims fail a claim condition of the route (or its provider), or an
     /// API key / Basic caller on a route whose claim conditions need a token.
     ClaimCondition,
+    /// A path template segment bound by the route (`bind`) that the caller is not granted: not
+    /// among the claim's values or the credential's applications, or not equal to the header.
+    PathBinding,
     /// A valid token of a provider the route's `providers` leaves out.
     RuleProvider,
     /// A valid token without one of the route's `audiences`.
@@ -130,7 +133,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in metric order.
-    pub const ALL: [Reason; 33] = [
+    pub const ALL: [Reason; 34] = [
         Reason::MissingCredential,
         Reason::CredentialNotAccepted,
         Reason::MalformedRequest,
@@ -146,6 +149,7 @@ impl Reason {
         Reason::WrongTokenType,
         Reason::InsufficientScope,
         Reason::ClaimCondition,
+        Reason::PathBinding,
         Reason::RuleProvider,
         Reason::RuleAudience,
         Reason::InvalidClient,
@@ -184,6 +188,7 @@ impl Reason {
             Reason::WrongTokenType => "wrong_token_type",
             Reason::InsufficientScope => "insufficient_scope",
             Reason::ClaimCondition => "claim_condition",
+            Reason::PathBinding => "path_binding",
             Reason::RuleProvider => "rule_provider",
             Reason::RuleAudience => "rule_audience",
             Reason::InvalidClient => "invalid_client",

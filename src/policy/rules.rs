@@ -2,9 +2,10 @@
 //! scopes, the kinds of credential accepted, whether an application must be named, and of a
 //! token: its provider, its audience and its claims (conditions, else its provider's).
 //!
-//! Rules are tried in order and the first whose path prefix and method match wins. A prefix
-//! matches whole path segments only, so `/public` covers `/public` and `/public/x` but never
-//! `/publicity`. Rules see the canonical path of [`crate::request::path`]: spellings whose
+//! Rules are tried in order and the first whose path (prefix or template) and method match
+//! wins. A prefix matches whole path segments only, so `/public` covers `/public` and
+//! `/public/x` but never `/publicity`; a template matches segment by segment
+//! ([`crate::policy::templates`]), and its route may bind captured segments to the caller. Rules see the canonical path of [`crate::request::path`]: spellings whose
 //! meaning depends on the upstream's decoding (encoded separators, `;` parameters,
 //! dot-segments) are refused before matching, so that none can reach a rule meant for another.
 
@@ -12,16 +13,61 @@ use std::borrow::Cow;
 
 use crate::jwt::claims::Condition;
 use crate::jwt::confirmation::SenderConstraint;
+use crate::policy::templates::{Binding, PathTemplate};
 use crate::request::credential::CredentialKind;
 use crate::request::path::{canonical, LetterCase, PathError, PathOptions};
 
 /// One compiled rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
-    path_prefix: String,
+    path: PathMatch,
     methods: Option<Vec<String>>,
     public: bool,
     route: Route,
+}
+
+/// How a rule matches paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathMatch {
+    /// `path_prefix`: whole segments from the start.
+    Prefix(String),
+    /// `path_template`: segment by segment.
+    Template(PathTemplate),
+}
+
+impl PathMatch {
+    fn matches(&self, path: &str) -> bool {
+        match self {
+            PathMatch::Prefix(prefix) => match path.strip_prefix(prefix.as_str()) {
+                Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+                None => false,
+            },
+            PathMatch::Template(template) => template.matches(path),
+        }
+    }
+
+    /// [`PathMatch::matches`], comparing ASCII letters without regard to case.
+    fn matches_ignoring_case(&self, path: &str) -> bool {
+        match self {
+            PathMatch::Prefix(prefix) => {
+                let prefix = prefix.as_bytes();
+                match path.as_bytes().split_at_checked(prefix.len()) {
+                    Some((head, rest)) => {
+                        head.eq_ignore_ascii_case(prefix)
+                            && (prefix.ends_with(b"/") || rest.is_empty() || rest.starts_with(b"/"))
+                    }
+                    None => false,
+                }
+            }
+            PathMatch::Template(template) => template.matches_ignoring_case(path),
+        }
+    }
+}
+
+impl From<String> for PathMatch {
+    fn from(prefix: String) -> PathMatch {
+        PathMatch::Prefix(prefix)
+    }
 }
 
 /// What an authenticated route requires.
@@ -47,6 +93,8 @@ pub struct Route {
     /// Whether API key and Basic callers pass a route with claim conditions (else refused: they
     /// have no claims).
     pub clients_skip_claim_conditions: bool,
+    /// Template segments that must be granted to the caller (`bind`), checked in order.
+    pub bindings: Vec<Binding>,
 }
 
 /// What the matched rule (or the default) requires of the request.
@@ -67,9 +115,9 @@ pub struct Rules {
 
 impl Rule {
     /// A public rule; `methods` are upper-case, `None` meaning every method.
-    pub fn public(path_prefix: String, methods: Option<Vec<String>>) -> Rule {
+    pub fn public(path: impl Into<PathMatch>, methods: Option<Vec<String>>) -> Rule {
         Rule {
-            path_prefix,
+            path: path.into(),
             methods,
             public: true,
             route: Route::default(),
@@ -77,9 +125,13 @@ impl Rule {
     }
 
     /// A rule requiring an authenticated caller meeting `route`.
-    pub fn authenticated(path_prefix: String, methods: Option<Vec<String>>, route: Route) -> Rule {
+    pub fn authenticated(
+        path: impl Into<PathMatch>,
+        methods: Option<Vec<String>>,
+        route: Route,
+    ) -> Rule {
         Rule {
-            path_prefix,
+            path: path.into(),
             methods,
             public: false,
             route,
@@ -87,25 +139,12 @@ impl Rule {
     }
 
     fn matches(&self, method: &str, path: &str) -> bool {
-        let prefix = self.path_prefix.as_str();
-        let path_ok = match path.strip_prefix(prefix) {
-            Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
-            None => false,
-        };
-        path_ok && self.matches_method(method)
+        self.path.matches(path) && self.matches_method(method)
     }
 
-    /// [`Rule::matches`], comparing the prefix's ASCII letters without regard to case.
+    /// [`Rule::matches`], comparing the path's ASCII letters without regard to case.
     fn matches_ignoring_case(&self, method: &str, path: &str) -> bool {
-        let prefix = self.path_prefix.as_bytes();
-        let path_ok = match path.as_bytes().split_at_checked(prefix.len()) {
-            Some((head, rest)) => {
-                head.eq_ignore_ascii_case(prefix)
-                    && (prefix.ends_with(b"/") || rest.is_empty() || rest.starts_with(b"/"))
-            }
-            None => false,
-        };
-        path_ok && self.matches_method(method)
+        self.path.matches_ignoring_case(path) && self.matches_method(method)
     }
 
     fn matches_method(&self, method: &str) -> bool {
@@ -200,16 +239,20 @@ impl Rules {
         Ok(path)
     }
 
-    /// The rule at `index`, as the configuration wrote its match (`path_prefix`, `methods`).
+    /// The rule at `index`, as the configuration wrote its match (`path_prefix` or
+    /// `path_template`, `methods`).
     pub fn describe(&self, index: usize) -> Option<String> {
         let rule = self.rules.get(index)?;
         let methods = rule
             .methods
             .as_ref()
             .map_or("any method".to_string(), |m| m.join(" "));
+        let path = match &rule.path {
+            PathMatch::Prefix(prefix) => format!("path_prefix {prefix:?}"),
+            PathMatch::Template(template) => format!("path_template {:?}", template.text()),
+        };
         Some(format!(
-            "path_prefix {:?}, {methods}{}",
-            rule.path_prefix,
+            "{path}, {methods}{}",
             if rule.public { ", public" } else { "" }
         ))
     }
@@ -229,21 +272,65 @@ mod tests {
     fn rules() -> Rules {
         Rules::new(
             vec![
-                Rule::public("/public".into(), None),
+                Rule::public("/public".to_string(), None),
                 Rule::authenticated(
-                    "/devices".into(),
+                    "/devices".to_string(),
                     Some(vec!["GET".into()]),
                     scopes(&["devices:read"]),
                 ),
                 Rule::authenticated(
-                    "/devices".into(),
+                    "/devices".to_string(),
                     Some(vec!["POST".into(), "DELETE".into()]),
                     scopes(&["devices:write"]),
                 ),
-                Rule::public("/static/".into(), None),
+                Rule::public("/static/".to_string(), None),
             ],
             Route::default(),
         )
+    }
+
+    fn template(text: &str) -> PathMatch {
+        PathMatch::Template(PathTemplate::parse(text).unwrap())
+    }
+
+    #[test]
+    fn templates_and_prefixes_are_tried_in_order() {
+        let rules = Rules::new(
+            vec![
+                Rule::authenticated(
+                    template("/accounts/{a}/devices/{id}"),
+                    None,
+                    scopes(&["one"]),
+                ),
+                Rule::authenticated("/accounts".to_string(), None, scopes(&["two"])),
+            ],
+            Route::default(),
+        );
+        assert_eq!(rules.matching("GET", "/accounts/a1/devices/7").0, Some(0));
+        assert_eq!(rules.matching("GET", "/accounts/a1/devices").0, Some(1));
+        assert_eq!(rules.matching("GET", "/other").0, None);
+        assert_eq!(
+            rules.describe(0).unwrap(),
+            "path_template \"/accounts/{a}/devices/{id}\", any method"
+        );
+    }
+
+    #[test]
+    fn a_template_whose_rule_changes_with_letter_case_is_refused() {
+        let rules = Rules::new(
+            vec![Rule::authenticated(
+                template("/accounts/{a}"),
+                None,
+                scopes(&["one"]),
+            )],
+            Route::default(),
+        );
+        let options = PathOptions::default();
+        assert_eq!(
+            rules.canonical_path(options, "GET", "/ACCOUNTS/a1"),
+            Err(PathError::AmbiguousCase)
+        );
+        assert!(rules.canonical_path(options, "GET", "/accounts/A1").is_ok());
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod introspection_answers;
 mod key_checks;
 mod log_capture;
 mod operations;
+mod path_bindings;
 mod properties;
 mod remote_keys;
 mod revocation;

@@ -776,6 +776,17 @@ fn every_other_reason_code_writes_one_debug_line_from_its_outcome() {
         &Settled::Open,
         Reason::ClaimCondition,
     );
+    let bound_path = with(&|c| {
+        c["rules"] =
+            json!([{"path_template": "/{tenant}", "bind": {"tenant": {"header": "x-tenant"}}}]);
+    });
+    expect(
+        "path binding",
+        &bound_path,
+        &bearer_request(),
+        &Settled::Open,
+        Reason::PathBinding,
+    );
     let narrowed = with(&|c| {
         c["rules"] = json!([{"path_prefix": "/devices", "providers": ["test-idp"],
                              "audiences": [fixtures::AUDIENCE]}]);

@@ -1,6 +1,7 @@
 //! Properties that hold for any input, checked over generated cases (proptest): the
 //! verified-token cache never answers one token with another's identity, route rules match
-//! whole path segments for any path, and no spelling of a path reaches another rule than the
+//! whole path segments for any path, path templates match exactly where a tiny reference matcher
+//! does (through the configured rules too), and no spelling of a path reaches another rule than the
 //! one its upstream serves it under.
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use edge_auth::jwt::jwks::KeySet;
 use edge_auth::jwt::token::KeyLookup;
 use edge_auth::policy::cache::TokenCache;
 use edge_auth::policy::rules::Requirement;
+use edge_auth::policy::templates::{segment_at, PathTemplate};
 use edge_auth::policy::Policy;
 use edge_auth::request::path::{canonical, LetterCase, PathOptions};
 use proptest::prelude::*;
@@ -107,6 +109,39 @@ proptest! {
                 Op::NewKeys => keys.0 += 1,
             }
             prop_assert!(cache.len() <= capacity);
+        }
+    }
+
+    #[test]
+    fn a_path_template_matches_where_the_reference_matcher_does(
+        template in template(),
+        path in prop::collection::vec(path_segment(), 0..6),
+    ) {
+        let path = format!("/{}", path.join("/"));
+        let compiled = PathTemplate::parse(&template).unwrap();
+        let matched = compiled.matches(&path);
+        prop_assert_eq!(
+            matched,
+            entries::reference_template_match(&template, &path),
+            "{} against {}", path, template
+        );
+        if matched {
+            for name in compiled.variables() {
+                let captured = segment_at(&path, compiled.variable_index(name).unwrap()).unwrap();
+                prop_assert!(!captured.is_empty() && !captured.contains('/'));
+            }
+        }
+        // The same through the configured rules, `%2F` kept as data: first match wins.
+        let config = json!({
+            "api_keys": {"clients": [{"id": "c", "secret_sha256": "0".repeat(64)}],
+                         "id_header": "clientid", "secret_header": "clientsecret"},
+            "paths": {"encoded_delimiters": "keep", "letter_case": "sensitive"},
+            "rules": [{"path_template": template, "public": true}]
+        });
+        let policy = Policy::from_json(config.to_string().as_bytes()).unwrap();
+        if let Ok(form) = canonical(&path, policy.paths) {
+            let public = policy.rules.requirement("GET", &form.path) == Requirement::Public;
+            prop_assert_eq!(public, entries::reference_template_match(&template, &form.path));
         }
     }
 
@@ -298,4 +333,39 @@ fn the_spelling_property_refuses_attacks_and_keeps_harmless_escapes() {
     ] {
         assert!(accepted(harmless), "{harmless}");
     }
+}
+
+/// Templates over a small alphabet, so that generated paths often match: literals, variables,
+/// a trailing slash, a final `**`.
+fn template() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(prop_oneof!["(a|b|acc|A)", Just("{v}".to_string())], 0..5),
+        prop_oneof![Just(""), Just("/**"), Just("/")],
+    )
+        .prop_map(|(segments, end)| {
+            let named: Vec<String> = segments
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| if s == "{v}" { format!("{{v{i}}}") } else { s })
+                .collect();
+            let body = format!("/{}", named.join("/"));
+            match end {
+                "/**" if body == "/" => "/**".to_string(),
+                "/**" => format!("{body}/**"),
+                "/" if body != "/" => format!("{body}/"),
+                _ => body,
+            }
+        })
+}
+
+/// Path segments near the templates' literals, empty ones and a kept `%2F` included.
+fn path_segment() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "(a|b|acc|A|x)",
+        Just(String::new()),
+        Just("a%2Fb".to_string()),
+        Just("%2F".to_string()),
+        Just("**".to_string()),
+        Just("{v0}".to_string()),
+    ]
 }

@@ -31,6 +31,7 @@ mod introspection;
 mod keycloak_claims;
 mod oidc;
 mod operations;
+mod path_bindings;
 mod remote_keys;
 mod sender_constrained;
 mod spellings;
