@@ -842,30 +842,7 @@ fn compile_provider(
     sender_settings: &SenderSettings,
     claim_table: &mut ClaimTable,
 ) -> Result<(Provider, Endpoints), ConfigError> {
-    if raw.name.trim().is_empty() {
-        return Err(ConfigError::new(
-            &format!("{field}.name"),
-            "must not be empty",
-        ));
-    }
-    if raw.issuer.trim().is_empty() {
-        return Err(ConfigError::new(
-            &format!("{field}.issuer"),
-            "must not be empty",
-        ));
-    }
-    if raw.audiences.is_empty() || raw.audiences.iter().any(|a| a.is_empty()) {
-        return Err(ConfigError::new(
-            &format!("{field}.audiences"),
-            "must list at least one non-empty audience (tokens minted for other APIs must not pass)",
-        ));
-    }
-    if raw.algorithms.is_empty() {
-        return Err(ConfigError::new(
-            &format!("{field}.algorithms"),
-            "must list at least one algorithm",
-        ));
-    }
+    check_provider_identity(&raw, field)?;
     let algorithms = compile_algorithms(&raw.algorithms, field)?;
     let clock_skew_seconds = raw.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS);
     if clock_skew_seconds > MAX_CLOCK_SKEW_SECONDS {
@@ -939,6 +916,35 @@ fn compile_provider(
         condition_claims: Vec::new(),
     };
     Ok((provider, endpoints))
+}
+
+/// A provider's name, issuer, audiences and algorithms are all given, none empty.
+fn check_provider_identity(raw: &RawProvider, field: &str) -> Result<(), ConfigError> {
+    if raw.name.trim().is_empty() {
+        return Err(ConfigError::new(
+            &format!("{field}.name"),
+            "must not be empty",
+        ));
+    }
+    if raw.issuer.trim().is_empty() {
+        return Err(ConfigError::new(
+            &format!("{field}.issuer"),
+            "must not be empty",
+        ));
+    }
+    if raw.audiences.is_empty() || raw.audiences.iter().any(|a| a.is_empty()) {
+        return Err(ConfigError::new(
+            &format!("{field}.audiences"),
+            "must list at least one non-empty audience (tokens minted for other APIs must not pass)",
+        ));
+    }
+    if raw.algorithms.is_empty() {
+        return Err(ConfigError::new(
+            &format!("{field}.algorithms"),
+            "must list at least one algorithm",
+        ));
+    }
+    Ok(())
 }
 
 /// What is fetched from a provider's issuer: its keys, introspection, its revocation list.
