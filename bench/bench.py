@@ -21,6 +21,15 @@ Scenario kinds (one row each, per algorithm where it applies):
   host-calls       the same module configured `host-calls`: only the host calls of an edge-auth
                    cache hit (read headers, clock, three header changes, one counter), no logic:
                    the floor for any filter that must make them
+  hc-read, hc-read-three, hc-read-map, hc-clock, hc-counter, hc-floor
+                   the same module taking those calls apart (issue 22): the headers read
+                   alone; read and the three header changes one call each; read and the same
+                   changes as one write of the whole map; the clock alone; the counter alone;
+                   and the calls of a cache hit since issue 22 (read, clock, three changes:
+                   the new floor, the counter being added at the tick)
+  hc-read-three-16h, hc-read-map-16h
+                   hc-read-three and hc-read-map with 16 more request headers (the map write
+                   copies every header: its cost grows with them)
   native           Envoy jwt_authn, same token every request, no jwt_cache_config
   native-cache     Envoy jwt_authn, same token, jwt_cache_config on
   edge-reuse       edge-auth, same token every request (verified-token cache hits)
@@ -73,6 +82,12 @@ ISSUER = "https://bench.example.com"
 AUDIENCE = "edge-api"
 PATH = "/devices"
 ALGORITHMS = ["RS256", "ES256", "EdDSA", "HS256"]
+# The passthrough module's modes that take a cache hit's host calls apart (issue 22).
+HOST_CALL_MODES = ["hc-read", "hc-read-three", "hc-read-map", "hc-clock", "hc-counter", "hc-floor"]
+# The modes `--repeat N` runs N times per request.
+REPEATED_MODES = ["hc-read", "hc-read-three", "hc-read-map", "hc-clock", "hc-counter"]
+# 16 request headers of the size browsers and SDKs send, for the map-write rows' `-16h` variants.
+EXTRA_HEADERS = [f"x-extra-{i}: {'v' * 24}-{i}" for i in range(16)]
 READY_TIMEOUT = 60
 WRK_CPU = 1  # Envoy runs on CPU 0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -729,6 +744,7 @@ def report(scenarios, args, meta):
             f"{s.median('p99_us'):,.0f} | {s.median('cpu_us'):,.1f} | {fmt_ratio(cpu_vs_native)} | "
             f"{s.median('rss_mib'):,.1f} |")
     lines.append("")
+    lines += host_call_costs(scenarios, by_label)
     lines += targets(by_label, meta)
     if meta.get("compare"):
         path, size = meta["compare"]
@@ -759,6 +775,26 @@ def report(scenarios, args, meta):
             f"limits vs without: {fmt_ratio(reuse.median('cpu_us') / edge.median('cpu_us')) if edge else '-'}.")
         lines.append("")
     return "\n".join(lines)
+
+
+def host_call_costs(scenarios, by_label):
+    """Issue 22: what the passthrough module's host-call rows cost over the empty module, in
+    Envoy CPU µs per request (each round's difference, paired, then the median); a row `xN`
+    makes its calls N times per request, and its cost is given per round of calls too."""
+    passthrough = by_label["passthrough"]
+    rows = [s for s in scenarios if s.name == "host-calls" or s.name.startswith("hc-")]
+    if not rows:
+        return []
+    lines = ["Host calls (issue 22): Envoy CPU µs per request over the empty module, medians of "
+             "per-round differences; `xN` rows make their calls N times per request.", "",
+             "| row | CPU µs/req over passthrough | per round of calls |", "|---|---|---|"]
+    for s in rows:
+        diff = statistics.median(a["cpu_us"] - p["cpu_us"] for a, p in zip(s.runs, passthrough.runs))
+        tail = s.name.removesuffix("-16h").rsplit("-", 1)[-1]  # "clockx50", "map", ...
+        count = tail.rpartition("x")[2]
+        repeat = int(count) if "x" in tail and count.isdigit() else 1
+        lines.append(f"| {s.label} | {diff:+.2f} | {diff / repeat:+.3f} |")
+    return lines + [""]
 
 
 # Issue 11's targets: (what, goal, lower is better).
@@ -855,6 +891,11 @@ def main():
     parser.add_argument("--pool", type=int, default=6000, help="fresh tokens per algorithm")
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the table")
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="also rows `hc-*xN`: the single-call modes' calls N times per request "
+                             "(one call's cost out of the noise; reported per call)")
+    parser.add_argument("--only", default="",
+                        help="comma-separated scenario names to run (baseline and passthrough always run)")
     parser.add_argument("--smoke", action="store_true", help="one 1-second round; pool just above the cache size (make test)")
     args = parser.parse_args()
     if args.smoke:
@@ -910,6 +951,11 @@ def main():
             "baseline": [],
             "passthrough": [wasm_filter("passthrough", os.path.abspath(args.passthrough), None)],
             "host-calls": [wasm_filter("passthrough", os.path.abspath(args.passthrough), "host-calls")],
+            **{mode: [wasm_filter("passthrough", os.path.abspath(args.passthrough), mode)]
+               for mode in HOST_CALL_MODES},
+            **{f"{mode}x{args.repeat}": [wasm_filter("passthrough", os.path.abspath(args.passthrough),
+                                                     f"{mode}*{args.repeat}")]
+               for mode in REPEATED_MODES if args.repeat > 1},
             "native": [jwt_authn_filter(jwks, cache=False)],
             "native-cache": [jwt_authn_filter(jwks, cache=True)],
             "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
@@ -942,6 +988,16 @@ def main():
             Scenario("passthrough", None, by_name["passthrough"], first_alg_reuse, 200),
             Scenario("host-calls", None, by_name["host-calls"], first_alg_reuse, 200),
         ]
+        scenarios += [Scenario(mode, None, by_name[mode], first_alg_reuse, 200) for mode in HOST_CALL_MODES]
+        scenarios += [Scenario(f"{mode}-16h", None, by_name[mode], first_alg_reuse, 200, EXTRA_HEADERS)
+                      for mode in ("hc-read-three", "hc-read-map")]
+        if args.repeat > 1:
+            for mode in REPEATED_MODES:
+                name = f"{mode}x{args.repeat}"
+                scenarios.append(Scenario(name, None, by_name[name], first_alg_reuse, 200))
+                if mode in ("hc-read-three", "hc-read-map"):
+                    scenarios.append(Scenario(f"{name}-16h", None, by_name[name], first_alg_reuse, 200,
+                                              EXTRA_HEADERS))
         for alg in algorithms:
             scenarios += [
                 Scenario("native", alg, by_name["native"], files[("reuse", alg)], 200),
@@ -972,6 +1028,9 @@ def main():
             Scenario("abuse-reuse", abuse_alg, by_name["edge-abuse"], files[("reuse", abuse_alg)], 200),
             Scenario("abuse-forged", abuse_alg, by_name["edge-abuse"], files[("forged", abuse_alg)], 429),
         ]
+        if args.only:
+            keep = {"baseline", "passthrough", *args.only.split(",")}
+            scenarios = [s for s in scenarios if s.name in keep]
         for scenario in scenarios:
             scenario.check()
 
