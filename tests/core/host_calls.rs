@@ -28,6 +28,9 @@ fn bench_config() -> Value {
     config
 }
 
+/// A path: what it is, its headers, and its calls if allowed (`None`: refused with a 401).
+type Path<'a> = (&'a str, Vec<(&'a str, &'a str)>, Option<Vec<String>>);
+
 fn host() -> FakeHost {
     FakeHost::new(now() * 1000)
 }
@@ -103,7 +106,7 @@ fn host_calls_per_path_with_the_bench_configuration() {
     let basic = basic(KEY_CLIENT, &key);
     // What each changes: the header with the secret removed (the token, the API key's secret,
     // Basic's `authorization`; the client id stays), the subject and scopes set.
-    let paths: [(&str, Vec<(&str, &str)>, Option<Vec<String>>); 5] = [
+    let paths: [Path; 5] = [
         ("JWT", vec![("authorization", &token)], Some(changes(1, 2))),
         (
             "API key pair",

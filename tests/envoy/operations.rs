@@ -216,8 +216,8 @@ fn a_known_mix_gives_exactly_its_counts_across_two_workers() {
             response.body
         );
     }
-    let jwt_lookups = 6 + 5 + 1; // allowed, five refused tokens, the scope refusal
     // Each worker adds its counts at its own tick: wait for both workers' requests too.
+    let jwt_lookups = 6 + 5 + 1; // allowed, five refused tokens, the scope refusal
     let samples = samples_when(&envoy, |s| {
         sum_of(s, "edge_auth_token_cache_hits_total")
             + sum_of(s, "edge_auth_token_cache_misses_total")
