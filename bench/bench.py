@@ -21,6 +21,15 @@ Scenario kinds (one row each, per algorithm where it applies):
   host-calls       the same module configured `host-calls`: only the host calls of an edge-auth
                    cache hit (read headers, clock, three header changes, one counter), no logic:
                    the floor for any filter that must make them
+  hc-read, hc-read-three, hc-read-map, hc-clock, hc-counter, hc-floor
+                   the same module taking those calls apart (issue 22): the headers read
+                   alone; read and the three header changes one call each; read and the same
+                   changes as one write of the whole map; the clock alone; the counter alone;
+                   and the calls of a cache hit since issue 22 (read, clock, three changes:
+                   the new floor, the counter being added at the tick)
+  hc-read-three-16h, hc-read-map-16h
+                   hc-read-three and hc-read-map with 16 more request headers (the map write
+                   copies every header: its cost grows with them)
   native           Envoy jwt_authn, same token every request, no jwt_cache_config
   native-cache     Envoy jwt_authn, same token, jwt_cache_config on
   edge-reuse       edge-auth, same token every request (verified-token cache hits)
@@ -84,6 +93,12 @@ ISSUER = "https://bench.example.com"
 AUDIENCE = "edge-api"
 PATH = "/devices"
 ALGORITHMS = ["RS256", "ES256", "EdDSA", "HS256"]
+# The passthrough module's modes that take a cache hit's host calls apart (issue 22).
+HOST_CALL_MODES = ["hc-read", "hc-read-three", "hc-read-map", "hc-clock", "hc-counter", "hc-floor"]
+# The modes `--repeat N` runs N times per request.
+REPEATED_MODES = ["hc-read", "hc-read-three", "hc-read-map", "hc-clock", "hc-counter"]
+# 16 request headers of the size browsers and SDKs send, for the map-write rows' `-16h` variants.
+EXTRA_HEADERS = [f"x-extra-{i}: {'v' * 24}-{i}" for i in range(16)]
 READY_TIMEOUT = 60
 WRK_CPU = 1  # Envoy runs on CPU 0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -759,6 +774,13 @@ def connection_configs(passthrough, wasm, jwks, before=None):
     return configs
 
 
+def connection_only(args):
+    """Whether `--only` names connection rows only (`conn-...`): then they run on their own,
+    with a TLS listener and without the fleet's Redis and rate limit service."""
+    only = [p for p in (args.only or "").split(",") if p]
+    return bool(only) and all(p.startswith("conn-") for p in only)
+
+
 def connection_scenarios(by_name, reuse_file):
     """One row per connection Envoy, in a fixed order (cache hits of one token for edge-auth)."""
     names = [n for n in by_name if n.startswith("conn-")]
@@ -838,8 +860,9 @@ def report(scenarios, args, meta):
             f"{s.median('p99_us'):,.0f} | {s.median('cpu_us'):,.1f} | {fmt_ratio(cpu_vs_native)} | "
             f"{s.median('rss_mib'):,.1f} |")
     lines.append("")
+    lines += host_call_costs(scenarios, by_label)
     lines += connection_report(by_label)
-    if args.only:
+    if connection_only(args):
         return "\n".join(lines)
     lines += targets(by_label, meta)
     if meta.get("compare"):
@@ -873,6 +896,26 @@ def report(scenarios, args, meta):
     return "\n".join(lines)
 
 
+def host_call_costs(scenarios, by_label):
+    """Issue 22: what the passthrough module's host-call rows cost over the empty module, in
+    Envoy CPU µs per request (each round's difference, paired, then the median); a row `xN`
+    makes its calls N times per request, and its cost is given per round of calls too."""
+    passthrough = by_label["passthrough"]
+    rows = [s for s in scenarios if s.name == "host-calls" or s.name.startswith("hc-")]
+    if not rows:
+        return []
+    lines = ["Host calls (issue 22): Envoy CPU µs per request over the empty module, medians of "
+             "per-round differences; `xN` rows make their calls N times per request.", "",
+             "| row | CPU µs/req over passthrough | per round of calls |", "|---|---|---|"]
+    for s in rows:
+        diff = statistics.median(a["cpu_us"] - p["cpu_us"] for a, p in zip(s.runs, passthrough.runs))
+        tail = s.name.removesuffix("-16h").rsplit("-", 1)[-1]  # "clockx50", "map", ...
+        count = tail.rpartition("x")[2]
+        repeat = int(count) if "x" in tail and count.isdigit() else 1
+        lines.append(f"| {s.label} | {diff:+.2f} | {diff / repeat:+.3f} |")
+    return lines + [""]
+
+
 # Issue 11's targets: (what, goal, lower is better).
 FIRST_SIGHT_GOAL = {"ES256": 3.0, "RS256": 2.0, "EdDSA": 2.0}
 
@@ -900,6 +943,18 @@ def targets(by_label, meta):
         if s.name == "edge-reuse":
             rows.append((f"cache hit {s.alg}: req/s vs the empty module",
                          fmt_ratio(paired(s, passthrough, "rps")), "≥ 0.9×"))
+    # Issue 22: a cache hit against jwt_authn with its jwt_cache_config, in Envoy CPU, and the
+    # floor of the calls a cache hit makes since then (hc-floor) against the same.
+    for label, s in by_label.items():
+        if s.name == "edge-reuse" and f"native-cache {s.alg}" in by_label:
+            cached = by_label[f"native-cache {s.alg}"]
+            rows.append((f"cache hit {s.alg}: Envoy CPU vs native jwt_authn with its cache",
+                         fmt_ratio(paired(s, cached, "cpu_us")), "≤ 1.2×"))
+            for what, row in (("its host calls alone (hc-floor)", "hc-floor"),
+                              ("the empty module", "passthrough")):
+                if row in by_label:
+                    rows.append((f"floor: {what}, Envoy CPU vs native jwt_authn with its cache ({s.alg})",
+                                 fmt_ratio(paired(by_label[row], cached, "cpu_us")), "-"))
     floor = by_label.get("host-calls")
     if floor:
         rows.append(("floor: the cache hit's host calls alone, req/s vs the empty module",
@@ -926,7 +981,7 @@ def targets(by_label, meta):
         above = statistics.median(s.median("rss_mib") for s in edge) - passthrough.median("rss_mib")
         rows.append(("Envoy RSS, one worker, above the empty module", f"{above:+.1f} MiB", "≤ +12 MiB"))
     rows.append((".wasm size", f"{meta['wasm_bytes'] / 1000:,.0f} KB ({meta['wasm_bytes']:,} bytes)", "≤ 700 KB"))
-    lines = ["Targets (issues 11 and 20), medians of per-round ratios:", "",
+    lines = ["Targets (issues 11, 20 and 22), medians of per-round ratios:", "",
              "| figure | measured | goal |", "|---|---|---|"]
     lines += [f"| {what} | {value} | {goal} |" for what, value, goal in rows]
     return lines + [""]
@@ -967,9 +1022,13 @@ def main():
     parser.add_argument("--pool", type=int, default=6000, help="fresh tokens per algorithm")
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the table")
-    parser.add_argument("--only", default=None,
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="also rows `hc-*xN`: the single-call modes' calls N times per request "
+                             "(one call's cost out of the noise; reported per call)")
+    parser.add_argument("--only", default="",
                         help="run only the rows whose names start with one of these comma-separated prefixes "
-                             "(with baseline and passthrough); the connection rows only (`conn-`, `conn-tls-edge,...`)")
+                             "(baseline and passthrough always run); prefixes that all start with `conn-` "
+                             "select the connection rows (a TLS listener, no fleet), which run only so")
     parser.add_argument("--smoke", action="store_true", help="one 1-second round; pool just above the cache size (make test)")
     args = parser.parse_args()
     if args.smoke:
@@ -980,8 +1039,6 @@ def main():
     if any(a not in ALGORITHMS for a in algorithms):
         die(f"algorithms must be among {ALGORITHMS}")
     only = tuple(p for p in (args.only or "").split(",") if p)
-    if any(not p.startswith("conn-") for p in only):
-        die("--only: the connection rows only (prefixes starting with `conn-`, comma-separated)")
     paths = [("--envoy", args.envoy), ("--wasm", args.wasm), ("--passthrough", args.passthrough)]
     if args.compare_wasm is not None:
         paths.append(("--compare-wasm", args.compare_wasm))
@@ -996,7 +1053,7 @@ def main():
         WRK_CPU = 0
     wrk = ensure_wrk()
     ensure_cryptography()
-    if not args.only:
+    if not connection_only(args):
         check_fleet_tools()
 
     workdir = tempfile.mkdtemp(prefix="edge-auth-bench-")
@@ -1029,6 +1086,11 @@ def main():
             "baseline": [],
             "passthrough": [wasm_filter("passthrough", os.path.abspath(args.passthrough), None)],
             "host-calls": [wasm_filter("passthrough", os.path.abspath(args.passthrough), "host-calls")],
+            **{mode: [wasm_filter("passthrough", os.path.abspath(args.passthrough), mode)]
+               for mode in HOST_CALL_MODES},
+            **{f"{mode}x{args.repeat}": [wasm_filter("passthrough", os.path.abspath(args.passthrough),
+                                                     f"{mode}*{args.repeat}")]
+               for mode in REPEATED_MODES if args.repeat > 1},
             "native": [jwt_authn_filter(jwks, cache=False)],
             "native-cache": [jwt_authn_filter(jwks, cache=True)],
             "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
@@ -1046,7 +1108,7 @@ def main():
         if before:
             configs["before"] = [wasm_filter("edge-auth", before, edge_auth_config(jwks, 1024))]
         connection, tls = {}, None
-        if args.only:
+        if connection_only(args):
             # Only the connection rows: no fleet (its Envoys start against a closed port, unused).
             ratelimit_port = free_port()
             connection = connection_configs(os.path.abspath(args.passthrough), wasm, jwks, before)
@@ -1070,6 +1132,16 @@ def main():
             Scenario("passthrough", None, by_name["passthrough"], first_alg_reuse, 200),
             Scenario("host-calls", None, by_name["host-calls"], first_alg_reuse, 200),
         ]
+        scenarios += [Scenario(mode, None, by_name[mode], first_alg_reuse, 200) for mode in HOST_CALL_MODES]
+        scenarios += [Scenario(f"{mode}-16h", None, by_name[mode], first_alg_reuse, 200, EXTRA_HEADERS)
+                      for mode in ("hc-read-three", "hc-read-map")]
+        if args.repeat > 1:
+            for mode in REPEATED_MODES:
+                name = f"{mode}x{args.repeat}"
+                scenarios.append(Scenario(name, None, by_name[name], first_alg_reuse, 200))
+                if mode in ("hc-read-three", "hc-read-map"):
+                    scenarios.append(Scenario(f"{name}-16h", None, by_name[name], first_alg_reuse, 200,
+                                              EXTRA_HEADERS))
         for alg in algorithms:
             scenarios += [
                 Scenario("native", alg, by_name["native"], files[("reuse", alg)], 200),
@@ -1101,7 +1173,7 @@ def main():
             Scenario("abuse-forged", abuse_alg, by_name["edge-abuse"], files[("forged", abuse_alg)], 429),
         ]
         scenarios += connection_scenarios(by_name, first_alg_reuse)
-        if args.only:
+        if only:
             scenarios = [s for s in scenarios if s.name in ("baseline", "passthrough") or s.name.startswith(only)]
         for scenario in scenarios:
             scenario.check()
@@ -1112,7 +1184,7 @@ def main():
             for scenario in scenarios:
                 scenario.run(wrk, lua_path, args.duration, args.connections)
             print(f"bench: round {round_index + 1}/{args.rounds} done", flush=True)
-        if not args.only:
+        if not only:
             check_fleet_calls(by_name, scenarios)
 
         meta = {

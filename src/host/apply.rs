@@ -352,9 +352,19 @@ fn refuse_proof(
     send_deny(host, &response)
 }
 
-/// Publishes a decided request's outcome: metrics, and the access-log fields.
+/// Publishes a decided request's outcome: metrics (counted in the worker, added at the tick),
+/// and the access-log fields.
 fn report(host: &dyn Host, shared: &Shared, outcome: &Outcome) {
     shared.metrics.count(host, outcome);
+    if shared.metrics.is_closed() {
+        // The plugin is done and no tick comes any more: this request's counts go out now.
+        let stats = shared
+            .cache
+            .try_borrow_mut()
+            .map(|mut cache| cache.take_stats())
+            .unwrap_or_default();
+        shared.metrics.flush(host, stats);
+    }
     if shared.policy.access_log_fields {
         access_log::publish(host, outcome);
     }

@@ -46,13 +46,6 @@ impl KeyFetcher {
     pub(crate) fn on_tick(&self, host: &dyn Host, shared: &Shared) {
         let now = host.now_ms();
         let policy = &shared.policy;
-        let stats = match shared.cache.try_borrow_mut() {
-            Ok(mut cache) => cache.take_stats(),
-            Err(_) => Default::default(), // counted on the next tick
-        };
-        if !stats.is_empty() {
-            shared.metrics.add_cache(host, stats);
-        }
         for (index, (provider, endpoints)) in
             policy.providers.iter().zip(&policy.endpoints).enumerate()
         {

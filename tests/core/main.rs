@@ -27,6 +27,7 @@ mod fake_host;
 mod fleet;
 mod fuzz_corpus;
 mod host_callbacks;
+mod host_calls;
 mod hostile_input;
 mod introspection;
 mod introspection_answers;
