@@ -41,7 +41,7 @@ proxy_wasm::main! {{
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Calls {
     /// Read the headers, the clock, three header changes, the counter (`host-calls`).
-    HostCalls,
+    Six,
     /// Read the headers (`hc-read`).
     Read,
     /// Read the headers, three header changes (`hc-read-three`).
@@ -118,7 +118,7 @@ impl RootContext for Root {
             None => (&*text, 1),
         };
         let calls = match name.as_bytes() {
-            b"host-calls" => Calls::HostCalls,
+            b"host-calls" => Calls::Six,
             b"hc-read" => Calls::Read,
             b"hc-read-three" => Calls::ReadThree,
             b"hc-read-map" => Calls::ReadMap,
@@ -215,7 +215,7 @@ impl HttpContext for PassThrough {
 /// One round of the mode's calls.
 fn calls(mode: &Mode) {
     match mode.calls {
-        Calls::HostCalls => {
+        Calls::Six => {
             let headers = read();
             let _ = hostcalls::get_current_time();
             three_changes();
