@@ -76,13 +76,18 @@ impl RequestFlow {
             Applied::Fleet(check) => start(host, shared, self.context_id, check),
             // Not reached (the loop returns for every wait for keys); fail closed regardless.
             Applied::AwaitKeys { .. } => decide_now(host, shared, &Settled::Final, self.context_id),
-            Applied::Introspect { provider, token } => {
+            Applied::Introspect {
+                provider,
+                token,
+                confirm,
+            } => {
                 match introspect(host, shared, provider, &token) {
                     Some(call) => {
                         self.introspecting = Some(Pending {
                             call,
                             provider,
                             token,
+                            confirm,
                         });
                         Flow::Pause
                     }

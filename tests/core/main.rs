@@ -27,6 +27,7 @@ mod fleet;
 mod fuzz_corpus;
 mod host_callbacks;
 mod hostile_input;
+mod introspect_rule;
 mod introspection;
 mod introspection_answers;
 mod key_checks;
