@@ -80,27 +80,23 @@ impl RequestFlow {
                 provider,
                 token,
                 confirm,
-            } => {
-                match introspect(host, shared, provider, &token) {
-                    Some(call) => {
-                        self.introspecting = Some(Pending {
-                            call,
-                            provider,
-                            token,
-                            confirm,
-                        });
-                        Flow::Pause
-                    }
-                    None => {
-                        shared.metrics.introspection(
-                            host,
-                            provider,
-                            IntrospectionResult::Unavailable,
-                        );
-                        decide_now(host, shared, &Settled::Final, self.context_id)
-                    }
+            } => match introspect(host, shared, provider, &token) {
+                Some(call) => {
+                    self.introspecting = Some(Pending {
+                        call,
+                        provider,
+                        token,
+                        confirm,
+                    });
+                    Flow::Pause
                 }
-            }
+                None => {
+                    shared
+                        .metrics
+                        .introspection(host, provider, IntrospectionResult::Unavailable);
+                    decide_now(host, shared, &Settled::Final, self.context_id)
+                }
+            },
         }
     }
 

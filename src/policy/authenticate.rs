@@ -297,7 +297,7 @@ fn client<'a>(
 
 /// The provider whose introspection endpoint decides `token`: the one introspecting every
 /// token, or, for a token that is not a JWT, the one introspecting opaque tokens.
-fn introspected_by(policy: &Policy, token: &str) -> Option<usize> {
+pub fn introspected_by(policy: &Policy, token: &str) -> Option<usize> {
     let (index, introspection) = policy
         .endpoints
         .iter()

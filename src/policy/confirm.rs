@@ -9,7 +9,8 @@
 //! The confirmation is kept beside the token's entry in the verified-token cache
 //! ([`TokenCache::confirm`]): keyed by the whole token, so no other token can reuse it, and
 //! never beyond the token's `exp` nor the provider's `cache_seconds`. An opaque token's identity
-//! is itself an introspection answer, and counts as a confirmation from when it came.
+//! is itself an introspection answer, and counts as a confirmation from when it came; when it is
+//! older than the rule allows, the token is introspected afresh (a new identity), not confirmed.
 //!
 //! [`TokenCache::confirm`]: crate::policy::cache::TokenCache::confirm
 
@@ -17,7 +18,7 @@ use crate::identity::Identity;
 use crate::issuer::introspection::Expected;
 use crate::policy::abuse::Guard;
 use crate::policy::answer::{Decision, Settled, Stop};
-use crate::policy::authenticate::Verifier;
+use crate::policy::authenticate::{introspected_by, Verifier};
 use crate::policy::deny::Denial;
 use crate::policy::outcome::Reason;
 use crate::policy::rules::Route;
@@ -46,11 +47,15 @@ pub fn confirmed_by_issuer<'a, T: Tracer>(
     };
     let refusal = match verifier.settled {
         Settled::Confirmed => {
-            trace.pass("introspection", || "active: the endpoint confirmed it just now".into());
+            trace.pass("introspection", || {
+                "active: the endpoint confirmed it just now".into()
+            });
             return Ok(());
         }
         Settled::Active(answered) if answered.provider == identity.provider => {
-            trace.pass("introspection", || "active: the endpoint answered just now".into());
+            trace.pass("introspection", || {
+                "active: the endpoint answered just now".into()
+            });
             return Ok(());
         }
         Settled::Refused(denial, reason) => (denial.clone(), *reason),
@@ -61,7 +66,9 @@ pub fn confirmed_by_issuer<'a, T: Tracer>(
                 .map(|at| verifier.now.saturating_sub(at));
             if let Some(age) = age.filter(|age| *age < within) {
                 trace.pass("introspection", || {
-                    format!("active: confirmed by the endpoint {age} s ago (reused up to {within} s)")
+                    format!(
+                        "active: confirmed by the endpoint {age} s ago (reused up to {within} s)"
+                    )
                 });
                 return Ok(());
             }
@@ -104,9 +111,15 @@ fn ask<'a, T: Tracer>(
             .map_or("", |i| i.cluster.as_str());
         format!("the rule asks the endpoint to confirm the token, through cluster {cluster}")
     });
+    // A token whose identity is an introspection answer (opaque) is introspected afresh: the
+    // new answer replaces the identity, and confirms it. Only a verified JWT is confirmed.
+    let confirm = match introspected_by(policy, token) {
+        Some(_) => None,
+        None => Some(Expected::of(identity)),
+    };
     Stop::Decided(Decision::Introspect {
         provider: identity.provider,
         token: token.to_string(),
-        confirm: Some(Expected::of(identity)),
+        confirm,
     })
 }

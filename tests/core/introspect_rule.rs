@@ -31,9 +31,21 @@ fn jwt(overrides: Value) -> String {
     issuer().token(Algorithm::ES256, now(), overrides)
 }
 
-/// An active answer about the fixture's default token (`sub` alice, `exp` an hour on).
-fn active() -> Vec<u8> {
-    json!({"active": true, "sub": "alice", "exp": now() + 3600,
+/// The `exp` `token` carries.
+fn exp_of(token: &str) -> u64 {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["exp"]
+        .as_u64()
+        .unwrap()
+}
+
+/// An active answer about `token` (the fixture's default claims: `sub` alice), naming its `exp`.
+fn active(token: &str) -> Vec<u8> {
+    json!({"active": true, "sub": "alice", "exp": exp_of(token),
            "iss": ISSUER, "scope": "nothing:granted"})
     .to_string()
     .into_bytes()
@@ -63,6 +75,7 @@ fn refused_for(host: &FakeHost, reason: &str) -> i64 {
 #[test]
 fn a_verified_jwt_is_confirmed_once_and_the_answer_reused_only_within_the_rules_bound() {
     let (host, worker) = setup();
+    let start = host.now_ms.get();
     let token = jwt(json!({}));
     let (mut flow, result) = host.get(&worker, 2, "/devices/1", &token);
     assert_eq!(result, Flow::Pause, "waits for the endpoint");
@@ -71,21 +84,22 @@ fn a_verified_jwt_is_confirmed_once_and_the_answer_reused_only_within_the_rules_
     assert_eq!(call.path, "/introspect");
     let body = String::from_utf8(call.body.unwrap()).unwrap();
     assert!(body.starts_with(&format!("token={token}&")), "{body}");
-    host.answer_request(&mut flow, 2, call.token, Some(200), &active());
+    host.answer_request(&mut flow, 2, call.token, Some(200), &active(&token));
     let request = host.request(2);
     assert_eq!((request.resumed, request.replies.len()), (1, 0));
     // The identity stays the token's: its subject and scopes, not the answer's.
-    assert!(request
-        .set_headers
-        .contains(&("x-auth-scopes".into(), Some("devices:read profile:read".into()))));
+    assert!(request.set_headers.contains(&(
+        "x-auth-scopes".into(),
+        Some("devices:read profile:read".into())
+    )));
     // Within 30 s: the answer is reused, no call.
-    host.now_ms.set((now() + 29) * 1000);
+    host.now_ms.set(start + 29_000);
     let before = dispatched(&host);
     let (_flow, result) = host.get(&worker, 3, "/devices/1", &token);
     assert_eq!(result, Flow::Continue);
     assert_eq!(dispatched(&host), before, "answer reused");
     // 30 s after the answer: asked again.
-    host.now_ms.set((now() + 30) * 1000);
+    host.now_ms.set(start + 30_000);
     let (_flow, result) = host.get(&worker, 4, "/devices/1", &token);
     assert_eq!(result, Flow::Pause);
     assert_eq!(dispatched(&host), before + 1, "a new call");
@@ -117,8 +131,14 @@ fn an_answer_contradicting_the_token_is_refused_401() {
     for (case, answer) in [
         ("another sub", json!({"active": true, "sub": "mallory"})),
         ("another exp", json!({"active": true, "exp": now() + 7200})),
-        ("another client", json!({"active": true, "client_id": "other-app"})),
-        ("another issuer", json!({"active": true, "iss": "https://evil.example"})),
+        (
+            "another client",
+            json!({"active": true, "client_id": "other-app"}),
+        ),
+        (
+            "another issuer",
+            json!({"active": true, "iss": "https://evil.example"}),
+        ),
     ] {
         let (host, worker) = setup();
         let (mut flow, _) = host.get(&worker, 2, "/devices/1", &jwt(json!({})));
@@ -219,7 +239,7 @@ fn a_confirmed_token_still_meets_the_rules_scopes_on_every_request() {
     let token = jwt(json!({}));
     let (mut flow, _) = host.get(&worker, 2, "/devices/1", &token);
     let call = host.last_call();
-    host.answer_request(&mut flow, 2, call.token, Some(200), &active());
+    host.answer_request(&mut flow, 2, call.token, Some(200), &active(&token));
     assert_eq!(host.request(2).resumed, 1);
     let before = dispatched(&host);
     let (_flow, _) = host.start(
@@ -252,16 +272,37 @@ fn a_confirmation_is_bounded_by_the_tokens_exp_and_the_endpoints_cache_seconds()
     let answer = |exp: u64| Some(json!({"active": true, "exp": exp}).to_string().into_bytes());
     // exp far: cache_seconds (60) bounds it.
     assert_eq!(
-        confirm(Some(200), answer(at + 3600), provider, endpoint, &expected(at + 3600), at),
+        confirm(
+            Some(200),
+            answer(at + 3600),
+            provider,
+            endpoint,
+            &expected(at + 3600),
+            at
+        ),
         Confirmation::Confirmed { until: at + 60 }
     );
     // exp in 10 s: never beyond exp plus the provider's clock skew (30).
     assert_eq!(
-        confirm(Some(200), answer(at + 10), provider, endpoint, &expected(at + 10), at),
+        confirm(
+            Some(200),
+            answer(at + 10),
+            provider,
+            endpoint,
+            &expected(at + 10),
+            at
+        ),
         Confirmation::Confirmed { until: at + 40 }
     );
     assert_eq!(
-        confirm(Some(200), answer(at + 11), provider, endpoint, &expected(at + 10), at),
+        confirm(
+            Some(200),
+            answer(at + 11),
+            provider,
+            endpoint,
+            &expected(at + 10),
+            at
+        ),
         Confirmation::Inactive(Inactive::Contradicts)
     );
     // A string `active` is not `true`.
@@ -289,7 +330,10 @@ fn a_rule_asking_for_introspection_needs_an_endpoint_for_every_provider_it_accep
             .remove("introspection");
     });
     assert_eq!(field, "rules[1].introspect");
-    assert!(message.contains("\"test-idp\", which has no introspection endpoint"), "{message}");
+    assert!(
+        message.contains("\"test-idp\", which has no introspection endpoint"),
+        "{message}"
+    );
     let (field, _) = error_of(&|config| {
         config["rules"][1]["introspect"] = json!({"max_cache_seconds": 61});
     });
@@ -324,5 +368,42 @@ fn explain_names_the_rules_introspection() {
     );
     let last = explanation.steps.last().unwrap();
     assert_eq!((last.check, last.status), ("introspection", Status::Failed));
-    assert!(last.detail.contains("explain never calls it"), "{}", last.detail);
+    assert!(
+        last.detail.contains("explain never calls it"),
+        "{}",
+        last.detail
+    );
+}
+
+#[test]
+fn an_opaque_token_older_than_the_rules_bound_is_introspected_afresh() {
+    let (host, worker) = setup();
+    let start = host.now_ms.get();
+    let answer = |sub: &str| {
+        json!({"active": true, "sub": sub, "aud": "edge-api", "scope": "devices:read",
+               "exp": now() + 3600})
+        .to_string()
+        .into_bytes()
+    };
+    let (mut flow, result) = host.get(&worker, 2, "/devices/1", "opaque-1");
+    assert_eq!(result, Flow::Pause);
+    let call = host.last_call();
+    host.answer_request(&mut flow, 2, call.token, Some(200), &answer("bob"));
+    assert_eq!(host.request(2).resumed, 1, "{:?}", host.request(2).replies);
+    // The answer is the identity, and the confirmation: reused within the rule's 30 s.
+    host.now_ms.set(start + 29_000);
+    let (_flow, result) = host.get(&worker, 3, "/devices/1", "opaque-1");
+    assert_eq!((result, dispatched(&host)), (Flow::Continue, 1));
+    // Older: a full introspection again (its answer's exp is the token's, never a mismatch),
+    // whose identity replaces the old one.
+    host.now_ms.set(start + 31_000);
+    let (mut flow, result) = host.get(&worker, 4, "/devices/1", "opaque-1");
+    assert_eq!((result, dispatched(&host)), (Flow::Pause, 2));
+    let call = host.last_call();
+    host.answer_request(&mut flow, 4, call.token, Some(200), &answer("carol"));
+    let request = host.request(4);
+    assert_eq!(request.resumed, 1, "{:?}", request.replies);
+    assert!(request
+        .set_headers
+        .contains(&("x-auth-subject".into(), Some("carol".into()))));
 }
