@@ -469,7 +469,7 @@ pub(crate) fn introspection_answered(
     let response = host.call_response(num_headers, body_size);
     let now = host.now_ms() / 1000;
     let answer = match &pending.confirm {
-        None => identity_answer(shared, pending, response, now),
+        None => identity_answer(shared, pending, (provider, introspection), response, now),
         Some(expected) => {
             match introspection::confirm(
                 response.0,
@@ -538,26 +538,17 @@ pub(crate) fn introspection_answered(
 fn identity_answer(
     shared: &Shared,
     pending: &Pending,
+    (provider, introspection): (&Provider, &introspection::Introspection),
     (status, body): (Option<u32>, Option<Vec<u8>>),
     now: u64,
 ) -> Answer {
-    let policy = &shared.policy;
-    let (Some(provider), Some(introspection)) = (
-        policy.providers.get(pending.provider),
-        policy
-            .endpoints
-            .get(pending.provider)
-            .and_then(|e| e.introspection.as_ref()),
-    ) else {
-        return Answer::Unavailable("no introspection endpoint".into());
-    };
     let outcome = introspection::interpret(
         status,
         body,
         pending.provider,
         provider,
         introspection,
-        &policy.forward,
+        &shared.policy.forward,
         now,
     );
     match outcome {
