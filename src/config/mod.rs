@@ -9,6 +9,7 @@
 mod abuse;
 mod claims;
 mod fleet;
+mod introspect;
 mod path;
 mod sender;
 mod templates;
@@ -232,6 +233,8 @@ struct RawRule {
     claim_conditions: Option<Vec<claims::RawCondition>>,
     #[serde(default)]
     clients_skip_claim_conditions: bool,
+    #[serde(default)]
+    introspect: Option<introspect::RawIntrospect>,
 }
 
 #[derive(Deserialize)]
@@ -321,6 +324,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         global_report: report,
         paths,
         providers: &providers,
+        endpoints: &endpoints,
     };
     let rules = compile_rules(raw.rules, &context, &mut claim_table)?;
     claim_table.share(&mut providers);
@@ -989,6 +993,7 @@ struct RuleContext<'c> {
     global_report: bool,
     paths: PathOptions,
     providers: &'c [Provider],
+    endpoints: &'c [Endpoints],
 }
 
 /// `rules[i]` at `field`.
@@ -1016,6 +1021,7 @@ fn compile_rule(
                 "clients_skip_claim_conditions",
                 raw.clients_skip_claim_conditions,
             ),
+            ("introspect", raw.introspect.is_some()),
         ] {
             if set {
                 return Err(ConfigError::new(
@@ -1049,6 +1055,13 @@ fn compile_rule(
     };
     compile_token_requirements(&mut raw, field, context, claim_table, &mut route)?;
     route.bindings = compile_rule_bindings(&mut raw, field, &path, &route, context, claim_table)?;
+    route.introspect_within = introspect::compile_rule_introspect(
+        raw.introspect.take(),
+        field,
+        &route,
+        context.providers,
+        context.endpoints,
+    )?;
     Ok(Rule::authenticated(path, methods, route))
 }
 

@@ -17,6 +17,7 @@ use super::metrics::Metrics;
 use super::nonce_key::nonce_key;
 use super::replay_store::{first_use, NotRecorded};
 use super::{Flow, Host};
+use crate::issuer::introspection::Expected;
 use crate::issuer::remote_keys::Slot;
 use crate::issuer::revocation::RevocationSlot;
 use crate::issuer::WorkerKeys;
@@ -64,8 +65,13 @@ pub(crate) enum Applied {
         unknown_kid: bool,
         now_ms: u64,
     },
-    /// Ask `provider`'s introspection endpoint about `token`.
-    Introspect { provider: usize, token: String },
+    /// Ask `provider`'s introspection endpoint about `token` (to confirm a verified JWT: what
+    /// it says).
+    Introspect {
+        provider: usize,
+        token: String,
+        confirm: Option<Expected>,
+    },
     /// Ask the fleet's rate limit service ([`super::fleet_calls`]).
     Fleet(FleetCheck),
 }
@@ -124,7 +130,15 @@ pub(crate) fn decide(host: &dyn Host, shared: &Shared, settled: &Settled) -> App
             unknown_kid,
             now_ms: now,
         },
-        Decision::Introspect { provider, token } => Applied::Introspect { provider, token },
+        Decision::Introspect {
+            provider,
+            token,
+            confirm,
+        } => Applied::Introspect {
+            provider,
+            token,
+            confirm,
+        },
     }
 }
 

@@ -95,6 +95,9 @@ pub struct Route {
     pub clients_skip_claim_conditions: bool,
     /// Template segments that must be granted to the caller (`bind`), checked in order.
     pub bindings: Vec<Binding>,
+    /// `introspect`: a token must also be confirmed by its provider's introspection endpoint,
+    /// by an answer at most this many seconds old (`max_cache_seconds`; 0: asked every time).
+    pub introspect_within: Option<u64>,
 }
 
 /// What the matched rule (or the default) requires of the request.

@@ -29,6 +29,7 @@ mod fuzz_corpus;
 mod host_callbacks;
 mod host_calls;
 mod hostile_input;
+mod introspect_rule;
 mod introspection;
 mod introspection_answers;
 mod key_checks;
