@@ -62,7 +62,9 @@ fn dispatched(host: &FakeHost) -> usize {
 }
 
 /// The value of the refusal counter for `reason`, summed over its labels.
-fn refused_for(host: &FakeHost, reason: &str) -> i64 {
+/// The refusals counted for `reason`, after a tick (request counts go out at the tick).
+fn refused_for(host: &FakeHost, worker: &Worker, reason: &str) -> i64 {
+    host.tick(worker);
     let label = format!(".reason.{reason}.");
     host.metrics
         .borrow()
@@ -116,7 +118,7 @@ fn an_inactive_jwt_is_refused_401_and_remembered_without_a_new_call() {
     let call = host.last_call();
     host.answer_request(&mut flow, 2, call.token, Some(200), br#"{"active": false}"#);
     assert_eq!(host.status(2), Some(401));
-    assert_eq!(refused_for(&host, "introspection_inactive"), 1);
+    assert_eq!(refused_for(&host, &worker, "introspection_inactive"), 1);
     let body = String::from_utf8(host.request(2).replies[0].2.clone()).unwrap();
     assert!(body.contains("token is not active"), "{body}");
     // The issuer's word is remembered (negative_cache_seconds): refused at once, everywhere.
@@ -151,7 +153,7 @@ fn an_answer_contradicting_the_token_is_refused_401() {
         } else {
             "introspection_mismatch"
         };
-        assert_eq!(refused_for(&host, reason), 1, "{case}");
+        assert_eq!(refused_for(&host, &worker, reason), 1, "{case}");
     }
 }
 
@@ -169,7 +171,7 @@ fn an_endpoint_outage_fails_closed_with_503() {
         let call = host.last_call();
         host.answer_request(&mut flow, 2, call.token, status, body);
         assert_eq!(host.status(2), Some(503), "{case}");
-        assert_eq!(refused_for(&host, "introspection_unavailable"), 1, "{case}");
+        assert_eq!(refused_for(&host, &worker, "introspection_unavailable"), 1, "{case}");
         // Nothing is remembered: the next request asks again.
         let before = dispatched(&host);
         let (_flow, result) = host.get(&worker, 3, "/devices/1", &jwt(json!({})));
