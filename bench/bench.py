@@ -4,7 +4,10 @@
 One Envoy per configuration, each with ONE worker pinned to CPU 0 (taskset); wrk pinned to
 CPU 1. Every scenario runs once per round, rounds interleaved (A B C ... A B C ...), so machine
 noise spreads over all of them; the table shows medians over rounds. Envoy CPU per request is
-the Envoy process's utime+stime delta (/proc/PID/stat) divided by the requests wrk completed.
+the Envoy process's CPU time delta divided by the requests wrk completed: the sum of its threads'
+run times in nanoseconds (/proc/PID/task/*/schedstat; utime+stime of /proc/PID/stat come from
+the same counter in 10 ms steps, which at a few thousand requests per second was a step of
+0.7 µs per request, as large as the differences the issue 21 rows look for).
 
 Everything listens on 127.0.0.1 on free ports; every process started here is stopped by PID.
 The fleet rows need a Redis (Debian's redis-server, no persistence) and the test rate limit
@@ -47,6 +50,16 @@ Scenario kinds (one row each, per algorithm where it applies):
   edge-apikey-fleet    the good API key pair against an Envoy with abuse.lockout and the fleet's
                    lockout (fleet.lockout): only failed secrets call the service, so this should
                    be within noise of edge-apikey-lockout (and edge-apikey)
+  authz-scope      one Envoy (edge-authz) with two rules, one reused token carrying Keycloak-shaped
+  authz-claims     claims (cache hits): authz-scope asks GET /devices, a scope-only rule;
+                   authz-claims asks GET /accounts/acme/devices, a path template whose {account}
+                   is bound to the claim org.accounts, with the same scope and two claim
+                   conditions (realm_access.roles any_of, email_verified equals). Back to back
+                   in every round: their paired difference is what authorization beyond scopes
+                   costs a cache hit (issue 21's target: at most 1 µs of Envoy CPU per request)
+
+`--only a,b` runs only the scenarios of those kinds (baseline and passthrough always run: the
+table is relative to them), and starts only the Envoys (and the fleet services) they need.
 """
 
 import argparse
@@ -76,6 +89,7 @@ ALGORITHMS = ["RS256", "ES256", "EdDSA", "HS256"]
 READY_TIMEOUT = 60
 WRK_CPU = 1  # Envoy runs on CPU 0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+SCHEDSTAT = os.path.exists("/proc/self/schedstat")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -167,7 +181,7 @@ class Keys:
         mac.update(signing_input)
         return mac.finalize()
 
-    def token(self, alg, now, serial, forged=False, cnf=None):
+    def token(self, alg, now, serial, forged=False, cnf=None, extra=None):
         header = b64json({"alg": alg, "typ": "JWT", "kid": f"bench-{alg}"})
         claims = {
             "iss": ISSUER, "aud": AUDIENCE, "sub": f"user-{serial}", "jti": f"{alg}-{serial}",
@@ -175,6 +189,7 @@ class Keys:
         }
         if cnf:
             claims["cnf"] = cnf
+        claims.update(extra or {})
         claims = b64json(claims)
         signing_input = f"{header}.{claims}".encode()
         signature = self.sign(alg, signing_input)
@@ -313,11 +328,31 @@ API_CLIENT = "bench-client"
 API_SECRET = "bench-secret-5c1e0a9d7b3f2468"
 
 
-def edge_auth_config(jwks, cache_entries, dpop=False, abuse=None, fleet=None):
+# Issue 21 (docs/authorization.md): a rule with claim conditions and a path segment bound to a
+# claim, beside the scope-only rule, and the claims of the one token both rows reuse.
+AUTHZ_PATH = "/accounts/acme/devices"
+AUTHZ_RULE = {
+    "path_template": "/accounts/{account}/devices", "methods": ["GET"], "scopes": ["devices:read"],
+    "claim_conditions": [
+        {"path": "realm_access.roles", "any_of": ["admin", "ops"]},
+        {"path": "email_verified", "equals": True},
+    ],
+    "bind": {"account": {"claim": "org.accounts"}},
+}
+AUTHZ_CLAIMS = {
+    "realm_access": {"roles": ["offline_access", "user", "ops"]},
+    "resource_access": {"edge-api": {"roles": ["devices:read"]}},
+    "email_verified": True,
+    "org": {"accounts": ["globex", "initech", "acme"]},
+}
+
+
+def edge_auth_config(jwks, cache_entries, dpop=False, abuse=None, fleet=None, authz=False):
     """The edge-auth plugin configuration: the JWT provider and one API client (key pair and
     Basic) allowed the same route; with `dpop`, DPoP on (a replay cache big enough for every
     proof of a 65-second window at the rates measured here); `abuse` adds the abuse limits
-    section; `fleet` the fleet section's uses (cluster `ratelimit`, docs/fleet.md)."""
+    section; `fleet` the fleet section's uses (cluster `ratelimit`, docs/fleet.md); `authz`
+    adds AUTHZ_RULE after the scope-only rule."""
     config = {
         "providers": [{
             "name": "bench-idp", "issuer": ISSUER, "audiences": [AUDIENCE],
@@ -333,6 +368,8 @@ def edge_auth_config(jwks, cache_entries, dpop=False, abuse=None, fleet=None):
         "forward": {"subject_header": "x-auth-subject", "scopes_header": "x-auth-scopes"},
         "token_cache": {"max_entries": cache_entries},
     }
+    if authz:
+        config["rules"].append(AUTHZ_RULE)
     if dpop:
         config["dpop"] = {"algorithms": ["ES256", "EdDSA"], "replay_cache_entries": 1048576}
     if abuse:
@@ -391,6 +428,18 @@ class Envoy:
             return "(no log)"
 
     def cpu_seconds(self):
+        """CPU time of all the process's threads: their schedstat run times (ns), or where the
+        kernel has no schedstat, utime+stime (10 ms steps). A thread that ends takes its time
+        with it, but Envoy's threads live as long as Envoy."""
+        if SCHEDSTAT:
+            total_ns = 0
+            for task in os.listdir(f"/proc/{self.pid}/task"):
+                try:
+                    with open(f"/proc/{self.pid}/task/{task}/schedstat") as f:
+                        total_ns += int(f.read().split()[0])
+                except FileNotFoundError:
+                    pass  # a thread that ended in between
+            return total_ns / 1e9
         with open(f"/proc/{self.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         # fields[0] is state (field 3); utime and stime are fields 14 and 15.
@@ -560,10 +609,14 @@ end
 
 
 class Scenario:
-    def __init__(self, name, alg, envoy, tokens_file, expect_status, fixed_headers=()):
+    """One row: `envoy` is the name of its Envoy configuration until main() starts the Envoys
+    the selected scenarios need and puts each one's Envoy in its place."""
+
+    def __init__(self, name, alg, envoy, tokens_file, expect_status, fixed_headers=(), path=PATH):
         self.name, self.alg, self.envoy = name, alg, envoy
         self.tokens_file, self.expect_status = tokens_file, expect_status
         self.fixed_headers = list(fixed_headers)  # "name: value", on every request
+        self.path = path
         self.runs = []
 
     @property
@@ -578,8 +631,11 @@ class Scenario:
 
     def check(self):
         """One request before measuring: the scenario must answer what it claims to measure."""
-        token = self.first_token()
-        request = urllib.request.Request(f"http://127.0.0.1:{self.envoy.port}{PATH}")
+        self.expect(self.path, self.first_token(), self.expect_status)
+
+    def expect(self, path, token, expect_status):
+        """`path` with `token` (and the fixed headers) must answer `expect_status`."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.envoy.port}{path}")
         if token and " " in token:
             token, proof = token.split(" ", 1)
             request.add_header("authorization", f"DPoP {token}")
@@ -594,14 +650,15 @@ class Scenario:
                 status = response.status
         except urllib.error.HTTPError as err:
             status = err.code
-        if status != self.expect_status:
-            die(f"{self.label}: expected HTTP {self.expect_status}, got {status}; envoy log:\n{self.envoy.tail_log()}")
+        if status != expect_status:
+            die(f"{self.label}: GET {path}: expected HTTP {expect_status}, got {status}; "
+                f"envoy log:\n{self.envoy.tail_log()}")
 
     def run(self, wrk, lua_path, duration, connections):
         cpu_before = self.envoy.cpu_seconds()
         out = subprocess.run(
             ["taskset", "-c", str(WRK_CPU), wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
-             "-s", lua_path, f"http://127.0.0.1:{self.envoy.port}{PATH}", "--", self.tokens_file, "authorization",
+             "-s", lua_path, f"http://127.0.0.1:{self.envoy.port}{self.path}", "--", self.tokens_file, "authorization",
              *self.fixed_headers],
             capture_output=True, text=True, timeout=duration + 60)
         cpu = self.envoy.cpu_seconds() - cpu_before
@@ -642,7 +699,7 @@ class DpopScenario(Scenario):
 
     def prepare(self, count):
         self.serial += 1
-        url = f"http://127.0.0.1:{self.envoy.port}{PATH}"
+        url = f"http://127.0.0.1:{self.envoy.port}{self.path}"
         proofs = self.client.proofs(self.alg, url, self.token, int(time.time()), count,
                                     f"{self.name}-{self.alg}-{self.serial}")
         self.tokens_file = os.path.join(self.workdir, f"{self.name}-{self.alg}.txt")
@@ -658,13 +715,29 @@ class DpopScenario(Scenario):
         super().run(wrk, lua_path, duration, connections)
 
 
+class AuthzScenario(Scenario):
+    """authz-claims: before measuring, the rule must be the one that decides: the same token is
+    refused (403) on an account its claim does not list, and a token without the claims on
+    the account it asks for; so the 200s measured passed the conditions and the binding."""
+
+    def __init__(self, alg, envoy, tokens_file, plain_token_file):
+        super().__init__("authz-claims", alg, envoy, tokens_file, 200, path=AUTHZ_PATH)
+        self.plain_token_file = plain_token_file
+
+    def check(self):
+        super().check()
+        self.expect(AUTHZ_PATH.replace("/acme/", "/umbrella/"), self.first_token(), 403)
+        with open(self.plain_token_file) as f:
+            self.expect(AUTHZ_PATH, f.readline().strip(), 403)
+
+
 # ---------------------------------------------------------------------------------------------
 # Credentials other than JWTs: the API key pair and HTTP Basic of the one bench client.
 
 
-def api_key_scenarios(envoys):
+def api_key_scenarios():
     basic = base64.b64encode(f"{API_CLIENT}:{API_SECRET}".encode()).decode()
-    edge = envoys["edge"]
+    edge = "edge"
     good = [f"clientid: {API_CLIENT}", f"clientsecret: {API_SECRET}"]
     return [
         Scenario("edge-apikey", None, edge, "-", 200, good),
@@ -672,8 +745,8 @@ def api_key_scenarios(envoys):
         # lockout (edge-apikey-fleet): apart from the fleet section, which makes no call on
         # success, they differ only in edge-abuse's signature budget, which an API key never
         # consults; so they should be within noise of each other.
-        Scenario("edge-apikey-lockout", None, envoys["edge-abuse"], "-", 200, good),
-        Scenario("edge-apikey-fleet", None, envoys["edge-fleet-lockout"], "-", 200, good),
+        Scenario("edge-apikey-lockout", None, "edge-abuse", "-", 200, good),
+        Scenario("edge-apikey-fleet", None, "edge-fleet-lockout", "-", 200, good),
         Scenario("edge-apikey-bad", None, edge, "-", 401, [f"clientid: {API_CLIENT}", "clientsecret: wrong-secret"]),
         Scenario("edge-basic", None, edge, "-", 200, [f"authorization: Basic {basic}"]),
     ]
@@ -682,15 +755,17 @@ def api_key_scenarios(envoys):
 def check_fleet_calls(by_name, scenarios):
     """The fleet rows must measure what they claim: every DPoP proof of edge-dpop-fleet went to
     the rate limit service and was answered (each was new), and the good API key pair of
-    edge-apikey-fleet made no call at all."""
-    sent = sum(run["requests"] for s in scenarios if s.name == "edge-dpop-fleet" for run in s.runs)
-    dpop = by_name["edge-dpop-fleet"].fleet_calls()
-    if dpop.get(("dpop_replay", "ok"), 0) < sent or any(
-            n for (use, result), n in dpop.items() if use == "dpop_replay" and result != "ok"):
-        die(f"edge-dpop-fleet: expected answered dpop_replay calls only, got {dpop}")
-    lockout = by_name["edge-fleet-lockout"].fleet_calls()
-    if any(lockout.values()):
-        die(f"edge-apikey-fleet: the success path called the rate limit service: {lockout}")
+    edge-apikey-fleet made no call at all (each checked where its row ran)."""
+    if "edge-dpop-fleet" in by_name:
+        sent = sum(run["requests"] for s in scenarios if s.name == "edge-dpop-fleet" for run in s.runs)
+        dpop = by_name["edge-dpop-fleet"].fleet_calls()
+        if dpop.get(("dpop_replay", "ok"), 0) < sent or any(
+                n for (use, result), n in dpop.items() if use == "dpop_replay" and result != "ok"):
+            die(f"edge-dpop-fleet: expected answered dpop_replay calls only, got {dpop}")
+    if "edge-fleet-lockout" in by_name:
+        lockout = by_name["edge-fleet-lockout"].fleet_calls()
+        if any(lockout.values()):
+            die(f"edge-apikey-fleet: the success path called the rate limit service: {lockout}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -804,6 +879,14 @@ def targets(by_label, meta):
         rows.append(("DPoP with the fleet replay check: p50 / p99 latency (without)",
                      f"{dpop_fleet.median('p50_us'):,.0f} / {dpop_fleet.median('p99_us'):,.0f} µs "
                      f"({dpop.median('p50_us'):,.0f} / {dpop.median('p99_us'):,.0f} µs)", "-"))
+    # Issue 21: authorization beyond scopes on a cache hit, same token and Envoy, back to back.
+    scope_only = next((s for s in by_label.values() if s.name == "authz-scope"), None)
+    claims = next((s for s in by_label.values() if s.name == "authz-claims"), None)
+    if scope_only and claims:
+        difference = statistics.median(x["cpu_us"] - y["cpu_us"] for x, y in zip(claims.runs, scope_only.runs))
+        rows.append(("cache hit, rule with 2 claim conditions and a segment bound to a claim vs a "
+                     "scope-only rule: Envoy CPU µs/request more (ratio)",
+                     f"{difference:+.2f} µs ({fmt_ratio(paired(claims, scope_only, 'cpu_us'))})", "≤ +1 µs"))
     fleet_key = by_label.get("edge-apikey-fleet")
     for label, what in (("edge-apikey-lockout", "lockout on, no fleet"), ("edge-apikey", "no abuse limits")):
         if fleet_key and label in by_label:
@@ -814,7 +897,7 @@ def targets(by_label, meta):
         above = statistics.median(s.median("rss_mib") for s in edge) - passthrough.median("rss_mib")
         rows.append(("Envoy RSS, one worker, above the empty module", f"{above:+.1f} MiB", "≤ +12 MiB"))
     rows.append((".wasm size", f"{meta['wasm_bytes'] / 1000:,.0f} KB ({meta['wasm_bytes']:,} bytes)", "≤ 700 KB"))
-    lines = ["Targets (issues 11 and 20), medians of per-round ratios:", "",
+    lines = ["Targets (issues 11, 20 and 21), medians of per-round ratios (and differences):", "",
              "| figure | measured | goal |", "|---|---|---|"]
     lines += [f"| {what} | {value} | {goal} |" for what, value, goal in rows]
     return lines + [""]
@@ -842,6 +925,94 @@ def machine():
 # ---------------------------------------------------------------------------------------------
 
 
+# The Envoys whose edge-auth has a `fleet` section (cluster `ratelimit`). The shipped limits
+# count failed secrets per minute (window_seconds 60); the lockout here says 300, which does not
+# matter: the success path measured makes no call.
+USES_FLEET = {"edge-dpop-fleet", "edge-fleet-lockout"}
+
+
+def envoy_configs(args, jwks, needed):
+    """The HTTP filters of each Envoy in `needed`, by name."""
+    wasm = os.path.abspath(args.wasm)
+    passthrough = os.path.abspath(args.passthrough)
+    edge = lambda **options: [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, **options))]
+    configs = {
+        "baseline": lambda: [],
+        "passthrough": lambda: [wasm_filter("passthrough", passthrough, None)],
+        "host-calls": lambda: [wasm_filter("passthrough", passthrough, "host-calls")],
+        "native": lambda: [jwt_authn_filter(jwks, cache=False)],
+        "native-cache": lambda: [jwt_authn_filter(jwks, cache=True)],
+        "edge": lambda: edge(),
+        "edge-dpop": lambda: edge(dpop=True),
+        "edge-abuse": lambda: edge(abuse=ABUSE),
+        "edge-dpop-fleet": lambda: edge(dpop=True, fleet={"dpop_replay": {"on_unavailable": "fail_closed"}}),
+        "edge-fleet-lockout": lambda: edge(abuse={"lockout": ABUSE["lockout"]}, fleet={"lockout": {}}),
+        "edge-authz": lambda: edge(authz=True),
+    }
+    if args.compare_wasm:
+        before = os.path.abspath(args.compare_wasm)
+        configs["before"] = lambda: [wasm_filter("edge-auth", before, edge_auth_config(jwks, 1024))]
+    return {name: make() for name, make in configs.items() if name in needed}
+
+
+def build_scenarios(args, algorithms, files, keys, now, workdir):
+    """Every scenario, in the order each round runs them; each names its Envoy."""
+    first_alg_reuse = files[("reuse", algorithms[0])]
+    scenarios = [
+        Scenario("baseline", None, "baseline", first_alg_reuse, 200),
+        Scenario("passthrough", None, "passthrough", first_alg_reuse, 200),
+        Scenario("host-calls", None, "host-calls", first_alg_reuse, 200),
+    ]
+    for alg in algorithms:
+        scenarios += [
+            Scenario("native", alg, "native", files[("reuse", alg)], 200),
+            Scenario("native-cache", alg, "native-cache", files[("reuse", alg)], 200),
+            Scenario("edge-reuse", alg, "edge", files[("reuse", alg)], 200),
+            Scenario("edge-fresh", alg, "edge", files[("fresh", alg)], 200),
+            Scenario("edge-forged", alg, "edge", files[("forged", alg)], 401),
+        ]
+        if args.compare_wasm:
+            scenarios += [
+                Scenario("before-reuse", alg, "before", files[("reuse", alg)], 200),
+                Scenario("before-fresh", alg, "before", files[("fresh", alg)], 200),
+            ]
+    scenarios += api_key_scenarios()
+    dpop_client = DpopClient()
+    for proof_alg in ("ES256", "EdDSA"):
+        bound = keys.token("ES256", now, 0, cnf={"jkt": dpop_client.jkt(proof_alg)})
+        scenarios.append(DpopScenario(proof_alg, "edge-dpop", dpop_client, bound, workdir))
+        if proof_alg == "ES256":
+            # The same with the fleet's replay check: one rate limit service call per request.
+            scenarios.append(DpopScenario(proof_alg, "edge-dpop-fleet", dpop_client, bound, workdir,
+                                          name="edge-dpop-fleet"))
+    # In this order: abuse-reuse's check spends the one signature check of the source.
+    abuse_alg = "ES256" if "ES256" in algorithms else algorithms[0]
+    authz_token = files[("authz", abuse_alg)]
+    return scenarios + [
+        Scenario("abuse-reuse", abuse_alg, "edge-abuse", files[("reuse", abuse_alg)], 200),
+        Scenario("abuse-forged", abuse_alg, "edge-abuse", files[("forged", abuse_alg)], 429),
+        # Back to back, same Envoy, same cached token: only the rule differs.
+        Scenario("authz-scope", abuse_alg, "edge-authz", authz_token, 200),
+        AuthzScenario(abuse_alg, "edge-authz", authz_token, files[("reuse", abuse_alg)]),
+    ]
+
+
+# Every table is relative to these two rows.
+ALWAYS = ("baseline", "passthrough")
+
+
+def select(scenarios, only):
+    """The scenarios of the kinds `only` names (comma-separated; empty: all), with ALWAYS's."""
+    if not only:
+        return scenarios
+    kinds = {kind for kind in only.split(",") if kind}
+    unknown = kinds - {s.name for s in scenarios}
+    if unknown:
+        die(f"--only: no scenario kind {', '.join(sorted(unknown))} (kinds: "
+            f"{', '.join(dict.fromkeys(s.name for s in scenarios))})")
+    return [s for s in scenarios if s.name in kinds or s.name in ALWAYS]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--envoy", default=os.environ.get("ENVOY_BIN"), help="Envoy binary (ENVOY_BIN)")
@@ -856,6 +1027,8 @@ def main():
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the table")
     parser.add_argument("--smoke", action="store_true", help="one 1-second round; pool just above the cache size (make test)")
+    parser.add_argument("--only", default="", help="comma-separated scenario kinds, e.g. authz-scope,authz-claims "
+                        "(baseline and passthrough always run)")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.duration, args.pool = 1, 1, 1500
@@ -878,7 +1051,6 @@ def main():
         WRK_CPU = 0
     wrk = ensure_wrk()
     ensure_cryptography()
-    check_fleet_tools()
 
     workdir = tempfile.mkdtemp(prefix="edge-auth-bench-")
     envoys = []
@@ -901,77 +1073,28 @@ def main():
             files[("reuse", alg)] = write_tokens(f"reuse-{alg}", [keys.token(alg, now, 0)])
             files[("fresh", alg)] = write_tokens(f"fresh-{alg}", [keys.token(alg, now, i + 1) for i in range(args.pool)])
             files[("forged", alg)] = write_tokens(f"forged-{alg}", [keys.token(alg, now, i, forged=True) for i in range(256)])
+            files[("authz", alg)] = write_tokens(f"authz-{alg}", [keys.token(alg, now, 0, extra=AUTHZ_CLAIMS)])
         lua_path = os.path.join(workdir, "bench.lua")
         with open(lua_path, "w") as f:
             f.write(WRK_LUA)
 
-        wasm = os.path.abspath(args.wasm)
-        configs = {
-            "baseline": [],
-            "passthrough": [wasm_filter("passthrough", os.path.abspath(args.passthrough), None)],
-            "host-calls": [wasm_filter("passthrough", os.path.abspath(args.passthrough), "host-calls")],
-            "native": [jwt_authn_filter(jwks, cache=False)],
-            "native-cache": [jwt_authn_filter(jwks, cache=True)],
-            "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
-            "edge-dpop": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, dpop=True))],
-            "edge-abuse": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, abuse=ABUSE))],
-            "edge-dpop-fleet": [wasm_filter("edge-auth", wasm, edge_auth_config(
-                jwks, 1024, dpop=True, fleet={"dpop_replay": {"on_unavailable": "fail_closed"}}))],
-            "edge-fleet-lockout": [wasm_filter("edge-auth", wasm, edge_auth_config(
-                jwks, 1024, abuse={"lockout": ABUSE["lockout"]}, fleet={"lockout": {}}))],
-        }
-        # The shipped limits count failed secrets per minute (window_seconds 60); the lockout
-        # here says 300, which does not matter: the success path measured makes no call.
-        uses_fleet = {"edge-dpop-fleet", "edge-fleet-lockout"}
-        print(f"bench: starting Redis and the rate limit service on CPU {WRK_CPU}", flush=True)
-        ratelimit_port = start_fleet(workdir, WRK_CPU, fleet)
-        if args.compare_wasm:
-            before = os.path.abspath(args.compare_wasm)
-            configs["before"] = [wasm_filter("edge-auth", before, edge_auth_config(jwks, 1024))]
+        # The scenarios name their Envoy; only the Envoys the selected ones need are started.
+        scenarios = select(build_scenarios(args, algorithms, files, keys, now, workdir), args.only)
+        configs = envoy_configs(args, jwks, {s.envoy for s in scenarios})
+        ratelimit_port = None
+        if USES_FLEET & configs.keys():
+            check_fleet_tools()
+            print(f"bench: starting Redis and the rate limit service on CPU {WRK_CPU}", flush=True)
+            ratelimit_port = start_fleet(workdir, WRK_CPU, fleet)
         print("bench: starting Envoy x{} on CPU 0".format(len(configs)), flush=True)
         for name, filters in configs.items():
             envoys.append(Envoy(name, args.envoy, filters, workdir, cpu=0,
-                                ratelimit_port=ratelimit_port if name in uses_fleet else None))
+                                ratelimit_port=ratelimit_port if name in USES_FLEET else None))
         by_name = {e.name: e for e in envoys}
         for envoy in envoys:
             envoy.wait_ready()
-
-        first_alg_reuse = files[("reuse", algorithms[0])]
-        scenarios = [
-            Scenario("baseline", None, by_name["baseline"], first_alg_reuse, 200),
-            Scenario("passthrough", None, by_name["passthrough"], first_alg_reuse, 200),
-            Scenario("host-calls", None, by_name["host-calls"], first_alg_reuse, 200),
-        ]
-        for alg in algorithms:
-            scenarios += [
-                Scenario("native", alg, by_name["native"], files[("reuse", alg)], 200),
-                Scenario("native-cache", alg, by_name["native-cache"], files[("reuse", alg)], 200),
-                Scenario("edge-reuse", alg, by_name["edge"], files[("reuse", alg)], 200),
-            ]
-            scenarios += [
-                Scenario("edge-fresh", alg, by_name["edge"], files[("fresh", alg)], 200),
-                Scenario("edge-forged", alg, by_name["edge"], files[("forged", alg)], 401),
-            ]
-            if "before" in by_name:
-                scenarios += [
-                    Scenario("before-reuse", alg, by_name["before"], files[("reuse", alg)], 200),
-                    Scenario("before-fresh", alg, by_name["before"], files[("fresh", alg)], 200),
-                ]
-        scenarios += api_key_scenarios(by_name)
-        dpop_client = DpopClient()
-        for proof_alg in ("ES256", "EdDSA"):
-            bound = keys.token("ES256", now, 0, cnf={"jkt": dpop_client.jkt(proof_alg)})
-            scenarios.append(DpopScenario(proof_alg, by_name["edge-dpop"], dpop_client, bound, workdir))
-            if proof_alg == "ES256":
-                # The same with the fleet's replay check: one rate limit service call per request.
-                scenarios.append(DpopScenario(proof_alg, by_name["edge-dpop-fleet"], dpop_client, bound, workdir,
-                                              name="edge-dpop-fleet"))
-        # In this order: abuse-reuse's check spends the one signature check of the source.
-        abuse_alg = "ES256" if "ES256" in algorithms else algorithms[0]
-        scenarios += [
-            Scenario("abuse-reuse", abuse_alg, by_name["edge-abuse"], files[("reuse", abuse_alg)], 200),
-            Scenario("abuse-forged", abuse_alg, by_name["edge-abuse"], files[("forged", abuse_alg)], 429),
-        ]
+        for scenario in scenarios:
+            scenario.envoy = by_name[scenario.envoy]
         for scenario in scenarios:
             scenario.check()
 
@@ -983,6 +1106,7 @@ def main():
             print(f"bench: round {round_index + 1}/{args.rounds} done", flush=True)
         check_fleet_calls(by_name, scenarios)
 
+        wasm = os.path.abspath(args.wasm)
         meta = {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(),
