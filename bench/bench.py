@@ -51,12 +51,14 @@ Scenario kinds (one row each, per algorithm where it applies):
                    lockout (fleet.lockout): only failed secrets call the service, so this should
                    be within noise of edge-apikey-lockout (and edge-apikey)
   authz-scope      one Envoy (edge-authz) with two rules, one reused token carrying Keycloak-shaped
-  authz-claims     claims (cache hits): authz-scope asks GET /devices, a scope-only rule;
-                   authz-claims asks GET /accounts/acme/devices, a path template whose {account}
-                   is bound to the claim org.accounts, with the same scope and two claim
-                   conditions (realm_access.roles any_of, email_verified equals). Back to back
-                   in every round: their paired difference is what authorization beyond scopes
-                   costs a cache hit (issue 21's target: at most 1 µs of Envoy CPU per request)
+  authz-claims     claims (cache hits): authz-scope asks GET /devices/acme/accounts, under the
+                   scope-only rule /devices; authz-claims asks GET /accounts/acme/devices (the
+                   same length and segments), a path template whose {account} is bound to the
+                   claim org.accounts, with the same scope and two claim conditions
+                   (realm_access.roles any_of, email_verified equals). Back to back in every
+                   round: their paired difference is what authorization beyond scopes costs a
+                   cache hit (issue 21's target: at most 1 µs of Envoy CPU per request)
+  before-authz-scope, before-authz-claims  with --compare-wasm: the same pair on the other build
 
 `--only a,b` runs only the scenarios of those kinds (baseline and passthrough always run: the
 table is relative to them), and starts only the Envoys (and the fleet services) they need.
@@ -331,6 +333,7 @@ API_SECRET = "bench-secret-5c1e0a9d7b3f2468"
 # Issue 21 (docs/authorization.md): a rule with claim conditions and a path segment bound to a
 # claim, beside the scope-only rule, and the claims of the one token both rows reuse.
 AUTHZ_PATH = "/accounts/acme/devices"
+SCOPE_PATH = "/devices/acme/accounts"  # the scope-only rule's: the same length and segments
 AUTHZ_RULE = {
     "path_template": "/accounts/{account}/devices", "methods": ["GET"], "scopes": ["devices:read"],
     "claim_conditions": [
@@ -720,8 +723,8 @@ class AuthzScenario(Scenario):
     refused (403) on an account its claim does not list, and a token without the claims on
     the account it asks for; so the 200s measured passed the conditions and the binding."""
 
-    def __init__(self, alg, envoy, tokens_file, plain_token_file):
-        super().__init__("authz-claims", alg, envoy, tokens_file, 200, path=AUTHZ_PATH)
+    def __init__(self, name, alg, envoy, tokens_file, plain_token_file):
+        super().__init__(name, alg, envoy, tokens_file, 200, path=AUTHZ_PATH)
         self.plain_token_file = plain_token_file
 
     def check(self):
@@ -880,13 +883,18 @@ def targets(by_label, meta):
                      f"{dpop_fleet.median('p50_us'):,.0f} / {dpop_fleet.median('p99_us'):,.0f} µs "
                      f"({dpop.median('p50_us'):,.0f} / {dpop.median('p99_us'):,.0f} µs)", "-"))
     # Issue 21: authorization beyond scopes on a cache hit, same token and Envoy, back to back.
-    scope_only = next((s for s in by_label.values() if s.name == "authz-scope"), None)
-    claims = next((s for s in by_label.values() if s.name == "authz-claims"), None)
-    if scope_only and claims:
-        difference = statistics.median(x["cpu_us"] - y["cpu_us"] for x, y in zip(claims.runs, scope_only.runs))
-        rows.append(("cache hit, rule with 2 claim conditions and a segment bound to a claim vs a "
-                     "scope-only rule: Envoy CPU µs/request more (ratio)",
-                     f"{difference:+.2f} µs ({fmt_ratio(paired(claims, scope_only, 'cpu_us'))})", "≤ +1 µs"))
+    for build in ("", "before-"):
+        scope_only = next((s for s in by_label.values() if s.name == f"{build}authz-scope"), None)
+        claims = next((s for s in by_label.values() if s.name == f"{build}authz-claims"), None)
+        if scope_only and claims:
+            differences = [x["cpu_us"] - y["cpu_us"] for x, y in zip(claims.runs, scope_only.runs)]
+            rows.append((f"{'before: ' if build else ''}cache hit, rule with 2 claim conditions and a "
+                         "segment bound to a claim vs a scope-only rule: Envoy CPU µs/request more "
+                         "(ratio; each round's difference)",
+                         f"{statistics.median(differences):+.2f} µs "
+                         f"({fmt_ratio(paired(claims, scope_only, 'cpu_us'))}; "
+                         f"{' '.join(f'{d:+.1f}' for d in differences)})",
+                         "≤ +1 µs" if not build else "-"))
     fleet_key = by_label.get("edge-apikey-fleet")
     for label, what in (("edge-apikey-lockout", "lockout on, no fleet"), ("edge-apikey", "no abuse limits")):
         if fleet_key and label in by_label:
@@ -952,6 +960,7 @@ def envoy_configs(args, jwks, needed):
     if args.compare_wasm:
         before = os.path.abspath(args.compare_wasm)
         configs["before"] = lambda: [wasm_filter("edge-auth", before, edge_auth_config(jwks, 1024))]
+        configs["before-authz"] = lambda: [wasm_filter("edge-auth", before, edge_auth_config(jwks, 1024, authz=True))]
     return {name: make() for name, make in configs.items() if name in needed}
 
 
@@ -987,14 +996,19 @@ def build_scenarios(args, algorithms, files, keys, now, workdir):
                                           name="edge-dpop-fleet"))
     # In this order: abuse-reuse's check spends the one signature check of the source.
     abuse_alg = "ES256" if "ES256" in algorithms else algorithms[0]
-    authz_token = files[("authz", abuse_alg)]
-    return scenarios + [
+    scenarios += [
         Scenario("abuse-reuse", abuse_alg, "edge-abuse", files[("reuse", abuse_alg)], 200),
         Scenario("abuse-forged", abuse_alg, "edge-abuse", files[("forged", abuse_alg)], 429),
-        # Back to back, same Envoy, same cached token: only the rule differs.
-        Scenario("authz-scope", abuse_alg, "edge-authz", authz_token, 200),
-        AuthzScenario(abuse_alg, "edge-authz", authz_token, files[("reuse", abuse_alg)]),
     ]
+    # Back to back, same Envoy, same cached token: only the rule differs.
+    authz_token = files[("authz", abuse_alg)]
+    for build in ("", "before-") if args.compare_wasm else ("",):
+        scenarios += [
+            Scenario(f"{build}authz-scope", abuse_alg, f"{build or 'edge-'}authz", authz_token, 200, path=SCOPE_PATH),
+            AuthzScenario(f"{build}authz-claims", abuse_alg, f"{build or 'edge-'}authz", authz_token,
+                          files[("reuse", abuse_alg)]),
+        ]
+    return scenarios
 
 
 # Every table is relative to these two rows.

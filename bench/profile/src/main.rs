@@ -3,8 +3,8 @@
 //! configuration, excluded). Operations: hit-ALG (cache hit), verify-ALG (first sight),
 //! forged-ALG (valid kid, wrong signature), for ALG in RS256 ES256 EdDSA HS256; and issue 21's
 //! pair, scope-ALG and claims-ALG: one cached token with Keycloak-shaped claims against a policy
-//! with a scope-only rule (`GET /devices/7`) and a rule with claim conditions and a path
-//! segment bound to a claim (`GET /accounts/acme/devices`), as bench.py's authz rows.
+//! with a scope-only rule (`GET /devices/acme/accounts`) and a rule with claim conditions and a
+//! path segment bound to a claim (`GET /accounts/acme/devices`), as bench.py's authz rows.
 
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::policy::cache::TokenCache;
@@ -52,7 +52,12 @@ fn main() -> Result<(), String> {
         }
         claims.as_object().cloned().unwrap_or_default()
     };
-    let path = if kind == "claims" { "/accounts/acme/devices" } else { "/devices/7" };
+    // The pair's paths have the same length and segments: only the rule differs.
+    let path = match kind {
+        "claims" => "/accounts/acme/devices",
+        "scope" => "/devices/acme/accounts",
+        _ => "/devices/7",
+    };
     let tokens: Vec<String> = match kind {
         "hit" | "scope" | "claims" => vec![key.sign(&claims(0))?],
         "verify" => (0..n.max(1))
