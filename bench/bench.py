@@ -819,9 +819,11 @@ def report(scenarios, args, meta):
             "|---|---|---|",
         ]
         for s in scenarios:
-            if s.name not in ("edge-reuse", "edge-fresh") or f"before-{s.name[5:]} {s.alg}" not in by_label:
+            if s.name not in ("edge-reuse", "edge-fresh", "authz-scope", "authz-claims"):
                 continue
-            b = by_label[f"before-{s.name[5:]} {s.alg}"]
+            b = by_label.get(f"before-{s.name.removeprefix('edge-')} {s.alg}")
+            if b is None:
+                continue
             # Paired by round (both ran back to back), then the median: noise between rounds cancels.
             paired = lambda key: statistics.median(a[key] / z[key] for a, z in zip(s.runs, b.runs))
             lines.append(f"| {s.label} | {fmt_ratio(paired('rps'))} | {fmt_ratio(paired('cpu_us'))} |")
