@@ -4,7 +4,10 @@
 One Envoy per configuration, each with ONE worker pinned to CPU 0 (taskset); wrk pinned to
 CPU 1. Every scenario runs once per round, rounds interleaved (A B C ... A B C ...), so machine
 noise spreads over all of them; the table shows medians over rounds. Envoy CPU per request is
-the Envoy process's utime+stime delta (/proc/PID/stat) divided by the requests wrk completed.
+the Envoy process's CPU time delta divided by the requests wrk completed: the sum of its threads'
+run times in nanoseconds (/proc/PID/task/*/schedstat; utime+stime of /proc/PID/stat come from
+the same counter in 10 ms steps, which at a few thousand requests per second was a step of
+0.7 µs per request, as large as the differences the issue 21 rows look for).
 
 Everything listens on 127.0.0.1 on free ports; every process started here is stopped by PID.
 The fleet rows need a Redis (Debian's redis-server, no persistence) and the test rate limit
@@ -56,6 +59,18 @@ Scenario kinds (one row each, per algorithm where it applies):
   edge-apikey-fleet    the good API key pair against an Envoy with abuse.lockout and the fleet's
                    lockout (fleet.lockout): only failed secrets call the service, so this should
                    be within noise of edge-apikey-lockout (and edge-apikey)
+  authz-scope      one Envoy (edge-authz) with two rules, one reused token carrying Keycloak-shaped
+  authz-claims     claims (cache hits): authz-scope asks GET /devices/acme/accounts, under the
+                   scope-only rule /devices; authz-claims asks GET /accounts/acme/devices (the
+                   same length and segments), a path template whose {account} is bound to the
+                   claim org.accounts, with the same scope and two claim conditions
+                   (realm_access.roles any_of, email_verified equals). Back to back in every
+                   round: their paired difference is what authorization beyond scopes costs a
+                   cache hit (issue 21's target: at most 1 µs of Envoy CPU per request)
+  before-authz-scope, before-authz-claims  with --compare-wasm: the same pair on the other build
+
+`--only a,b` runs only the scenarios of those kinds (baseline and passthrough always run: the
+table is relative to them), and starts only the Envoys (and the fleet services) they need.
 Connection facts (issue 22; only with `--only conn-`, which runs just these, baseline and passthrough;
 with --compare-wasm also conn-tls-facts-before: that build with the same configuration):
   conn-read P      the empty module configured `properties:P`: it reads property P (or the
@@ -102,6 +117,7 @@ EXTRA_HEADERS = [f"x-extra-{i}: {'v' * 24}-{i}" for i in range(16)]
 READY_TIMEOUT = 60
 WRK_CPU = 1  # Envoy runs on CPU 0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+SCHEDSTAT = os.path.exists("/proc/self/schedstat")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -193,7 +209,7 @@ class Keys:
         mac.update(signing_input)
         return mac.finalize()
 
-    def token(self, alg, now, serial, forged=False, cnf=None):
+    def token(self, alg, now, serial, forged=False, cnf=None, extra=None):
         header = b64json({"alg": alg, "typ": "JWT", "kid": f"bench-{alg}"})
         claims = {
             "iss": ISSUER, "aud": AUDIENCE, "sub": f"user-{serial}", "jti": f"{alg}-{serial}",
@@ -201,6 +217,7 @@ class Keys:
         }
         if cnf:
             claims["cnf"] = cnf
+        claims.update(extra or {})
         claims = b64json(claims)
         signing_input = f"{header}.{claims}".encode()
         signature = self.sign(alg, signing_input)
@@ -361,11 +378,32 @@ API_CLIENT = "bench-client"
 API_SECRET = "bench-secret-5c1e0a9d7b3f2468"
 
 
-def edge_auth_config(jwks, cache_entries, dpop=False, abuse=None, fleet=None):
+# Issue 21 (docs/authorization.md): a rule with claim conditions and a path segment bound to a
+# claim, beside the scope-only rule, and the claims of the one token both rows reuse.
+AUTHZ_PATH = "/accounts/acme/devices"
+SCOPE_PATH = "/devices/acme/accounts"  # the scope-only rule's: the same length and segments
+AUTHZ_RULE = {
+    "path_template": "/accounts/{account}/devices", "methods": ["GET"], "scopes": ["devices:read"],
+    "claim_conditions": [
+        {"path": "realm_access.roles", "any_of": ["admin", "ops"]},
+        {"path": "email_verified", "equals": True},
+    ],
+    "bind": {"account": {"claim": "org.accounts"}},
+}
+AUTHZ_CLAIMS = {
+    "realm_access": {"roles": ["offline_access", "user", "ops"]},
+    "resource_access": {"edge-api": {"roles": ["devices:read"]}},
+    "email_verified": True,
+    "org": {"accounts": ["globex", "initech", "acme"]},
+}
+
+
+def edge_auth_config(jwks, cache_entries, dpop=False, abuse=None, fleet=None, authz=False):
     """The edge-auth plugin configuration: the JWT provider and one API client (key pair and
     Basic) allowed the same route; with `dpop`, DPoP on (a replay cache big enough for every
     proof of a 65-second window at the rates measured here); `abuse` adds the abuse limits
-    section; `fleet` the fleet section's uses (cluster `ratelimit`, docs/fleet.md)."""
+    section; `fleet` the fleet section's uses (cluster `ratelimit`, docs/fleet.md); `authz`
+    adds AUTHZ_RULE after the scope-only rule."""
     config = {
         "providers": [{
             "name": "bench-idp", "issuer": ISSUER, "audiences": [AUDIENCE],
@@ -381,6 +419,8 @@ def edge_auth_config(jwks, cache_entries, dpop=False, abuse=None, fleet=None):
         "forward": {"subject_header": "x-auth-subject", "scopes_header": "x-auth-scopes"},
         "token_cache": {"max_entries": cache_entries},
     }
+    if authz:
+        config["rules"].append(AUTHZ_RULE)
     if dpop:
         config["dpop"] = {"algorithms": ["ES256", "EdDSA"], "replay_cache_entries": 1048576}
     if abuse:
@@ -440,6 +480,18 @@ class Envoy:
             return "(no log)"
 
     def cpu_seconds(self):
+        """CPU time of all the process's threads: their schedstat run times (ns), or where the
+        kernel has no schedstat, utime+stime (10 ms steps). A thread that ends takes its time
+        with it, but Envoy's threads live as long as Envoy."""
+        if SCHEDSTAT:
+            total_ns = 0
+            for task in os.listdir(f"/proc/{self.pid}/task"):
+                try:
+                    with open(f"/proc/{self.pid}/task/{task}/schedstat") as f:
+                        total_ns += int(f.read().split()[0])
+                except FileNotFoundError:
+                    pass  # a thread that ended in between
+            return total_ns / 1e9
         with open(f"/proc/{self.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         # fields[0] is state (field 3); utime and stime are fields 14 and 15.
@@ -609,10 +661,13 @@ end
 
 
 class Scenario:
-    def __init__(self, name, alg, envoy, tokens_file, expect_status, fixed_headers=()):
+    """One row: GET `path` on `envoy` with the tokens of `tokens_file` (and `fixed_headers`)."""
+
+    def __init__(self, name, alg, envoy, tokens_file, expect_status, fixed_headers=(), path=PATH):
         self.name, self.alg, self.envoy = name, alg, envoy
         self.tokens_file, self.expect_status = tokens_file, expect_status
         self.fixed_headers = list(fixed_headers)  # "name: value", on every request
+        self.path = path
         self.runs = []
 
     @property
@@ -627,8 +682,11 @@ class Scenario:
 
     def check(self):
         """One request before measuring: the scenario must answer what it claims to measure."""
-        token = self.first_token()
-        request = urllib.request.Request(f"{self.envoy.scheme}://127.0.0.1:{self.envoy.port}{PATH}")
+        self.expect(self.path, self.first_token(), self.expect_status)
+
+    def expect(self, path, token, expect_status):
+        """`path` with `token` (and the fixed headers) must answer `expect_status`."""
+        request = urllib.request.Request(f"{self.envoy.scheme}://127.0.0.1:{self.envoy.port}{path}")
         if token and " " in token:
             token, proof = token.split(" ", 1)
             request.add_header("authorization", f"DPoP {token}")
@@ -645,14 +703,15 @@ class Scenario:
                 status = response.status
         except urllib.error.HTTPError as err:
             status = err.code
-        if status != self.expect_status:
-            die(f"{self.label}: expected HTTP {self.expect_status}, got {status}; envoy log:\n{self.envoy.tail_log()}")
+        if status != expect_status:
+            die(f"{self.label}: GET {path}: expected HTTP {expect_status}, got {status}; "
+                f"envoy log:\n{self.envoy.tail_log()}")
 
     def run(self, wrk, lua_path, duration, connections):
         cpu_before = self.envoy.cpu_seconds()
         out = subprocess.run(
             ["taskset", "-c", str(WRK_CPU), wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
-             "-s", lua_path, f"{self.envoy.scheme}://127.0.0.1:{self.envoy.port}{PATH}", "--", self.tokens_file, "authorization",
+             "-s", lua_path, f"{self.envoy.scheme}://127.0.0.1:{self.envoy.port}{self.path}", "--", self.tokens_file, "authorization",
              *self.fixed_headers],
             capture_output=True, text=True, timeout=duration + 60)
         cpu = self.envoy.cpu_seconds() - cpu_before
@@ -693,7 +752,7 @@ class DpopScenario(Scenario):
 
     def prepare(self, count):
         self.serial += 1
-        url = f"http://127.0.0.1:{self.envoy.port}{PATH}"
+        url = f"http://127.0.0.1:{self.envoy.port}{self.path}"
         proofs = self.client.proofs(self.alg, url, self.token, int(time.time()), count,
                                     f"{self.name}-{self.alg}-{self.serial}")
         self.tokens_file = os.path.join(self.workdir, f"{self.name}-{self.alg}.txt")
@@ -709,13 +768,29 @@ class DpopScenario(Scenario):
         super().run(wrk, lua_path, duration, connections)
 
 
+class AuthzScenario(Scenario):
+    """authz-claims: before measuring, the rule must be the one that decides: the same token is
+    refused (403) on an account its claim does not list, and a token without the claims on
+    the account it asks for; so the 200s measured passed the conditions and the binding."""
+
+    def __init__(self, name, alg, envoy, tokens_file, plain_token_file):
+        super().__init__(name, alg, envoy, tokens_file, 200, path=AUTHZ_PATH)
+        self.plain_token_file = plain_token_file
+
+    def check(self):
+        super().check()
+        self.expect(AUTHZ_PATH.replace("/acme/", "/umbrella/"), self.first_token(), 403)
+        with open(self.plain_token_file) as f:
+            self.expect(AUTHZ_PATH, f.readline().strip(), 403)
+
+
 # ---------------------------------------------------------------------------------------------
 # Credentials other than JWTs: the API key pair and HTTP Basic of the one bench client.
 
 
-def api_key_scenarios(envoys):
+def api_key_scenarios(by_name):
     basic = base64.b64encode(f"{API_CLIENT}:{API_SECRET}".encode()).decode()
-    edge = envoys["edge"]
+    edge = by_name["edge"]
     good = [f"clientid: {API_CLIENT}", f"clientsecret: {API_SECRET}"]
     return [
         Scenario("edge-apikey", None, edge, "-", 200, good),
@@ -723,8 +798,8 @@ def api_key_scenarios(envoys):
         # lockout (edge-apikey-fleet): apart from the fleet section, which makes no call on
         # success, they differ only in edge-abuse's signature budget, which an API key never
         # consults; so they should be within noise of each other.
-        Scenario("edge-apikey-lockout", None, envoys["edge-abuse"], "-", 200, good),
-        Scenario("edge-apikey-fleet", None, envoys["edge-fleet-lockout"], "-", 200, good),
+        Scenario("edge-apikey-lockout", None, by_name["edge-abuse"], "-", 200, good),
+        Scenario("edge-apikey-fleet", None, by_name["edge-fleet-lockout"], "-", 200, good),
         Scenario("edge-apikey-bad", None, edge, "-", 401, [f"clientid: {API_CLIENT}", "clientsecret: wrong-secret"]),
         Scenario("edge-basic", None, edge, "-", 200, [f"authorization: Basic {basic}"]),
     ]
@@ -813,15 +888,17 @@ def connection_report(by_label):
 def check_fleet_calls(by_name, scenarios):
     """The fleet rows must measure what they claim: every DPoP proof of edge-dpop-fleet went to
     the rate limit service and was answered (each was new), and the good API key pair of
-    edge-apikey-fleet made no call at all."""
-    sent = sum(run["requests"] for s in scenarios if s.name == "edge-dpop-fleet" for run in s.runs)
-    dpop = by_name["edge-dpop-fleet"].fleet_calls()
-    if dpop.get(("dpop_replay", "ok"), 0) < sent or any(
-            n for (use, result), n in dpop.items() if use == "dpop_replay" and result != "ok"):
-        die(f"edge-dpop-fleet: expected answered dpop_replay calls only, got {dpop}")
-    lockout = by_name["edge-fleet-lockout"].fleet_calls()
-    if any(lockout.values()):
-        die(f"edge-apikey-fleet: the success path called the rate limit service: {lockout}")
+    edge-apikey-fleet made no call at all (each checked where its row ran)."""
+    if "edge-dpop-fleet" in by_name:
+        sent = sum(run["requests"] for s in scenarios if s.name == "edge-dpop-fleet" for run in s.runs)
+        dpop = by_name["edge-dpop-fleet"].fleet_calls()
+        if dpop.get(("dpop_replay", "ok"), 0) < sent or any(
+                n for (use, result), n in dpop.items() if use == "dpop_replay" and result != "ok"):
+            die(f"edge-dpop-fleet: expected answered dpop_replay calls only, got {dpop}")
+    if "edge-fleet-lockout" in by_name:
+        lockout = by_name["edge-fleet-lockout"].fleet_calls()
+        if any(lockout.values()):
+            die(f"edge-apikey-fleet: the success path called the rate limit service: {lockout}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -876,9 +953,11 @@ def report(scenarios, args, meta):
             "|---|---|---|",
         ]
         for s in scenarios:
-            if s.name not in ("edge-reuse", "edge-fresh") or f"before-{s.name[5:]} {s.alg}" not in by_label:
+            if s.name not in ("edge-reuse", "edge-fresh", "authz-scope", "authz-claims"):
                 continue
-            b = by_label[f"before-{s.name[5:]} {s.alg}"]
+            b = by_label.get(f"before-{s.name.removeprefix('edge-')} {s.alg}")
+            if b is None:
+                continue
             # Paired by round (both ran back to back), then the median: noise between rounds cancels.
             paired = lambda key: statistics.median(a[key] / z[key] for a, z in zip(s.runs, b.runs))
             lines.append(f"| {s.label} | {fmt_ratio(paired('rps'))} | {fmt_ratio(paired('cpu_us'))} |")
@@ -971,6 +1050,19 @@ def targets(by_label, meta):
         rows.append(("DPoP with the fleet replay check: p50 / p99 latency (without)",
                      f"{dpop_fleet.median('p50_us'):,.0f} / {dpop_fleet.median('p99_us'):,.0f} µs "
                      f"({dpop.median('p50_us'):,.0f} / {dpop.median('p99_us'):,.0f} µs)", "-"))
+    # Issue 21: authorization beyond scopes on a cache hit, same token and Envoy, back to back.
+    for build in ("", "before-"):
+        scope_only = next((s for s in by_label.values() if s.name == f"{build}authz-scope"), None)
+        claims = next((s for s in by_label.values() if s.name == f"{build}authz-claims"), None)
+        if scope_only and claims:
+            differences = [x["cpu_us"] - y["cpu_us"] for x, y in zip(claims.runs, scope_only.runs)]
+            rows.append((f"{'before: ' if build else ''}cache hit, rule with 2 claim conditions and a "
+                         "segment bound to a claim vs a scope-only rule: Envoy CPU µs/request more "
+                         "(ratio; each round's difference)",
+                         f"{statistics.median(differences):+.2f} µs "
+                         f"({fmt_ratio(paired(claims, scope_only, 'cpu_us'))}; "
+                         f"{' '.join(f'{d:+.1f}' for d in differences)})",
+                         "≤ +1 µs" if not build else "-"))
     fleet_key = by_label.get("edge-apikey-fleet")
     for label, what in (("edge-apikey-lockout", "lockout on, no fleet"), ("edge-apikey", "no abuse limits")):
         if fleet_key and label in by_label:
@@ -981,7 +1073,7 @@ def targets(by_label, meta):
         above = statistics.median(s.median("rss_mib") for s in edge) - passthrough.median("rss_mib")
         rows.append(("Envoy RSS, one worker, above the empty module", f"{above:+.1f} MiB", "≤ +12 MiB"))
     rows.append((".wasm size", f"{meta['wasm_bytes'] / 1000:,.0f} KB ({meta['wasm_bytes']:,} bytes)", "≤ 700 KB"))
-    lines = ["Targets (issues 11, 20 and 22), medians of per-round ratios:", "",
+    lines = ["Targets (issues 11, 20, 21 and 22), medians of per-round ratios (and differences):", "",
              "| figure | measured | goal |", "|---|---|---|"]
     lines += [f"| {what} | {value} | {goal} |" for what, value, goal in rows]
     return lines + [""]
@@ -1030,6 +1122,8 @@ def main():
                              "(baseline and passthrough always run); prefixes that all start with `conn-` "
                              "select the connection rows (a TLS listener, no fleet), which run only so")
     parser.add_argument("--smoke", action="store_true", help="one 1-second round; pool just above the cache size (make test)")
+    parser.add_argument("--only", default="", help="comma-separated scenario kinds, e.g. authz-scope,authz-claims "
+                        "(baseline and passthrough always run)")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.duration, args.pool = 1, 1, 1500
@@ -1077,6 +1171,7 @@ def main():
             files[("reuse", alg)] = write_tokens(f"reuse-{alg}", [keys.token(alg, now, 0)])
             files[("fresh", alg)] = write_tokens(f"fresh-{alg}", [keys.token(alg, now, i + 1) for i in range(args.pool)])
             files[("forged", alg)] = write_tokens(f"forged-{alg}", [keys.token(alg, now, i, forged=True) for i in range(256)])
+            files[("authz", alg)] = write_tokens(f"authz-{alg}", [keys.token(alg, now, 0, extra=AUTHZ_CLAIMS)])
         lua_path = os.path.join(workdir, "bench.lua")
         with open(lua_path, "w") as f:
             f.write(WRK_LUA)
@@ -1100,6 +1195,7 @@ def main():
                 jwks, 1024, dpop=True, fleet={"dpop_replay": {"on_unavailable": "fail_closed"}}))],
             "edge-fleet-lockout": [wasm_filter("edge-auth", wasm, edge_auth_config(
                 jwks, 1024, abuse={"lockout": ABUSE["lockout"]}, fleet={"lockout": {}}))],
+            "edge-authz": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, authz=True))],
         }
         # The shipped limits count failed secrets per minute (window_seconds 60); the lockout
         # here says 300, which does not matter: the success path measured makes no call.
@@ -1107,6 +1203,7 @@ def main():
         before = os.path.abspath(args.compare_wasm) if args.compare_wasm else None
         if before:
             configs["before"] = [wasm_filter("edge-auth", before, edge_auth_config(jwks, 1024))]
+            configs["before-authz"] = [wasm_filter("edge-auth", before, edge_auth_config(jwks, 1024, authz=True))]
         connection, tls = {}, None
         if connection_only(args):
             # Only the connection rows: no fleet (its Envoys start against a closed port, unused).
@@ -1172,6 +1269,15 @@ def main():
             Scenario("abuse-reuse", abuse_alg, by_name["edge-abuse"], files[("reuse", abuse_alg)], 200),
             Scenario("abuse-forged", abuse_alg, by_name["edge-abuse"], files[("forged", abuse_alg)], 429),
         ]
+        # Back to back, same Envoy, same cached token: only the rule differs.
+        authz_token = files[("authz", abuse_alg)]
+        for build in ("", "before-") if before else ("",):
+            envoy = by_name[f"{build or 'edge-'}authz"]
+            scenarios += [
+                Scenario(f"{build}authz-scope", abuse_alg, envoy, authz_token, 200, path=SCOPE_PATH),
+                AuthzScenario(f"{build}authz-claims", abuse_alg, envoy, authz_token,
+                              files[("reuse", abuse_alg)]),
+            ]
         scenarios += connection_scenarios(by_name, first_alg_reuse)
         if only:
             scenarios = [s for s in scenarios if s.name in ("baseline", "passthrough") or s.name.startswith(only)]
@@ -1187,6 +1293,7 @@ def main():
         if not only:
             check_fleet_calls(by_name, scenarios)
 
+        wasm = os.path.abspath(args.wasm)
         meta = {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(),

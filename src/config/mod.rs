@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use crate::clients::{parse_digest_hex, Client, ClientRegistry};
 pub use crate::error::ConfigError;
-use crate::identity::Forward;
+use crate::identity::{Forward, ForwardedClaim};
 use crate::issuer::{introspection, remote_keys, revocation, Endpoints};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::jwks::{JwkSetDocument, KeySet};
@@ -1294,8 +1294,13 @@ fn compile_forward(
             .claims
             .into_iter()
             .map(|(claim, header)| {
-                let name = header_name(&header, &format!("forward.claims.{claim}"))?;
-                Ok((claim, name))
+                let field = format!("forward.claims.{claim}");
+                let members = claims::claim_path(&claim, &field)?.members().to_vec();
+                Ok(ForwardedClaim {
+                    header: header_name(&header, &field)?,
+                    path: claim,
+                    members,
+                })
             })
             .collect::<Result<Vec<_>, ConfigError>>()?,
     };
@@ -1648,6 +1653,18 @@ mod tests {
         let mut config = valid();
         config["forward"] = json!({"claims": {"email": "bad header"}});
         assert_eq!(error_of(config).field(), "forward.claims.email");
+        for (path, problem) in [
+            ("realm_access..roles", "has an empty segment"),
+            (".roles", "has an empty segment"),
+            ("a~2b", "has a \"~\" not followed by 0 or 1"),
+            ("a\u{7}b", "must not contain control characters"),
+        ] {
+            let mut config = valid();
+            config["forward"] = json!({"claims": {path: "x-roles"}});
+            let err = error_of(config);
+            assert_eq!(err.field(), format!("forward.claims.{path}"));
+            assert!(err.problem().starts_with(problem), "{path}: {err}");
+        }
         let mut config = valid();
         config["forward"] = json!({"subject_header": "authorization"});
         assert!(error_of(config).problem().contains("also a credential"));

@@ -225,10 +225,10 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
 
     /// The stages, in order. Each returns what the next needs, or stops the request.
     fn stages(&mut self, verifier: &mut Verifier<'_, '_>) -> Result<Decision<'a>, Stop<'a>> {
-        let path = self.path_sanity()?;
+        let (path, rule) = self.path_sanity()?;
         self.minimum_tls()?;
         self.cors_preflight()?;
-        let route = self.route(&path)?;
+        let route = self.route(rule)?;
         let presented = self.credential(route)?;
         let authenticated = self.authenticate(&presented, verifier)?;
         let caller = match &authenticated {
@@ -253,18 +253,18 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
         self.forward(presented, &caller, bound, checked)
     }
 
-    /// Path sanity: the canonical path rules are matched against, or 400 for a path whose
-    /// meaning depends on how the upstream decodes it.
-    fn path_sanity(&mut self) -> Result<std::borrow::Cow<'r, str>, Stop<'a>> {
+    /// Path sanity: the canonical path rules are matched against (with the rule it matches),
+    /// or 400 for a path whose meaning depends on how the upstream decodes it.
+    fn path_sanity(&mut self) -> Result<(std::borrow::Cow<'r, str>, Option<usize>), Stop<'a>> {
         let (policy, request) = (self.policy, self.request);
         match policy
             .rules
-            .canonical_path(policy.paths, &request.method, &request.path)
+            .canonical_match(policy.paths, &request.method, &request.path)
         {
-            Ok(canonical) => {
+            Ok((canonical, rule)) => {
                 self.trace
                     .pass("path", || format!("canonical: {canonical}"));
-                Ok(canonical)
+                Ok((canonical, rule))
             }
             Err(err) => {
                 self.trace.fail("path", || err.to_string());
@@ -332,10 +332,11 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
         ))))
     }
 
-    /// Route: the first rule for the path and method; a public one forwards at once.
-    fn route(&mut self, path: &str) -> Result<&'a Route, Stop<'a>> {
+    /// Route: the first rule for the path and method (`rule`, as path sanity found it); a
+    /// public one forwards at once.
+    fn route(&mut self, rule: Option<usize>) -> Result<&'a Route, Stop<'a>> {
         let policy = self.policy;
-        let (rule, requirement) = policy.rules.matching(&self.request.method, path);
+        let requirement = policy.rules.requirement_of(rule);
         let describe = || match rule.and_then(|i| Some((i, policy.rules.describe(i)?))) {
             Some((index, text)) => format!("rules[{index}]: {text}"),
             None => "no rule matches: the default (any valid credential, no scope)".to_string(),
