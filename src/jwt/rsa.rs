@@ -234,7 +234,7 @@ impl RsaPublicKey {
 
     /// The same key, its RS256/384/512 checks with `hash` made in Montgomery form
     /// ([`Pkcs1Expected`]): one Montgomery product fewer per check (17 instead of 18 for
-    /// e = 65537) for about 1.5 exponentiations' worth of work once. For an issuer's keys,
+    /// e = 65537) for about one check's worth of work once. For an issuer's keys,
     /// which verify many tokens; a key used for one check is cheaper without.
     #[must_use]
     pub fn with_pkcs1_constants(self, hash: RsaHash) -> RsaPublicKey {
