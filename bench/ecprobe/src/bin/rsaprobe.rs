@@ -8,7 +8,9 @@
 //! the SIMD128 column sums are compiled for wasm only, so V8 is the one place they can be
 //! compared, and `make test` runs this check there (`rsaprobe 0`: no timing rounds). Then per
 //! round the median microseconds per operation over batches and the new/old ratio, then the
-//! medians over rounds.
+//! medians over rounds; then the same for the whole RS256 check with a key used once (the
+//! public operation, then the encoding) and with an issuer's key (`with_pkcs1_constants`: the
+//! check in Montgomery form, one product fewer).
 
 use std::time::Instant;
 
@@ -43,6 +45,7 @@ impl Rng {
 /// sizes (both limb widths of the new one), exponents and signatures, and on the edge values:
 /// the SIMD column sums are only compiled for wasm, so this is where they are compared.
 fn differential() -> usize {
+    use edge_auth::jwt::verifiers::{RsaHash, RsaPadding};
     let mut rng = Rng(0x5eed);
     let mut cases = 0;
     for bits in [2048usize, 2049, 3072, 3582, 3583, 4096, 8192] {
@@ -63,8 +66,12 @@ fn differential() -> usize {
                 s[0] &= n[0] >> 1;
                 signatures.push(s);
             }
+            let prepared = new.clone().with_pkcs1_constants(RsaHash::Sha256);
             for s in &signatures {
                 assert_eq!(new.public_op(s), new.public_op_reference(s), "{bits} bits, e = {e}");
+                // The check in Montgomery form (an issuer's key) refuses what the plain one does.
+                let plain = new.verify(RsaHash::Sha256, RsaPadding::Pkcs1v15, b"m", s);
+                assert_eq!(prepared.verify(RsaHash::Sha256, RsaPadding::Pkcs1v15, b"m", s), plain);
                 cases += 1;
             }
         }
@@ -95,8 +102,11 @@ fn main() {
     let mut bad = sig.clone();
     bad[100] ^= 4;
     let key = RsaPublicKey::new(&n, &[1, 0, 1]).unwrap();
-    assert!(key.verify(RsaHash::Sha256, RsaPadding::Pkcs1v15, &message, &sig));
-    assert!(!key.verify(RsaHash::Sha256, RsaPadding::Pkcs1v15, &message, &bad));
+    let prepared = key.clone().with_pkcs1_constants(RsaHash::Sha256);
+    for key in [&key, &prepared] {
+        assert!(key.verify(RsaHash::Sha256, RsaPadding::Pkcs1v15, &message, &sig));
+        assert!(!key.verify(RsaHash::Sha256, RsaPadding::Pkcs1v15, &message, &bad));
+    }
     println!(
         "differential: {} cases, the verifier and its reference agree",
         differential()
@@ -130,6 +140,36 @@ fn main() {
         "median of {rounds} rounds: before {:.1} us, after {:.1} us, after/before {:.2}",
         median(olds),
         median(news),
+        median(ratios)
+    );
+    // The whole RS256 check (SHA-256 of the 230-byte signing input, s^e, the encoding): a key
+    // used once (public_op, then the encoding compared) against an issuer's key (the check in
+    // Montgomery form, one product fewer).
+    let (mut plains, mut fasts, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let check = |key: &RsaPublicKey| {
+        key.verify(RsaHash::Sha256, RsaPadding::Pkcs1v15, &message, &sig)
+            .then_some(Vec::new())
+    };
+    for round in 0..rounds {
+        let (p, f) = if round % 2 == 0 {
+            let p = median_us(&|| check(&key));
+            (p, median_us(&|| check(&prepared)))
+        } else {
+            let f = median_us(&|| check(&prepared));
+            (median_us(&|| check(&key)), f)
+        };
+        println!(
+            "round {round}: RS256 verify: key used once {p:.1} us, issuer's key {f:.1} us, ratio {:.2}",
+            f / p
+        );
+        plains.push(p);
+        fasts.push(f);
+        ratios.push(f / p);
+    }
+    println!(
+        "median of {rounds} rounds: RS256 verify, key used once {:.1} us, issuer's key {:.1} us, ratio {:.2}",
+        median(plains),
+        median(fasts),
         median(ratios)
     );
 }
