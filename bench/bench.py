@@ -1122,8 +1122,6 @@ def main():
                              "(baseline and passthrough always run); prefixes that all start with `conn-` "
                              "select the connection rows (a TLS listener, no fleet), which run only so")
     parser.add_argument("--smoke", action="store_true", help="one 1-second round; pool just above the cache size (make test)")
-    parser.add_argument("--only", default="", help="comma-separated scenario kinds, e.g. authz-scope,authz-claims "
-                        "(baseline and passthrough always run)")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.duration, args.pool = 1, 1, 1500
