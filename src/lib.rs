@@ -23,6 +23,7 @@
 
 pub mod error;
 pub mod identity;
+pub mod json;
 
 pub mod request;
 
