@@ -1547,6 +1547,15 @@ mod tests {
     }
 
     #[test]
+    fn text_after_the_configuration_is_refused() {
+        // Two documents one after the other used to be accepted, the second one silently unread.
+        let text = format!("{} {{\"realm\": \"other\"}}", valid());
+        let err = Policy::from_json(text.as_bytes()).err().unwrap();
+        assert_eq!((err.field(), err.problem()), ("", "trailing characters"));
+        assert!(Policy::from_json(format!("{},", valid()).as_bytes()).is_err());
+    }
+
+    #[test]
     fn json_cut_off_names_the_enclosing_field() {
         let err = Policy::from_json(br#"{"providers": ["#).err().unwrap();
         assert_eq!(err.field(), "providers");

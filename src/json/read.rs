@@ -414,4 +414,14 @@ mod tests {
         let err = crate::json::read::<Value>(b"\"\\ud800\"").unwrap_err();
         assert_eq!(err.field(), "");
     }
+
+    #[test]
+    fn anything_after_the_document_is_refused() {
+        // serde's derived reading stopped after the value and ignored the rest: `{...},` or two
+        // documents one after the other were accepted, the second one unread.
+        let err = crate::json::read::<Value>(b"{\"a\": 1}\n},").unwrap_err();
+        assert_eq!((err.field(), err.problem()), ("", "trailing characters"));
+        assert!(crate::json::read::<Value>(b"{} {}").is_err());
+        assert!(crate::json::read::<Value>(b" {} \n").is_ok());
+    }
 }
