@@ -247,7 +247,7 @@ clean:
 	cargo clean
 	rm -rf $(VENV) .run $(OIDC_DIR)/node_modules tests/servers/ratelimit/target
 
-# Differential check of configuration errors (tests/config_diff/config_diff.py): about 20,000
+# Differential check of configuration errors (tests/config_diff/config_diff.py): about 16,000
 # mutations of every shipped configuration (about 10 minutes), read by BASE's `edge-auth check` and this one; the
 # field path of every error must be the same. BASE's tool is built from `git archive` with the
 # target dir of its own (the first run builds the dependencies, minutes). CONFIG_DIFF_ARGS="--limit 2000".
