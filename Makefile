@@ -229,7 +229,8 @@ dist: build
 # fuzz/artifacts/<target>/. `make test` replays the corpus on
 # stable (tests/core/fuzz_corpus.rs).
 FUZZ_SECONDS  ?= 600
-FUZZ_TARGETS  := compact_token jwk_set configuration credential_headers issuer_answers path_rules path_spellings
+FUZZ_TARGETS  := compact_token jwk_set configuration credential_headers issuer_answers path_rules path_spellings \
+	path_templates claim_conditions
 
 fuzz:
 	@cargo +nightly --version > /dev/null 2>&1 || rustup toolchain install nightly --profile minimal

@@ -47,6 +47,16 @@ Scenario kinds (one row each, per algorithm where it applies):
   edge-apikey-fleet    the good API key pair against an Envoy with abuse.lockout and the fleet's
                    lockout (fleet.lockout): only failed secrets call the service, so this should
                    be within noise of edge-apikey-lockout (and edge-apikey)
+Connection facts (issue 22; only with `--only conn-`, which runs just these, baseline and passthrough;
+with --compare-wasm also conn-tls-facts-before: that build with the same configuration):
+  conn-read P      the empty module configured `properties:P`: it reads property P (or the
+                   `+`-joined properties, in order) once per request; compare with passthrough
+                   (plain listener) to get what one read costs
+  conn-tls-pass    the empty module over a TLS listener (the floor of the TLS rows)
+  conn-tls-read P  `properties:P` over the TLS listener; compare with conn-tls-pass
+  conn-tls-edge    edge-auth's cache hit (the bench configuration) over the TLS listener
+  conn-tls-facts   the same, with the provider and the API client allowed 127.0.0.0/8 and
+                   min_tls_version TLSv1.2: what the two connection facts cost a cache hit
 """
 
 import argparse
@@ -59,6 +69,7 @@ import platform
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -244,10 +255,11 @@ def ratelimit_cluster(port):
     }
 
 
-def envoy_yaml(admin_port, listener_port, http_filters, ratelimit_port=None):
+def envoy_yaml(admin_port, listener_port, http_filters, ratelimit_port=None, tls=None):
     """A bootstrap whose only route answers 200 itself (direct_response): no upstream, so the
     figures are Envoy + filter only. With `ratelimit_port`, cluster `ratelimit` (the fleet's
-    rate limit service) for edge-auth's `fleet` section."""
+    rate limit service) for edge-auth's `fleet` section. With `tls` (certificate and key file),
+    the listener speaks TLS (Envoy's defaults: TLS 1.2 to 1.3)."""
     filters = http_filters + [{
         "name": "envoy.filters.http.router",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -275,8 +287,29 @@ def envoy_yaml(admin_port, listener_port, http_filters, ratelimit_port=None):
     }
     if ratelimit_port is not None:
         config["static_resources"]["clusters"] = [ratelimit_cluster(ratelimit_port)]
+    if tls is not None:
+        config["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] = tls_socket(*tls)
     # JSON is valid YAML; Envoy reads either.
     return json.dumps(config, indent=1)
+
+
+def tls_socket(cert_path, key_path):
+    """A downstream TLS transport socket with one certificate."""
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+        "common_tls_context": {"tls_certificates": [{
+            "certificate_chain": {"filename": cert_path}, "private_key": {"filename": key_path}}]},
+    }}
+
+
+def make_certificate(workdir):
+    """A throwaway self-signed P-256 certificate for 127.0.0.1 (openssl), for the TLS rows."""
+    cert, key = os.path.join(workdir, "bench-cert.pem"), os.path.join(workdir, "bench-key.pem")
+    cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+           "-days", "2", "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert]
+    if subprocess.run(cmd, capture_output=True, timeout=60).returncode != 0:
+        die("openssl could not make the TLS rows' certificate")
+    return cert, key
 
 
 def wasm_filter(name, wasm_path, plugin_config):
@@ -354,13 +387,14 @@ ABUSE = {
 class Envoy:
     """One Envoy process (one worker unless told, pinned to `cpu`: a CPU list), stopped by PID."""
 
-    def __init__(self, name, envoy_bin, http_filters, workdir, cpu, workers=1, ratelimit_port=None):
+    def __init__(self, name, envoy_bin, http_filters, workdir, cpu, workers=1, ratelimit_port=None, tls=None):
         self.name = name
+        self.scheme = "https" if tls else "http"
         self.admin_port, self.port = free_port(), free_port()
         self.config_path = os.path.join(workdir, f"envoy-{name}.json")
         self.log_path = os.path.join(workdir, f"envoy-{name}.log")
         with open(self.config_path, "w") as f:
-            f.write(envoy_yaml(self.admin_port, self.port, http_filters, ratelimit_port))
+            f.write(envoy_yaml(self.admin_port, self.port, http_filters, ratelimit_port, tls))
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             ["taskset", "-c", str(cpu), envoy_bin, "-c", self.config_path, "--concurrency", str(workers),
@@ -579,7 +613,7 @@ class Scenario:
     def check(self):
         """One request before measuring: the scenario must answer what it claims to measure."""
         token = self.first_token()
-        request = urllib.request.Request(f"http://127.0.0.1:{self.envoy.port}{PATH}")
+        request = urllib.request.Request(f"{self.envoy.scheme}://127.0.0.1:{self.envoy.port}{PATH}")
         if token and " " in token:
             token, proof = token.split(" ", 1)
             request.add_header("authorization", f"DPoP {token}")
@@ -590,7 +624,9 @@ class Scenario:
             name, value = fixed.split(":", 1)
             request.add_header(name, value.strip())
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            # The TLS rows' certificate is self-signed: nothing here depends on trusting it.
+            insecure = ssl._create_unverified_context() if self.envoy.scheme == "https" else None
+            with urllib.request.urlopen(request, timeout=10, context=insecure) as response:
                 status = response.status
         except urllib.error.HTTPError as err:
             status = err.code
@@ -601,7 +637,7 @@ class Scenario:
         cpu_before = self.envoy.cpu_seconds()
         out = subprocess.run(
             ["taskset", "-c", str(WRK_CPU), wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
-             "-s", lua_path, f"http://127.0.0.1:{self.envoy.port}{PATH}", "--", self.tokens_file, "authorization",
+             "-s", lua_path, f"{self.envoy.scheme}://127.0.0.1:{self.envoy.port}{PATH}", "--", self.tokens_file, "authorization",
              *self.fixed_headers],
             capture_output=True, text=True, timeout=duration + 60)
         cpu = self.envoy.cpu_seconds() - cpu_before
@@ -679,6 +715,79 @@ def api_key_scenarios(envoys):
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# Connection facts (issue 22): what reading source.address, connection.tls_version, ... costs.
+
+# Properties the `conn-read` rows read (plain listener) and the `conn-tls-read` rows (TLS), one
+# row each; `+` joins properties read one after the other in the same request.
+CONN_READS = ["source.address", "source.port", "connection.id", "source.address+source.address",
+              "source.address+source.port"]
+CONN_TLS_READS = ["connection.tls_version", "connection.mtls", "connection.id",
+                  "source.address+connection.tls_version", "connection.id+source.address+connection.tls_version"]
+
+
+# The two facts as one CEL expression (address, then the TLS version or nothing).
+CONN_EXPRESSION = 'source.address + "|" + (has(connection.tls_version) ? connection.tls_version : "")'
+
+
+def with_connection_facts(plugin_config):
+    """The bench configuration with both connection facts in use: the provider and the API
+    client allowed 127.0.0.0/8 only (wrk's address), and TLS 1.2 or newer required."""
+    config = json.loads(plugin_config)
+    config["providers"][0]["allowed_cidrs"] = ["127.0.0.0/8"]
+    config["api_keys"]["clients"][0]["allowed_cidrs"] = ["127.0.0.0/8"]
+    config["min_tls_version"] = "TLSv1.2"
+    return json.dumps(config)
+
+
+def connection_configs(passthrough, wasm, jwks, before=None):
+    """The Envoys of the connection rows: name -> (filters, over TLS)."""
+    def reads(paths):
+        return [wasm_filter("passthrough", passthrough, "properties:" + paths.replace("+", ","))]
+    configs = {f"conn-read {p}": (reads(p), False) for p in CONN_READS}
+    configs.update({f"conn-tls-read {p}": (reads(p), True) for p in CONN_TLS_READS})
+    # Both facts for one crossing: a CEL expression compiled once, evaluated per request.
+    expr = [wasm_filter("passthrough", passthrough, "expr:" + CONN_EXPRESSION)]
+    configs["conn-expr"] = (expr, False)
+    configs["conn-tls-expr"] = (expr, True)
+    edge = edge_auth_config(jwks, 1024)
+    configs["conn-tls-pass"] = ([wasm_filter("passthrough", passthrough, None)], True)
+    configs["conn-tls-edge"] = ([wasm_filter("edge-auth", wasm, edge)], True)
+    configs["conn-tls-facts"] = ([wasm_filter("edge-auth", wasm, with_connection_facts(edge))], True)
+    if before:
+        configs["conn-tls-facts-before"] = ([wasm_filter("edge-auth", before, with_connection_facts(edge))], True)
+    return configs
+
+
+def connection_scenarios(by_name, reuse_file):
+    """One row per connection Envoy, in a fixed order (cache hits of one token for edge-auth)."""
+    names = [n for n in by_name if n.startswith("conn-")]
+    return [Scenario(n, None, by_name[n], reuse_file, 200) for n in names]
+
+
+def connection_report(by_label):
+    """Per-property costs: each read row minus its listener's empty-module row, as medians of
+    per-round differences of Envoy CPU per request (both ran in the same round)."""
+    def diff(a, b):
+        return statistics.median(x["cpu_us"] - y["cpu_us"] for x, y in zip(a.runs, b.runs))
+
+    rows = []
+    for label, s in by_label.items():
+        floor = by_label.get("conn-tls-pass") if label.startswith("conn-tls-") else by_label.get("passthrough")
+        if label.startswith(("conn-read", "conn-tls-read", "conn-expr", "conn-tls-expr")):
+            rows.append((label, f"{diff(s, floor):+.2f}", floor.label))
+    for after, before in (("conn-tls-facts", "conn-tls-edge"), ("conn-tls-facts-before", "conn-tls-edge"),
+                          ("conn-tls-edge", "conn-tls-pass")):
+        if after in by_label and before in by_label:
+            rows.append((after, f"{diff(by_label[after], by_label[before]):+.2f}", before))
+    if not rows:
+        return []
+    lines = ["Connection facts (issue 22): Envoy CPU µs per request above the row named, medians of "
+             "per-round differences:", "", "| row | CPU µs/req above | above |", "|---|---|---|"]
+    lines += [f"| {what} | {value} | {base} |" for what, value, base in rows]
+    return lines + [""]
+
+
 def check_fleet_calls(by_name, scenarios):
     """The fleet rows must measure what they claim: every DPoP proof of edge-dpop-fleet went to
     the rate limit service and was answered (each was new), and the good API key pair of
@@ -729,6 +838,9 @@ def report(scenarios, args, meta):
             f"{s.median('p99_us'):,.0f} | {s.median('cpu_us'):,.1f} | {fmt_ratio(cpu_vs_native)} | "
             f"{s.median('rss_mib'):,.1f} |")
     lines.append("")
+    lines += connection_report(by_label)
+    if args.only:
+        return "\n".join(lines)
     lines += targets(by_label, meta)
     if meta.get("compare"):
         path, size = meta["compare"]
@@ -855,6 +967,9 @@ def main():
     parser.add_argument("--pool", type=int, default=6000, help="fresh tokens per algorithm")
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the table")
+    parser.add_argument("--only", default=None,
+                        help="run only the rows whose names start with one of these comma-separated prefixes "
+                             "(with baseline and passthrough); the connection rows only (`conn-`, `conn-tls-edge,...`)")
     parser.add_argument("--smoke", action="store_true", help="one 1-second round; pool just above the cache size (make test)")
     args = parser.parse_args()
     if args.smoke:
@@ -864,6 +979,9 @@ def main():
     algorithms = [a for a in args.algorithms.split(",") if a]
     if any(a not in ALGORITHMS for a in algorithms):
         die(f"algorithms must be among {ALGORITHMS}")
+    only = tuple(p for p in (args.only or "").split(",") if p)
+    if any(not p.startswith("conn-") for p in only):
+        die("--only: the connection rows only (prefixes starting with `conn-`, comma-separated)")
     paths = [("--envoy", args.envoy), ("--wasm", args.wasm), ("--passthrough", args.passthrough)]
     if args.compare_wasm is not None:
         paths.append(("--compare-wasm", args.compare_wasm))
@@ -878,7 +996,8 @@ def main():
         WRK_CPU = 0
     wrk = ensure_wrk()
     ensure_cryptography()
-    check_fleet_tools()
+    if not args.only:
+        check_fleet_tools()
 
     workdir = tempfile.mkdtemp(prefix="edge-auth-bench-")
     envoys = []
@@ -923,15 +1042,24 @@ def main():
         # The shipped limits count failed secrets per minute (window_seconds 60); the lockout
         # here says 300, which does not matter: the success path measured makes no call.
         uses_fleet = {"edge-dpop-fleet", "edge-fleet-lockout"}
-        print(f"bench: starting Redis and the rate limit service on CPU {WRK_CPU}", flush=True)
-        ratelimit_port = start_fleet(workdir, WRK_CPU, fleet)
-        if args.compare_wasm:
-            before = os.path.abspath(args.compare_wasm)
+        before = os.path.abspath(args.compare_wasm) if args.compare_wasm else None
+        if before:
             configs["before"] = [wasm_filter("edge-auth", before, edge_auth_config(jwks, 1024))]
-        print("bench: starting Envoy x{} on CPU 0".format(len(configs)), flush=True)
+        connection, tls = {}, None
+        if args.only:
+            # Only the connection rows: no fleet (its Envoys start against a closed port, unused).
+            ratelimit_port = free_port()
+            connection = connection_configs(os.path.abspath(args.passthrough), wasm, jwks, before)
+            tls = make_certificate(workdir)
+        else:
+            print(f"bench: starting Redis and the rate limit service on CPU {WRK_CPU}", flush=True)
+            ratelimit_port = start_fleet(workdir, WRK_CPU, fleet)
+        print("bench: starting Envoy x{} on CPU 0".format(len(configs) + len(connection)), flush=True)
         for name, filters in configs.items():
             envoys.append(Envoy(name, args.envoy, filters, workdir, cpu=0,
                                 ratelimit_port=ratelimit_port if name in uses_fleet else None))
+        for name, (filters, over_tls) in connection.items():
+            envoys.append(Envoy(name, args.envoy, filters, workdir, cpu=0, tls=tls if over_tls else None))
         by_name = {e.name: e for e in envoys}
         for envoy in envoys:
             envoy.wait_ready()
@@ -972,6 +1100,9 @@ def main():
             Scenario("abuse-reuse", abuse_alg, by_name["edge-abuse"], files[("reuse", abuse_alg)], 200),
             Scenario("abuse-forged", abuse_alg, by_name["edge-abuse"], files[("forged", abuse_alg)], 429),
         ]
+        scenarios += connection_scenarios(by_name, first_alg_reuse)
+        if args.only:
+            scenarios = [s for s in scenarios if s.name in ("baseline", "passthrough") or s.name.startswith(only)]
         for scenario in scenarios:
             scenario.check()
 
@@ -981,7 +1112,8 @@ def main():
             for scenario in scenarios:
                 scenario.run(wrk, lua_path, args.duration, args.connections)
             print(f"bench: round {round_index + 1}/{args.rounds} done", flush=True)
-        check_fleet_calls(by_name, scenarios)
+        if not args.only:
+            check_fleet_calls(by_name, scenarios)
 
         meta = {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

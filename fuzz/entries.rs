@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use edge_auth::clients::secret_digest_hex;
 use edge_auth::issuer::{discovery, introspection, remote_keys};
 use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::jwt::claims::{has_string, ClaimPath, Condition, Test};
 use edge_auth::jwt::jwks::KeySet;
 use edge_auth::jwt::token;
 use edge_auth::policy::abuse::records::{MemoryStore, SharedStore};
@@ -432,6 +433,81 @@ pub fn reference_template_match(template: &str, path: &str) -> bool {
         })
 }
 
+/// Claim conditions: a claim path (first line) either parses or is refused, never panics; for
+/// any claims (the rest, a JSON object) and any operand (second line, a JSON value), every
+/// operator decides the same on the value a cached identity keeps as on the token's own claim
+/// (a cache hit decides like the first sight), `not` is exactly the opposite, `present` holds
+/// exactly for a value that is not `null`, an `equals` that holds implies the `any_of` of that
+/// one value, and a path binding's string test is `any_of` of that string, never split.
+pub fn claim_conditions(data: &[u8]) {
+    let text = text(data);
+    let mut lines = text.splitn(3, '\n');
+    let (path_text, operand, claims) = (
+        lines.next().unwrap_or_default(),
+        lines.next().unwrap_or_default(),
+        lines.next().unwrap_or_default(),
+    );
+    let Ok(path) = ClaimPath::parse(path_text) else {
+        return;
+    };
+    assert_eq!(path.text(), path_text);
+    let Ok(Value::Object(claims)) = serde_json::from_str::<Value>(claims) else {
+        return;
+    };
+    let operand: Value = serde_json::from_str(operand).unwrap_or(Value::Null);
+    let list = match &operand {
+        Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    let found = path.find(&claims);
+    let kept = path.keep(&claims);
+    let tests = [
+        Test::Present,
+        Test::Equals(operand.clone()),
+        Test::AnyOf(list.clone()),
+        Test::AllOf(list),
+    ];
+    for test in tests {
+        for space_separated in [false, true] {
+            let condition = |negated| Condition {
+                path: path.clone(),
+                slot: 0,
+                test: test.clone(),
+                space_separated,
+                negated,
+            };
+            let (plain, not) = (condition(false), condition(true));
+            let on_claim = plain.holds(found);
+            assert_eq!(
+                on_claim,
+                plain.holds(kept.as_ref()),
+                "{path_text:?}: cached value"
+            );
+            assert_eq!(not.holds(found), !on_claim, "{path_text:?}: negation");
+            if test == Test::Present {
+                assert_eq!(on_claim, found.is_some_and(|v| !v.is_null()));
+            }
+            if let (Test::Equals(wanted), true) = (&test, on_claim) {
+                let any = Condition {
+                    test: Test::AnyOf(vec![wanted.clone()]),
+                    ..condition(false)
+                };
+                assert!(any.holds(found), "{path_text:?}: equals without any_of");
+            }
+        }
+    }
+    if let Value::String(wanted) = &operand {
+        let any = Condition {
+            path: path.clone(),
+            slot: 0,
+            test: Test::AnyOf(vec![operand.clone()]),
+            space_separated: false,
+            negated: false,
+        };
+        assert_eq!(has_string(found, wanted), any.holds(found), "{path_text:?}");
+    }
+}
+
 /// Path spellings against the rule matcher: a path the filter accepts chooses the same rule as
 /// the path every modelled upstream serves for it ([`upstream::MODELS`]), with encoded
 /// delimiters and parameters refused (the default) and kept.
@@ -598,7 +674,7 @@ pub mod upstream {
 pub type Entry = fn(&[u8]);
 
 /// Every target, by the name of its corpus folder.
-pub const TARGETS: [(&str, Entry); 8] = [
+pub const TARGETS: [(&str, Entry); 9] = [
     ("compact_token", compact_token),
     ("jwk_set", jwk_set),
     ("configuration", configuration),
@@ -607,4 +683,5 @@ pub const TARGETS: [(&str, Entry); 8] = [
     ("path_rules", path_rules),
     ("path_spellings", path_spellings),
     ("path_templates", path_templates),
+    ("claim_conditions", claim_conditions),
 ];

@@ -65,6 +65,10 @@ pub struct FakeHost {
     pub failing: RefCell<HashSet<&'static str>>,
     /// Run (once) inside the next call that can re-enter the guest.
     pub reenter: RefCell<Option<Hook>>,
+    /// The connection's TLS version (`connection.tls_version`); `None`: plain text.
+    pub tls_version: RefCell<Option<String>>,
+    /// The caller's address (`source.address`); `None`: `192.0.2.7:4711`.
+    pub source_address: RefCell<Option<String>>,
 }
 
 impl FakeHost {
@@ -86,6 +90,22 @@ impl FakeHost {
     fn record(&self, name: &str) {
         let context = self.effective.get();
         self.calls.borrow_mut().push((context, name.to_string()));
+    }
+
+    fn source_address(&self) -> String {
+        self.source_address
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| "192.0.2.7:4711".to_string())
+    }
+
+    /// How many host calls named `name` were made so far.
+    pub fn count(&self, name: &str) -> usize {
+        self.calls
+            .borrow()
+            .iter()
+            .filter(|(_, n)| n == name)
+            .count()
     }
 
     fn fails(&self, name: &str) -> bool {
@@ -295,7 +315,13 @@ impl Host for FakeHost {
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         self.record("property");
-        (path == ["source", "address"]).then(|| b"192.0.2.7:4711".to_vec())
+        match path {
+            ["source", "address"] => Some(self.source_address().into_bytes()),
+            ["connection", "tls_version"] => {
+                self.tls_version.borrow().clone().map(String::into_bytes)
+            }
+            _ => None,
+        }
     }
 
     fn set_property(&self, _name: &str, _value: &[u8]) -> Result<(), HostError> {

@@ -17,6 +17,7 @@ mod architecture;
 mod authorization;
 mod challenges;
 mod cli;
+mod connection_facts;
 mod cookies;
 mod decision;
 mod docs;

@@ -400,3 +400,54 @@ fn minimum_tls_version_is_enforced_over_a_real_tls_listener() {
     let response = plain.get("/public/x", &[]);
     assert_eq!(response.status, 403, "plain-text connections are refused");
 }
+
+#[test]
+fn network_allow_list_and_minimum_tls_together_decide_each_connection() {
+    // Both connection facts in use at once (issue 22): each curl is a new connection, from
+    // 127.0.0.1 (allowed) or 127.0.0.2 (not), TLS 1.3 (required) or 1.2; the same token each
+    // time, so all but the first are cache hits, which must still look at each connection.
+    let mut config = access_config();
+    config["providers"][0]["allowed_cidrs"] = json!(["127.0.0.1/32"]);
+    config["min_tls_version"] = json!("TLSv1.3");
+    let dir = std::env::temp_dir().join(format!("edge-auth-facts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tls = TlsFiles::self_signed(&dir);
+    let envoy = Envoy::start_with(&config.to_string(), &Options::default().tls(tls));
+    let token = issuer().token(Algorithm::RS256, now(), json!({}));
+    let bearer = format!("Bearer {token}");
+    let headers = [("authorization", bearer.as_str())];
+    let get = |from: &str, tls: &[&str]| {
+        let mut args = vec!["--interface", from];
+        args.extend_from_slice(tls);
+        envoy.https_get("/devices", &args, &headers)
+    };
+    let tls13: &[&str] = &["--tlsv1.3"];
+    let tls12: &[&str] = &["--tlsv1.2", "--tls-max", "1.2"];
+    for round in 0..2 {
+        let allowed = get("127.0.0.1", tls13);
+        assert_eq!(allowed.status, 200, "round {round}: {}", allowed.body);
+        let other = get("127.0.0.2", tls13);
+        assert_eq!(other.status, 403, "round {round}: {}", other.body);
+        assert!(other.body.contains("network"), "{}", other.body);
+        let older = get("127.0.0.1", tls12);
+        assert_eq!(older.status, 403, "round {round}: {}", older.body);
+        assert!(
+            older.body.contains("TLSv1.3 or newer is required"),
+            "{}",
+            older.body
+        );
+        let both = get("127.0.0.2", tls12);
+        assert_eq!(both.status, 403, "round {round}: {}", both.body);
+    }
+    // Forwarded-For cannot stand in for the address (no trusted hops).
+    let mut spoofed = headers.to_vec();
+    spoofed.push(("x-forwarded-for", "127.0.0.1"));
+    let spoof = envoy.https_get(
+        "/devices",
+        &["--interface", "127.0.0.2", "--tlsv1.3"],
+        &spoofed,
+    );
+    assert_eq!(spoof.status, 403, "{}", spoof.body);
+    drop(envoy);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
