@@ -4,7 +4,10 @@
 One Envoy per configuration, each with ONE worker pinned to CPU 0 (taskset); wrk pinned to
 CPU 1. Every scenario runs once per round, rounds interleaved (A B C ... A B C ...), so machine
 noise spreads over all of them; the table shows medians over rounds. Envoy CPU per request is
-the Envoy process's utime+stime delta (/proc/PID/stat) divided by the requests wrk completed.
+the Envoy process's CPU time delta divided by the requests wrk completed: the sum of its threads'
+run times in nanoseconds (/proc/PID/task/*/schedstat; utime+stime of /proc/PID/stat come from
+the same counter in 10 ms steps, which at a few thousand requests per second was a step of
+0.7 µs per request, as large as the differences the issue 21 rows look for).
 
 Everything listens on 127.0.0.1 on free ports; every process started here is stopped by PID.
 The fleet rows need a Redis (Debian's redis-server, no persistence) and the test rate limit
@@ -21,6 +24,15 @@ Scenario kinds (one row each, per algorithm where it applies):
   host-calls       the same module configured `host-calls`: only the host calls of an edge-auth
                    cache hit (read headers, clock, three header changes, one counter), no logic:
                    the floor for any filter that must make them
+  hc-read, hc-read-three, hc-read-map, hc-clock, hc-counter, hc-floor
+                   the same module taking those calls apart (issue 22): the headers read
+                   alone; read and the three header changes one call each; read and the same
+                   changes as one write of the whole map; the clock alone; the counter alone;
+                   and the calls of a cache hit since issue 22 (read, clock, three changes:
+                   the new floor, the counter being added at the tick)
+  hc-read-three-16h, hc-read-map-16h
+                   hc-read-three and hc-read-map with 16 more request headers (the map write
+                   copies every header: its cost grows with them)
   native           Envoy jwt_authn, same token every request, no jwt_cache_config
   native-cache     Envoy jwt_authn, same token, jwt_cache_config on
   edge-reuse       edge-auth, same token every request (verified-token cache hits)
@@ -47,6 +59,18 @@ Scenario kinds (one row each, per algorithm where it applies):
   edge-apikey-fleet    the good API key pair against an Envoy with abuse.lockout and the fleet's
                    lockout (fleet.lockout): only failed secrets call the service, so this should
                    be within noise of edge-apikey-lockout (and edge-apikey)
+  authz-scope      one Envoy (edge-authz) with two rules, one reused token carrying Keycloak-shaped
+  authz-claims     claims (cache hits): authz-scope asks GET /devices/acme/accounts, under the
+                   scope-only rule /devices; authz-claims asks GET /accounts/acme/devices (the
+                   same length and segments), a path template whose {account} is bound to the
+                   claim org.accounts, with the same scope and two claim conditions
+                   (realm_access.roles any_of, email_verified equals). Back to back in every
+                   round: their paired difference is what authorization beyond scopes costs a
+                   cache hit (issue 21's target: at most 1 µs of Envoy CPU per request)
+  before-authz-scope, before-authz-claims  with --compare-wasm: the same pair on the other build
+
+`--only a,b` runs only the scenarios of those kinds (baseline and passthrough always run: the
+table is relative to them), and starts only the Envoys (and the fleet services) they need.
 Connection facts (issue 22; only with `--only conn-`, which runs just these, baseline and passthrough;
 with --compare-wasm also conn-tls-facts-before: that build with the same configuration):
   conn-read P      the empty module configured `properties:P`: it reads property P (or the
@@ -84,9 +108,16 @@ ISSUER = "https://bench.example.com"
 AUDIENCE = "edge-api"
 PATH = "/devices"
 ALGORITHMS = ["RS256", "ES256", "EdDSA", "HS256"]
+# The passthrough module's modes that take a cache hit's host calls apart (issue 22).
+HOST_CALL_MODES = ["hc-read", "hc-read-three", "hc-read-map", "hc-clock", "hc-counter", "hc-floor"]
+# The modes `--repeat N` runs N times per request.
+REPEATED_MODES = ["hc-read", "hc-read-three", "hc-read-map", "hc-clock", "hc-counter"]
+# 16 request headers of the size browsers and SDKs send, for the map-write rows' `-16h` variants.
+EXTRA_HEADERS = [f"x-extra-{i}: {'v' * 24}-{i}" for i in range(16)]
 READY_TIMEOUT = 60
 WRK_CPU = 1  # Envoy runs on CPU 0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+SCHEDSTAT = os.path.exists("/proc/self/schedstat")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -178,7 +209,7 @@ class Keys:
         mac.update(signing_input)
         return mac.finalize()
 
-    def token(self, alg, now, serial, forged=False, cnf=None):
+    def token(self, alg, now, serial, forged=False, cnf=None, extra=None):
         header = b64json({"alg": alg, "typ": "JWT", "kid": f"bench-{alg}"})
         claims = {
             "iss": ISSUER, "aud": AUDIENCE, "sub": f"user-{serial}", "jti": f"{alg}-{serial}",
@@ -186,6 +217,7 @@ class Keys:
         }
         if cnf:
             claims["cnf"] = cnf
+        claims.update(extra or {})
         claims = b64json(claims)
         signing_input = f"{header}.{claims}".encode()
         signature = self.sign(alg, signing_input)
@@ -346,11 +378,32 @@ API_CLIENT = "bench-client"
 API_SECRET = "bench-secret-5c1e0a9d7b3f2468"
 
 
-def edge_auth_config(jwks, cache_entries, dpop=False, abuse=None, fleet=None):
+# Issue 21 (docs/authorization.md): a rule with claim conditions and a path segment bound to a
+# claim, beside the scope-only rule, and the claims of the one token both rows reuse.
+AUTHZ_PATH = "/accounts/acme/devices"
+SCOPE_PATH = "/devices/acme/accounts"  # the scope-only rule's: the same length and segments
+AUTHZ_RULE = {
+    "path_template": "/accounts/{account}/devices", "methods": ["GET"], "scopes": ["devices:read"],
+    "claim_conditions": [
+        {"path": "realm_access.roles", "any_of": ["admin", "ops"]},
+        {"path": "email_verified", "equals": True},
+    ],
+    "bind": {"account": {"claim": "org.accounts"}},
+}
+AUTHZ_CLAIMS = {
+    "realm_access": {"roles": ["offline_access", "user", "ops"]},
+    "resource_access": {"edge-api": {"roles": ["devices:read"]}},
+    "email_verified": True,
+    "org": {"accounts": ["globex", "initech", "acme"]},
+}
+
+
+def edge_auth_config(jwks, cache_entries, dpop=False, abuse=None, fleet=None, authz=False):
     """The edge-auth plugin configuration: the JWT provider and one API client (key pair and
     Basic) allowed the same route; with `dpop`, DPoP on (a replay cache big enough for every
     proof of a 65-second window at the rates measured here); `abuse` adds the abuse limits
-    section; `fleet` the fleet section's uses (cluster `ratelimit`, docs/fleet.md)."""
+    section; `fleet` the fleet section's uses (cluster `ratelimit`, docs/fleet.md); `authz`
+    adds AUTHZ_RULE after the scope-only rule."""
     config = {
         "providers": [{
             "name": "bench-idp", "issuer": ISSUER, "audiences": [AUDIENCE],
@@ -366,6 +419,8 @@ def edge_auth_config(jwks, cache_entries, dpop=False, abuse=None, fleet=None):
         "forward": {"subject_header": "x-auth-subject", "scopes_header": "x-auth-scopes"},
         "token_cache": {"max_entries": cache_entries},
     }
+    if authz:
+        config["rules"].append(AUTHZ_RULE)
     if dpop:
         config["dpop"] = {"algorithms": ["ES256", "EdDSA"], "replay_cache_entries": 1048576}
     if abuse:
@@ -425,6 +480,18 @@ class Envoy:
             return "(no log)"
 
     def cpu_seconds(self):
+        """CPU time of all the process's threads: their schedstat run times (ns), or where the
+        kernel has no schedstat, utime+stime (10 ms steps). A thread that ends takes its time
+        with it, but Envoy's threads live as long as Envoy."""
+        if SCHEDSTAT:
+            total_ns = 0
+            for task in os.listdir(f"/proc/{self.pid}/task"):
+                try:
+                    with open(f"/proc/{self.pid}/task/{task}/schedstat") as f:
+                        total_ns += int(f.read().split()[0])
+                except FileNotFoundError:
+                    pass  # a thread that ended in between
+            return total_ns / 1e9
         with open(f"/proc/{self.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         # fields[0] is state (field 3); utime and stime are fields 14 and 15.
@@ -594,10 +661,13 @@ end
 
 
 class Scenario:
-    def __init__(self, name, alg, envoy, tokens_file, expect_status, fixed_headers=()):
+    """One row: GET `path` on `envoy` with the tokens of `tokens_file` (and `fixed_headers`)."""
+
+    def __init__(self, name, alg, envoy, tokens_file, expect_status, fixed_headers=(), path=PATH):
         self.name, self.alg, self.envoy = name, alg, envoy
         self.tokens_file, self.expect_status = tokens_file, expect_status
         self.fixed_headers = list(fixed_headers)  # "name: value", on every request
+        self.path = path
         self.runs = []
 
     @property
@@ -612,8 +682,11 @@ class Scenario:
 
     def check(self):
         """One request before measuring: the scenario must answer what it claims to measure."""
-        token = self.first_token()
-        request = urllib.request.Request(f"{self.envoy.scheme}://127.0.0.1:{self.envoy.port}{PATH}")
+        self.expect(self.path, self.first_token(), self.expect_status)
+
+    def expect(self, path, token, expect_status):
+        """`path` with `token` (and the fixed headers) must answer `expect_status`."""
+        request = urllib.request.Request(f"{self.envoy.scheme}://127.0.0.1:{self.envoy.port}{path}")
         if token and " " in token:
             token, proof = token.split(" ", 1)
             request.add_header("authorization", f"DPoP {token}")
@@ -630,14 +703,15 @@ class Scenario:
                 status = response.status
         except urllib.error.HTTPError as err:
             status = err.code
-        if status != self.expect_status:
-            die(f"{self.label}: expected HTTP {self.expect_status}, got {status}; envoy log:\n{self.envoy.tail_log()}")
+        if status != expect_status:
+            die(f"{self.label}: GET {path}: expected HTTP {expect_status}, got {status}; "
+                f"envoy log:\n{self.envoy.tail_log()}")
 
     def run(self, wrk, lua_path, duration, connections):
         cpu_before = self.envoy.cpu_seconds()
         out = subprocess.run(
             ["taskset", "-c", str(WRK_CPU), wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
-             "-s", lua_path, f"{self.envoy.scheme}://127.0.0.1:{self.envoy.port}{PATH}", "--", self.tokens_file, "authorization",
+             "-s", lua_path, f"{self.envoy.scheme}://127.0.0.1:{self.envoy.port}{self.path}", "--", self.tokens_file, "authorization",
              *self.fixed_headers],
             capture_output=True, text=True, timeout=duration + 60)
         cpu = self.envoy.cpu_seconds() - cpu_before
@@ -678,7 +752,7 @@ class DpopScenario(Scenario):
 
     def prepare(self, count):
         self.serial += 1
-        url = f"http://127.0.0.1:{self.envoy.port}{PATH}"
+        url = f"http://127.0.0.1:{self.envoy.port}{self.path}"
         proofs = self.client.proofs(self.alg, url, self.token, int(time.time()), count,
                                     f"{self.name}-{self.alg}-{self.serial}")
         self.tokens_file = os.path.join(self.workdir, f"{self.name}-{self.alg}.txt")
@@ -694,13 +768,29 @@ class DpopScenario(Scenario):
         super().run(wrk, lua_path, duration, connections)
 
 
+class AuthzScenario(Scenario):
+    """authz-claims: before measuring, the rule must be the one that decides: the same token is
+    refused (403) on an account its claim does not list, and a token without the claims on
+    the account it asks for; so the 200s measured passed the conditions and the binding."""
+
+    def __init__(self, name, alg, envoy, tokens_file, plain_token_file):
+        super().__init__(name, alg, envoy, tokens_file, 200, path=AUTHZ_PATH)
+        self.plain_token_file = plain_token_file
+
+    def check(self):
+        super().check()
+        self.expect(AUTHZ_PATH.replace("/acme/", "/umbrella/"), self.first_token(), 403)
+        with open(self.plain_token_file) as f:
+            self.expect(AUTHZ_PATH, f.readline().strip(), 403)
+
+
 # ---------------------------------------------------------------------------------------------
 # Credentials other than JWTs: the API key pair and HTTP Basic of the one bench client.
 
 
-def api_key_scenarios(envoys):
+def api_key_scenarios(by_name):
     basic = base64.b64encode(f"{API_CLIENT}:{API_SECRET}".encode()).decode()
-    edge = envoys["edge"]
+    edge = by_name["edge"]
     good = [f"clientid: {API_CLIENT}", f"clientsecret: {API_SECRET}"]
     return [
         Scenario("edge-apikey", None, edge, "-", 200, good),
@@ -708,8 +798,8 @@ def api_key_scenarios(envoys):
         # lockout (edge-apikey-fleet): apart from the fleet section, which makes no call on
         # success, they differ only in edge-abuse's signature budget, which an API key never
         # consults; so they should be within noise of each other.
-        Scenario("edge-apikey-lockout", None, envoys["edge-abuse"], "-", 200, good),
-        Scenario("edge-apikey-fleet", None, envoys["edge-fleet-lockout"], "-", 200, good),
+        Scenario("edge-apikey-lockout", None, by_name["edge-abuse"], "-", 200, good),
+        Scenario("edge-apikey-fleet", None, by_name["edge-fleet-lockout"], "-", 200, good),
         Scenario("edge-apikey-bad", None, edge, "-", 401, [f"clientid: {API_CLIENT}", "clientsecret: wrong-secret"]),
         Scenario("edge-basic", None, edge, "-", 200, [f"authorization: Basic {basic}"]),
     ]
@@ -759,6 +849,13 @@ def connection_configs(passthrough, wasm, jwks, before=None):
     return configs
 
 
+def connection_only(args):
+    """Whether `--only` names connection rows only (`conn-...`): then they run on their own,
+    with a TLS listener and without the fleet's Redis and rate limit service."""
+    only = [p for p in (args.only or "").split(",") if p]
+    return bool(only) and all(p.startswith("conn-") for p in only)
+
+
 def connection_scenarios(by_name, reuse_file):
     """One row per connection Envoy, in a fixed order (cache hits of one token for edge-auth)."""
     names = [n for n in by_name if n.startswith("conn-")]
@@ -791,15 +888,17 @@ def connection_report(by_label):
 def check_fleet_calls(by_name, scenarios):
     """The fleet rows must measure what they claim: every DPoP proof of edge-dpop-fleet went to
     the rate limit service and was answered (each was new), and the good API key pair of
-    edge-apikey-fleet made no call at all."""
-    sent = sum(run["requests"] for s in scenarios if s.name == "edge-dpop-fleet" for run in s.runs)
-    dpop = by_name["edge-dpop-fleet"].fleet_calls()
-    if dpop.get(("dpop_replay", "ok"), 0) < sent or any(
-            n for (use, result), n in dpop.items() if use == "dpop_replay" and result != "ok"):
-        die(f"edge-dpop-fleet: expected answered dpop_replay calls only, got {dpop}")
-    lockout = by_name["edge-fleet-lockout"].fleet_calls()
-    if any(lockout.values()):
-        die(f"edge-apikey-fleet: the success path called the rate limit service: {lockout}")
+    edge-apikey-fleet made no call at all (each checked where its row ran)."""
+    if "edge-dpop-fleet" in by_name:
+        sent = sum(run["requests"] for s in scenarios if s.name == "edge-dpop-fleet" for run in s.runs)
+        dpop = by_name["edge-dpop-fleet"].fleet_calls()
+        if dpop.get(("dpop_replay", "ok"), 0) < sent or any(
+                n for (use, result), n in dpop.items() if use == "dpop_replay" and result != "ok"):
+            die(f"edge-dpop-fleet: expected answered dpop_replay calls only, got {dpop}")
+    if "edge-fleet-lockout" in by_name:
+        lockout = by_name["edge-fleet-lockout"].fleet_calls()
+        if any(lockout.values()):
+            die(f"edge-apikey-fleet: the success path called the rate limit service: {lockout}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -838,8 +937,9 @@ def report(scenarios, args, meta):
             f"{s.median('p99_us'):,.0f} | {s.median('cpu_us'):,.1f} | {fmt_ratio(cpu_vs_native)} | "
             f"{s.median('rss_mib'):,.1f} |")
     lines.append("")
+    lines += host_call_costs(scenarios, by_label)
     lines += connection_report(by_label)
-    if args.only:
+    if connection_only(args):
         return "\n".join(lines)
     lines += targets(by_label, meta)
     if meta.get("compare"):
@@ -853,9 +953,11 @@ def report(scenarios, args, meta):
             "|---|---|---|",
         ]
         for s in scenarios:
-            if s.name not in ("edge-reuse", "edge-fresh") or f"before-{s.name[5:]} {s.alg}" not in by_label:
+            if s.name not in ("edge-reuse", "edge-fresh", "authz-scope", "authz-claims"):
                 continue
-            b = by_label[f"before-{s.name[5:]} {s.alg}"]
+            b = by_label.get(f"before-{s.name.removeprefix('edge-')} {s.alg}")
+            if b is None:
+                continue
             # Paired by round (both ran back to back), then the median: noise between rounds cancels.
             paired = lambda key: statistics.median(a[key] / z[key] for a, z in zip(s.runs, b.runs))
             lines.append(f"| {s.label} | {fmt_ratio(paired('rps'))} | {fmt_ratio(paired('cpu_us'))} |")
@@ -871,6 +973,26 @@ def report(scenarios, args, meta):
             f"limits vs without: {fmt_ratio(reuse.median('cpu_us') / edge.median('cpu_us')) if edge else '-'}.")
         lines.append("")
     return "\n".join(lines)
+
+
+def host_call_costs(scenarios, by_label):
+    """Issue 22: what the passthrough module's host-call rows cost over the empty module, in
+    Envoy CPU µs per request (each round's difference, paired, then the median); a row `xN`
+    makes its calls N times per request, and its cost is given per round of calls too."""
+    passthrough = by_label["passthrough"]
+    rows = [s for s in scenarios if s.name == "host-calls" or s.name.startswith("hc-")]
+    if not rows:
+        return []
+    lines = ["Host calls (issue 22): Envoy CPU µs per request over the empty module, medians of "
+             "per-round differences; `xN` rows make their calls N times per request.", "",
+             "| row | CPU µs/req over passthrough | per round of calls |", "|---|---|---|"]
+    for s in rows:
+        diff = statistics.median(a["cpu_us"] - p["cpu_us"] for a, p in zip(s.runs, passthrough.runs))
+        tail = s.name.removesuffix("-16h").rsplit("-", 1)[-1]  # "clockx50", "map", ...
+        count = tail.rpartition("x")[2]
+        repeat = int(count) if "x" in tail and count.isdigit() else 1
+        lines.append(f"| {s.label} | {diff:+.2f} | {diff / repeat:+.3f} |")
+    return lines + [""]
 
 
 # Issue 11's targets: (what, goal, lower is better).
@@ -900,6 +1022,18 @@ def targets(by_label, meta):
         if s.name == "edge-reuse":
             rows.append((f"cache hit {s.alg}: req/s vs the empty module",
                          fmt_ratio(paired(s, passthrough, "rps")), "≥ 0.9×"))
+    # Issue 22: a cache hit against jwt_authn with its jwt_cache_config, in Envoy CPU, and the
+    # floor of the calls a cache hit makes since then (hc-floor) against the same.
+    for label, s in by_label.items():
+        if s.name == "edge-reuse" and f"native-cache {s.alg}" in by_label:
+            cached = by_label[f"native-cache {s.alg}"]
+            rows.append((f"cache hit {s.alg}: Envoy CPU vs native jwt_authn with its cache",
+                         fmt_ratio(paired(s, cached, "cpu_us")), "≤ 1.2×"))
+            for what, row in (("its host calls alone (hc-floor)", "hc-floor"),
+                              ("the empty module", "passthrough")):
+                if row in by_label:
+                    rows.append((f"floor: {what}, Envoy CPU vs native jwt_authn with its cache ({s.alg})",
+                                 fmt_ratio(paired(by_label[row], cached, "cpu_us")), "-"))
     floor = by_label.get("host-calls")
     if floor:
         rows.append(("floor: the cache hit's host calls alone, req/s vs the empty module",
@@ -916,6 +1050,19 @@ def targets(by_label, meta):
         rows.append(("DPoP with the fleet replay check: p50 / p99 latency (without)",
                      f"{dpop_fleet.median('p50_us'):,.0f} / {dpop_fleet.median('p99_us'):,.0f} µs "
                      f"({dpop.median('p50_us'):,.0f} / {dpop.median('p99_us'):,.0f} µs)", "-"))
+    # Issue 21: authorization beyond scopes on a cache hit, same token and Envoy, back to back.
+    for build in ("", "before-"):
+        scope_only = next((s for s in by_label.values() if s.name == f"{build}authz-scope"), None)
+        claims = next((s for s in by_label.values() if s.name == f"{build}authz-claims"), None)
+        if scope_only and claims:
+            differences = [x["cpu_us"] - y["cpu_us"] for x, y in zip(claims.runs, scope_only.runs)]
+            rows.append((f"{'before: ' if build else ''}cache hit, rule with 2 claim conditions and a "
+                         "segment bound to a claim vs a scope-only rule: Envoy CPU µs/request more "
+                         "(ratio; each round's difference)",
+                         f"{statistics.median(differences):+.2f} µs "
+                         f"({fmt_ratio(paired(claims, scope_only, 'cpu_us'))}; "
+                         f"{' '.join(f'{d:+.1f}' for d in differences)})",
+                         "≤ +1 µs" if not build else "-"))
     fleet_key = by_label.get("edge-apikey-fleet")
     for label, what in (("edge-apikey-lockout", "lockout on, no fleet"), ("edge-apikey", "no abuse limits")):
         if fleet_key and label in by_label:
@@ -926,7 +1073,7 @@ def targets(by_label, meta):
         above = statistics.median(s.median("rss_mib") for s in edge) - passthrough.median("rss_mib")
         rows.append(("Envoy RSS, one worker, above the empty module", f"{above:+.1f} MiB", "≤ +12 MiB"))
     rows.append((".wasm size", f"{meta['wasm_bytes'] / 1000:,.0f} KB ({meta['wasm_bytes']:,} bytes)", "≤ 700 KB"))
-    lines = ["Targets (issues 11 and 20), medians of per-round ratios:", "",
+    lines = ["Targets (issues 11, 20, 21 and 22), medians of per-round ratios (and differences):", "",
              "| figure | measured | goal |", "|---|---|---|"]
     lines += [f"| {what} | {value} | {goal} |" for what, value, goal in rows]
     return lines + [""]
@@ -967,10 +1114,16 @@ def main():
     parser.add_argument("--pool", type=int, default=6000, help="fresh tokens per algorithm")
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the table")
-    parser.add_argument("--only", default=None,
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="also rows `hc-*xN`: the single-call modes' calls N times per request "
+                             "(one call's cost out of the noise; reported per call)")
+    parser.add_argument("--only", default="",
                         help="run only the rows whose names start with one of these comma-separated prefixes "
-                             "(with baseline and passthrough); the connection rows only (`conn-`, `conn-tls-edge,...`)")
+                             "(baseline and passthrough always run); prefixes that all start with `conn-` "
+                             "select the connection rows (a TLS listener, no fleet), which run only so")
     parser.add_argument("--smoke", action="store_true", help="one 1-second round; pool just above the cache size (make test)")
+    parser.add_argument("--only", default="", help="comma-separated scenario kinds, e.g. authz-scope,authz-claims "
+                        "(baseline and passthrough always run)")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.duration, args.pool = 1, 1, 1500
@@ -980,8 +1133,6 @@ def main():
     if any(a not in ALGORITHMS for a in algorithms):
         die(f"algorithms must be among {ALGORITHMS}")
     only = tuple(p for p in (args.only or "").split(",") if p)
-    if any(not p.startswith("conn-") for p in only):
-        die("--only: the connection rows only (prefixes starting with `conn-`, comma-separated)")
     paths = [("--envoy", args.envoy), ("--wasm", args.wasm), ("--passthrough", args.passthrough)]
     if args.compare_wasm is not None:
         paths.append(("--compare-wasm", args.compare_wasm))
@@ -996,7 +1147,7 @@ def main():
         WRK_CPU = 0
     wrk = ensure_wrk()
     ensure_cryptography()
-    if not args.only:
+    if not connection_only(args):
         check_fleet_tools()
 
     workdir = tempfile.mkdtemp(prefix="edge-auth-bench-")
@@ -1020,6 +1171,7 @@ def main():
             files[("reuse", alg)] = write_tokens(f"reuse-{alg}", [keys.token(alg, now, 0)])
             files[("fresh", alg)] = write_tokens(f"fresh-{alg}", [keys.token(alg, now, i + 1) for i in range(args.pool)])
             files[("forged", alg)] = write_tokens(f"forged-{alg}", [keys.token(alg, now, i, forged=True) for i in range(256)])
+            files[("authz", alg)] = write_tokens(f"authz-{alg}", [keys.token(alg, now, 0, extra=AUTHZ_CLAIMS)])
         lua_path = os.path.join(workdir, "bench.lua")
         with open(lua_path, "w") as f:
             f.write(WRK_LUA)
@@ -1029,6 +1181,11 @@ def main():
             "baseline": [],
             "passthrough": [wasm_filter("passthrough", os.path.abspath(args.passthrough), None)],
             "host-calls": [wasm_filter("passthrough", os.path.abspath(args.passthrough), "host-calls")],
+            **{mode: [wasm_filter("passthrough", os.path.abspath(args.passthrough), mode)]
+               for mode in HOST_CALL_MODES},
+            **{f"{mode}x{args.repeat}": [wasm_filter("passthrough", os.path.abspath(args.passthrough),
+                                                     f"{mode}*{args.repeat}")]
+               for mode in REPEATED_MODES if args.repeat > 1},
             "native": [jwt_authn_filter(jwks, cache=False)],
             "native-cache": [jwt_authn_filter(jwks, cache=True)],
             "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
@@ -1038,6 +1195,7 @@ def main():
                 jwks, 1024, dpop=True, fleet={"dpop_replay": {"on_unavailable": "fail_closed"}}))],
             "edge-fleet-lockout": [wasm_filter("edge-auth", wasm, edge_auth_config(
                 jwks, 1024, abuse={"lockout": ABUSE["lockout"]}, fleet={"lockout": {}}))],
+            "edge-authz": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024, authz=True))],
         }
         # The shipped limits count failed secrets per minute (window_seconds 60); the lockout
         # here says 300, which does not matter: the success path measured makes no call.
@@ -1045,8 +1203,9 @@ def main():
         before = os.path.abspath(args.compare_wasm) if args.compare_wasm else None
         if before:
             configs["before"] = [wasm_filter("edge-auth", before, edge_auth_config(jwks, 1024))]
+            configs["before-authz"] = [wasm_filter("edge-auth", before, edge_auth_config(jwks, 1024, authz=True))]
         connection, tls = {}, None
-        if args.only:
+        if connection_only(args):
             # Only the connection rows: no fleet (its Envoys start against a closed port, unused).
             ratelimit_port = free_port()
             connection = connection_configs(os.path.abspath(args.passthrough), wasm, jwks, before)
@@ -1070,6 +1229,16 @@ def main():
             Scenario("passthrough", None, by_name["passthrough"], first_alg_reuse, 200),
             Scenario("host-calls", None, by_name["host-calls"], first_alg_reuse, 200),
         ]
+        scenarios += [Scenario(mode, None, by_name[mode], first_alg_reuse, 200) for mode in HOST_CALL_MODES]
+        scenarios += [Scenario(f"{mode}-16h", None, by_name[mode], first_alg_reuse, 200, EXTRA_HEADERS)
+                      for mode in ("hc-read-three", "hc-read-map")]
+        if args.repeat > 1:
+            for mode in REPEATED_MODES:
+                name = f"{mode}x{args.repeat}"
+                scenarios.append(Scenario(name, None, by_name[name], first_alg_reuse, 200))
+                if mode in ("hc-read-three", "hc-read-map"):
+                    scenarios.append(Scenario(f"{name}-16h", None, by_name[name], first_alg_reuse, 200,
+                                              EXTRA_HEADERS))
         for alg in algorithms:
             scenarios += [
                 Scenario("native", alg, by_name["native"], files[("reuse", alg)], 200),
@@ -1100,8 +1269,17 @@ def main():
             Scenario("abuse-reuse", abuse_alg, by_name["edge-abuse"], files[("reuse", abuse_alg)], 200),
             Scenario("abuse-forged", abuse_alg, by_name["edge-abuse"], files[("forged", abuse_alg)], 429),
         ]
+        # Back to back, same Envoy, same cached token: only the rule differs.
+        authz_token = files[("authz", abuse_alg)]
+        for build in ("", "before-") if before else ("",):
+            envoy = by_name[f"{build or 'edge-'}authz"]
+            scenarios += [
+                Scenario(f"{build}authz-scope", abuse_alg, envoy, authz_token, 200, path=SCOPE_PATH),
+                AuthzScenario(f"{build}authz-claims", abuse_alg, envoy, authz_token,
+                              files[("reuse", abuse_alg)]),
+            ]
         scenarios += connection_scenarios(by_name, first_alg_reuse)
-        if args.only:
+        if only:
             scenarios = [s for s in scenarios if s.name in ("baseline", "passthrough") or s.name.startswith(only)]
         for scenario in scenarios:
             scenario.check()
@@ -1112,9 +1290,10 @@ def main():
             for scenario in scenarios:
                 scenario.run(wrk, lua_path, args.duration, args.connections)
             print(f"bench: round {round_index + 1}/{args.rounds} done", flush=True)
-        if not args.only:
+        if not only:
             check_fleet_calls(by_name, scenarios)
 
+        wasm = os.path.abspath(args.wasm)
         meta = {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(),

@@ -527,17 +527,22 @@ pub fn path_spellings(data: &[u8]) {
 
 /// The property behind [`path_spellings`] (and `tests/core/properties.rs`): if `target` is
 /// accepted, every upstream reading of it matches the rule its canonical form matches. With
-/// `keep` options only the readings that keep what is kept are asked.
+/// `keep` options only the readings that keep what is kept are asked. The rule the decision
+/// takes from the path checks' own walk is the one matching finds.
 pub fn assert_same_rule_everywhere(
     rules: &Rules,
     options: PathOptions,
     method: &str,
     target: &str,
 ) {
-    let Ok(canonical) = rules.canonical_path(options, method, target) else {
+    let Ok((canonical, found)) = rules.canonical_match(options, method, target) else {
         return;
     };
     let chosen = rules.matching(method, &canonical).0;
+    assert_eq!(
+        found, chosen,
+        "{target:?}: the path checks found another rule than matching {canonical:?}"
+    );
     let path = target.split('?').next().unwrap_or_default();
     for (name, reads, decodes_kept) in upstream::MODELS {
         let keeps = options.keep_encoded_delimiters || options.keep_parameters;

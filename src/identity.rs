@@ -3,11 +3,12 @@
 //! A leaf shared by the token checks, the introspection answers, the verified-token cache and
 //! the decision: [`Identity`] is what a verified token says about its bearer, [`Forward`] the
 //! configured identity headers (the names a client must never set itself), [`forwarded_text`]
-//! and [`claim_text`] the format of their values.
+//! and [`claim_text`] the format of their values, [`member_at`] the one way a claim inside
+//! nested objects is found (claim conditions, path bindings and forwarded claims alike).
 
 use std::borrow::Cow;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::request::allowlist::Cidr;
 
@@ -79,8 +80,8 @@ pub struct Forward {
     pub credential_header: Option<String>,
     /// Header for the application named in the request and granted to the caller.
     pub application_header: Option<String>,
-    /// Claim name to header name.
-    pub claims: Vec<(String, String)>,
+    /// The claims sent upstream, each in its own header.
+    pub claims: Vec<ForwardedClaim>,
     /// Header saying how the token was sender-constrained (`dpop`, `mtls`), if it was.
     pub confirmation_header: Option<String>,
 }
@@ -97,8 +98,30 @@ impl Forward {
             .chain(self.application_header.iter())
             .chain(self.confirmation_header.iter())
             .map(String::as_str)
-            .chain(self.claims.iter().map(|(_, header)| header.as_str()))
+            .chain(self.claims.iter().map(|claim| claim.header.as_str()))
     }
+}
+
+/// A claim `forward.claims` sends upstream: where it is in the token's claims, and the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardedClaim {
+    /// Its path as configured (`realm_access.roles`).
+    pub path: String,
+    /// The object members on the way, outermost first (the path parsed, escapes resolved).
+    pub members: Vec<String>,
+    /// The header it is sent in.
+    pub header: String,
+}
+
+/// The value at `members` of `claims` (members of nested objects, outermost first; never an
+/// array index), if every member on the way exists.
+pub fn member_at<'v>(claims: &'v Map<String, Value>, members: &[String]) -> Option<&'v Value> {
+    let (first, rest) = members.split_first()?;
+    let mut value = claims.get(first)?;
+    for member in rest {
+        value = value.as_object()?.get(member)?;
+    }
+    Some(value)
 }
 
 /// `value` as an identity header carries it, so that every HTTP recipient reads exactly what the

@@ -8,7 +8,8 @@
 //!    credential ([`request`]), and checks it: a bearer token against the verified-token
 //!    [`policy::cache`] or by [`jwt`] (signature with the provider's keys, `iss`, `aud`, time,
 //!    lifetime), an API key pair or Basic credential against [`clients`]; then scopes, claim
-//!    conditions, path bindings, applications, networks, origins and TLS;
+//!    conditions, path bindings, applications, networks, origins and TLS; last, on a rule with
+//!    `introspect`, the issuer's confirmation of the token ([`policy::confirm`]);
 //! 3. the [`policy::decision::Decision`] is header changes for the upstream (the caller's
 //!    [`identity`]), a refusal ([`policy::deny`]), or a wait for what only the issuer can say:
 //!    its keys or an introspection answer ([`issuer`]); [`host`] applies it, pausing and

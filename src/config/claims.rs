@@ -98,20 +98,31 @@ pub(super) fn compile_conditions(
         .collect()
 }
 
+/// `<field>`: a claim path (a condition's, or a claim `forward.claims` sends): at most
+/// MAX_PATH_BYTES, no control characters, the syntax of [`ClaimPath::parse`].
+pub(super) fn claim_path(text: &str, field: &str) -> Result<ClaimPath, ConfigError> {
+    if text.len() > MAX_PATH_BYTES {
+        return Err(ConfigError::new(
+            field,
+            format!("at most {MAX_PATH_BYTES} bytes"),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    ClaimPath::parse(text).map_err(|err| ConfigError::new(field, err.to_string()))
+}
+
 /// `<field>`: one condition: a path, exactly one operator, and its modifiers.
 fn compile_condition(
     raw: RawCondition,
     field: &str,
     table: &mut ClaimTable,
 ) -> Result<Condition, ConfigError> {
-    let path_error = |problem: String| ConfigError::new(&format!("{field}.path"), problem);
-    if raw.path.len() > MAX_PATH_BYTES {
-        return Err(path_error(format!("at most {MAX_PATH_BYTES} bytes")));
-    }
-    if raw.path.chars().any(char::is_control) {
-        return Err(path_error("must not contain control characters".into()));
-    }
-    let path = ClaimPath::parse(&raw.path).map_err(|err| path_error(err.to_string()))?;
+    let path = claim_path(&raw.path, &format!("{field}.path"))?;
     let given = [
         raw.any_of.is_some(),
         raw.all_of.is_some(),

@@ -9,6 +9,7 @@
 mod abuse;
 mod claims;
 mod fleet;
+mod introspect;
 mod sender;
 mod templates;
 
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 
 use crate::clients::{parse_digest_hex, Client, ClientRegistry};
 pub use crate::error::ConfigError;
-use crate::identity::Forward;
+use crate::identity::{Forward, ForwardedClaim};
 use crate::issuer::{introspection, remote_keys, revocation, Endpoints};
 use crate::json::{Document, FromJson, Node};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
@@ -334,6 +335,7 @@ struct RawRule {
     audiences: Option<Vec<String>>,
     claim_conditions: Option<Vec<claims::RawCondition>>,
     clients_skip_claim_conditions: bool,
+    introspect: Option<introspect::RawIntrospect>,
 }
 
 impl FromJson for RawRule {
@@ -355,6 +357,7 @@ impl FromJson for RawRule {
                 "audiences",
                 "claim_conditions",
                 "clients_skip_claim_conditions",
+                "introspect",
             ],
         )?;
         Ok(RawRule {
@@ -372,6 +375,7 @@ impl FromJson for RawRule {
             audiences: fields.optional("audiences")?,
             claim_conditions: fields.optional("claim_conditions")?,
             clients_skip_claim_conditions: fields.or_default("clients_skip_claim_conditions")?,
+            introspect: fields.optional("introspect")?,
         })
     }
 }
@@ -471,6 +475,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         global_report: report,
         paths,
         providers: &providers,
+        endpoints: &endpoints,
     };
     let rules = compile_rules(raw.rules, &context, &mut claim_table)?;
     claim_table.share(&mut providers);
@@ -1139,6 +1144,7 @@ struct RuleContext<'c> {
     global_report: bool,
     paths: PathOptions,
     providers: &'c [Provider],
+    endpoints: &'c [Endpoints],
 }
 
 /// `rules[i]` at `field`.
@@ -1166,6 +1172,7 @@ fn compile_rule(
                 "clients_skip_claim_conditions",
                 raw.clients_skip_claim_conditions,
             ),
+            ("introspect", raw.introspect.is_some()),
         ] {
             if set {
                 return Err(ConfigError::new(
@@ -1199,6 +1206,13 @@ fn compile_rule(
     };
     compile_token_requirements(&mut raw, field, context, claim_table, &mut route)?;
     route.bindings = compile_rule_bindings(&mut raw, field, &path, &route, context, claim_table)?;
+    route.introspect_within = introspect::compile_rule_introspect(
+        raw.introspect.take(),
+        field,
+        &route,
+        context.providers,
+        context.endpoints,
+    )?;
     Ok(Rule::authenticated(path, methods, route))
 }
 
@@ -1431,8 +1445,13 @@ fn compile_forward(
             .claims
             .into_iter()
             .map(|(claim, header)| {
-                let name = header_name(&header, &format!("forward.claims.{claim}"))?;
-                Ok((claim, name))
+                let field = format!("forward.claims.{claim}");
+                let members = claims::claim_path(&claim, &field)?.members().to_vec();
+                Ok(ForwardedClaim {
+                    header: header_name(&header, &field)?,
+                    path: claim,
+                    members,
+                })
             })
             .collect::<Result<Vec<_>, ConfigError>>()?,
     };
@@ -1794,6 +1813,18 @@ mod tests {
         let mut config = valid();
         config["forward"] = json!({"claims": {"email": "bad header"}});
         assert_eq!(error_of(config).field(), "forward.claims.email");
+        for (path, problem) in [
+            ("realm_access..roles", "has an empty segment"),
+            (".roles", "has an empty segment"),
+            ("a~2b", "has a \"~\" not followed by 0 or 1"),
+            ("a\u{7}b", "must not contain control characters"),
+        ] {
+            let mut config = valid();
+            config["forward"] = json!({"claims": {path: "x-roles"}});
+            let err = error_of(config);
+            assert_eq!(err.field(), format!("forward.claims.{path}"));
+            assert!(err.problem().starts_with(problem), "{path}: {err}");
+        }
         let mut config = valid();
         config["forward"] = json!({"subject_header": "authorization"});
         assert!(error_of(config).problem().contains("also a credential"));

@@ -17,6 +17,7 @@ use super::metrics::Metrics;
 use super::nonce_key::nonce_key;
 use super::replay_store::{first_use, NotRecorded};
 use super::{Flow, Host};
+use crate::issuer::introspection::Expected;
 use crate::issuer::remote_keys::Slot;
 use crate::issuer::revocation::RevocationSlot;
 use crate::issuer::WorkerKeys;
@@ -64,8 +65,13 @@ pub(crate) enum Applied {
         unknown_kid: bool,
         now_ms: u64,
     },
-    /// Ask `provider`'s introspection endpoint about `token`.
-    Introspect { provider: usize, token: String },
+    /// Ask `provider`'s introspection endpoint about `token` (to confirm a verified JWT: what
+    /// it says).
+    Introspect {
+        provider: usize,
+        token: String,
+        confirm: Option<Expected>,
+    },
     /// Ask the fleet's rate limit service ([`super::fleet_calls`]).
     Fleet(FleetCheck),
 }
@@ -124,7 +130,15 @@ pub(crate) fn decide(host: &dyn Host, shared: &Shared, settled: &Settled) -> App
             unknown_kid,
             now_ms: now,
         },
-        Decision::Introspect { provider, token } => Applied::Introspect { provider, token },
+        Decision::Introspect {
+            provider,
+            token,
+            confirm,
+        } => Applied::Introspect {
+            provider,
+            token,
+            confirm,
+        },
     }
 }
 
@@ -352,9 +366,19 @@ fn refuse_proof(
     send_deny(host, &response)
 }
 
-/// Publishes a decided request's outcome: metrics, and the access-log fields.
+/// Publishes a decided request's outcome: metrics (counted in the worker, added at the tick),
+/// and the access-log fields.
 fn report(host: &dyn Host, shared: &Shared, outcome: &Outcome) {
     shared.metrics.count(host, outcome);
+    if shared.metrics.is_closed() {
+        // The plugin is done and no tick comes any more: this request's counts go out now.
+        let stats = shared
+            .cache
+            .try_borrow_mut()
+            .map(|mut cache| cache.take_stats())
+            .unwrap_or_default();
+        shared.metrics.flush(host, stats);
+    }
     if shared.policy.access_log_fields {
         access_log::publish(host, outcome);
     }

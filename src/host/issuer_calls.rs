@@ -23,7 +23,7 @@ use super::metrics::IntrospectionResult;
 use super::woken::decide_now;
 use super::{Flow, Host, HostError};
 use crate::issuer::discovery;
-use crate::issuer::introspection::{self, Outcome};
+use crate::issuer::introspection::{self, Confirmation, Expected, Inactive, Outcome};
 use crate::issuer::remote_keys::{
     response_body, Generation, KeyRecord, Lease, Locator, RemoteKeys, Slot, Stage, Sync, Waiter,
 };
@@ -46,13 +46,6 @@ impl KeyFetcher {
     pub(crate) fn on_tick(&self, host: &dyn Host, shared: &Shared) {
         let now = host.now_ms();
         let policy = &shared.policy;
-        let stats = match shared.cache.try_borrow_mut() {
-            Ok(mut cache) => cache.take_stats(),
-            Err(_) => Default::default(), // counted on the next tick
-        };
-        if !stats.is_empty() {
-            shared.metrics.add_cache(host, stats);
-        }
         for (index, (provider, endpoints)) in
             policy.providers.iter().zip(&policy.endpoints).enumerate()
         {
@@ -424,11 +417,23 @@ pub(crate) fn read_lease_at(host: &dyn Host, key: &str) -> (Lease, Option<u32>) 
     }
 }
 
-/// An introspection call: its token, the provider asked and the bearer token asked about.
+/// An introspection call: its token, the provider asked, the bearer token asked about, and
+/// (confirming a verified JWT on a rule with `introspect`) what that token says.
 pub(crate) struct Pending {
     pub(crate) call: u32,
     pub(crate) provider: usize,
     pub(crate) token: String,
+    pub(crate) confirm: Option<Expected>,
+}
+
+/// What an introspection answer settles, before metrics and the request see it.
+enum Answer {
+    /// Good: decide the request with this.
+    Good(Settled),
+    /// The token is refused for this reason (remembered as inactive).
+    Inactive(Inactive),
+    /// No usable answer (the cause is for the log).
+    Unavailable(String),
 }
 
 /// Handles the introspection answer for the effective HTTP context's request: caches it and
@@ -442,54 +447,45 @@ pub(crate) fn introspection_answered(
     num_headers: usize,
     body_size: usize,
 ) {
-    let misconfigured = || Denial::Unavailable("edge-auth is misconfigured".into());
-    let Some(provider) = shared.policy.providers.get(pending.provider) else {
-        resume(host, internal_failure(host, shared, &misconfigured()));
-        return;
-    };
-    let Some(introspection) = shared
-        .policy
-        .endpoints
-        .get(pending.provider)
-        .and_then(|e| e.introspection.as_ref())
-    else {
-        resume(host, internal_failure(host, shared, &misconfigured()));
-        return;
-    };
-    let (status, body) = host.call_response(num_headers, body_size);
-    let now = host.now_ms() / 1000;
-    let outcome = introspection::interpret(
-        status,
-        body,
-        pending.provider,
-        provider,
-        introspection,
-        &shared.policy.forward,
-        now,
+    let endpoint = shared.policy.providers.get(pending.provider).zip(
+        shared
+            .policy
+            .endpoints
+            .get(pending.provider)
+            .and_then(|e| e.introspection.as_ref()),
     );
-    let settled = match outcome {
-        Outcome::Active {
-            identity,
-            valid_until,
-        } => {
-            shared
-                .metrics
-                .introspection(host, pending.provider, IntrospectionResult::Active);
-            let identity: Rc<_> = Rc::from(identity);
-            let version = with_slot(shared, pending.provider, |slot| slot.version).unwrap_or(0);
-            if let Ok(mut cache) = shared.cache.try_borrow_mut() {
-                cache.insert(
-                    &pending.token,
-                    Rc::clone(&identity),
-                    valid_until,
-                    now,
-                    version,
-                );
+    let Some((provider, introspection)) = endpoint else {
+        let misconfigured = Denial::Unavailable("edge-auth is misconfigured".into());
+        resume(host, internal_failure(host, shared, &misconfigured));
+        return;
+    };
+    let response = host.call_response(num_headers, body_size);
+    let now = host.now_ms() / 1000;
+    let answer = match &pending.confirm {
+        None => identity_answer(shared, pending, (provider, introspection), response, now),
+        Some(expected) => {
+            match introspection::confirm(
+                response.0,
+                response.1,
+                provider,
+                introspection,
+                expected,
+                now,
+            ) {
+                Confirmation::Confirmed { until } => {
+                    if let Ok(mut cache) = shared.cache.try_borrow_mut() {
+                        cache.confirm(&pending.token, now, until);
+                    }
+                    Answer::Good(Settled::Confirmed)
+                }
+                Confirmation::Inactive(why) => Answer::Inactive(why),
+                Confirmation::Unavailable(cause) => Answer::Unavailable(cause),
             }
-            // Decided with the answer in hand (route scopes, headers), cached or not.
-            Settled::Active(identity)
         }
-        Outcome::Inactive(why) => {
+    };
+    let (metric, settled) = match answer {
+        Answer::Good(settled) => (IntrospectionResult::Active, settled),
+        Answer::Inactive(why) => {
             shared
                 .metrics
                 .introspection(host, pending.provider, IntrospectionResult::Inactive);
@@ -510,22 +506,67 @@ pub(crate) fn introspection_answered(
             resume(host, flow);
             return;
         }
-        Outcome::Unavailable(cause) => {
-            shared
-                .metrics
-                .introspection(host, pending.provider, IntrospectionResult::Unavailable);
+        Answer::Unavailable(cause) => {
             log::warn!(
                 "provider {}: introspection via cluster {} failed: {cause}",
                 provider.name,
                 introspection.cluster
             );
-            Settled::Refused(
-                Denial::Unavailable("the token introspection endpoint is unavailable".into()),
-                Reason::IntrospectionUnavailable,
+            (
+                IntrospectionResult::Unavailable,
+                Settled::Refused(
+                    Denial::Unavailable("the token introspection endpoint is unavailable".into()),
+                    Reason::IntrospectionUnavailable,
+                ),
             )
         }
     };
+    shared.metrics.introspection(host, pending.provider, metric);
     resume(host, decide_now(host, shared, &settled, context_id));
+}
+
+/// An answer about an opaque token (or any token of a provider introspecting all): the
+/// token's identity, cached, and counted as a confirmation from now for rules with
+/// `introspect`.
+fn identity_answer(
+    shared: &Shared,
+    pending: &Pending,
+    (provider, introspection): (&Provider, &introspection::Introspection),
+    (status, body): (Option<u32>, Option<Vec<u8>>),
+    now: u64,
+) -> Answer {
+    let outcome = introspection::interpret(
+        status,
+        body,
+        pending.provider,
+        provider,
+        introspection,
+        &shared.policy.forward,
+        now,
+    );
+    match outcome {
+        Outcome::Active {
+            identity,
+            valid_until,
+        } => {
+            let identity: Rc<_> = Rc::from(identity);
+            let version = with_slot(shared, pending.provider, |slot| slot.version).unwrap_or(0);
+            if let Ok(mut cache) = shared.cache.try_borrow_mut() {
+                cache.insert(
+                    &pending.token,
+                    Rc::clone(&identity),
+                    valid_until,
+                    now,
+                    version,
+                );
+                cache.confirm(&pending.token, now, valid_until);
+            }
+            // Decided with the answer in hand (route scopes, headers), cached or not.
+            Answer::Good(Settled::Active(identity))
+        }
+        Outcome::Inactive(why) => Answer::Inactive(why),
+        Outcome::Unavailable(cause) => Answer::Unavailable(cause),
+    }
 }
 
 /// Resumes the effective HTTP context's paused request if it was allowed (a refusal has sent

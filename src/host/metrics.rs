@@ -7,10 +7,15 @@
 //! `edge_auth_denied_total.reason.expired.credential.jwt.provider.main-realm`, which the
 //! `stats_tags` regexes turn into `edge_auth_denied_total{reason="expired",...}`.
 //!
-//! Cost on the request path: one `increment_metric` per decided request (ids are defined once
-//! and cached per worker); a refusal adds one for its reason. Token-cache counts are kept by
-//! the core and added here in batches (on the tick and on the slow paths), never one host call
-//! per cache hit. docs/operations.md is the reference for every name.
+//! Cost on the request path: no host call. A decided request (and a refusal's reason) is
+//! counted in the worker, and [`Metrics::flush`] adds the counts to Envoy's counters on the
+//! root context's tick (at most a second later), defining a series the first time it has a
+//! count; token-cache counts are kept by the core and added at the same flush. When the
+//! plugin is done (its configuration replaced or removed, the VM stopping),
+//! [`Metrics::close`] adds what is pending and counts every later request at once, so no
+//! count is lost while the host still takes metric calls. Calls to issuers and to the fleet
+//! are counted at once: each is a host call already. docs/operations.md is the reference for
+//! every name.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -48,14 +53,23 @@ pub(crate) enum FleetResult {
     Unavailable,
 }
 
-/// One worker's metric ids.
+/// A refusal series: report mode, reason, credential slot, provider slot.
+type RefusalKey = (bool, Reason, usize, usize);
+
+/// One worker's metric ids, and the request counts not yet added to them.
 pub(crate) struct Metrics {
     /// Provider names as label values, same index as the policy's providers.
     providers: Vec<String>,
     /// `edge_auth_requests_total` per (verdict, credential, provider), defined on first use.
     requests: Vec<Cell<Option<u32>>>,
+    /// Requests counted since the last flush, same slots as `requests`.
+    pending_requests: Vec<Cell<u64>>,
     /// `edge_auth_denied_total` / `edge_auth_would_deny_total`, defined on first use.
-    refusals: RefCell<HashMap<(bool, Reason, usize, usize), u32>>,
+    refusals: RefCell<HashMap<RefusalKey, u32>>,
+    /// Refusals counted since the last flush.
+    pending_refusals: RefCell<HashMap<RefusalKey, u64>>,
+    /// Set once the plugin is done: nothing flushes any more, so counts go out at once.
+    closed: Cell<bool>,
     cache: [Option<u32>; 3],
     /// Per provider: fetch successes and failures, key age (providers with fetched keys).
     keys: Vec<Option<[u32; 3]>>,
@@ -139,7 +153,10 @@ impl Metrics {
         Metrics {
             providers,
             requests: (0..slots).map(|_| Cell::new(None)).collect(),
+            pending_requests: (0..slots).map(|_| Cell::new(0)).collect(),
             refusals: RefCell::new(HashMap::new()),
+            pending_refusals: RefCell::new(HashMap::new()),
+            closed: Cell::new(false),
             cache,
             keys,
             introspection,
@@ -175,7 +192,8 @@ impl Metrics {
         }
     }
 
-    /// Counts one decided request: one increment, plus one for the reason of a refusal.
+    /// Counts one decided request, and the reason of a refusal: in the worker, added to the
+    /// metrics by the next [`Metrics::flush`].
     pub(crate) fn count(&self, host: &dyn Host, outcome: &Outcome) {
         let Some(verdict) = outcome.verdict else {
             return;
@@ -195,61 +213,116 @@ impl Metrics {
         let slot = (verdict_at * (CredentialKind::ALL.len() + 1) + kind)
             * (self.providers.len() + 1)
             + provider;
-        if let Some(cell) = self.requests.get(slot) {
-            let id = match cell.get() {
-                Some(id) => Some(id),
-                None => {
-                    let id = define(
-                        host,
-                        MetricKind::Counter,
-                        &format!(
-                            "edge_auth_requests_total.decision.{}.credential.{}.provider.{}",
-                            verdict.code(),
-                            self.kind_label(kind),
-                            self.provider_label(provider)
-                        ),
-                    );
-                    cell.set(id);
-                    id
-                }
-            };
-            increment(host, id, 1);
+        if let Some(pending) = self.pending_requests.get(slot) {
+            pending.set(pending.get().saturating_add(1));
         }
         if let (Some(reason), true) = (
             outcome.reason,
             matches!(verdict, Verdict::Denied | Verdict::WouldDeny),
         ) {
-            let report = verdict == Verdict::WouldDeny;
-            let key = (report, reason, kind, provider);
-            let known = self
-                .refusals
-                .try_borrow()
-                .ok()
-                .and_then(|refusals| refusals.get(&key).copied());
-            let id = known.or_else(|| {
-                let name = format!(
-                    "{}.reason.{}.credential.{}.provider.{}",
-                    if report {
-                        "edge_auth_would_deny_total"
-                    } else {
-                        "edge_auth_denied_total"
-                    },
-                    reason.code(),
-                    self.kind_label(kind),
-                    self.provider_label(provider)
-                );
-                let id = define(host, MetricKind::Counter, &name)?;
-                if let Ok(mut refusals) = self.refusals.try_borrow_mut() {
-                    refusals.insert(key, id);
+            let key = (verdict == Verdict::WouldDeny, reason, kind, provider);
+            match self.pending_refusals.try_borrow_mut() {
+                Ok(mut pending) => {
+                    let count = pending.entry(key).or_default();
+                    *count = count.saturating_add(1);
                 }
-                Some(id)
-            });
-            increment(host, id, 1);
+                // Not reached (no borrow outlives a call here); counted at once regardless.
+                Err(_) => self.add_refusal(host, key, 1),
+            }
         }
     }
 
+    /// Whether the plugin is done: then nothing flushes any more, and whoever counts flushes.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// Adds the counts kept since the last flush: the requests and refusals, and the token
+    /// cache's `stats`. The root context calls it on every tick.
+    pub(crate) fn flush(&self, host: &dyn Host, stats: CacheStats) {
+        self.flush_requests(host);
+        self.add_cache(host, stats);
+    }
+
+    /// The plugin is done: adds what is pending, and from now on every count at once.
+    pub(crate) fn close(&self, host: &dyn Host, stats: CacheStats) {
+        self.closed.set(true);
+        self.flush(host, stats);
+    }
+
+    /// Adds the pending request and refusal counts, defining each series on its first count.
+    fn flush_requests(&self, host: &dyn Host) {
+        for (slot, pending) in self.pending_requests.iter().enumerate() {
+            let count = pending.replace(0);
+            if count > 0 {
+                let id = self.request_series(host, slot);
+                increment(host, id, i64::try_from(count).unwrap_or(i64::MAX));
+            }
+        }
+        let refusals: Vec<(RefusalKey, u64)> = match self.pending_refusals.try_borrow_mut() {
+            Ok(mut pending) => pending.drain().collect(),
+            Err(_) => Vec::new(), // not reached; added by the next flush
+        };
+        for (key, count) in refusals {
+            self.add_refusal(host, key, count);
+        }
+    }
+
+    /// The id of request series `slot`, defined on first use.
+    fn request_series(&self, host: &dyn Host, slot: usize) -> Option<u32> {
+        let cell = self.requests.get(slot)?;
+        if let Some(id) = cell.get() {
+            return Some(id);
+        }
+        let per_verdict = (CredentialKind::ALL.len() + 1) * (self.providers.len() + 1);
+        let verdict = Verdict::ALL.get(slot / per_verdict)?;
+        let kind = slot % per_verdict / (self.providers.len() + 1);
+        let provider = slot % (self.providers.len() + 1);
+        let id = define(
+            host,
+            MetricKind::Counter,
+            &format!(
+                "edge_auth_requests_total.decision.{}.credential.{}.provider.{}",
+                verdict.code(),
+                self.kind_label(kind),
+                self.provider_label(provider)
+            ),
+        );
+        cell.set(id);
+        id
+    }
+
+    /// Adds `count` refusals to series `key`, defined on first use.
+    fn add_refusal(&self, host: &dyn Host, key: RefusalKey, count: u64) {
+        let (report, reason, kind, provider) = key;
+        let known = self
+            .refusals
+            .try_borrow()
+            .ok()
+            .and_then(|refusals| refusals.get(&key).copied());
+        let id = known.or_else(|| {
+            let name = format!(
+                "{}.reason.{}.credential.{}.provider.{}",
+                if report {
+                    "edge_auth_would_deny_total"
+                } else {
+                    "edge_auth_denied_total"
+                },
+                reason.code(),
+                self.kind_label(kind),
+                self.provider_label(provider)
+            );
+            let id = define(host, MetricKind::Counter, &name)?;
+            if let Ok(mut refusals) = self.refusals.try_borrow_mut() {
+                refusals.insert(key, id);
+            }
+            Some(id)
+        });
+        increment(host, id, i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
     /// Adds the token cache's counts since the last call.
-    pub(crate) fn add_cache(&self, host: &dyn Host, stats: CacheStats) {
+    fn add_cache(&self, host: &dyn Host, stats: CacheStats) {
         let [hits, misses, evictions] = self.cache;
         for (id, count) in [
             (hits, stats.hits),

@@ -76,26 +76,27 @@ impl RequestFlow {
             Applied::Fleet(check) => start(host, shared, self.context_id, check),
             // Not reached (the loop returns for every wait for keys); fail closed regardless.
             Applied::AwaitKeys { .. } => decide_now(host, shared, &Settled::Final, self.context_id),
-            Applied::Introspect { provider, token } => {
-                match introspect(host, shared, provider, &token) {
-                    Some(call) => {
-                        self.introspecting = Some(Pending {
-                            call,
-                            provider,
-                            token,
-                        });
-                        Flow::Pause
-                    }
-                    None => {
-                        shared.metrics.introspection(
-                            host,
-                            provider,
-                            IntrospectionResult::Unavailable,
-                        );
-                        decide_now(host, shared, &Settled::Final, self.context_id)
-                    }
+            Applied::Introspect {
+                provider,
+                token,
+                confirm,
+            } => match introspect(host, shared, provider, &token) {
+                Some(call) => {
+                    self.introspecting = Some(Pending {
+                        call,
+                        provider,
+                        token,
+                        confirm,
+                    });
+                    Flow::Pause
                 }
-            }
+                None => {
+                    shared
+                        .metrics
+                        .introspection(host, provider, IntrospectionResult::Unavailable);
+                    decide_now(host, shared, &Settled::Final, self.context_id)
+                }
+            },
         }
     }
 

@@ -197,6 +197,15 @@ impl Context for EdgeAuthRoot {
             worker.on_grpc_call_response(&ProxyWasm, token_id, status_code, response_size);
         }
     }
+
+    // Envoy calls it when the plugin is removed or its configuration replaced (once the
+    // requests that use it are gone) and when the VM shuts down.
+    fn on_done(&mut self) -> bool {
+        if let Some(worker) = &self.worker {
+            worker.on_done(&ProxyWasm);
+        }
+        true
+    }
 }
 
 impl RootContext for EdgeAuthRoot {

@@ -1,7 +1,8 @@
 //! One worker VM's state and the root context's callbacks: compiling the plugin configuration
 //! once (refusing a bad one, so Envoy rejects the plugin), creating the shared-data keys the
-//! workers use, the tick (key fetches, waiting requests, batched metrics) and the answers to the
-//! root's key fetches. Each request gets a [`RequestFlow`] sharing the worker's [`Shared`] state.
+//! workers use, the tick (key fetches, waiting requests, batched metrics), the answers to the
+//! root's key fetches, and the end of the plugin (the last metrics). Each request gets a
+//! [`RequestFlow`] sharing the worker's [`Shared`] state.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -18,12 +19,13 @@ use super::shared_records::create_buckets;
 use super::{Host, RequestFlow};
 use crate::issuer::remote_keys::Slot;
 use crate::issuer::revocation::RevocationSlot;
-use crate::policy::cache::TokenCache;
+use crate::policy::cache::{CacheStats, TokenCache};
 use crate::policy::Policy;
 
 /// How often the root context looks at shared keys, leases and waiting requests.
 const TICK: Duration = Duration::from_millis(100);
-/// How often the root context adds batched counts to the metrics when it fetches no keys.
+/// How often the root context adds the counts kept in the worker (requests, refusals, token
+/// cache) to the metrics when it fetches no keys.
 const METRICS_TICK: Duration = Duration::from_secs(1);
 
 /// A configured worker: what its contexts share, and the key fetches of its root context.
@@ -122,11 +124,28 @@ impl Worker {
     }
 
     /// The root context's tick: shared keys and revocation lists, leases, fetches, waiting
-    /// requests, metrics.
+    /// requests, then the counts kept since the last tick added to the metrics.
     pub fn on_tick(&self, host: &dyn Host) {
         self.fetcher.on_tick(host, &self.shared);
         self.revocation.on_tick(host, &self.shared);
         forget_stale(&self.shared, host.now_ms());
+        self.shared.metrics.flush(host, self.cache_stats());
+    }
+
+    /// The plugin is done (its configuration replaced or removed, or the VM stopping): the
+    /// counts kept since the last tick are added to the metrics, and any request decided after
+    /// this is counted at once.
+    pub fn on_done(&self, host: &dyn Host) {
+        self.shared.metrics.close(host, self.cache_stats());
+    }
+
+    /// The token cache's counts since the last call (none if the cache is busy, which no
+    /// callback order makes it: they are taken by the next call then).
+    fn cache_stats(&self) -> CacheStats {
+        match self.shared.cache.try_borrow_mut() {
+            Ok(mut cache) => cache.take_stats(),
+            Err(_) => CacheStats::default(),
+        }
     }
 
     /// The answer to a gRPC call (to the fleet's rate limit service) made while the root

@@ -1,5 +1,6 @@
-//! Token introspection (RFC 7662) for opaque tokens: the `introspection` configuration, the
-//! request edge-auth POSTs to the issuer, and what its answer means.
+//! Token introspection (RFC 7662) for opaque tokens, and for JWTs on the rules that ask for it:
+//! the `introspection` configuration, the request edge-auth POSTs to the issuer, and what its
+//! answer means.
 //!
 //! The answer's `active`, `iss`, `exp`, `aud`, `scope`, `sub` and `client_id` drive the same
 //! decision as a JWT's claims: an inactive token, one of another issuer, an expired one or one for
@@ -7,6 +8,11 @@
 //! vouch for the token now (503, never a pass). Positive answers are remembered until the
 //! smaller of the token's `exp` (plus the provider's clock skew, as for a JWT) and
 //! `cache_seconds`, negative ones for `negative_cache_seconds`.
+//!
+//! A JWT that passed every local check is *confirmed* on a rule with `introspect`
+//! ([`confirm`]): the identity stays the one the verified token gives, and the answer only has
+//! to be active and not contradict the token (its `iss`, `sub`, `client_id` and `exp`, where it
+//! names them, are the token's).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -266,6 +272,9 @@ pub enum Inactive {
     WrongAudience,
     /// The provider's network claim is not a list of CIDRs.
     BadNetworkClaim,
+    /// An active answer about a verified JWT names another `sub`, `client_id` or `exp` than
+    /// the token: it is not about this token.
+    Contradicts,
 }
 
 impl std::fmt::Display for Inactive {
@@ -277,6 +286,7 @@ impl std::fmt::Display for Inactive {
             Inactive::Expired => "token has expired",
             Inactive::WrongAudience => "token audience is not accepted",
             Inactive::BadNetworkClaim => "token has an invalid network claim",
+            Inactive::Contradicts => "the issuer's introspection answer does not match the token",
         })
     }
 }
@@ -362,4 +372,96 @@ pub fn interpret(
         identity: Box::new(identity),
         valid_until,
     }
+}
+
+/// What a verified JWT says that its introspection answer must not contradict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    /// The token's `sub`.
+    pub subject: Option<String>,
+    /// The token's `client_id` (or `azp`).
+    pub client_id: Option<String>,
+    /// The token's `exp` (Unix seconds).
+    pub expires_at: u64,
+}
+
+impl Expected {
+    /// What `identity` (a verified token's) says.
+    pub fn of(identity: &Identity) -> Expected {
+        Expected {
+            subject: identity.subject.clone(),
+            client_id: identity.client_id.clone(),
+            expires_at: identity.expires_at,
+        }
+    }
+}
+
+/// What an introspection answer about a verified JWT means.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Active and consistent with the token: the confirmation holds until `until` (Unix
+    /// seconds, inclusive: the token's `exp` plus clock skew, and `cache_seconds` from now).
+    Confirmed {
+        /// Last second the answer may be reused.
+        until: u64,
+    },
+    /// The token must be refused, for this reason.
+    Inactive(Inactive),
+    /// No usable answer (the cause is for the log).
+    Unavailable(String),
+}
+
+/// Interprets the introspection answer about a JWT that passed every local check (`expected`
+/// is what it says), for `provider`, at `now`. The answer's own claims never replace the
+/// token's: scopes, claims and sender binding are the token's, checked on every request.
+pub fn confirm(
+    status: Option<u32>,
+    body: Option<Vec<u8>>,
+    provider: &Provider,
+    introspection: &Introspection,
+    expected: &Expected,
+    now: u64,
+) -> Confirmation {
+    let body = match response_body(status, body) {
+        Ok(body) => body,
+        Err(why) => return Confirmation::Unavailable(format!("introspection: {why}")),
+    };
+    let claims: Map<String, Value> = match serde_json::from_slice(&body) {
+        Ok(claims) => claims,
+        Err(err) => {
+            return Confirmation::Unavailable(format!(
+                "introspection answer is not a JSON object: {err}"
+            ))
+        }
+    };
+    if claims.get("active") != Some(&Value::Bool(true)) {
+        return Confirmation::Inactive(Inactive::NotActive);
+    }
+    if let Some(iss) = claims.get("iss") {
+        if iss.as_str() != Some(provider.issuer.as_str()) {
+            return Confirmation::Inactive(Inactive::UntrustedIssuer);
+        }
+    }
+    // A name the answer gives must be the token's: an answer about another token (or a
+    // token the issuer reissued to someone else) confirms nothing.
+    let agrees = |name: &str, token_says: &Option<String>| match claims.get(name) {
+        None => true,
+        Some(value) => value.as_str().is_some() && value.as_str() == token_says.as_deref(),
+    };
+    if !agrees("sub", &expected.subject) || !agrees("client_id", &expected.client_id) {
+        return Confirmation::Inactive(Inactive::Contradicts);
+    }
+    match claims.get("exp") {
+        None => {}
+        Some(value) => match numeric_date(value, Rounding::Down) {
+            Some(exp) if exp == expected.expires_at => {}
+            Some(_) => return Confirmation::Inactive(Inactive::Contradicts),
+            None => return Confirmation::Inactive(Inactive::BadTimeClaim),
+        },
+    }
+    let until = expected
+        .expires_at
+        .saturating_add(provider.clock_skew_seconds)
+        .min(now.saturating_add(introspection.cache_seconds));
+    Confirmation::Confirmed { until }
 }

@@ -20,6 +20,8 @@ use std::fmt;
 
 use serde_json::{Map, Number, Value};
 
+use crate::identity::member_at;
+
 /// A claim's place in the token's claims: object members, outermost first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimPath {
@@ -85,14 +87,14 @@ impl ClaimPath {
         &self.text
     }
 
+    /// The object members on the way, outermost first (escapes resolved).
+    pub fn members(&self) -> &[String] {
+        &self.segments
+    }
+
     /// The value at this path, if every member on the way exists.
     pub fn find<'v>(&self, claims: &'v Map<String, Value>) -> Option<&'v Value> {
-        let (first, rest) = self.segments.split_first()?;
-        let mut value = claims.get(first)?;
-        for segment in rest {
-            value = value.as_object()?.get(segment)?;
-        }
-        Some(value)
+        member_at(claims, &self.segments)
     }
 
     /// The value an identity keeps for this path: `None` for absent or `null`; an object as an

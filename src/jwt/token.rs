@@ -12,7 +12,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::identity::{claim_text, Forward, Identity};
+use crate::identity::{claim_text, member_at, Forward, Identity};
 use crate::jwt::algorithm::Algorithm;
 use crate::jwt::confirmation::read_confirmation;
 use crate::jwt::jwks::{KeySet, VerificationKey};
@@ -443,9 +443,8 @@ pub fn identity_from_claims(
             .claims
             .iter()
             .enumerate()
-            .filter_map(|(index, (claim, _))| {
-                claims
-                    .get(claim)
+            .filter_map(|(index, claim)| {
+                member_at(claims, &claim.members)
                     .and_then(claim_text)
                     .map(|value| (index, value))
             })

@@ -5,6 +5,7 @@
 use std::rc::Rc;
 
 use crate::identity::Identity;
+use crate::issuer::introspection::Expected;
 use crate::policy::deny::{Challenge, Denial};
 use crate::policy::outcome::{Outcome, Reason};
 use crate::policy::sender::replay::ReplayEntry;
@@ -40,6 +41,10 @@ pub enum Decision<'a> {
         provider: usize,
         /// The bearer token to ask about.
         token: String,
+        /// `None`: the answer is the token's identity (an opaque token). `Some`: the token is a
+        /// JWT that passed every local check on a rule with `introspect`, and the answer only
+        /// confirms it: active, and saying nothing against what the token says.
+        confirm: Option<Expected>,
     },
 }
 
@@ -80,6 +85,9 @@ pub enum Settled {
     /// The introspection endpoint vouched for the token just now: it is decided with this
     /// identity in hand, whether or not the token cache kept the answer.
     Active(Rc<Identity>),
+    /// The introspection endpoint confirmed the request's JWT just now (a rule's
+    /// `introspect`), whether or not the token cache kept the confirmation.
+    Confirmed,
 }
 
 /// Why the stages stopped before forwarding an allowed request.

@@ -198,12 +198,14 @@ fn introspect<'a, T: Tracer>(
             return Stop::Decided(Decision::Introspect {
                 provider: index,
                 token: token.to_string(),
+                confirm: None,
             });
         }
         Settled::Final => unavailable(),
         Settled::Refused(denial, reason) => (denial.clone(), *reason),
-        // An answer for another provider's token (never asked): not this one's.
-        Settled::Active(_) => unavailable(),
+        // An answer for another provider's token (never asked), or a confirmation of a JWT
+        // (never this opaque token's): not this one's.
+        Settled::Active(_) | Settled::Confirmed => unavailable(),
     };
     trace.fail("introspection", || refusal.0.description());
     refusal.into()
@@ -295,7 +297,7 @@ fn client<'a>(
 
 /// The provider whose introspection endpoint decides `token`: the one introspecting every
 /// token, or, for a token that is not a JWT, the one introspecting opaque tokens.
-fn introspected_by(policy: &Policy, token: &str) -> Option<usize> {
+pub fn introspected_by(policy: &Policy, token: &str) -> Option<usize> {
     let (index, introspection) = policy
         .endpoints
         .iter()

@@ -13,6 +13,11 @@
 //! of inserts and otherwise drops an arbitrary entry: O(1) per insert, amortized, whatever
 //! `max_entries` is (a pass per insert cost a 100,000-entry cache 100,000 visits per new token).
 //!
+//! An entry also keeps the last introspection answer that confirmed its token (when it came,
+//! and until when it may be reused): a rule with `introspect` reads it and asks again when it
+//! is older than the rule allows. It lives and dies with the entry (same key, same bound; a
+//! new key set or an eviction drops it, which only costs a new call).
+//!
 //! The verified-token map hashes with [`TokenHasher`] rather than SipHash: hashing a 700-byte
 //! token with SipHash was a sixth of a cache hit. Hash flooding needs many entries chosen by
 //! the attacker, and only verified tokens become entries here. The map of tokens called
@@ -68,6 +73,17 @@ struct CachedIdentity {
     valid_until: u64,
     /// The version of the provider's key set it was verified with.
     key_version: u64,
+    /// When an introspection answer last confirmed the token, and until when it may be reused.
+    confirmed: Option<Confirmed>,
+}
+
+#[derive(Clone, Copy)]
+struct Confirmed {
+    /// When the answer came (Unix seconds).
+    at: u64,
+    /// Last second (inclusive) it may be reused: the token's `exp` and the provider's
+    /// `cache_seconds` bound it.
+    until: u64,
 }
 
 impl TokenCache {
@@ -143,8 +159,25 @@ impl TokenCache {
                 identity,
                 valid_until,
                 key_version,
+                confirmed: None,
             },
         );
+    }
+
+    /// Records that an introspection answer at `at` confirmed `token` (already cached), reusable
+    /// until `until` (inclusive). A token not cached (evicted, or a cache of size 0) records
+    /// nothing: its next request asks again.
+    pub fn confirm(&mut self, token: &str, at: u64, until: u64) {
+        if let Some(entry) = self.entries.get_mut(token) {
+            entry.confirmed = Some(Confirmed { at, until });
+        }
+    }
+
+    /// When the last introspection answer still reusable at `now` confirmed `token`.
+    pub fn confirmed_at(&self, token: &str, now: u64) -> Option<u64> {
+        let entry = self.entries.get(token)?;
+        let confirmed = entry.confirmed?;
+        (now <= confirmed.until && now <= entry.valid_until).then_some(confirmed.at)
     }
 
     /// Remembers that the issuer called `token` inactive, until `until` (inclusive).

@@ -342,8 +342,8 @@ pub fn add_identity_headers<'a>(
     add(&forward.credential_header, Some(caller.kind.name()));
     add(&forward.application_header, application);
     for (index, value) in caller.claims {
-        if let Some((_, header)) = forward.claims.get(*index) {
-            set.push((header.as_str(), value.clone()));
+        if let Some(claim) = forward.claims.get(*index) {
+            set.push((claim.header.as_str(), value.clone()));
         }
     }
 }

@@ -6,7 +6,8 @@
 //! verified-token cache, introspection, signature, API key clients), the route's token
 //! narrowing (providers, audiences: on the identity, so on a cache hit too), sender binding
 //! ([`sender`]), scopes, claim conditions, path bindings, then the allow-lists ([`caller`]: source network, web
-//! origin, application), then forwarding. Each stage returns what the next needs or a [`Stop`]: a
+//! origin, application), a rule's introspection of the token ([`confirm`]: last, so that only
+//! a token every local check passed costs the issuer a call), then forwarding. Each stage returns what the next needs or a [`Stop`]: a
 //! decision without refusal (public route, preflight, a wait for the issuer's keys or an
 //! introspection answer), or a refusal with its reason code. Every refusal passes one exit
 //! ([`Run::refused`]), which records its reason and verdict in the [`Outcome`] (metrics and the
@@ -24,6 +25,7 @@
 //!
 //! [`authenticate`]: crate::policy::authenticate
 //! [`caller`]: crate::policy::caller
+//! [`confirm`]: crate::policy::confirm
 
 use std::net::IpAddr;
 
@@ -38,6 +40,7 @@ use crate::policy::caller::{
     add_identity_headers, check_application, check_bindings, check_claims, check_network,
     check_origin, check_scopes, Caller, Refusal,
 };
+use crate::policy::confirm::confirmed_by_issuer;
 use crate::policy::deny::{Challenge, Denial, Scheme};
 use crate::policy::outcome::{Outcome, Reason, Verdict};
 use crate::policy::rules::{Requirement, Route};
@@ -222,10 +225,10 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
 
     /// The stages, in order. Each returns what the next needs, or stops the request.
     fn stages(&mut self, verifier: &mut Verifier<'_, '_>) -> Result<Decision<'a>, Stop<'a>> {
-        let path = self.path_sanity()?;
+        let (path, rule) = self.path_sanity()?;
         self.minimum_tls()?;
         self.cors_preflight()?;
-        let route = self.route(&path)?;
+        let route = self.route(rule)?;
         let presented = self.credential(route)?;
         let authenticated = self.authenticate(&presented, verifier)?;
         let caller = match &authenticated {
@@ -244,21 +247,24 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
             .and_then(|()| check_network(policy, request, &caller, self.trace))
             .and_then(|()| check_origin(request, &caller, self.trace))
             .and_then(|()| check_application(policy, route, request, &caller, self.trace));
+        if checked.is_ok() {
+            self.introspection(route, &presented, &authenticated, verifier)?;
+        }
         self.forward(presented, &caller, bound, checked)
     }
 
-    /// Path sanity: the canonical path rules are matched against, or 400 for a path whose
-    /// meaning depends on how the upstream decodes it.
-    fn path_sanity(&mut self) -> Result<std::borrow::Cow<'r, str>, Stop<'a>> {
+    /// Path sanity: the canonical path rules are matched against (with the rule it matches),
+    /// or 400 for a path whose meaning depends on how the upstream decodes it.
+    fn path_sanity(&mut self) -> Result<(std::borrow::Cow<'r, str>, Option<usize>), Stop<'a>> {
         let (policy, request) = (self.policy, self.request);
         match policy
             .rules
-            .canonical_path(policy.paths, &request.method, &request.path)
+            .canonical_match(policy.paths, &request.method, &request.path)
         {
-            Ok(canonical) => {
+            Ok((canonical, rule)) => {
                 self.trace
                     .pass("path", || format!("canonical: {canonical}"));
-                Ok(canonical)
+                Ok((canonical, rule))
             }
             Err(err) => {
                 self.trace.fail("path", || err.to_string());
@@ -326,10 +332,11 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
         ))))
     }
 
-    /// Route: the first rule for the path and method; a public one forwards at once.
-    fn route(&mut self, path: &str) -> Result<&'a Route, Stop<'a>> {
+    /// Route: the first rule for the path and method (`rule`, as path sanity found it); a
+    /// public one forwards at once.
+    fn route(&mut self, rule: Option<usize>) -> Result<&'a Route, Stop<'a>> {
         let policy = self.policy;
-        let (rule, requirement) = policy.rules.matching(&self.request.method, path);
+        let requirement = policy.rules.requirement_of(rule);
         let describe = || match rule.and_then(|i| Some((i, policy.rules.describe(i)?))) {
             Some((index, text)) => format!("rules[{index}]: {text}"),
             None => "no rule matches: the default (any valid credential, no scope)".to_string(),
@@ -352,8 +359,11 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
             };
             let mode = if route.report { "report" } else { "enforce" };
             let (scopes, accepted) = (route.scopes.join(" "), names.join(", "));
+            let introspect = route.introspect_within.map_or(String::new(), |within| {
+                format!("; tokens confirmed by introspection (answers reused up to {within} s)")
+            });
             format!(
-                "{}; accepts {accepted}{}; scopes [{scopes}]{}{}{app}; mode {mode}",
+                "{}; accepts {accepted}{}; scopes [{scopes}]{}{}{app}{introspect}; mode {mode}",
                 describe(),
                 token_narrowing(policy, route),
                 claim_conditions(route),
@@ -512,6 +522,23 @@ impl<'a, 'r, T: Tracer> Run<'a, 'r, T> {
                 Err(Stop::Refused(denial, reason))
             }
         }
+    }
+
+    /// Introspection of a token on a rule with `introspect` ([`confirmed_by_issuer`]): last, so
+    /// that only a token every local check passed can cost the issuer a call.
+    fn introspection(
+        &mut self,
+        route: &Route,
+        presented: &Presented<'a, 'r>,
+        authenticated: &Authenticated<'a>,
+        verifier: &mut Verifier<'_, '_>,
+    ) -> Result<(), Stop<'a>> {
+        let (Credential::Jwt(token), Authenticated::Token(identity)) =
+            (&presented.credential, authenticated)
+        else {
+            return Ok(());
+        };
+        confirmed_by_issuer(self.policy, route, token, identity, verifier, self.trace)
     }
 
     /// Forwarding: the credential's headers removed, the caller's identity added (in report

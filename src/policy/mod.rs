@@ -3,7 +3,7 @@
 //! [`decision`] runs a request through its stages in order: [`rules`] choose the route,
 //! [`authenticate`] checks the credential against the verified-token [`cache`], the issuers'
 //! keys or the API clients, [`sender`] the token's binding, [`caller`] the scopes and
-//! allow-lists; a refusal becomes the response [`deny`] builds, and every decision carries its
+//! allow-lists, [`confirm`] a rule's introspection of the token; a refusal becomes the response [`deny`] builds, and every decision carries its
 //! [`outcome`] (what [`answer`] the stages reached, traced for [`explain`] through [`trace`]).
 //! Two concerns have their own folders: [`sender`] (DPoP proofs and certificates, the replay
 //! cache, nonces, challenges, RFC 9728 metadata) and [`abuse`] (failed-secret lockout and the
@@ -15,6 +15,7 @@ pub mod answer;
 pub mod authenticate;
 pub mod cache;
 pub mod caller;
+pub mod confirm;
 pub mod decision;
 pub mod deny;
 pub mod explain;

@@ -127,13 +127,16 @@ pub enum Reason {
     IntrospectionInactive,
     /// The introspection endpoint could not be asked or gave no usable answer (503).
     IntrospectionUnavailable,
+    /// The endpoint called a verified JWT active, but named another `sub`, `client_id` or
+    /// `exp` than the token (a rule's `introspect`).
+    IntrospectionMismatch,
     /// The filter itself could not decide (not configured, busy, headers unreadable): 503.
     Internal,
 }
 
 impl Reason {
     /// Every reason, in metric order.
-    pub const ALL: [Reason; 34] = [
+    pub const ALL: [Reason; 35] = [
         Reason::MissingCredential,
         Reason::CredentialNotAccepted,
         Reason::MalformedRequest,
@@ -167,6 +170,7 @@ impl Reason {
         Reason::RevocationUnavailable,
         Reason::IntrospectionInactive,
         Reason::IntrospectionUnavailable,
+        Reason::IntrospectionMismatch,
         Reason::Internal,
     ];
 
@@ -206,6 +210,7 @@ impl Reason {
             Reason::RevocationUnavailable => "revocation_unavailable",
             Reason::IntrospectionInactive => "introspection_inactive",
             Reason::IntrospectionUnavailable => "introspection_unavailable",
+            Reason::IntrospectionMismatch => "introspection_mismatch",
             Reason::Internal => "internal",
         }
     }
@@ -273,6 +278,7 @@ impl Reason {
             Inactive::WrongAudience => Reason::WrongAudience,
             Inactive::BadTimeClaim | Inactive::BadNetworkClaim => Reason::MalformedToken,
             Inactive::NotActive => Reason::IntrospectionInactive,
+            Inactive::Contradicts => Reason::IntrospectionMismatch,
         }
     }
 }

@@ -95,6 +95,9 @@ pub struct Route {
     pub clients_skip_claim_conditions: bool,
     /// Template segments that must be granted to the caller (`bind`), checked in order.
     pub bindings: Vec<Binding>,
+    /// `introspect`: a token must also be confirmed by its provider's introspection endpoint,
+    /// by an answer at most this many seconds old (`max_cache_seconds`; 0: asked every time).
+    pub introspect_within: Option<u64>,
 }
 
 /// What the matched rule (or the default) requires of the request.
@@ -188,15 +191,20 @@ impl Rules {
 
     /// [`Rules::requirement`], with the index of the rule that matched (`None`: the default).
     pub fn matching(&self, method: &str, path: &str) -> (Option<usize>, Requirement<'_>) {
-        match self
+        let index = self
             .rules
             .iter()
-            .enumerate()
-            .find(|(_, rule)| rule.matches(method, path))
-        {
-            Some((index, rule)) if rule.public => (Some(index), Requirement::Public),
-            Some((index, rule)) => (Some(index), Requirement::Authenticated(&rule.route)),
-            None => (None, Requirement::Authenticated(&self.default)),
+            .position(|rule| rule.matches(method, path));
+        (index, self.requirement_of(index))
+    }
+
+    /// The requirement of the rule at `index` (as [`Rules::matching`] or
+    /// [`Rules::canonical_match`] found it; `None`: the default).
+    pub fn requirement_of(&self, index: Option<usize>) -> Requirement<'_> {
+        match index.and_then(|index| self.rules.get(index)) {
+            Some(rule) if rule.public => Requirement::Public,
+            Some(rule) => Requirement::Authenticated(&rule.route),
+            None => Requirement::Authenticated(&self.default),
         }
     }
 
@@ -213,6 +221,19 @@ impl Rules {
         method: &str,
         target: &'r str,
     ) -> Result<Cow<'r, str>, PathError> {
+        self.canonical_match(options, method, target)
+            .map(|(path, _)| path)
+    }
+
+    /// [`Rules::canonical_path`], with the index of the rule that path matches for `method`
+    /// ([`Rules::matching`]'s), found by the same walk over the rules that the checks make: a
+    /// request's path is compared with the templates once, not once per question.
+    pub fn canonical_match<'r>(
+        &self,
+        options: PathOptions,
+        method: &str,
+        target: &'r str,
+    ) -> Result<(Cow<'r, str>, Option<usize>), PathError> {
         let form = canonical(target, options)?;
         let fold = |path: Cow<'r, str>| match options.letter_case {
             LetterCase::Insensitive if path.bytes().any(|b| b.is_ascii_uppercase()) => {
@@ -221,22 +242,30 @@ impl Rules {
             _ => path,
         };
         let path = fold(form.path);
+        let mut matched = None;
         if form.decoded {
             let written = target.split_once('?').map_or(target, |(path, _)| path);
-            if self.matching(method, &path).0 != self.matching(method, &fold(written.into())).0 {
+            let index = self.matching(method, &path).0;
+            if index != self.matching(method, &fold(written.into())).0 {
                 return Err(PathError::AmbiguousEscape);
             }
+            matched = Some(index);
         }
         if options.letter_case == LetterCase::Reject {
             let first = self
                 .rules
                 .iter()
-                .find(|rule| rule.matches_ignoring_case(method, &path));
-            if first.is_some_and(|rule| !rule.matches(method, &path)) {
+                .position(|rule| rule.matches_ignoring_case(method, &path));
+            let rule = first.and_then(|index| self.rules.get(index));
+            if rule.is_some_and(|rule| !rule.matches(method, &path)) {
                 return Err(PathError::AmbiguousCase);
             }
+            // A rule that matches also matches without regard to case, so no rule before
+            // `first` matches: `first` is the one that does.
+            matched = Some(first);
         }
-        Ok(path)
+        let index = matched.unwrap_or_else(|| self.matching(method, &path).0);
+        Ok((path, index))
     }
 
     /// The rule at `index`, as the configuration wrote its match (`path_prefix` or

@@ -354,6 +354,88 @@ fn demo_keys_sign_tokens_the_demo_configuration_accepts() {
 }
 
 #[test]
+fn nested_claims_are_forwarded_by_path_on_a_cache_hit_too_and_client_copies_are_removed() {
+    let mut config = issuer().config();
+    config["forward"]["claims"] = json!({
+        "realm_access.roles": "x-roles",
+        "resource_access.edge-api.roles": "x-client-roles",
+        "https://example~1com/tier": "x-tier",
+        "org": "x-org"
+    });
+    let policy = policy(config);
+    let t = now();
+    let token = issuer().token(
+        Algorithm::ES256,
+        t,
+        json!({
+            "realm_access": {"roles": ["offline_access", "user", "ops"]},
+            "resource_access": {"edge-api": {"roles": ["devices:read"]}},
+            "https://example.com/tier": "gold",
+            "https": {"//example": {"com/tier": "nested, not the named claim"}},
+            "org": {"accounts": ["acme"]}
+        }),
+    );
+    let bearer = format!("Bearer {token}");
+    let spoofed = [
+        ("x-roles", "admin"),
+        ("x-client-roles", "admin"),
+        ("x-tier", "platinum"),
+    ];
+    let mut cache = TokenCache::new(8);
+    for round in ["verified", "cache hit"] {
+        let mut headers = spoofed.to_vec();
+        headers.push(("authorization", &bearer));
+        let forwarding = allowed(decide(
+            &policy,
+            &mut cache,
+            &request("GET", "/devices", &headers),
+            t,
+        ));
+        for (name, _) in spoofed {
+            assert!(
+                forwarding.remove.contains(&name),
+                "{round}: {name} removed: {forwarding:?}"
+            );
+        }
+        let set = |name: &str| {
+            let values: Vec<&str> = forwarding
+                .set
+                .iter()
+                .filter(|(header, _)| *header == name)
+                .map(|(_, value)| value.as_str())
+                .collect();
+            values
+        };
+        assert_eq!(set("x-roles"), ["offline_access,user,ops"], "{round}");
+        assert_eq!(set("x-client-roles"), ["devices:read"], "{round}");
+        assert_eq!(
+            set("x-tier"),
+            ["gold"],
+            "{round}: ~1 names the dotted claim"
+        );
+        assert_eq!(set("x-org"), [r#"{"accounts":["acme"]}"#], "{round}");
+    }
+    assert_eq!(cache.len(), 1);
+    // A token without the nested claims: no header, and the client's copies are still gone.
+    let plain = format!("Bearer {}", issuer().token(Algorithm::ES256, t, json!({})));
+    let mut headers = spoofed.to_vec();
+    headers.push(("authorization", &plain));
+    let forwarding = allowed(decide(
+        &policy,
+        &mut cache,
+        &request("GET", "/devices", &headers),
+        t,
+    ));
+    for (name, _) in spoofed {
+        assert!(forwarding.remove.contains(&name), "{name}");
+        assert!(
+            forwarding.set.iter().all(|(header, _)| *header != name),
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn array_claims_are_forwarded_as_lists_and_a_client_copy_of_a_claim_header_never_survives() {
     let mut config = issuer().config();
     config["forward"]["claims"] = json!({"email": "x-auth-email", "groups": "x-auth-groups"});

@@ -386,6 +386,7 @@ fn in_report_mode_a_failed_secret_is_counted_by_the_fleet_then_forwarded_without
     // The fleet's lock is kept here: the next request would be refused, and is forwarded.
     let (_, result) = key_pair(&host, &worker, 3, &secret(KEY_CLIENT));
     assert_eq!(result, Flow::Continue);
+    host.tick(&worker); // request counts are added to the metrics at the tick
     assert_eq!(
         metric(
             &host,

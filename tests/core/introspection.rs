@@ -41,9 +41,14 @@ fn opaque_tokens_are_introspected_and_jwts_verified_locally() {
         &request("opaque-123", "GET"),
         now(),
     ) {
-        Decision::Introspect { provider, token } => {
+        Decision::Introspect {
+            provider,
+            token,
+            confirm,
+        } => {
             assert_eq!(provider, 0);
             assert_eq!(token, "opaque-123");
+            assert_eq!(confirm, None, "the answer is the opaque token's identity");
         }
         other => panic!("{other:?}"),
     }

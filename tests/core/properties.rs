@@ -143,6 +143,20 @@ proptest! {
             let public = policy.rules.requirement("GET", &form.path) == Requirement::Public;
             prop_assert_eq!(public, entries::reference_template_match(&template, &form.path));
         }
+        // With the default paths (letters compared as written, else refused), behind a prefix
+        // rule: the rule the decision takes from the path checks is the one matching finds.
+        let config = json!({
+            "api_keys": {"clients": [{"id": "c", "secret_sha256": "0".repeat(64)}],
+                         "id_header": "clientid", "secret_header": "clientsecret"},
+            "rules": [{"path_prefix": "/a/b", "public": true},
+                      {"path_template": template, "scopes": ["s"]}]
+        });
+        let policy = Policy::from_json(config.to_string().as_bytes()).unwrap();
+        for method in ["GET", "POST"] {
+            if let Ok((path, found)) = policy.rules.canonical_match(policy.paths, method, &path) {
+                prop_assert_eq!(found, policy.rules.matching(method, &path).0, "{}", path);
+            }
+        }
     }
 
     #[test]

@@ -268,6 +268,38 @@ fn array_claims_reach_the_upstream_as_lists_and_spoofed_copies_never_do() {
 }
 
 #[test]
+fn nested_claims_reach_the_upstream_by_path_and_spoofed_copies_never_do() {
+    let mut config = issuer().config();
+    config["forward"]["claims"]["realm_access.roles"] = json!("x-roles");
+    let envoy = Envoy::start(&config.to_string());
+    let spoof = ("x-roles", "admin");
+    let token = issuer().token(
+        Algorithm::ES256,
+        now(),
+        json!({"realm_access": {"roles": ["user", "ops"]}}),
+    );
+    let token_header = bearer(&token);
+    // Verified, then a cache hit: the same header from the identity the cache keeps.
+    for _ in 0..2 {
+        let response = envoy.get("/devices", &[spoof, ("authorization", &token_header)]);
+        assert_eq!(response.status, 200, "{}", response.body);
+        let upstream = response.upstream();
+        assert_eq!(upstream.header("x-roles"), Some("user,ops"));
+        assert_eq!(upstream.header_count("x-roles"), 1);
+    }
+    let plain = bearer(&issuer().token(Algorithm::ES256, now(), json!({})));
+    let without = envoy.get("/devices", &[spoof, ("authorization", &plain)]);
+    assert_eq!(without.status, 200, "{}", without.body);
+    assert_eq!(
+        without.upstream().header_count("x-roles"),
+        0,
+        "no such claim: the spoofed copy is gone too"
+    );
+    let public = envoy.get("/public/info", &[spoof]).upstream();
+    assert_eq!(public.header_count("x-roles"), 0);
+}
+
+#[test]
 fn public_paths_need_nothing_and_cannot_be_borrowed() {
     let envoy = start();
     let response = envoy.get("/public/docs?page=2", &[]);

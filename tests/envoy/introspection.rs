@@ -116,3 +116,77 @@ fn an_unreachable_introspection_endpoint_is_503_never_a_pass() {
         "endpoint back, nothing cached"
     );
 }
+
+/// Issue 21: a rule's `introspect` has the endpoint confirm a JWT that passed every local check,
+/// with an answer reused at most `max_cache_seconds`; a withdrawn token stops within that.
+#[test]
+fn jwts_on_a_rule_with_introspect_are_confirmed_and_stop_when_withdrawn() {
+    let at = now();
+    let jwt = issuer().token(Algorithm::ES256, at, json!({"sub": "alice"}));
+    let claims = issuer().claims(at, json!({"sub": "alice"}));
+    let mut idp = FakeIssuer::start();
+    idp.set_introspection(&json!({
+        jwt.clone(): {"active": true, "iss": ISSUER, "sub": "alice", "exp": claims["exp"]}
+    }));
+    let mut config = issuer().config();
+    config["providers"][0]["introspection"] = json!({
+        "cluster": "idp", "path": "/introspect", "authority": "idp.test",
+        "client_id": "edge", "client_secret": "s3cret", "cache_seconds": 60
+    });
+    config["rules"][1]["introspect"] = json!({"max_cache_seconds": 2});
+    let envoy = Envoy::start_with(
+        &config.to_string(),
+        &Options::default().cluster("idp", idp.port()),
+    );
+
+    // Local checks first: a forged token never reaches the endpoint.
+    let (head, _) = jwt.rsplit_once('.').unwrap();
+    let other = issuer().token(Algorithm::ES256, now(), json!({"sub": "mallory"}));
+    let forged = format!("{head}.{}", other.rsplit_once('.').unwrap().1);
+    assert_eq!(get(&envoy, &forged).status, 401);
+    assert_eq!(idp.count("/introspect"), 0, "no call for a forged token");
+
+    let first = get(&envoy, &jwt);
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.upstream().header("x-auth-subject"), Some("alice"));
+    assert_eq!(
+        idp.last("/introspect")["body"],
+        format!("token={jwt}&token_type_hint=access_token")
+    );
+    assert_eq!(get(&envoy, &jwt).status, 200, "the answer is reused");
+    assert_eq!(idp.count("/introspect"), 1);
+    // A rule without `introspect` never asks.
+    let write = envoy.request(
+        "POST",
+        "/devices/1",
+        &[("authorization", &format!("Bearer {jwt}"))],
+    );
+    assert_eq!(write.status, 403, "the token lacks devices:write");
+    assert_eq!(idp.count("/introspect"), 1);
+
+    // The issuer withdraws the token: refused once the answer is older than 2 s.
+    idp.set_introspection(&json!({}));
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let refused = get(&envoy, &jwt);
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(
+        refused.body.contains("token is not active"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(idp.count("/introspect"), 2);
+    // Counted under its own reason (the refusal counter's reason label).
+    let counted = (0..50).any(|_| {
+        let text = envoy.prometheus();
+        let found = text.lines().any(|line| {
+            line.starts_with("edge_auth_denied_total")
+                && line.contains("reason=\"introspection_inactive\"")
+                && line.ends_with(" 1")
+        });
+        if !found {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        found
+    });
+    assert!(counted, "{}", envoy.prometheus());
+}

@@ -28,7 +28,7 @@ pub(crate) fn edge_auth_samples(page: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// Polls `/stats/prometheus` until `ready` holds for its samples (batched counts are added
+/// Polls `/stats/prometheus` until `ready` holds for its samples (each worker adds its counts
 /// once a second), or fails after 5 s with the page.
 pub(crate) fn samples_when(
     envoy: &Envoy,
@@ -216,11 +216,13 @@ fn a_known_mix_gives_exactly_its_counts_across_two_workers() {
             response.body
         );
     }
+    // Each worker adds its counts at its own tick: wait for both workers' requests too.
     let jwt_lookups = 6 + 5 + 1; // allowed, five refused tokens, the scope refusal
     let samples = samples_when(&envoy, |s| {
         sum_of(s, "edge_auth_token_cache_hits_total")
             + sum_of(s, "edge_auth_token_cache_misses_total")
             >= jwt_lookups
+            && sum_of(s, "edge_auth_requests_total") >= cases.len() as u64
     });
 
     let expected: BTreeMap<String, u64> = [
@@ -463,8 +465,10 @@ fn report_mode_forwards_what_enforce_mode_refuses_and_counts_it() {
     assert_eq!(response.status, 200, "{}", response.body);
     assert_eq!(response.upstream().header_count("x-auth-subject"), 0);
 
+    // Six requests: wait until all are counted (added at the tick).
     let samples = samples_when(&envoy, |s| {
         s.keys().any(|k| k.contains("issuer_keys_unavailable"))
+            && sum_of(s, "edge_auth_requests_total") >= 6
     });
     let would = |reason: &str, credential: &str, provider: &str| {
         samples

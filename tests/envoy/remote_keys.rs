@@ -2,6 +2,7 @@
 //! their revocation lists (`revocation`), inside a real Envoy, with the issuer served by the test itself (`tests/servers/fake_issuer.py`) so it
 //! can rotate keys, fail, slow down or vanish, and count what Envoy asked it.
 
+use crate::operations::samples_when;
 use crate::{fixtures, support};
 
 use std::thread::sleep;
@@ -408,6 +409,11 @@ fn a_listed_token_is_refused_within_one_refresh_even_while_cached() {
         assert_status(&get(&envoy, &cached), 200, "cached on the workers");
     }
     assert!(idp.count("/revoked.json") >= 1);
+    // Verified once per worker at most, then answered by the cache: the hits the refusal below
+    // has to get past.
+    samples_when(&envoy, |samples| {
+        samples.get("edge_auth_token_cache_hits_total{}") >= Some(&5)
+    });
 
     idp.set_revocation(&json!({"version": 1,
         "revoked_jtis": [{"jti": "t1", "exp": now() + 3600}]}));
@@ -434,6 +440,10 @@ fn a_listed_token_is_refused_within_one_refresh_even_while_cached() {
         );
         assert!(!refused.body.contains("t1"), "{}", refused.body);
     }
+    // Counted with the reason code `revoked` (metric label and access-log field).
+    let revoked =
+        "edge_auth_denied_total{reason=\"revoked\",credential=\"jwt\",provider=\"test-idp\"}";
+    samples_when(&envoy, |samples| samples.get(revoked) >= Some(&6));
     assert_status(&get(&envoy, &token(&k1, 2)), 200, "other tokens pass");
 
     // Subject not-before: alice's tokens issued earlier are refused, later ones pass.

@@ -2,10 +2,19 @@
 //!
 //! - Without configuration every request continues untouched: what crossing into V8 costs.
 //! - With the configuration `host-calls` it makes, per request, exactly the host calls an
-//!   edge-auth cache hit makes with the bench configuration, and nothing else: read the request
-//!   headers, read the clock, remove `authorization`, set `x-auth-subject` and `x-auth-scopes`,
-//!   and add one to a counter. No filter that must do those things can be cheaper, so the
-//!   difference between this row and edge-auth's cache hit is what edge-auth's own code costs.
+//!   edge-auth cache hit made with the bench configuration until issue 22, and nothing else:
+//!   read the request headers, read the clock, remove `authorization`, set `x-auth-subject` and
+//!   `x-auth-scopes`, and add one to a counter. No filter that must do those things can be
+//!   cheaper, so the difference between this row and edge-auth's cache hit is what edge-auth's
+//!   own code costs.
+//! - The `hc-*` configurations take those calls apart (issue 22), each a row of `make bench`:
+//!   `hc-read` reads the headers only; `hc-read-three` reads them and makes the three header
+//!   changes one call each; `hc-read-map` reads them and makes the same changes in one write of
+//!   the whole map (`proxy_set_header_map_pairs`); `hc-clock` reads the clock only;
+//!   `hc-counter` adds one to a counter only; `hc-floor` makes the calls of an edge-auth cache
+//!   hit since issue 22 (read the headers, read the clock, the three header changes; the
+//!   counter is added at the tick). `MODE*N` (e.g. `hc-clock*50`) makes a mode's calls N
+//!   times per request, so that one call's cost stands out of the machine's noise.
 //! - With the configuration `properties:a.b,c.d` it reads those properties (`get_property`, the
 //!   path split at the dots), in that order, once each per request, and nothing else: what one
 //!   connection fact costs (`source.address`, `connection.tls_version`, ...), and what a second
@@ -22,15 +31,42 @@ use proxy_wasm::types::{Action, ContextType, MapType, MetricType};
 
 proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root {
-        counter: None,
+        mode: None,
         properties: Rc::new(Vec::new()),
         expression: None,
     }) });
 }}
 
+/// Which host calls each request makes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Calls {
+    /// Read the headers, the clock, three header changes, the counter (`host-calls`).
+    Six,
+    /// Read the headers (`hc-read`).
+    Read,
+    /// Read the headers, three header changes (`hc-read-three`).
+    ReadThree,
+    /// Read the headers, one map write with the same changes (`hc-read-map`).
+    ReadMap,
+    /// Read the clock (`hc-clock`).
+    Clock,
+    /// Add one to the counter (`hc-counter`).
+    Counter,
+    /// Read the headers, the clock, three header changes (`hc-floor`).
+    Floor,
+}
+
+/// The mode a request runs: its calls, how many times, and the counter's id.
+#[derive(Clone, Copy)]
+struct Mode {
+    calls: Calls,
+    repeat: u32,
+    counter: u32,
+}
+
 struct Root {
-    /// Set when configured with `host-calls`: the counter each request adds one to.
-    counter: Option<Rc<u32>>,
+    /// Set when configured with a mode.
+    mode: Option<Rc<Mode>>,
     /// Set when configured with `properties:...`: the property paths each request reads.
     properties: Rc<Vec<Vec<String>>>,
     /// Set when configured with `expr:...`: the token of the compiled expression.
@@ -49,12 +85,6 @@ impl RootContext for Root {
         .ok()
         .flatten()
         .unwrap_or_default();
-        if configuration == b"host-calls" {
-            self.counter =
-                hostcalls::define_metric(MetricType::Counter, "passthrough_requests_total")
-                    .ok()
-                    .map(Rc::new);
-        }
         if let Some(list) = configuration.strip_prefix(b"properties:") {
             let list = String::from_utf8_lossy(list);
             let paths = list
@@ -63,12 +93,14 @@ impl RootContext for Root {
                 .map(|path| path.split('.').map(str::to_string).collect())
                 .collect();
             self.properties = Rc::new(paths);
+            return true;
         }
         if let Some(expression) = configuration.strip_prefix(b"expr:") {
             let created = hostcalls::call_foreign_function("expr_create", Some(expression));
-            match created {
+            return match created {
                 Ok(Some(token)) if token.len() == 4 => {
                     self.expression = Some([token[0], token[1], token[2], token[3]]);
+                    true
                 }
                 _ => {
                     proxy_wasm::hostcalls::log(
@@ -76,10 +108,32 @@ impl RootContext for Root {
                         &format!("expr_create failed: {created:?}"),
                     )
                     .ok();
-                    return false;
+                    false
                 }
-            }
+            };
         }
+        let text = String::from_utf8_lossy(&configuration);
+        let (name, repeat) = match text.split_once('*') {
+            Some((name, n)) => (name, n.parse().unwrap_or(1)),
+            None => (&*text, 1),
+        };
+        let calls = match name.as_bytes() {
+            b"host-calls" => Calls::Six,
+            b"hc-read" => Calls::Read,
+            b"hc-read-three" => Calls::ReadThree,
+            b"hc-read-map" => Calls::ReadMap,
+            b"hc-clock" => Calls::Clock,
+            b"hc-counter" => Calls::Counter,
+            b"hc-floor" => Calls::Floor,
+            _ => return true,
+        };
+        let counter = hostcalls::define_metric(MetricType::Counter, "passthrough_requests_total")
+            .unwrap_or_default();
+        self.mode = Some(Rc::new(Mode {
+            calls,
+            repeat,
+            counter,
+        }));
         true
     }
 
@@ -89,7 +143,7 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(PassThrough {
-            counter: self.counter.clone(),
+            mode: self.mode.clone(),
             properties: self.properties.clone(),
             expression: self.expression,
         }))
@@ -97,24 +151,50 @@ impl RootContext for Root {
 }
 
 struct PassThrough {
-    counter: Option<Rc<u32>>,
+    mode: Option<Rc<Mode>>,
     properties: Rc<Vec<Vec<String>>>,
     expression: Option<[u8; 4]>,
 }
 
 impl Context for PassThrough {}
 
+const MAP: MapType = MapType::HttpRequestHeaders;
+
+/// The three header changes, one host call each.
+fn three_changes() {
+    let _ = hostcalls::set_map_value(MAP, "authorization", None);
+    let _ = hostcalls::set_map_value(MAP, "x-auth-subject", Some("user-0"));
+    let _ = hostcalls::set_map_value(MAP, "x-auth-scopes", Some("devices:read"));
+}
+
+/// The same changes as one write of the whole map: every header but `authorization` and the
+/// two identity headers, then the identity headers.
+fn map_write(headers: &[(String, Vec<u8>)]) {
+    let mut map: Vec<(&str, &[u8])> = headers
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                "authorization" | "x-auth-subject" | "x-auth-scopes"
+            )
+        })
+        .map(|(name, value)| (name.as_str(), value.as_slice()))
+        .collect();
+    map.push(("x-auth-subject", b"user-0"));
+    map.push(("x-auth-scopes", b"devices:read"));
+    let _ = hostcalls::set_map_bytes(MAP, map);
+}
+
+fn read() -> Vec<(String, Vec<u8>)> {
+    hostcalls::get_map_bytes(MAP).unwrap_or_default()
+}
+
 impl HttpContext for PassThrough {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        if let Some(counter) = &self.counter {
-            let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
-            let _ = hostcalls::get_current_time();
-            let map = MapType::HttpRequestHeaders;
-            let _ = hostcalls::set_map_value(map, "authorization", None);
-            let _ = hostcalls::set_map_value(map, "x-auth-subject", Some("user-0"));
-            let _ = hostcalls::set_map_value(map, "x-auth-scopes", Some("devices:read"));
-            let _ = hostcalls::increment_metric(**counter, 1);
-            drop(headers);
+        if let Some(mode) = self.mode.as_deref() {
+            for _ in 0..mode.repeat {
+                calls(mode);
+            }
         }
         for path in self.properties.iter() {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -129,5 +209,37 @@ impl HttpContext for PassThrough {
             }
         }
         Action::Continue
+    }
+}
+
+/// One round of the mode's calls.
+fn calls(mode: &Mode) {
+    match mode.calls {
+        Calls::Six => {
+            let headers = read();
+            let _ = hostcalls::get_current_time();
+            three_changes();
+            let _ = hostcalls::increment_metric(mode.counter, 1);
+            drop(headers);
+        }
+        Calls::Read => drop(read()),
+        Calls::ReadThree => {
+            let headers = read();
+            three_changes();
+            drop(headers);
+        }
+        Calls::ReadMap => map_write(&read()),
+        Calls::Clock => {
+            let _ = hostcalls::get_current_time();
+        }
+        Calls::Counter => {
+            let _ = hostcalls::increment_metric(mode.counter, 1);
+        }
+        Calls::Floor => {
+            let headers = read();
+            let _ = hostcalls::get_current_time();
+            three_changes();
+            drop(headers);
+        }
     }
 }

@@ -1,7 +1,10 @@
 //! `profile OPERATION N`: runs OPERATION N times on the edge-auth core (native), for callgrind.
 //! Run it with N and with 0 and subtract to get instructions per operation (setup: minting,
 //! configuration, excluded). Operations: hit-ALG (cache hit), verify-ALG (first sight),
-//! forged-ALG (valid kid, wrong signature), for ALG in RS256 ES256 EdDSA HS256.
+//! forged-ALG (valid kid, wrong signature), for ALG in RS256 ES256 EdDSA HS256; and issue 21's
+//! pair, scope-ALG and claims-ALG: one cached token with Keycloak-shaped claims against a policy
+//! with a scope-only rule (`GET /devices/acme/accounts`) and a rule with claim conditions and a
+//! path segment bound to a claim (`GET /accounts/acme/devices`), as bench.py's authz rows.
 
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::policy::cache::TokenCache;
@@ -22,22 +25,41 @@ fn main() -> Result<(), String> {
     let (kind, alg_name) = op.split_once('-').ok_or("operation is KIND-ALG")?;
     let alg = Algorithm::from_name(alg_name).ok_or("unknown algorithm")?;
     let key = SigningKey::generate(alg)?.with_kid("k1");
-    let config = json!({
+    let authz = matches!(kind, "scope" | "claims");
+    let mut config = json!({
         "providers": [{"name": "idp", "issuer": "https://idp", "audiences": ["api"],
             "algorithms": [alg.name()], "jwks": {"keys": [key.public_jwk("k1")]}}],
         "rules": [{"path_prefix": "/devices", "scopes": ["devices:read"]}],
         "forward": {"subject_header": "x-auth-subject", "scopes_header": "x-auth-scopes"}
     });
+    if let (true, Some(rules)) = (authz, config["rules"].as_array_mut()) {
+        rules.push(json!({
+            "path_template": "/accounts/{account}/devices", "methods": ["GET"],
+            "scopes": ["devices:read"],
+            "claim_conditions": [{"path": "realm_access.roles", "any_of": ["admin", "ops"]},
+                                 {"path": "email_verified", "equals": true}],
+            "bind": {"account": {"claim": "org.accounts"}}}));
+    }
     let policy = Policy::from_json(config.to_string().as_bytes()).map_err(|e| e.to_string())?;
     let claims = |i: usize| {
-        json!({"iss": "https://idp", "aud": "api", "sub": format!("user-{i}"), "iat": NOW - 60,
-               "exp": NOW + 3600, "scope": "devices:read profile:read"})
-        .as_object()
-        .cloned()
-        .unwrap_or_default()
+        let mut claims = json!({"iss": "https://idp", "aud": "api", "sub": format!("user-{i}"),
+               "iat": NOW - 60, "exp": NOW + 3600, "scope": "devices:read profile:read"});
+        if authz {
+            claims["realm_access"] = json!({"roles": ["offline_access", "user", "ops"]});
+            claims["resource_access"] = json!({"edge-api": {"roles": ["devices:read"]}});
+            claims["email_verified"] = json!(true);
+            claims["org"] = json!({"accounts": ["globex", "initech", "acme"]});
+        }
+        claims.as_object().cloned().unwrap_or_default()
+    };
+    // The pair's paths have the same length and segments: only the rule differs.
+    let path = match kind {
+        "claims" => "/accounts/acme/devices",
+        "scope" => "/devices/acme/accounts",
+        _ => "/devices/7",
     };
     let tokens: Vec<String> = match kind {
-        "hit" => vec![key.sign(&claims(0))?],
+        "hit" | "scope" | "claims" => vec![key.sign(&claims(0))?],
         "verify" => (0..n.max(1))
             .map(|i| key.sign(&claims(i)))
             .collect::<Result<_, _>>()?,
@@ -52,20 +74,21 @@ fn main() -> Result<(), String> {
             }
             vec![format!("{input}.{}", chars.into_iter().collect::<String>())]
         }
-        _ => return Err("KIND is hit, verify or forged".into()),
+        _ => return Err("KIND is hit, verify, forged, scope or claims".into()),
     };
     let requests: Vec<Request> = tokens
         .iter()
         .map(|t| {
             Request::from_headers(vec![
                 (":method".into(), "GET".into()),
-                (":path".into(), "/devices/7".into()),
+                (":path".into(), path.into()),
                 ("authorization".into(), format!("Bearer {t}")),
             ])
         })
         .collect();
-    let mut cache = TokenCache::new(if kind == "hit" { 1024 } else { 0 });
-    if kind == "hit" {
+    let cached = matches!(kind, "hit" | "scope" | "claims");
+    let mut cache = TokenCache::new(if cached { 1024 } else { 0 });
+    if cached {
         if let Some(first) = requests.first() {
             authorize(&policy, &mut cache, first, NOW);
         }

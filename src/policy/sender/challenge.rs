@@ -74,10 +74,10 @@ pub fn deny_response(
 fn dpop_only(policy: &Policy, request: &Request) -> bool {
     policy
         .rules
-        .canonical_path(policy.paths, &request.method, &request.path)
-        .is_ok_and(|path| {
+        .canonical_match(policy.paths, &request.method, &request.path)
+        .is_ok_and(|(_, rule)| {
             matches!(
-                policy.rules.requirement(&request.method, &path),
+                policy.rules.requirement_of(rule),
                 Requirement::Authenticated(route)
                     if route.sender_constraint == Some(SenderConstraint::Dpop)
             )
