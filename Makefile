@@ -252,7 +252,7 @@ clean:
 # mutations of every shipped configuration (about 10 minutes), read by BASE's `edge-auth check` and this one; the
 # field path of every error must be the same. BASE's tool is built from `git archive` with the
 # target dir of its own (the first run builds the dependencies, minutes). CONFIG_DIFF_ARGS="--limit 2000".
-CONFIG_DIFF_BASE ?= bd8b4fe
+CONFIG_DIFF_BASE ?= d142900
 CONFIG_DIFF_ARGS ?=
 CONFIG_DIFF_DIR  := target/config-diff-base
 config-diff:
