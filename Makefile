@@ -38,7 +38,7 @@ BENCH_ARGS    ?=
 # Expanded by the shell when a recipe runs, after the venv exists.
 ENVOY_BIN     := $$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')
 
-.PHONY: build run test test-simd lint deny-tool advisories clean wasm-target wasm-opt envoy test-tools deploy-tools fleet-tools oidc-provider bench bench-compare bench-smoke bench-build bench-memory profile dist fuzz
+.PHONY: config-diff build run test test-simd lint deny-tool advisories clean wasm-target wasm-opt envoy test-tools deploy-tools fleet-tools oidc-provider bench bench-compare bench-smoke bench-build bench-memory profile dist fuzz
 
 # Binaryen's wasm-opt shrinks what cargo links (794 -> 700 KB); the optimised file replaces
 # cargo's at $(WASM), the one artefact every test, the bench and envoy/ load (cargo puts its own
@@ -152,6 +152,7 @@ $(DEPLOY_STAMP): $(ENVOY_STAMP)
 test: build envoy oidc-provider lint test-tools deploy-tools fleet-tools test-simd
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" \
 		EDGE_AUTH_PYTHON="$(abspath $(VENV))/bin/python" cargo test
+	$(MAKE) --no-print-directory config-diff CONFIG_DIFF_ARGS="--limit 2000"
 	$(MAKE) --no-print-directory bench-smoke
 
 # The SIMD128 code of src/jwt/rsa.rs is compiled for wasm only, so native tests never run it:
@@ -246,3 +247,22 @@ fuzz:
 clean:
 	cargo clean
 	rm -rf $(VENV) .run $(OIDC_DIR)/node_modules tests/servers/ratelimit/target
+
+# Differential check of configuration errors (tests/config_diff/config_diff.py): about 16,000
+# mutations of every shipped configuration (about 10 minutes), read by BASE's `edge-auth check` and this one; the
+# field path of every error must be the same. BASE's tool is built from `git archive` with the
+# target dir of its own (the first run builds the dependencies, minutes). CONFIG_DIFF_ARGS="--limit 2000".
+CONFIG_DIFF_BASE ?= d142900
+CONFIG_DIFF_ARGS ?=
+CONFIG_DIFF_DIR  := target/config-diff-base
+config-diff:
+	rm -rf $(CONFIG_DIFF_DIR)/src && mkdir -p $(CONFIG_DIFF_DIR)/src
+	git archive $(CONFIG_DIFF_BASE) | tar -x -C $(CONFIG_DIFF_DIR)/src
+	# Its own target dir: cargo gives a workspace's crate the same file names wherever it lies.
+	cargo build --bin edge-auth --manifest-path $(CONFIG_DIFF_DIR)/src/Cargo.toml \
+		--target-dir $(CONFIG_DIFF_DIR)/target --message-format=json | \
+		$(PYTHON) -c "$$CARGO_EXECUTABLE" > $(CONFIG_DIFF_DIR)/old
+	cargo build --bin edge-auth --message-format=json | $(PYTHON) -c "$$CARGO_EXECUTABLE" > $(CONFIG_DIFF_DIR)/new
+	$(PYTHON) tests/config_diff/config_diff.py "$$(cat $(CONFIG_DIFF_DIR)/old)" "$$(cat $(CONFIG_DIFF_DIR)/new)" \
+		$(CONFIG_DIFF_ARGS)
+export CARGO_EXECUTABLE := import json, sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable")][-1])

@@ -2,9 +2,8 @@
 //! budget, and how IPv6 sources are grouped; mirrored exactly and compiled into
 //! [`AbuseLimits`]. Each limit is off unless its object is present.
 
-use serde::Deserialize;
-
 use crate::error::ConfigError;
+use crate::json::{Document, FromJson, Node};
 use crate::policy::abuse::records::Table;
 use crate::policy::abuse::AbuseLimits;
 use crate::policy::abuse::{budget, lockout};
@@ -22,31 +21,57 @@ const MAX_BURST: u64 = 1_000_000;
 /// `max_failures_per_source` is not given.
 const DEFAULT_SOURCE_FACTOR: u32 = 4;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawAbuse {
-    #[serde(default)]
     lockout: Option<RawLockout>,
-    #[serde(default)]
     signature_budget: Option<RawBudget>,
-    #[serde(default)]
     ipv6_prefix_length: Option<u8>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawAbuse {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields =
+            document.fields(node, &["lockout", "signature_budget", "ipv6_prefix_length"])?;
+        Ok(RawAbuse {
+            lockout: fields.optional("lockout")?,
+            signature_budget: fields.optional("signature_budget")?,
+            ipv6_prefix_length: fields.optional("ipv6_prefix_length")?,
+        })
+    }
+}
+
 struct RawLockout {
     max_failures: u32,
     window_seconds: u64,
-    #[serde(default)]
     max_failures_per_source: Option<u32>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawLockout {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(
+            node,
+            &["max_failures", "window_seconds", "max_failures_per_source"],
+        )?;
+        Ok(RawLockout {
+            max_failures: fields.required("max_failures")?,
+            window_seconds: fields.required("window_seconds")?,
+            max_failures_per_source: fields.optional("max_failures_per_source")?,
+        })
+    }
+}
+
 struct RawBudget {
     rate: f64,
     burst: u64,
+}
+
+impl FromJson for RawBudget {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["rate", "burst"])?;
+        Ok(RawBudget {
+            rate: fields.required("rate")?,
+            burst: fields.required("burst")?,
+        })
+    }
 }
 
 /// Compiles the `abuse` section (absent: every limit off).

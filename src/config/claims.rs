@@ -4,10 +4,10 @@
 //! so that identities keep the values the conditions read), and a rule's `providers` and
 //! `audiences`, compiled against the providers.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::ConfigError;
+use crate::json::{Document, FromJson, Node};
 use crate::jwt::claims::{ClaimPath, Condition, Test};
 use crate::jwt::provider::Provider;
 
@@ -18,22 +18,40 @@ const MAX_VALUES: usize = 256;
 /// Longest claim path.
 const MAX_PATH_BYTES: usize = 256;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawCondition {
     path: String,
-    #[serde(default)]
     any_of: Option<Vec<Value>>,
-    #[serde(default)]
     all_of: Option<Vec<Value>>,
-    #[serde(default)]
     equals: Option<Value>,
-    #[serde(default)]
     present: Option<bool>,
-    #[serde(default)]
     not: bool,
-    #[serde(default)]
     space_separated: bool,
+}
+
+impl FromJson for RawCondition {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(
+            node,
+            &[
+                "path",
+                "any_of",
+                "all_of",
+                "equals",
+                "present",
+                "not",
+                "space_separated",
+            ],
+        )?;
+        Ok(RawCondition {
+            path: fields.required("path")?,
+            any_of: fields.optional("any_of")?,
+            all_of: fields.optional("all_of")?,
+            equals: fields.optional("equals")?,
+            present: fields.optional("present")?,
+            not: fields.or_default("not")?,
+            space_separated: fields.or_default("space_separated")?,
+        })
+    }
 }
 
 /// The claim paths every condition of the policy reads, each once: a condition's `slot`.

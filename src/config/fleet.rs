@@ -2,10 +2,9 @@
 //! share, and which of edge-auth's memories it keeps (DPoP proofs, failed secrets); mirrored
 //! exactly and compiled into [`FleetSettings`]. Off unless present.
 
-use serde::Deserialize;
-
 use crate::error::ConfigError;
 use crate::fleet::{FleetSettings, OnUnavailable};
+use crate::json::{Document, FromJson, Node};
 
 /// The rate limit domain unless configured.
 const DEFAULT_DOMAIN: &str = "edge-auth";
@@ -14,25 +13,41 @@ const DEFAULT_TIMEOUT_MS: u64 = 100;
 /// Longest call timeout.
 const MAX_TIMEOUT_MS: u64 = 5_000;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawFleet {
     cluster: String,
-    #[serde(default)]
     domain: Option<String>,
-    #[serde(default)]
     timeout_ms: Option<u64>,
-    #[serde(default)]
     dpop_replay: Option<RawUse>,
-    #[serde(default)]
     lockout: Option<RawUse>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawFleet {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(
+            node,
+            &["cluster", "domain", "timeout_ms", "dpop_replay", "lockout"],
+        )?;
+        Ok(RawFleet {
+            cluster: fields.required("cluster")?,
+            domain: fields.optional("domain")?,
+            timeout_ms: fields.optional("timeout_ms")?,
+            dpop_replay: fields.optional("dpop_replay")?,
+            lockout: fields.optional("lockout")?,
+        })
+    }
+}
+
 struct RawUse {
-    #[serde(default)]
     on_unavailable: Option<String>,
+}
+
+impl FromJson for RawUse {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["on_unavailable"])?;
+        Ok(RawUse {
+            on_unavailable: fields.optional("on_unavailable")?,
+        })
+    }
 }
 
 /// Compiles the `fleet` section; `dpop` and `lockout` say whether the memories it would share

@@ -4,19 +4,25 @@
 //! without could never be confirmed), and the rule cannot trust an answer longer than the
 //! endpoint's own `cache_seconds`.
 
-use serde::Deserialize;
-
 use crate::error::ConfigError;
 use crate::issuer::Endpoints;
+use crate::json::{Document, FromJson, Node};
 use crate::jwt::provider::Provider;
 use crate::policy::rules::Route;
 use crate::request::credential::CredentialKind;
 
 /// `rules[i].introspect`, as written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawIntrospect {
     max_cache_seconds: u64,
+}
+
+impl FromJson for RawIntrospect {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["max_cache_seconds"])?;
+        Ok(RawIntrospect {
+            max_cache_seconds: fields.required("max_cache_seconds")?,
+        })
+    }
 }
 
 /// `<field>.introspect` of `route` (its `accept` and `providers` already compiled): the

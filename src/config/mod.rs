@@ -10,18 +10,16 @@ mod abuse;
 mod claims;
 mod fleet;
 mod introspect;
-mod path;
 mod sender;
 mod templates;
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
 use crate::clients::{parse_digest_hex, Client, ClientRegistry};
 pub use crate::error::ConfigError;
 use crate::identity::{Forward, ForwardedClaim};
 use crate::issuer::{introspection, remote_keys, revocation, Endpoints};
+use crate::json::{Document, FromJson, Node};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::jwks::{JwkSetDocument, KeySet};
 use crate::jwt::provider::Provider;
@@ -50,241 +48,394 @@ const MAX_TRUSTED_HOPS: usize = 10;
 
 // ---- The JSON schema, mirrored exactly ----
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawConfig {
-    #[serde(default)]
     realm: Option<String>,
-    #[serde(default)]
     providers: Vec<RawProvider>,
-    #[serde(default)]
     token_headers: Option<Vec<RawTokenHeader>>,
-    #[serde(default)]
     rules: Vec<RawRule>,
-    #[serde(default)]
     forward: Option<RawForward>,
-    #[serde(default)]
     allow_cors_preflight: Option<bool>,
-    #[serde(default)]
     paths: Option<RawPaths>,
-    #[serde(default)]
     token_cache: Option<RawTokenCache>,
-    #[serde(default)]
     api_keys: Option<RawApiKeys>,
-    #[serde(default)]
     query_token: Option<RawQueryToken>,
-    #[serde(default)]
     cookie_token: Option<RawCookieToken>,
-    #[serde(default)]
     app_header: Option<String>,
-    #[serde(default)]
     trusted_hops: Option<usize>,
-    #[serde(default)]
     min_tls_version: Option<String>,
-    #[serde(default)]
     dpop: Option<sender::RawDpop>,
-    #[serde(default)]
     mtls: Option<sender::RawMtls>,
-    #[serde(default)]
     resource_metadata: Option<sender::RawResourceMetadata>,
-    #[serde(default)]
     mode: Option<String>,
-    #[serde(default)]
     access_log_fields: Option<bool>,
-    #[serde(default)]
     abuse: Option<abuse::RawAbuse>,
-    #[serde(default)]
     fleet: Option<fleet::RawFleet>,
 }
 
+impl FromJson for RawConfig {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(
+            node,
+            &[
+                "realm",
+                "providers",
+                "token_headers",
+                "rules",
+                "forward",
+                "allow_cors_preflight",
+                "paths",
+                "token_cache",
+                "api_keys",
+                "query_token",
+                "cookie_token",
+                "app_header",
+                "trusted_hops",
+                "min_tls_version",
+                "dpop",
+                "mtls",
+                "resource_metadata",
+                "mode",
+                "access_log_fields",
+                "abuse",
+                "fleet",
+            ],
+        )?;
+        Ok(RawConfig {
+            realm: fields.optional("realm")?,
+            providers: fields.or_default("providers")?,
+            token_headers: fields.optional("token_headers")?,
+            rules: fields.or_default("rules")?,
+            forward: fields.optional("forward")?,
+            allow_cors_preflight: fields.optional("allow_cors_preflight")?,
+            paths: fields.optional("paths")?,
+            token_cache: fields.optional("token_cache")?,
+            api_keys: fields.optional("api_keys")?,
+            query_token: fields.optional("query_token")?,
+            cookie_token: fields.optional("cookie_token")?,
+            app_header: fields.optional("app_header")?,
+            trusted_hops: fields.optional("trusted_hops")?,
+            min_tls_version: fields.optional("min_tls_version")?,
+            dpop: fields.optional("dpop")?,
+            mtls: fields.optional("mtls")?,
+            resource_metadata: fields.optional("resource_metadata")?,
+            mode: fields.optional("mode")?,
+            access_log_fields: fields.optional("access_log_fields")?,
+            abuse: fields.optional("abuse")?,
+            fleet: fields.optional("fleet")?,
+        })
+    }
+}
+
 /// The `paths` block: what to do with spellings some upstreams decode and others keep.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawPaths {
-    #[serde(default)]
     encoded_delimiters: Option<String>,
-    #[serde(default)]
     parameters: Option<String>,
-    #[serde(default)]
     letter_case: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawPaths {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["encoded_delimiters", "parameters", "letter_case"])?;
+        Ok(RawPaths {
+            encoded_delimiters: fields.optional("encoded_delimiters")?,
+            parameters: fields.optional("parameters")?,
+            letter_case: fields.optional("letter_case")?,
+        })
+    }
+}
+
 struct RawApiKeys {
-    #[serde(default)]
     id_header: Option<String>,
-    #[serde(default)]
     secret_header: Option<String>,
-    #[serde(default)]
     basic: Option<bool>,
     clients: Vec<RawClient>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawApiKeys {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["id_header", "secret_header", "basic", "clients"])?;
+        Ok(RawApiKeys {
+            id_header: fields.optional("id_header")?,
+            secret_header: fields.optional("secret_header")?,
+            basic: fields.optional("basic")?,
+            clients: fields.required("clients")?,
+        })
+    }
+}
+
 struct RawClient {
     id: String,
     secret_sha256: String,
-    #[serde(default)]
     apps: Vec<String>,
-    #[serde(default)]
     scopes: Vec<String>,
-    #[serde(default)]
     allowed_cidrs: Vec<String>,
-    #[serde(default)]
     allowed_origins: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawClient {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(
+            node,
+            &[
+                "id",
+                "secret_sha256",
+                "apps",
+                "scopes",
+                "allowed_cidrs",
+                "allowed_origins",
+            ],
+        )?;
+        Ok(RawClient {
+            id: fields.required("id")?,
+            secret_sha256: fields.required("secret_sha256")?,
+            apps: fields.or_default("apps")?,
+            scopes: fields.or_default("scopes")?,
+            allowed_cidrs: fields.or_default("allowed_cidrs")?,
+            allowed_origins: fields.or_default("allowed_origins")?,
+        })
+    }
+}
+
 struct RawQueryToken {
     param: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawQueryToken {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["param"])?;
+        Ok(RawQueryToken {
+            param: fields.required("param")?,
+        })
+    }
+}
+
 struct RawCookieToken {
     name: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawCookieToken {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["name"])?;
+        Ok(RawCookieToken {
+            name: fields.required("name")?,
+        })
+    }
+}
+
 struct RawProvider {
     name: String,
     issuer: String,
     audiences: Vec<String>,
     algorithms: Vec<String>,
-    #[serde(default)]
     jwks: Option<JwkSetDocument>,
-    #[serde(default)]
     remote_jwks: Option<remote_keys::RemoteJwksConfig>,
-    #[serde(default)]
     discovery: Option<remote_keys::DiscoveryConfig>,
-    #[serde(default)]
     introspection: Option<introspection::IntrospectionConfig>,
-    #[serde(default)]
     revocation: Option<revocation::RevocationConfig>,
-    #[serde(default)]
     clock_skew_seconds: Option<u64>,
-    #[serde(default)]
     max_lifetime_seconds: Option<u64>,
-    #[serde(default)]
     claims: Option<RawClaims>,
-    #[serde(default)]
     allowed_cidrs: Vec<String>,
-    #[serde(default)]
     allowed_origins: Vec<String>,
-    #[serde(default)]
     sender_constraint: Option<String>,
-    #[serde(default)]
     require_access_token_type: bool,
-    #[serde(default)]
     claim_conditions: Vec<claims::RawCondition>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawProvider {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(
+            node,
+            &[
+                "name",
+                "issuer",
+                "audiences",
+                "algorithms",
+                "jwks",
+                "remote_jwks",
+                "discovery",
+                "introspection",
+                "revocation",
+                "clock_skew_seconds",
+                "max_lifetime_seconds",
+                "claims",
+                "allowed_cidrs",
+                "allowed_origins",
+                "sender_constraint",
+                "require_access_token_type",
+                "claim_conditions",
+            ],
+        )?;
+        Ok(RawProvider {
+            name: fields.required("name")?,
+            issuer: fields.required("issuer")?,
+            audiences: fields.required("audiences")?,
+            algorithms: fields.required("algorithms")?,
+            jwks: fields.optional("jwks")?,
+            remote_jwks: fields.optional("remote_jwks")?,
+            discovery: fields.optional("discovery")?,
+            introspection: fields.optional("introspection")?,
+            revocation: fields.optional("revocation")?,
+            clock_skew_seconds: fields.optional("clock_skew_seconds")?,
+            max_lifetime_seconds: fields.optional("max_lifetime_seconds")?,
+            claims: fields.optional("claims")?,
+            allowed_cidrs: fields.or_default("allowed_cidrs")?,
+            allowed_origins: fields.or_default("allowed_origins")?,
+            sender_constraint: fields.optional("sender_constraint")?,
+            require_access_token_type: fields.or_default("require_access_token_type")?,
+            claim_conditions: fields.or_default("claim_conditions")?,
+        })
+    }
+}
+
 struct RawClaims {
-    #[serde(default)]
     scopes: Option<String>,
-    #[serde(default)]
     apps: Option<String>,
-    #[serde(default)]
     allowed_cidrs: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawClaims {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["scopes", "apps", "allowed_cidrs"])?;
+        Ok(RawClaims {
+            scopes: fields.optional("scopes")?,
+            apps: fields.optional("apps")?,
+            allowed_cidrs: fields.optional("allowed_cidrs")?,
+        })
+    }
+}
+
 struct RawTokenHeader {
     name: String,
-    #[serde(default)]
     prefix: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawTokenHeader {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["name", "prefix"])?;
+        Ok(RawTokenHeader {
+            name: fields.required("name")?,
+            prefix: fields.optional("prefix")?,
+        })
+    }
+}
+
 struct RawRule {
-    #[serde(default)]
     path_prefix: Option<String>,
-    #[serde(default)]
     path_template: Option<String>,
-    #[serde(default)]
     bind: Option<BTreeMap<String, templates::RawBinding>>,
-    #[serde(default)]
     methods: Option<Vec<String>>,
-    #[serde(default)]
     scopes: Vec<String>,
-    #[serde(default)]
     public: bool,
-    #[serde(default)]
     accept: Option<Vec<String>>,
-    #[serde(default)]
     require_app: bool,
-    #[serde(default)]
     sender_constraint: Option<String>,
-    #[serde(default)]
     mode: Option<String>,
-    #[serde(default)]
     providers: Option<Vec<String>>,
-    #[serde(default)]
     audiences: Option<Vec<String>>,
-    #[serde(default)]
     claim_conditions: Option<Vec<claims::RawCondition>>,
-    #[serde(default)]
     clients_skip_claim_conditions: bool,
-    #[serde(default)]
     introspect: Option<introspect::RawIntrospect>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawRule {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(
+            node,
+            &[
+                "path_prefix",
+                "path_template",
+                "bind",
+                "methods",
+                "scopes",
+                "public",
+                "accept",
+                "require_app",
+                "sender_constraint",
+                "mode",
+                "providers",
+                "audiences",
+                "claim_conditions",
+                "clients_skip_claim_conditions",
+                "introspect",
+            ],
+        )?;
+        Ok(RawRule {
+            path_prefix: fields.optional("path_prefix")?,
+            path_template: fields.optional("path_template")?,
+            bind: fields.optional("bind")?,
+            methods: fields.optional("methods")?,
+            scopes: fields.or_default("scopes")?,
+            public: fields.or_default("public")?,
+            accept: fields.optional("accept")?,
+            require_app: fields.or_default("require_app")?,
+            sender_constraint: fields.optional("sender_constraint")?,
+            mode: fields.optional("mode")?,
+            providers: fields.optional("providers")?,
+            audiences: fields.optional("audiences")?,
+            claim_conditions: fields.optional("claim_conditions")?,
+            clients_skip_claim_conditions: fields.or_default("clients_skip_claim_conditions")?,
+            introspect: fields.optional("introspect")?,
+        })
+    }
+}
+
 struct RawForward {
-    #[serde(default)]
     subject_header: Option<String>,
-    #[serde(default)]
     scopes_header: Option<String>,
-    #[serde(default)]
     provider_header: Option<String>,
-    #[serde(default)]
     client_header: Option<String>,
-    #[serde(default)]
     credential_header: Option<String>,
-    #[serde(default)]
     application_header: Option<String>,
-    #[serde(default)]
     confirmation_header: Option<String>,
-    #[serde(default)]
     claims: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawForward {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(
+            node,
+            &[
+                "subject_header",
+                "scopes_header",
+                "provider_header",
+                "client_header",
+                "credential_header",
+                "application_header",
+                "confirmation_header",
+                "claims",
+            ],
+        )?;
+        Ok(RawForward {
+            subject_header: fields.optional("subject_header")?,
+            scopes_header: fields.optional("scopes_header")?,
+            provider_header: fields.optional("provider_header")?,
+            client_header: fields.optional("client_header")?,
+            credential_header: fields.optional("credential_header")?,
+            application_header: fields.optional("application_header")?,
+            confirmation_header: fields.optional("confirmation_header")?,
+            claims: fields.or_default("claims")?,
+        })
+    }
+}
+
 struct RawTokenCache {
     max_entries: usize,
+}
+
+impl FromJson for RawTokenCache {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["max_entries"])?;
+        Ok(RawTokenCache {
+            max_entries: fields.required("max_entries")?,
+        })
+    }
 }
 
 impl Policy {
     /// Parses and compiles a plugin configuration (JSON bytes).
     pub fn from_json(bytes: &[u8]) -> Result<Policy, ConfigError> {
-        let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-        let raw = RawConfig::deserialize(deserializer).map_err(|err| {
-            // serde_json says where it stopped reading; the field is the path at that point.
-            let field = match err.line() {
-                0 => String::new(),
-                line => path::path_at(bytes, path::offset_of(bytes, line, err.column())),
-            };
-            ConfigError::new(&field, without_position(&err.to_string()))
-        })?;
-        compile(raw)
-    }
-}
-
-/// serde_json appends " at line L column C"; the field path already says where.
-fn without_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message.to_string(),
+        compile(crate::json::read::<RawConfig>(bytes)?)
     }
 }
 
@@ -1412,6 +1563,15 @@ mod tests {
         let err = Policy::from_json(b"{not json").err().unwrap();
         assert_eq!(err.field(), "");
         assert!(err.problem().contains("key must be a string"), "{err}");
+    }
+
+    #[test]
+    fn text_after_the_configuration_is_refused() {
+        // Two documents one after the other used to be accepted, the second one silently unread.
+        let text = format!("{} {{\"realm\": \"other\"}}", valid());
+        let err = Policy::from_json(text.as_bytes()).err().unwrap();
+        assert_eq!((err.field(), err.problem()), ("", "trailing characters"));
+        assert!(Policy::from_json(format!("{},", valid()).as_bytes()).is_err());
     }
 
     #[test]

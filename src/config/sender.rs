@@ -7,10 +7,10 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::ConfigError;
+use crate::json::{Document, FromJson, Node};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::confirmation::SenderConstraint;
 use crate::jwt::dpop::ProofRules;
@@ -47,41 +47,71 @@ const NONCE_KEY_HINT: &str = "edge-auth keygen --nonce-key makes one";
 const DEFAULT_PROOF_ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::EdDSA];
 
 /// `dpop`: DPoP-bound tokens and their proofs.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawDpop {
-    #[serde(default)]
     algorithms: Option<Vec<String>>,
-    #[serde(default)]
     max_age_seconds: Option<u64>,
-    #[serde(default)]
     clock_skew_seconds: Option<u64>,
-    #[serde(default)]
     replay_cache_entries: Option<usize>,
-    #[serde(default)]
     external_origin: Option<String>,
-    #[serde(default)]
     nonce_lifetime_seconds: Option<u64>,
     /// Kept as JSON until compiled: serde's type errors would quote a key.
-    #[serde(default)]
     nonce_keys: Option<Value>,
 }
 
+impl FromJson for RawDpop {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(
+            node,
+            &[
+                "algorithms",
+                "max_age_seconds",
+                "clock_skew_seconds",
+                "replay_cache_entries",
+                "external_origin",
+                "nonce_lifetime_seconds",
+                "nonce_keys",
+            ],
+        )?;
+        Ok(RawDpop {
+            algorithms: fields.optional("algorithms")?,
+            max_age_seconds: fields.optional("max_age_seconds")?,
+            clock_skew_seconds: fields.optional("clock_skew_seconds")?,
+            replay_cache_entries: fields.optional("replay_cache_entries")?,
+            external_origin: fields.optional("external_origin")?,
+            nonce_lifetime_seconds: fields.optional("nonce_lifetime_seconds")?,
+            nonce_keys: fields.optional("nonce_keys")?,
+        })
+    }
+}
+
 /// `mtls`: certificate-bound tokens.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawMtls {
-    #[serde(default)]
     certificate_source: Option<String>,
 }
 
+impl FromJson for RawMtls {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["certificate_source"])?;
+        Ok(RawMtls {
+            certificate_source: fields.optional("certificate_source")?,
+        })
+    }
+}
+
 /// `resource_metadata`: the RFC 9728 document.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawResourceMetadata {
     pub(super) resource: String,
-    #[serde(default)]
     pub(super) documentation: Option<String>,
+}
+
+impl FromJson for RawResourceMetadata {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["resource", "documentation"])?;
+        Ok(RawResourceMetadata {
+            resource: fields.required("resource")?,
+            documentation: fields.optional("documentation")?,
+        })
+    }
 }
 
 /// Compiles the `dpop` and `mtls` blocks.

@@ -4,10 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
 use super::claims::ClaimTable;
 use crate::error::ConfigError;
+use crate::json::{Document, FromJson, Node};
 use crate::jwt::claims::ClaimPath;
 use crate::policy::templates::{Binding, BindingSource, PathTemplate};
 use crate::request::path::LetterCase;
@@ -16,15 +15,21 @@ use crate::request::path::LetterCase;
 const MAX_CLAIM_PATH_BYTES: usize = 256;
 
 /// One entry of `bind`: exactly one of its fields.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawBinding {
-    #[serde(default)]
     claim: Option<String>,
-    #[serde(default)]
     applications: Option<bool>,
-    #[serde(default)]
     header: Option<String>,
+}
+
+impl FromJson for RawBinding {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["claim", "applications", "header"])?;
+        Ok(RawBinding {
+            claim: fields.optional("claim")?,
+            applications: fields.optional("applications")?,
+            header: fields.optional("header")?,
+        })
+    }
 }
 
 /// `<field>.path_template`, its literals lower-cased where letters compare without regard to

@@ -16,13 +16,13 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::ConfigError;
 use crate::identity::Forward;
 use crate::identity::Identity;
 use crate::issuer::remote_keys::{response_body, Url};
+use crate::json::{Document, FromJson, Node};
 use crate::jwt::provider::Provider;
 use crate::jwt::token::{
     check_audience, identity_from_claims, looks_like_jwt, numeric_date, Rounding, MAX_TOKEN_BYTES,
@@ -52,23 +52,46 @@ pub fn too_long(token: &str) -> bool {
 }
 
 /// `providers[i].introspection`, as written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct IntrospectionConfig {
     cluster: String,
     path: String,
-    #[serde(default)]
     authority: Option<String>,
     client_id: String,
     client_secret: String,
-    #[serde(default)]
     cache_seconds: Option<u64>,
-    #[serde(default)]
     negative_cache_seconds: Option<u64>,
-    #[serde(default)]
     timeout_ms: Option<u64>,
-    #[serde(default)]
     tokens: Option<String>,
+}
+
+impl FromJson for IntrospectionConfig {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(
+            node,
+            &[
+                "cluster",
+                "path",
+                "authority",
+                "client_id",
+                "client_secret",
+                "cache_seconds",
+                "negative_cache_seconds",
+                "timeout_ms",
+                "tokens",
+            ],
+        )?;
+        Ok(IntrospectionConfig {
+            cluster: fields.required("cluster")?,
+            path: fields.required("path")?,
+            authority: fields.optional("authority")?,
+            client_id: fields.required("client_id")?,
+            client_secret: fields.required("client_secret")?,
+            cache_seconds: fields.optional("cache_seconds")?,
+            negative_cache_seconds: fields.optional("negative_cache_seconds")?,
+            timeout_ms: fields.optional("timeout_ms")?,
+            tokens: fields.optional("tokens")?,
+        })
+    }
 }
 
 /// A compiled introspection endpoint. Deliberately not `Debug`: it holds the client secret.

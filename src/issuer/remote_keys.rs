@@ -11,9 +11,8 @@
 //! the version it installed, the fetch it has in flight and the requests waiting for keys.
 //! Time goes in as milliseconds since the Unix epoch; nothing here reads a clock or calls the host.
 
-use serde::Deserialize;
-
 use crate::error::ConfigError;
+use crate::json::{Document, FromJson, Node};
 use crate::jwt::jwks::KeySet;
 
 /// Default interval between scheduled refreshes.
@@ -34,31 +33,63 @@ const MAX_RETRY_MS: u64 = 60_000;
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
 /// `providers[i].remote_jwks`, as written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RemoteJwksConfig {
     cluster: String,
     uri: String,
-    #[serde(default)]
     refresh_seconds: Option<u64>,
-    #[serde(default)]
     timeout_ms: Option<u64>,
-    #[serde(default)]
     unknown_kid_refetch_seconds: Option<u64>,
+}
+
+impl FromJson for RemoteJwksConfig {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(
+            node,
+            &[
+                "cluster",
+                "uri",
+                "refresh_seconds",
+                "timeout_ms",
+                "unknown_kid_refetch_seconds",
+            ],
+        )?;
+        Ok(RemoteJwksConfig {
+            cluster: fields.required("cluster")?,
+            uri: fields.required("uri")?,
+            refresh_seconds: fields.optional("refresh_seconds")?,
+            timeout_ms: fields.optional("timeout_ms")?,
+            unknown_kid_refetch_seconds: fields.optional("unknown_kid_refetch_seconds")?,
+        })
+    }
 }
 
 /// `providers[i].discovery`, as written: the JWKS URI is read from the issuer's
 /// `/.well-known/openid-configuration`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DiscoveryConfig {
     cluster: String,
-    #[serde(default)]
     refresh_seconds: Option<u64>,
-    #[serde(default)]
     timeout_ms: Option<u64>,
-    #[serde(default)]
     unknown_kid_refetch_seconds: Option<u64>,
+}
+
+impl FromJson for DiscoveryConfig {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(
+            node,
+            &[
+                "cluster",
+                "refresh_seconds",
+                "timeout_ms",
+                "unknown_kid_refetch_seconds",
+            ],
+        )?;
+        Ok(DiscoveryConfig {
+            cluster: fields.required("cluster")?,
+            refresh_seconds: fields.optional("refresh_seconds")?,
+            timeout_ms: fields.optional("timeout_ms")?,
+            unknown_kid_refetch_seconds: fields.optional("unknown_kid_refetch_seconds")?,
+        })
+    }
 }
 
 /// An `http(s)://authority/path` URL, split the way an Envoy HTTP call needs it.
@@ -604,7 +635,8 @@ mod tests {
 
     #[test]
     fn discovery_reads_the_well_known_document_under_the_issuer() {
-        let config: DiscoveryConfig = serde_json::from_str(r#"{"cluster": "idp"}"#).unwrap();
+        let config: DiscoveryConfig =
+            crate::json::read(r#"{"cluster": "idp"}"#.as_bytes()).unwrap();
         let compiled = compile(
             None,
             Some(config),
@@ -626,7 +658,7 @@ mod tests {
     #[test]
     fn bad_remote_settings_are_named() {
         let remote = |json: &str| -> ConfigError {
-            let config: RemoteJwksConfig = serde_json::from_str(json).unwrap();
+            let config: RemoteJwksConfig = crate::json::read(json.as_bytes()).unwrap();
             compile(Some(config), None, "https://idp", "providers[0]")
                 .err()
                 .unwrap()
@@ -647,7 +679,8 @@ mod tests {
             remote(r#"{"cluster": "idp", "uri": "https://idp/c", "timeout_ms": 60000}"#).field(),
             "providers[0].remote_jwks.timeout_ms"
         );
-        let discovery: DiscoveryConfig = serde_json::from_str(r#"{"cluster": "idp"}"#).unwrap();
+        let discovery: DiscoveryConfig =
+            crate::json::read(r#"{"cluster": "idp"}"#.as_bytes()).unwrap();
         assert_eq!(
             compile(None, Some(discovery), "urn:idp", "providers[0]")
                 .err()

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use crate::error::ConfigError;
 use crate::identity::Identity;
 use crate::issuer::remote_keys::{Generation, KeyRecord, Schedule, Sync, Url};
+use crate::json::{Document, FromJson, Node};
 
 /// Default interval between scheduled fetches of a list.
 pub const DEFAULT_REFRESH_SECONDS: u64 = 60;
@@ -35,19 +36,37 @@ pub const MAX_ID_BYTES: usize = 1024;
 pub const FORMAT_VERSION: u64 = 1;
 
 /// `providers[i].revocation`, as written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RevocationConfig {
     cluster: String,
     uri: String,
-    #[serde(default)]
     refresh_seconds: Option<u64>,
-    #[serde(default)]
     timeout_ms: Option<u64>,
-    #[serde(default)]
     max_entries: Option<usize>,
-    #[serde(default)]
     on_unavailable: Option<String>,
+}
+
+impl FromJson for RevocationConfig {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(
+            node,
+            &[
+                "cluster",
+                "uri",
+                "refresh_seconds",
+                "timeout_ms",
+                "max_entries",
+                "on_unavailable",
+            ],
+        )?;
+        Ok(RevocationConfig {
+            cluster: fields.required("cluster")?,
+            uri: fields.required("uri")?,
+            refresh_seconds: fields.optional("refresh_seconds")?,
+            timeout_ms: fields.optional("timeout_ms")?,
+            max_entries: fields.optional("max_entries")?,
+            on_unavailable: fields.optional("on_unavailable")?,
+        })
+    }
 }
 
 /// A provider's revocation list settings, compiled.
@@ -303,7 +322,7 @@ mod tests {
     use super::*;
 
     fn settings(json: &str) -> Result<Revocation, ConfigError> {
-        let config: RevocationConfig = serde_json::from_str(json).unwrap();
+        let config: RevocationConfig = crate::json::read(json.as_bytes()).unwrap();
         compile(config, "providers[0]")
     }
 

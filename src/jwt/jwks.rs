@@ -13,6 +13,7 @@ use serde::Deserialize;
 use sha2::{Sha256, Sha384, Sha512};
 
 use crate::error::ConfigError;
+use crate::json::{Document, FromJson, Node};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::ec::ecdsa::P256VerifyingKey;
 use crate::jwt::ed25519::verify::Ed25519VerifyingKey;
@@ -56,11 +57,18 @@ struct Jwk {
 }
 
 /// A JWK Set document: `{"keys": [...]}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct JwkSetDocument {
     /// The keys, each kept as raw JSON until it is checked one by one.
     pub keys: Vec<serde_json::Value>,
+}
+
+impl FromJson for JwkSetDocument {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["keys"])?;
+        Ok(JwkSetDocument {
+            keys: fields.required("keys")?,
+        })
+    }
 }
 
 /// A verifier for exactly one algorithm, built once at configure time.
@@ -527,7 +535,7 @@ mod tests {
     use serde_json::json;
 
     fn document(keys: serde_json::Value) -> JwkSetDocument {
-        serde_json::from_value(json!({ "keys": keys })).unwrap()
+        crate::json::read(json!({ "keys": keys }).to_string().as_bytes()).unwrap()
     }
 
     fn b64(bytes: &[u8]) -> String {

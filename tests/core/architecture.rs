@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The top-level modules, lowest first: each may use only modules listed before it.
-const LAYERS: [&str; 10] = [
-    "error", "request", "identity", "clients", "jwt", "issuer", "fleet", "policy", "config", "host",
+const LAYERS: [&str; 11] = [
+    "error", "json", "request", "identity", "clients", "jwt", "issuer", "fleet", "policy",
+    "config", "host",
 ];
 
 fn src() -> PathBuf {

@@ -171,7 +171,11 @@ fn an_endpoint_outage_fails_closed_with_503() {
         let call = host.last_call();
         host.answer_request(&mut flow, 2, call.token, status, body);
         assert_eq!(host.status(2), Some(503), "{case}");
-        assert_eq!(refused_for(&host, &worker, "introspection_unavailable"), 1, "{case}");
+        assert_eq!(
+            refused_for(&host, &worker, "introspection_unavailable"),
+            1,
+            "{case}"
+        );
         // Nothing is remembered: the next request asks again.
         let before = dispatched(&host);
         let (_flow, result) = host.get(&worker, 3, "/devices/1", &jwt(json!({})));

@@ -1,5 +1,6 @@
 //! The field path at a position of a JSON document (`providers[0].jwks.keys[1].kty`), so that a
-//! configuration error names the field that serde_json reports only by line and column.
+//! configuration error names the field: serde_json's syntax errors give only a line and column,
+//! and the typed reader ([`super::read`]) stops where serde's derived code stopped.
 //!
 //! A scanner of the part serde_json read, instead of a deserializer that tracks the path
 //! (`serde_path_to_error`): that one wrapped the generated code of every configuration type,
@@ -15,7 +16,7 @@ enum Frame {
 
 /// The byte offset of serde_json's `line` and `column` in `json`: serde_json counts lines from
 /// 1 and the column as the bytes read on that line, so this is where it stopped reading.
-pub(super) fn offset_of(json: &[u8], line: usize, column: usize) -> usize {
+pub(crate) fn offset_of(json: &[u8], line: usize, column: usize) -> usize {
     let line_start = match line.checked_sub(2) {
         None => 0,
         Some(newlines) => json
@@ -35,7 +36,7 @@ pub(super) fn offset_of(json: &[u8], line: usize, column: usize) -> usize {
 /// gives some path; it is exact for what serde_json accepted before it stopped. An array's
 /// element counts from its first byte, even one serde_json only looked at (so a wrong element
 /// is named, and a list cut off after `[` names the list).
-pub(super) fn path_at(json: &[u8], offset: usize) -> String {
+pub(crate) fn path_at(json: &[u8], offset: usize) -> String {
     let mut stack: Vec<Frame> = Vec::new();
     let mut bytes = json.iter().take(offset);
     while let Some(&byte) = bytes.next() {
