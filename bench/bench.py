@@ -996,7 +996,8 @@ def host_call_costs(scenarios, by_label):
 
 
 # Issue 11's targets: (what, goal, lower is better).
-FIRST_SIGHT_GOAL = {"ES256": 3.0, "RS256": 2.0, "EdDSA": 2.0}
+# RS256 tightened to 1.3x by issue 22.
+FIRST_SIGHT_GOAL = {"ES256": 3.0, "RS256": 1.3, "EdDSA": 2.0}
 
 
 def targets(by_label, meta):
@@ -1013,7 +1014,7 @@ def targets(by_label, meta):
             goal = FIRST_SIGHT_GOAL.get(s.alg)
             rows.append((f"first sight {s.alg}: Envoy CPU vs native jwt_authn (no cache)",
                          fmt_ratio(paired(s, by_label[f"native {s.alg}"], "cpu_us")),
-                         f"≤ {goal:.0f}×" if goal else "-"))
+                         f"≤ {goal:g}×" if goal else "-"))
     for label, s in by_label.items():
         if s.name == "edge-forged" and f"edge-fresh {s.alg}" in by_label:
             rows.append((f"forged {s.alg}: Envoy CPU vs first sight",
@@ -1071,8 +1072,8 @@ def targets(by_label, meta):
     edge = [s for s in by_label.values() if s.name.startswith("edge-")]
     if edge:
         above = statistics.median(s.median("rss_mib") for s in edge) - passthrough.median("rss_mib")
-        rows.append(("Envoy RSS, one worker, above the empty module", f"{above:+.1f} MiB", "≤ +12 MiB"))
-    rows.append((".wasm size", f"{meta['wasm_bytes'] / 1000:,.0f} KB ({meta['wasm_bytes']:,} bytes)", "≤ 700 KB"))
+        rows.append(("Envoy RSS, one worker, above the empty module", f"{above:+.1f} MiB", "≤ +16 MiB (issue 22)"))
+    rows.append((".wasm size", f"{meta['wasm_bytes'] / 1000:,.0f} KB ({meta['wasm_bytes']:,} bytes)", "≤ 600 KB (issue 22)"))
     lines = ["Targets (issues 11, 20, 21 and 22), medians of per-round ratios (and differences):", "",
              "| figure | measured | goal |", "|---|---|---|"]
     lines += [f"| {what} | {value} | {goal} |" for what, value, goal in rows]
