@@ -5,7 +5,7 @@
 //! is what the configuration trusts about one issuer; [`jwks`] turns a JWK Set into
 //! verification keys and verifies signatures with them (`rsa` is edge-auth's own RSA
 //! verifier, `ec` its own ES256 verifier, `ed25519` its own
-//! EdDSA verifier, both on `limbs`, [`algorithm`] the JWS algorithms and key families).
+//! EdDSA verifier, both on `limbs`; all four in crates/edge-auth-crypto; [`algorithm`] the JWS algorithms and key families).
 //! [`mint`] signs tokens, for the tests and the `edge-auth` tool only: the filter never signs.
 //! Sender-constrained tokens: [`dpop`] checks DPoP proofs (RFC 9449), [`confirmation`] a token's
 //! binding (`cnf`) to the proof's key or the client certificate (RFC 8705). [`claims`]: the
@@ -21,15 +21,14 @@ pub mod algorithm;
 pub mod claims;
 pub mod confirmation;
 pub mod dpop;
-pub(crate) mod ec;
-pub(crate) mod ed25519;
 pub mod jwks;
-pub(crate) mod limbs;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;
 pub mod provider;
-pub(crate) mod rsa;
 pub mod token;
+
+// The raw kernels live in crates/edge-auth-crypto (built at opt-level 3, issue 22).
+pub(crate) use edge_auth_crypto::{ec, ed25519, rsa};
 
 /// The verifying-key types of the own verifiers, for `tests/core/es256.rs`, `eddsa.rs` and
 /// `bench/ecprobe`, which compare them with reference implementations; the RSA key (and its

@@ -17,7 +17,7 @@
 
 use std::sync::OnceLock;
 
-use crate::jwt::limbs::{signed_digits, WINDOW_BITS};
+use crate::limbs::{signed_digits, WINDOW_BITS};
 
 use super::point::{to_niels_batch, Niels, Point, BASE_ENCODED};
 use super::scalar::Scalar;

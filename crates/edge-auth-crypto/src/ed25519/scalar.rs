@@ -1,9 +1,9 @@
 //! Scalars modulo the group order `L = 2^252 + 27742317777372353535851937790883648493`:
 //! the range check of a signature's `S` and the reduction of the SHA-512 hash `k`, on eight
 //! 32-bit limbs, little-endian (the order of RFC 8032's encodings), with the Montgomery product
-//! and the carries of [`crate::jwt::limbs`].
+//! and the carries of [`crate::limbs`].
 
-use crate::jwt::limbs::{add_raw, mont_mul, sub_raw, Limbs};
+use crate::limbs::{add_raw, mont_mul, sub_raw, Limbs};
 
 /// A number below `2^256`, least significant limb first.
 pub(crate) type Scalar = Limbs;

@@ -1181,7 +1181,7 @@ mod tests {
     #[test]
     fn known_answer_vectors_pass_and_every_broken_variant_fails() {
         let data: Value =
-            serde_json::from_str(include_str!("../../tests/data/rsa_vectors.json")).unwrap();
+            serde_json::from_str(include_str!("../../../tests/data/rsa_vectors.json")).unwrap();
         let keys: Vec<RsaPublicKey> = data["keys"]
             .as_array()
             .unwrap()
@@ -1417,7 +1417,7 @@ mod tests {
     #[test]
     fn montgomery_square_equals_montgomery_product_with_itself() {
         let data: Value =
-            serde_json::from_str(include_str!("../../tests/data/rsa_vectors.json")).unwrap();
+            serde_json::from_str(include_str!("../../../tests/data/rsa_vectors.json")).unwrap();
         for k in data["keys"].as_array().unwrap() {
             let key = RsaPublicKey::new(
                 &unhex(k["n"].as_str().unwrap()),

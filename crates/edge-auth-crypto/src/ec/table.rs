@@ -16,7 +16,7 @@
 
 use std::sync::OnceLock;
 
-use crate::jwt::limbs::{signed_digits, WINDOW_BITS};
+use crate::limbs::{signed_digits, WINDOW_BITS};
 
 use super::modular::Limbs;
 use super::point::{to_affine_batch, Affine, Jacobian};

@@ -1,5 +1,5 @@
 //! 256-bit numbers as eight 32-bit limbs, little-endian: what P-256's field and scalars
-//! ([`crate::jwt::ec::modular`]) and Ed25519's scalars ([`crate::jwt::ed25519`]) share, and the
+//! ([`crate::ec::modular`]) and Ed25519's scalars ([`crate::ed25519`]) share, and the
 //! signed base-32 digits both curves' tables of multiples are indexed by.
 //!
 //! Why 32-bit limbs: wasm32 has a native 32×32→64 multiply and no 64×64→128 one, so every

@@ -3,15 +3,15 @@
 //!
 //! Why 32-bit limbs: wasm32 has a native 32×32→64 multiply and no 64×64→128 one, so every
 //! partial product here is one `i64.mul`. A Montgomery product is the coarsely integrated
-//! operand scanning of [`mont_mul`] (shared with Ed25519's scalars, [`crate::jwt::limbs`]); with `p`, whose `-p^-1 mod 2^32` is 1 and whose limbs are
+//! operand scanning of [`mont_mul`] (shared with Ed25519's scalars, [`crate::limbs`]); with `p`, whose `-p^-1 mod 2^32` is 1 and whose limbs are
 //! 0, 1 and 2^32 − 1, the compiler folds most of the reduction's multiplies away.
 //!
 //! Every value handed out is fully reduced (below its modulus), so equal numbers have equal
 //! limbs. Only public values (keys, signatures, hashes) pass through here: nothing needs to
 //! run in constant time, and nothing does.
 
-pub(crate) use crate::jwt::limbs::{add_raw, sub_raw, Limbs, ZERO};
-use crate::jwt::limbs::{mont_mul, reduce_once};
+pub(crate) use crate::limbs::{add_raw, sub_raw, Limbs, ZERO};
+use crate::limbs::{mont_mul, reduce_once};
 
 /// The field prime `p = 2^256 − 2^224 + 2^192 + 2^96 − 1`.
 pub(crate) const P: Limbs = [
