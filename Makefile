@@ -96,7 +96,7 @@ run: build envoy
 lint: deny-tool
 	cargo fmt --check
 	cargo fmt --check --manifest-path $(RATELIMIT_MANIFEST)
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --manifest-path $(RATELIMIT_MANIFEST) -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) --lib -- -D warnings
 	# The build for a host without SIMD128 (.cargo/config.toml) must keep compiling.
@@ -155,7 +155,7 @@ test: build envoy oidc-provider lint test-tools deploy-tools fleet-tools test-si
 	$(MAKE) --no-print-directory config-diff CONFIG_DIFF_ARGS="--limit 2000"
 	$(MAKE) --no-print-directory bench-smoke
 
-# The SIMD128 code of src/jwt/rsa.rs is compiled for wasm only, so native tests never run it:
+# The SIMD128 code of crates/edge-auth-crypto/src/rsa.rs is compiled for wasm only, so native tests never run it:
 # here V8 (node, TurboFan only, as Envoy runs it) compares it with the reference arithmetic.
 test-simd: wasm-target
 	cargo build -q --release --target $(WASM_TARGET) --manifest-path bench/ecprobe/Cargo.toml --bin rsaprobe

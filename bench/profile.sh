@@ -2,10 +2,10 @@
 # `make profile`: where the time goes, as repeatable figures.
 #  1. callgrind instruction counts per request-path operation of the edge-auth core (native,
 #     bench/profile), measured inside profile::run only (setup excluded);
-#  2. ES256 verify with p256 0.13, p256 0.14 and edge-auth's own verifier (src/jwt/ec/), and EdDSA
-#     with ed25519-compact and edge-auth's own (src/jwt/ed25519/), natively and in wasm under
+#  2. ES256 verify with p256 0.13, p256 0.14 and edge-auth's own verifier (crates/edge-auth-crypto/src/ec/), and EdDSA
+#     with ed25519-compact and edge-auth's own (crates/edge-auth-crypto/src/ed25519/), natively and in wasm under
 #     node/V8 with TurboFan only, as Envoy runs it (bench/ecprobe);
-#  3. RSA-2048 verify, edge-auth's verifier (src/jwt/rsa.rs) against its previous version in the
+#  3. RSA-2048 verify, edge-auth's verifier (crates/edge-auth-crypto/src/rsa.rs) against its previous version in the
 #     same process (bench/ecprobe rsaprobe): natively, in wasm as the filter is built (SIMD128,
 #     .cargo/config.toml), and in wasm without SIMD.
 # Needs valgrind (apt-get install valgrind) and node for step 2 (skipped with a note if absent).

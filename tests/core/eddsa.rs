@@ -1,11 +1,11 @@
-//! edge-auth's own Ed25519 verifier (`src/jwt/ed25519/`) against `ed25519-compact` 2.6, the
+//! edge-auth's own Ed25519 verifier (`crates/edge-auth-crypto/src/ed25519/`) against `ed25519-compact` 2.6, the
 //! verifier it replaces: on random keys, messages and signatures, on bit flips of each, on the
 //! RFC 8032 vectors, and on every out-of-range or malformed encoding (`S` at or past the
 //! order, non-canonical `R` and `A`, small-order points, wrong lengths). The own verifier runs
 //! both ways, with the key's table (issuer keys) and without (keys used once); all must agree
 //! on every input, and the own one must never accept what `ed25519-compact` refuses. Torsion
 //! components in `R` and in the key (the cofactored equation) are tested beside the code
-//! (`src/jwt/ed25519/verify.rs`), where points can be added.
+//! (`crates/edge-auth-crypto/src/ed25519/verify.rs`), where points can be added.
 
 use crate::fixtures::{hex, hex32, refuses_bit_flips, Rng};
 use ed25519_compact::{KeyPair, PublicKey, Seed, Signature};

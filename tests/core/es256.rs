@@ -1,4 +1,4 @@
-//! edge-auth's own ES256 verifier (`src/jwt/ec/`) against RustCrypto `p256` 0.14, the verifier it
+//! edge-auth's own ES256 verifier (`crates/edge-auth-crypto/src/ec/`) against RustCrypto `p256` 0.14, the verifier it
 //! replaces: on random keys, messages and signatures, on bit flips, on every out-of-range or
 //! malformed encoding, and on constructed edge cases (`tests/data/es256_edge_vectors.json`,
 //! checked against OpenSSL when generated). The own verifier runs both ways, with the key's table

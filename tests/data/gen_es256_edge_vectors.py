@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generates tests/data/es256_edge_vectors.json: ES256 cases that random signatures never reach,
-for the differential tests of src/jwt/ec/ (tests/core/es256.rs), in the spirit of Wycheproof.
+for the differential tests of crates/edge-auth-crypto/src/ec/ (tests/core/es256.rs), in the spirit of Wycheproof.
 
 Run once at authoring time (needs Python `cryptography`); the output is committed. The curve
 arithmetic below is plain affine Python (independent of both verifiers under test); every

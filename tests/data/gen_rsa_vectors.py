@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates tests/data/rsa_vectors.json: known-answer vectors for src/jwt/rsa.rs.
+"""Generates tests/data/rsa_vectors.json: known-answer vectors for crates/edge-auth-crypto/src/rsa.rs.
 
 Run once at authoring time (needs Python `cryptography`); the output is committed so the
 tests need no Python. Signatures come from OpenSSL (through `cryptography`), an independent

@@ -1,5 +1,5 @@
 //! The RSA-2048 public operation (`s^e mod n`, e = 65537: the whole cost of an RS256 check but
-//! the hash) of edge-auth's verifier (src/jwt/rsa.rs) against the previous 32-bit arithmetic it
+//! the hash) of edge-auth's verifier (crates/edge-auth-crypto/src/rsa.rs) against the previous 32-bit arithmetic it
 //! keeps as its reference (`public_op_reference`, feature `rsa-reference`), interleaved in one
 //! process, natively and in wasm32-wasip1 under node/V8 (`make profile`).
 //!
