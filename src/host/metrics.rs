@@ -337,34 +337,22 @@ impl Metrics {
 
     /// Counts a key fetch for the provider at `index`.
     pub(crate) fn key_fetch(&self, host: &dyn Host, index: usize, success: bool) {
-        if let Some(Some([ok, failed, _])) = self.keys.get(index) {
-            increment(host, Some(if success { *ok } else { *failed }), 1);
-        }
+        count_fetch(host, &self.keys, index, success);
     }
 
     /// Sets the age of the provider's keys in use, in seconds.
     pub(crate) fn key_age(&self, host: &dyn Host, index: usize, seconds: u64) {
-        if let Some(Some([_, _, age])) = self.keys.get(index) {
-            if let Err(status) = host.record_metric(*age, seconds) {
-                log::debug!("cannot record metric {age}: {status:?}");
-            }
-        }
+        record_age(host, &self.keys, index, seconds);
     }
 
     /// Counts a revocation list fetch for the provider at `index`.
     pub(crate) fn revocation_fetch(&self, host: &dyn Host, index: usize, success: bool) {
-        if let Some(Some([ok, failed, _])) = self.revocation.get(index) {
-            increment(host, Some(if success { *ok } else { *failed }), 1);
-        }
+        count_fetch(host, &self.revocation, index, success);
     }
 
     /// Sets the age of the provider's revocation list in use, in seconds.
     pub(crate) fn revocation_age(&self, host: &dyn Host, index: usize, seconds: u64) {
-        if let Some(Some([_, _, age])) = self.revocation.get(index) {
-            if let Err(status) = host.record_metric(*age, seconds) {
-                log::debug!("cannot record metric {age}: {status:?}");
-            }
-        }
+        record_age(host, &self.revocation, index, seconds);
     }
 
     /// Counts an introspection call for the provider at `index`.
@@ -390,6 +378,23 @@ impl Metrics {
             .checked_sub(1)
             .and_then(|at| self.providers.get(at))
             .map_or(NONE, String::as_str)
+    }
+}
+
+/// Counts a fetch (keys or a revocation list) in a per-provider table of
+/// `[succeeded, failed, age]` metric ids.
+fn count_fetch(host: &dyn Host, table: &[Option<[u32; 3]>], index: usize, success: bool) {
+    if let Some(Some([ok, failed, _])) = table.get(index) {
+        increment(host, Some(if success { *ok } else { *failed }), 1);
+    }
+}
+
+/// Sets the age gauge of a per-provider table of `[succeeded, failed, age]` metric ids.
+fn record_age(host: &dyn Host, table: &[Option<[u32; 3]>], index: usize, seconds: u64) {
+    if let Some(Some([_, _, age])) = table.get(index) {
+        if let Err(status) = host.record_metric(*age, seconds) {
+            log::debug!("cannot record metric {age}: {status:?}");
+        }
     }
 }
 
