@@ -173,6 +173,10 @@ mod tests {
                 format!("must be a number of checks per second between 0.001 and {MAX_RATE}"),
             );
         }
-        assert!(compile_budget(RawBudget { rate: MAX_RATE, burst: 5 }).is_ok());
+        assert!(compile_budget(RawBudget {
+            rate: MAX_RATE,
+            burst: 5
+        })
+        .is_ok());
     }
 }

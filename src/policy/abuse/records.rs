@@ -194,7 +194,10 @@ impl Table {
             if entries.len() > self.per_bucket {
                 let touched: Vec<u64> = entries.iter().map(|entry| entry.touched_ms).collect();
                 let kept = newest_first(&touched, self.per_bucket);
-                entries = kept.iter().filter_map(|&at| entries.get(at).copied()).collect();
+                entries = kept
+                    .iter()
+                    .filter_map(|&at| entries.get(at).copied())
+                    .collect();
             }
             match store.set(&key, &encode(&entries), cas) {
                 Ok(()) => return Ok(result),
