@@ -11,12 +11,12 @@
 use std::rc::Rc;
 
 use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::jwt::mint::SigningKey;
 use edge_auth::jwt::token::{check_before_signature, InlineKeys};
 use edge_auth::policy::cache::TokenCache;
+use edge_auth::policy::decision::{authorize, Decision};
 use edge_auth::policy::Policy;
 use edge_auth::request::credential::Request;
-use edge_auth::policy::decision::{authorize, Decision};
-use edge_auth::jwt::mint::SigningKey;
 use serde_json::json;
 
 const NOW: u64 = 1_800_000_000;
@@ -94,7 +94,11 @@ fn main() -> Result<(), String> {
     let cached = matches!(kind, "hit" | "scope" | "claims" | "fresh");
     let mut cache = TokenCache::new(if cached { CACHE_ENTRIES } else { 0 });
     if kind == "fresh" {
-        fill(&policy, &mut cache, tokens.first().map_or("", String::as_str))?;
+        fill(
+            &policy,
+            &mut cache,
+            tokens.first().map_or("", String::as_str),
+        )?;
     } else if let (true, Some(first)) = (cached, requests.first()) {
         authorize(&policy, &mut cache, first, NOW);
     }
@@ -114,8 +118,8 @@ const CACHE_ENTRIES: usize = 1024;
 /// arbitrary entry each, as all but one insert in `CACHE_ENTRIES / 8` do.
 fn fill(policy: &Policy, cache: &mut TokenCache, token: &str) -> Result<(), String> {
     let keys = InlineKeys(&policy.providers);
-    let unverified = check_before_signature(token, &policy.providers, &keys, NOW)
-        .map_err(|e| e.to_string())?;
+    let unverified =
+        check_before_signature(token, &policy.providers, &keys, NOW).map_err(|e| e.to_string())?;
     let identity = Rc::new(
         unverified
             .verify_signature(&policy.providers, &policy.forward)
@@ -123,7 +127,10 @@ fn fill(policy: &Policy, cache: &mut TokenCache, token: &str) -> Result<(), Stri
     );
     for i in 0..=CACHE_ENTRIES {
         let mut key = format!("filler-{i}-");
-        key.extend(std::iter::repeat_n('x', token.len().saturating_sub(key.len())));
+        key.extend(std::iter::repeat_n(
+            'x',
+            token.len().saturating_sub(key.len()),
+        ));
         cache.insert(&key, Rc::clone(&identity), NOW + 3600, NOW, 0);
     }
     Ok(())
