@@ -17,14 +17,15 @@ cargo build -q --release --manifest-path profile/Cargo.toml
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 printf '%-14s %14s\n' operation "instructions"
-for op in hit-RS256 scope-ES256 claims-ES256 verify-RS256 forged-RS256 verify-ES256 forged-ES256 verify-EdDSA forged-EdDSA verify-HS256 forged-HS256; do
+for op in hit-RS256 scope-ES256 claims-ES256 verify-RS256 fresh-RS256 forged-RS256 verify-ES256 forged-ES256 verify-EdDSA forged-EdDSA verify-HS256 forged-HS256; do
   valgrind --tool=callgrind --toggle-collect='profile::run*' --callgrind-out-file="$out/$op" \
     profile/target/release/profile "$op" "$N" >/dev/null 2>"$out/$op.err" \
     || { cat "$out/$op.err" >&2; exit 1; }
   ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$out/$op")
   printf '%-14s %14d\n' "$op" $((ir / N))
 done
-echo "(instructions per operation, x86_64, callgrind; hit = cache hit, verify = first sight, forged = valid kid, bad signature;"
+echo "(instructions per operation, x86_64, callgrind; hit = cache hit, verify = first sight, fresh = first sight into a full cache,"
+echo " forged = valid kid, bad signature;"
 echo " scope / claims = issue 21's pair: a cache hit on a scope-only rule / on a rule with claim conditions and a bound segment)"
 echo
 echo "top of verify-RS256:"

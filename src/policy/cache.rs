@@ -20,7 +20,12 @@
 //!
 //! The verified-token map hashes with [`TokenHasher`] rather than SipHash: hashing a 700-byte
 //! token with SipHash was a sixth of a cache hit. Hash flooding needs many entries chosen by
-//! the attacker, and only verified tokens become entries here. The map of tokens called
+//! the attacker, and only verified tokens become entries here. The map is keyed by that hash,
+//! and each entry holds its token, compared in full before anything is returned: a lookup or
+//! an insertion hashes the token once, and evicting an entry copies and hashes nothing (keyed
+//! by the token, an insertion into a full cache hashed the new token twice and cloned and
+//! hashed the evicted one). Two verified tokens of the same hash share one slot, the later
+//! one replacing the earlier: a miss for the other, never its identity. The map of tokens called
 //! inactive, which anyone can fill with made-up strings, keeps the standard keyed hasher, and
 //! is keyed by the SHA-256 of the token rather than the token: 32 bytes an entry, whatever the
 //! token's length (whole tokens of up to 16 KiB made `max_entries` of them about 1 GiB per
@@ -37,7 +42,8 @@ use crate::jwt::token::KeyLookup;
 
 /// A bounded map from token to verified identity.
 pub struct TokenCache {
-    entries: HashMap<Box<str>, CachedIdentity, BuildHasherDefault<TokenHasher>>,
+    /// Verified tokens by their [`TokenHasher`] hash (see the module's documentation).
+    entries: HashMap<u64, CachedIdentity, BuildHasherDefault<KnownHash>>,
     /// Tokens an introspection endpoint called inactive, by SHA-256, until when (bounded like
     /// `entries`).
     inactive: HashMap<[u8; 32], u64>,
@@ -68,6 +74,8 @@ impl CacheStats {
 }
 
 struct CachedIdentity {
+    /// The token itself: only this exact string gets the entry.
+    token: Box<str>,
     identity: Rc<Identity>,
     /// Last second (inclusive) the entry may be used.
     valid_until: u64,
@@ -122,14 +130,25 @@ impl TokenCache {
     /// The identity for `token` if it is cached, still valid at `now` and verified with the
     /// key set its provider has in `keys` now.
     pub fn get(&mut self, token: &str, now: u64, keys: &dyn KeyLookup) -> Option<Rc<Identity>> {
-        let entry = self.entries.get(token)?;
+        let hash = token_hash(token);
+        let entry = self.entries.get(&hash)?;
+        if *entry.token != *token {
+            return None;
+        }
         if now <= entry.valid_until
             && entry.key_version == keys.key_version(entry.identity.provider)
         {
             return Some(Rc::clone(&entry.identity));
         }
-        self.entries.remove(token);
+        self.entries.remove(&hash);
         None
+    }
+
+    /// The entry of exactly `token`, if any.
+    fn entry(&self, token: &str) -> Option<&CachedIdentity> {
+        self.entries
+            .get(&token_hash(token))
+            .filter(|entry| *entry.token == *token)
     }
 
     /// Remembers a verified token until `valid_until` (Unix seconds, inclusive), as verified
@@ -145,37 +164,41 @@ impl TokenCache {
         if self.capacity == 0 {
             return;
         }
-        if !self.entries.contains_key(token) {
-            let [sweep_in, _] = &mut self.sweep_in;
-            let evicted = make_room(&mut self.entries, self.capacity, sweep_in, |entry| {
-                entry.valid_until < now
-            });
-            let evicted = u64::try_from(evicted).unwrap_or(u64::MAX);
-            self.stats.evictions = self.stats.evictions.saturating_add(evicted);
+        let hash = token_hash(token);
+        let entry = CachedIdentity {
+            token: token.into(),
+            identity,
+            valid_until,
+            key_version,
+            confirmed: None,
+        };
+        // A token cached already (or one of the same hash) takes its slot back.
+        if let Some(slot) = self.entries.get_mut(&hash) {
+            *slot = entry;
+            return;
         }
-        self.entries.insert(
-            token.into(),
-            CachedIdentity {
-                identity,
-                valid_until,
-                key_version,
-                confirmed: None,
-            },
-        );
+        let [sweep_in, _] = &mut self.sweep_in;
+        let evicted = make_room(&mut self.entries, self.capacity, sweep_in, |entry| {
+            entry.valid_until < now
+        });
+        let evicted = u64::try_from(evicted).unwrap_or(u64::MAX);
+        self.stats.evictions = self.stats.evictions.saturating_add(evicted);
+        self.entries.insert(hash, entry);
     }
 
     /// Records that an introspection answer at `at` confirmed `token` (already cached), reusable
     /// until `until` (inclusive). A token not cached (evicted, or a cache of size 0) records
     /// nothing: its next request asks again.
     pub fn confirm(&mut self, token: &str, at: u64, until: u64) {
-        if let Some(entry) = self.entries.get_mut(token) {
+        let entry = self.entries.get_mut(&token_hash(token));
+        if let Some(entry) = entry.filter(|entry| *entry.token == *token) {
             entry.confirmed = Some(Confirmed { at, until });
         }
     }
 
     /// When the last introspection answer still reusable at `now` confirmed `token`.
     pub fn confirmed_at(&self, token: &str, now: u64) -> Option<u64> {
-        let entry = self.entries.get(token)?;
+        let entry = self.entry(token)?;
         let confirmed = entry.confirmed?;
         (now <= confirmed.until && now <= entry.valid_until).then_some(confirmed.at)
     }
@@ -248,6 +271,33 @@ fn make_room<K: Eq + Hash + Clone, V, S: BuildHasher>(
         }
     }
     before - map.len()
+}
+
+/// The key of a token in the map of verified tokens.
+fn token_hash(token: &str) -> u64 {
+    BuildHasherDefault::<TokenHasher>::default().hash_one(token)
+}
+
+/// The hasher of the verified-token map, whose keys are [`TokenHasher`] hashes already: it
+/// passes them through.
+#[derive(Default)]
+struct KnownHash(u64);
+
+impl Hasher for KnownHash {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed with it; anything else still gets a hash.
+        let mut hasher = TokenHasher::default();
+        hasher.write(bytes);
+        self.0 = hasher.finish();
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// The key of a token in the map of inactive tokens.
@@ -341,6 +391,30 @@ mod tests {
         );
         assert!(cache.get("a.b.c ", 50, &V0).is_none());
         assert!(cache.get("a.b.d", 50, &V0).is_none());
+    }
+
+    /// The map is keyed by the token's hash: an entry under that hash holding another token
+    /// (two tokens of one hash) is a miss for this one, never the other's identity.
+    #[test]
+    fn an_entry_of_the_same_hash_but_another_token_is_a_miss() {
+        let mut cache = TokenCache::new(4);
+        cache.insert("a.b.c", identity("alice"), 100, 0, 0);
+        let alice = cache.entries.remove(&token_hash("a.b.c")).unwrap();
+        cache.entries.insert(token_hash("x.y.z"), alice);
+        assert!(cache.get("x.y.z", 50, &V0).is_none());
+        assert!(cache.confirmed_at("x.y.z", 50).is_none());
+        cache.confirm("x.y.z", 40, 100);
+        assert!(cache
+            .entries
+            .values()
+            .all(|entry| entry.confirmed.is_none()));
+        // Bob's token of that hash takes the slot; it is his from then on.
+        cache.insert("x.y.z", identity("bob"), 100, 0, 0);
+        assert_eq!(
+            cache.get("x.y.z", 50, &V0).unwrap().subject.as_deref(),
+            Some("bob")
+        );
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

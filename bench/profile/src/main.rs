@@ -1,17 +1,22 @@
 //! `profile OPERATION N`: runs OPERATION N times on the edge-auth core (native), for callgrind.
 //! Run it with N and with 0 and subtract to get instructions per operation (setup: minting,
-//! configuration, excluded). Operations: hit-ALG (cache hit), verify-ALG (first sight),
-//! forged-ALG (valid kid, wrong signature), for ALG in RS256 ES256 EdDSA HS256; and issue 21's
+//! configuration, excluded). Operations: hit-ALG (cache hit), verify-ALG (first sight, no
+//! cache), fresh-ALG (first sight into a full 1,024-entry cache of tokens as long, as the bench's
+//! edge-fresh rows: the insertion evicts one), forged-ALG (valid kid, wrong signature), for ALG in
+//! RS256 ES256 EdDSA HS256; and issue 21's
 //! pair, scope-ALG and claims-ALG: one cached token with Keycloak-shaped claims against a policy
 //! with a scope-only rule (`GET /devices/acme/accounts`) and a rule with claim conditions and a
 //! path segment bound to a claim (`GET /accounts/acme/devices`), as bench.py's authz rows.
 
+use std::rc::Rc;
+
 use edge_auth::jwt::algorithm::Algorithm;
+use edge_auth::jwt::mint::SigningKey;
+use edge_auth::jwt::token::{check_before_signature, InlineKeys};
 use edge_auth::policy::cache::TokenCache;
+use edge_auth::policy::decision::{authorize, Decision};
 use edge_auth::policy::Policy;
 use edge_auth::request::credential::Request;
-use edge_auth::policy::decision::{authorize, Decision};
-use edge_auth::jwt::mint::SigningKey;
 use serde_json::json;
 
 const NOW: u64 = 1_800_000_000;
@@ -60,7 +65,7 @@ fn main() -> Result<(), String> {
     };
     let tokens: Vec<String> = match kind {
         "hit" | "scope" | "claims" => vec![key.sign(&claims(0))?],
-        "verify" => (0..n.max(1))
+        "verify" | "fresh" => (0..n.max(1))
             .map(|i| key.sign(&claims(i)))
             .collect::<Result<_, _>>()?,
         "forged" => {
@@ -74,7 +79,7 @@ fn main() -> Result<(), String> {
             }
             vec![format!("{input}.{}", chars.into_iter().collect::<String>())]
         }
-        _ => return Err("KIND is hit, verify, forged, scope or claims".into()),
+        _ => return Err("KIND is hit, verify, fresh, forged, scope or claims".into()),
     };
     let requests: Vec<Request> = tokens
         .iter()
@@ -86,17 +91,48 @@ fn main() -> Result<(), String> {
             ])
         })
         .collect();
-    let cached = matches!(kind, "hit" | "scope" | "claims");
-    let mut cache = TokenCache::new(if cached { 1024 } else { 0 });
-    if cached {
-        if let Some(first) = requests.first() {
-            authorize(&policy, &mut cache, first, NOW);
-        }
+    let cached = matches!(kind, "hit" | "scope" | "claims" | "fresh");
+    let mut cache = TokenCache::new(if cached { CACHE_ENTRIES } else { 0 });
+    if kind == "fresh" {
+        fill(
+            &policy,
+            &mut cache,
+            tokens.first().map_or("", String::as_str),
+        )?;
+    } else if let (true, Some(first)) = (cached, requests.first()) {
+        authorize(&policy, &mut cache, first, NOW);
     }
     let start = std::time::Instant::now();
     let allowed = run(&policy, &mut cache, &requests, n);
     let per = start.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64;
     println!("{op}: {n} runs, {allowed} allowed, {per:.1} us each (native wall clock)");
+    Ok(())
+}
+
+/// The bench's `token_cache.max_entries`.
+const CACHE_ENTRIES: usize = 1024;
+
+/// Fills `cache` as the bench's fresh tokens leave it: full, of entries keyed by strings as long
+/// as `token` (its identity, under made-up keys: minting a thousand tokens under valgrind takes
+/// minutes), and past its first pass for expired entries, so the measured inserts evict one
+/// arbitrary entry each, as all but one insert in `CACHE_ENTRIES / 8` do.
+fn fill(policy: &Policy, cache: &mut TokenCache, token: &str) -> Result<(), String> {
+    let keys = InlineKeys(&policy.providers);
+    let unverified =
+        check_before_signature(token, &policy.providers, &keys, NOW).map_err(|e| e.to_string())?;
+    let identity = Rc::new(
+        unverified
+            .verify_signature(&policy.providers, &policy.forward)
+            .map_err(|e| e.to_string())?,
+    );
+    for i in 0..=CACHE_ENTRIES {
+        let mut key = format!("filler-{i}-");
+        key.extend(std::iter::repeat_n(
+            'x',
+            token.len().saturating_sub(key.len()),
+        ));
+        cache.insert(&key, Rc::clone(&identity), NOW + 3600, NOW, 0);
+    }
     Ok(())
 }
 
