@@ -5,6 +5,11 @@
 //! known algorithms, sound keys, valid header names). Every error names the field it is about,
 //! as a path like `providers[0].jwks.keys[1].n`, so that a one-line log tells the operator
 //! exactly what to fix. There is no partial success: a configuration compiles whole or not at all.
+//!
+//! The compile steps are `#[inline(never)]`: inlined, LLVM made one 21 KB `compile` of them, and
+//! V8's TurboFan, which compiles every function when the module loads, needs memory that grows
+//! faster than a function's size (Envoy kept 1.6-4.9 MiB more: docs/performance.md, Memory).
+//! They run once per configuration, so the calls cost nothing that matters.
 
 mod abuse;
 mod claims;
@@ -439,6 +444,7 @@ impl Policy {
     }
 }
 
+#[inline(never)]
 fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
     let mut raw = raw;
     let realm = compile_realm(raw.realm.take())?;
@@ -532,6 +538,7 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
 }
 
 /// `realm`: printable ASCII without quotes or backslashes (it is quoted in challenges).
+#[inline(never)]
 fn compile_realm(realm: Option<String>) -> Result<String, ConfigError> {
     let realm = realm.unwrap_or_else(|| DEFAULT_REALM.to_string());
     if realm.is_empty()
@@ -548,6 +555,7 @@ fn compile_realm(realm: Option<String>) -> Result<String, ConfigError> {
 }
 
 /// Some credential can be verified: a provider or API keys; token sources need a provider.
+#[inline(never)]
 fn check_credentials_configured(raw: &RawConfig) -> Result<(), ConfigError> {
     let providers = &raw.providers;
     if providers.is_empty() && raw.api_keys.is_none() {
@@ -574,6 +582,7 @@ fn check_credentials_configured(raw: &RawConfig) -> Result<(), ConfigError> {
 }
 
 /// `providers[]`: each compiled, names and issuers unique.
+#[inline(never)]
 fn compile_providers(
     raw: Vec<RawProvider>,
     sender_settings: &SenderSettings,
@@ -604,6 +613,7 @@ fn compile_providers(
 
 /// `token_headers[]` (default `authorization: Bearer` when tokens are on), each header once;
 /// `Authorization: DPoP <token>` is read wherever DPoP is configured.
+#[inline(never)]
 fn compile_token_headers(
     raw: Option<Vec<RawTokenHeader>>,
     jwt_enabled: bool,
@@ -643,6 +653,7 @@ fn compile_token_headers(
 }
 
 /// `token_headers[index]`.
+#[inline(never)]
 fn compile_token_header(index: usize, header: RawTokenHeader) -> Result<TokenSource, ConfigError> {
     let name = header_name(&header.name, &format!("token_headers[{index}].name"))?;
     let prefix = header.prefix.unwrap_or_default();
@@ -656,6 +667,7 @@ fn compile_token_header(index: usize, header: RawTokenHeader) -> Result<TokenSou
 }
 
 /// `query_token.param`: a plain parameter name.
+#[inline(never)]
 fn compile_query_param(query: RawQueryToken) -> Result<String, ConfigError> {
     let valid = !query.param.is_empty()
         && query
@@ -673,6 +685,7 @@ fn compile_query_param(query: RawQueryToken) -> Result<String, ConfigError> {
 }
 
 /// `cookie_token.name`: a cookie name, an RFC 6265 token (RFC 9110 tchars).
+#[inline(never)]
 fn compile_cookie_name(cookie: RawCookieToken) -> Result<String, ConfigError> {
     const SPECIALS: &[u8] = b"!#$%&'*+-.^_`|~";
     let valid = !cookie.name.is_empty()
@@ -692,6 +705,7 @@ fn compile_cookie_name(cookie: RawCookieToken) -> Result<String, ConfigError> {
 
 /// `rules[]`, in order, and the default route (any configured credential kind, no scope, the
 /// token's provider's claim conditions).
+#[inline(never)]
 fn compile_rules(
     raw: Vec<RawRule>,
     context: &RuleContext,
@@ -714,6 +728,7 @@ fn compile_rules(
 }
 
 /// `token_cache.max_entries`.
+#[inline(never)]
 fn compile_cache_entries(raw: Option<RawTokenCache>) -> Result<usize, ConfigError> {
     match raw {
         None => Ok(DEFAULT_CACHE_ENTRIES),
@@ -726,6 +741,7 @@ fn compile_cache_entries(raw: Option<RawTokenCache>) -> Result<usize, ConfigErro
 }
 
 /// `trusted_hops`.
+#[inline(never)]
 fn compile_trusted_hops(raw: Option<usize>) -> Result<usize, ConfigError> {
     let trusted_hops = raw.unwrap_or(0);
     if trusted_hops > MAX_TRUSTED_HOPS {
@@ -738,6 +754,7 @@ fn compile_trusted_hops(raw: Option<usize>) -> Result<usize, ConfigError> {
 }
 
 /// `min_tls_version`.
+#[inline(never)]
 fn compile_min_tls(name: String) -> Result<TlsVersion, ConfigError> {
     TlsVersion::parse(&name).ok_or_else(|| {
         ConfigError::new(
@@ -749,6 +766,7 @@ fn compile_min_tls(name: String) -> Result<TlsVersion, ConfigError> {
 
 /// At most one provider introspects (opaque tokens do not name their issuer), and its answers
 /// need the token cache.
+#[inline(never)]
 fn check_introspection(endpoints: &[Endpoints], cache_entries: usize) -> Result<(), ConfigError> {
     let introspecting = endpoints
         .iter()
@@ -771,6 +789,7 @@ fn check_introspection(endpoints: &[Endpoints], cache_entries: usize) -> Result<
 
 /// The `paths` block; both spellings are refused unless the block keeps them, and a path whose
 /// rule depends on letter case unless the block says how the upstream compares letters.
+#[inline(never)]
 fn compile_paths(raw: Option<RawPaths>) -> Result<PathOptions, ConfigError> {
     let keep = |value: Option<String>, field: &str| match value.as_deref() {
         None | Some("reject") => Ok(false),
@@ -803,6 +822,7 @@ fn compile_paths(raw: Option<RawPaths>) -> Result<PathOptions, ConfigError> {
 
 type ApiKeySetup = (Option<(String, String)>, bool, ClientRegistry);
 
+#[inline(never)]
 fn compile_api_keys(
     raw: RawApiKeys,
     token_sources: &[TokenSource],
@@ -894,6 +914,7 @@ fn compile_api_keys(
     Ok((headers, basic, registry))
 }
 
+#[inline(never)]
 fn scope_list(scopes: Vec<String>, field: &str) -> Result<Vec<String>, ConfigError> {
     for (index, scope) in scopes.iter().enumerate() {
         if scope.is_empty()
@@ -910,6 +931,7 @@ fn scope_list(scopes: Vec<String>, field: &str) -> Result<Vec<String>, ConfigErr
     Ok(scopes)
 }
 
+#[inline(never)]
 fn cidr_list(list: &[String], field: &str) -> Result<Vec<Cidr>, ConfigError> {
     list.iter()
         .enumerate()
@@ -920,6 +942,7 @@ fn cidr_list(list: &[String], field: &str) -> Result<Vec<Cidr>, ConfigError> {
         .collect()
 }
 
+#[inline(never)]
 fn origin_list(list: &[String], field: &str) -> Result<Vec<OriginPattern>, ConfigError> {
     list.iter()
         .enumerate()
@@ -931,6 +954,7 @@ fn origin_list(list: &[String], field: &str) -> Result<Vec<OriginPattern>, Confi
 }
 
 /// `providers[i].algorithms`: known, signed algorithms, each once.
+#[inline(never)]
 fn compile_algorithms(names: &[String], field: &str) -> Result<Vec<Algorithm>, ConfigError> {
     let mut algorithms = Vec::with_capacity(names.len());
     for (index, name) in names.iter().enumerate() {
@@ -957,6 +981,7 @@ fn compile_algorithms(names: &[String], field: &str) -> Result<Vec<Algorithm>, C
 
 /// A JWK Set is public: an HMAC secret in one is a secret anyone can sign with, so a provider
 /// whose keys are fetched lists no HMAC algorithm.
+#[inline(never)]
 fn refuse_fetched_secrets(names: &[String], field: &str) -> Result<(), ConfigError> {
     if let Some(index) = names.iter().position(|name| {
         Algorithm::from_name(name).is_some_and(|alg| alg.key_family() == KeyFamily::Secret)
@@ -970,6 +995,7 @@ fn refuse_fetched_secrets(names: &[String], field: &str) -> Result<(), ConfigErr
 }
 
 /// `providers[i].claims`: each given name non-empty.
+#[inline(never)]
 fn compile_claims(raw: Option<RawClaims>, field: &str) -> Result<RawClaims, ConfigError> {
     let claims = raw.unwrap_or(RawClaims {
         scopes: None,
@@ -991,6 +1017,7 @@ fn compile_claims(raw: Option<RawClaims>, field: &str) -> Result<RawClaims, Conf
     Ok(claims)
 }
 
+#[inline(never)]
 fn compile_provider(
     raw: RawProvider,
     field: &str,
@@ -1074,6 +1101,7 @@ fn compile_provider(
 }
 
 /// A provider's name, issuer, audiences and algorithms are all given, none empty.
+#[inline(never)]
 fn check_provider_identity(raw: &RawProvider, field: &str) -> Result<(), ConfigError> {
     if raw.name.trim().is_empty() {
         return Err(ConfigError::new(
@@ -1103,6 +1131,7 @@ fn check_provider_identity(raw: &RawProvider, field: &str) -> Result<(), ConfigE
 }
 
 /// What is fetched from a provider's issuer: its keys, introspection, its revocation list.
+#[inline(never)]
 fn compile_endpoints(
     remote: Option<remote_keys::RemoteJwksConfig>,
     discovery: Option<remote_keys::DiscoveryConfig>,
@@ -1124,6 +1153,7 @@ fn compile_endpoints(
 
 /// `mode`: `"enforce"` (refuse) or `"report"` (forward, count and log what would be refused);
 /// `Some(true)` for report.
+#[inline(never)]
 fn report_mode(mode: Option<&str>, field: &str) -> Result<Option<bool>, ConfigError> {
     match mode {
         None => Ok(None),
@@ -1148,6 +1178,7 @@ struct RuleContext<'c> {
 }
 
 /// `rules[i]` at `field`.
+#[inline(never)]
 fn compile_rule(
     raw: RawRule,
     field: &str,
@@ -1217,6 +1248,7 @@ fn compile_rule(
 }
 
 /// `rules[i].path_prefix` or `.path_template`: exactly one.
+#[inline(never)]
 fn compile_rule_path(
     raw: &mut RawRule,
     field: &str,
@@ -1240,6 +1272,7 @@ fn compile_rule_path(
 
 /// `rules[i].bind`: only with a `path_template`, and not where letters compare without regard
 /// to case (paths are then matched in lower case: a captured segment would not be the one sent).
+#[inline(never)]
 fn compile_rule_bindings(
     raw: &mut RawRule,
     field: &str,
@@ -1275,6 +1308,7 @@ fn compile_rule_bindings(
 /// `rules[i].providers`, `.audiences`, `.claim_conditions` and
 /// `.clients_skip_claim_conditions`: what the route asks of a token beyond its scopes (only
 /// where the route accepts tokens).
+#[inline(never)]
 fn compile_token_requirements(
     raw: &mut RawRule,
     field: &str,
@@ -1321,6 +1355,7 @@ fn compile_token_requirements(
 /// `rules[i].path_prefix`: a path in the canonical form requests are matched in (a prefix in
 /// any other form would match nothing), in lower case where letters are compared without
 /// regard to case.
+#[inline(never)]
 fn compile_path_prefix(
     prefix: String,
     field: &str,
@@ -1353,6 +1388,7 @@ fn compile_path_prefix(
 }
 
 /// `rules[i].methods`: upper-cased, `None` for every method.
+#[inline(never)]
 fn compile_methods(
     raw: Option<Vec<String>>,
     field: &str,
@@ -1383,6 +1419,7 @@ fn compile_methods(
 }
 
 /// `rules[i].accept`: configured credential kinds only; every configured one by default.
+#[inline(never)]
 fn compile_accept(
     raw: Option<Vec<String>>,
     field: &str,
@@ -1422,6 +1459,7 @@ fn compile_accept(
         .collect()
 }
 
+#[inline(never)]
 fn compile_forward(
     raw: Option<RawForward>,
     credentials: &CredentialSources,
@@ -1486,6 +1524,7 @@ fn compile_forward(
 }
 
 /// Validates an HTTP header name (RFC 9110 token) and lower-cases it, as Envoy stores names.
+#[inline(never)]
 fn header_name(name: &str, field: &str) -> Result<String, ConfigError> {
     const SPECIALS: &[u8] = b"!#$%&'*+-.^_`|~";
     if name.is_empty()
