@@ -4,7 +4,7 @@
 //! so that identities keep the values the conditions read), and a rule's `providers` and
 //! `audiences`, compiled against the providers.
 
-use serde_json::Value;
+use crate::json::Value;
 
 use crate::error::ConfigError;
 use crate::json::{Document, FromJson, Node};

@@ -5,9 +5,9 @@
 //! `dpop.nonce_keys` are secrets: they are read as plain JSON (not through serde's typed errors,
 //! which quote the value they refused) and no error about them repeats any of their text.
 
+use crate::json::Value;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde_json::Value;
 
 use crate::error::ConfigError;
 use crate::json::{Document, FromJson, Node};

@@ -14,9 +14,10 @@
 //! to be active and not contradict the token (its `iss`, `sub`, `client_id` and `exp`, where it
 //! names them, are the token's).
 
+use crate::json::value::parse_object;
+use crate::json::{Map, Value};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde_json::{Map, Value};
 
 use crate::error::ConfigError;
 use crate::identity::Forward;
@@ -322,7 +323,7 @@ pub fn interpret(
         Ok(body) => body,
         Err(why) => return Outcome::Unavailable(format!("introspection: {why}")),
     };
-    let claims: Map<String, Value> = match serde_json::from_slice(&body) {
+    let claims: Map<String, Value> = match parse_object(&body) {
         Ok(claims) => claims,
         Err(err) => {
             return Outcome::Unavailable(format!(
@@ -426,7 +427,7 @@ pub fn confirm(
         Ok(body) => body,
         Err(why) => return Confirmation::Unavailable(format!("introspection: {why}")),
     };
-    let claims: Map<String, Value> = match serde_json::from_slice(&body) {
+    let claims: Map<String, Value> = match parse_object(&body) {
         Ok(claims) => claims,
         Err(err) => {
             return Confirmation::Unavailable(format!(

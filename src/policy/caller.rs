@@ -2,7 +2,7 @@
 //! bindings (a template's captured segments granted to the caller), then the allow-lists (source network, web origin, application); and the identity headers it is
 //! forwarded with.
 
-use serde_json::Value;
+use crate::json::Value;
 
 use crate::clients::Client;
 use crate::identity::{forwarded_text, Identity};
