@@ -5,7 +5,7 @@
 //! another realm on the same host from supplying keys: tokens are trusted for one exact `iss`.
 
 use crate::issuer::remote_keys::Url;
-use crate::json::value::{Fields, Refused};
+use crate::json::value::{Record, Refused};
 
 /// The members read; others are ignored, `null` is absent, a repeated or non-string one refused.
 struct Document {
@@ -15,7 +15,7 @@ struct Document {
 
 impl Document {
     fn read(body: &[u8]) -> Result<Document, Refused> {
-        let fields = Fields::from_slice(body)?;
+        let fields = Record::from_slice(body)?;
         Ok(Document {
             issuer: fields.string("issuer")?,
             jwks_uri: fields.string("jwks_uri")?,

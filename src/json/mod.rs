@@ -17,10 +17,10 @@ pub mod tree;
 pub mod value;
 pub mod write;
 
-use crate::error::ConfigError;
 /// `json!` for a [`Value`] (natively: the tests).
 #[cfg(not(target_arch = "wasm32"))]
-pub use crate::json_value;
+pub use super::json_value;
+use crate::error::ConfigError;
 pub use read::{Document, Fields, FromJson};
 pub use tree::Node;
 pub use value::{Map, Number, Value};

@@ -229,11 +229,28 @@ pub fn from_node(node: &Node) -> Value {
     }
 }
 
+/// `node` as a value, its strings moved rather than copied.
+fn into_value(node: Node) -> Value {
+    match node.kind {
+        Kind::Null => Value::Null,
+        Kind::Bool(value) => Value::Bool(value),
+        Kind::Number(number) => Value::Number(Number(number)),
+        Kind::String(text) => Value::String(text),
+        Kind::Array(elements) => Value::Array(elements.into_iter().map(into_value).collect()),
+        Kind::Object(members) => Value::Object(
+            members
+                .into_iter()
+                .map(|member| (member.key, into_value(member.value)))
+                .collect(),
+        ),
+    }
+}
+
 /// `bytes` as a value, or why not: serde_json's syntax message and position, or what else
 /// serde_json refused (for logs; the text is never quoted).
 pub fn parse(bytes: &[u8]) -> Result<Value, String> {
     match tree::parse(bytes) {
-        Some(node) => Ok(from_node(&node)),
+        Some(node) => Ok(into_value(node)),
         None => Err(match syntax::check(bytes) {
             Err(err) => err.describe(bytes),
             Ok(()) => "a string that is not UTF-8, a lone surrogate, a number out of range, \
@@ -272,7 +289,7 @@ pub fn describe(value: &Value) -> String {
 
 /// `bytes` as a value, if they are one JSON document (the syntax serde_json accepted).
 pub fn from_slice(bytes: &[u8]) -> Option<Value> {
-    tree::parse(bytes).map(|node| from_node(&node))
+    tree::parse(bytes).map(into_value)
 }
 
 /// `bytes` as an object's members, if they are one JSON object.
@@ -396,19 +413,19 @@ impl From<&Value> for serde_json::Value {
 /// An object read the way serde's derived code read a struct from it: a field named twice is
 /// refused (other members may repeat: they are not read), `null` is an absent optional field,
 /// and a field of the wrong type is refused. Unlike serde's derive, an array is never a struct.
-pub struct Fields {
+pub struct Record {
     members: Vec<tree::Member>,
 }
 
-/// Why [`Fields`] refused an object or a field.
+/// Why [`Record`] refused an object or a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refused;
 
-impl Fields {
+impl Record {
     /// The fields of `bytes`, if they are one JSON object.
-    pub fn from_slice(bytes: &[u8]) -> Result<Fields, Refused> {
+    pub fn from_slice(bytes: &[u8]) -> Result<Record, Refused> {
         match tree::parse(bytes).ok_or(Refused)?.kind {
-            Kind::Object(members) => Ok(Fields { members }),
+            Kind::Object(members) => Ok(Record { members }),
             _ => Err(Refused),
         }
     }

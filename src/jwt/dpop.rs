@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use crate::json::value::{object_from_slice, Fields, Refused};
+use crate::json::value::{object_from_slice, Record, Refused};
 use crate::json::{write, Map, Value};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -142,7 +142,7 @@ struct ProofHeader {
 impl ProofHeader {
     fn decode(part: &str) -> Result<ProofHeader, ProofError> {
         let fields =
-            Fields::from_slice(&decode_base64(part)?).map_err(|_| ProofError::Malformed)?;
+            Record::from_slice(&decode_base64(part)?).map_err(|_| ProofError::Malformed)?;
         let read = || -> Result<ProofHeader, Refused> {
             Ok(ProofHeader {
                 typ: fields.string("typ")?,

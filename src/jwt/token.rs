@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::json::value::{object_from_slice, Fields, Refused};
+use crate::json::value::{object_from_slice, Record, Refused};
 use crate::json::{Map, Value};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -155,7 +155,7 @@ struct Header {
 impl Header {
     fn decode(part: &str) -> Result<Header, TokenError> {
         let fields =
-            Fields::from_slice(&decode_base64(part)?).map_err(|_| TokenError::Malformed)?;
+            Record::from_slice(&decode_base64(part)?).map_err(|_| TokenError::Malformed)?;
         let read = || -> Result<Header, Refused> {
             Ok(Header {
                 alg: fields.required_string("alg")?,
