@@ -5,12 +5,11 @@
 //! `dpop.nonce_keys` are secrets: they are read as plain JSON (not through serde's typed errors,
 //! which quote the value they refused) and no error about them repeats any of their text.
 
-use crate::json::Value;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::error::ConfigError;
-use crate::json::{Document, FromJson, Node};
+use crate::json::{Document, FromJson, Node, Value};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::confirmation::SenderConstraint;
 use crate::jwt::dpop::ProofRules;

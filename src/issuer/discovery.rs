@@ -5,7 +5,7 @@
 //! another realm on the same host from supplying keys: tokens are trusted for one exact `iss`.
 
 use crate::issuer::remote_keys::Url;
-use crate::json::value::{Record, Refused};
+use crate::json::record::{Record, Refused};
 
 /// The members read; others are ignored, `null` is absent, a repeated or non-string one refused.
 struct Document {

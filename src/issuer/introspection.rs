@@ -14,8 +14,6 @@
 //! to be active and not contradict the token (its `iss`, `sub`, `client_id` and `exp`, where it
 //! names them, are the token's).
 
-use crate::json::value::parse_object;
-use crate::json::{Map, Value};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -23,7 +21,9 @@ use crate::error::ConfigError;
 use crate::identity::Forward;
 use crate::identity::Identity;
 use crate::issuer::remote_keys::{response_body, Url};
+use crate::json::value::parse_object;
 use crate::json::{Document, FromJson, Node};
+use crate::json::{Map, Value};
 use crate::jwt::provider::Provider;
 use crate::jwt::token::{
     check_audience, identity_from_claims, looks_like_jwt, numeric_date, Rounding, MAX_TOKEN_BYTES,

@@ -12,6 +12,7 @@
 
 mod path;
 pub mod read;
+pub mod record;
 pub mod syntax;
 pub mod tree;
 pub mod value;

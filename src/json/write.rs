@@ -122,7 +122,9 @@ pub fn number(out: &mut String, number: tree::Number) {
 }
 
 /// Appends a finite float in serde_json's layout (`null` for NaN and the infinities, as serde_json
-/// wrote them): the shortest digits that read back the same, then, with `k` the position of
+/// wrote them): the shortest digits that read back the same (when two are exactly as close, as
+/// for `1844674407370955.25`, core's formatting takes the larger last digit where serde_json
+/// took the even one: both read back as the same number), then, with `k` the position of
 /// the decimal point, `ddd000.0` up to 16 digits, `dd.dd`, `0.000dd` down to `k > -5`, and
 /// `d.dde-x` / `de+x` outside.
 pub fn float(out: &mut String, value: f64) {

@@ -8,11 +8,11 @@
 
 use std::fmt;
 
-use crate::json::{Map, Value};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::identity::Confirmation;
+use crate::json::{Map, Value};
 
 /// What a provider or a route demands of a token's binding.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -14,12 +14,13 @@
 
 use std::fmt;
 
-use crate::json::value::{object_from_slice, Record, Refused};
-use crate::json::{write, Map, Value};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use crate::json::record::{Record, Refused};
+use crate::json::value::object_from_slice;
+use crate::json::{write, Map, Value};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::jwks::{rsa_key_within, JwkSetDocument, KeySet};
 use crate::jwt::token::{numeric_date, Rounding};

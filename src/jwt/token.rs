@@ -7,12 +7,13 @@
 
 use std::fmt;
 
-use crate::json::value::{object_from_slice, Record, Refused};
-use crate::json::{Map, Value};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::identity::{claim_text, member_at, Forward, Identity};
+use crate::json::record::{Record, Refused};
+use crate::json::value::object_from_slice;
+use crate::json::{Map, Value};
 use crate::jwt::algorithm::Algorithm;
 use crate::jwt::confirmation::read_confirmation;
 use crate::jwt::jwks::{KeySet, VerificationKey};
