@@ -189,11 +189,17 @@ impl Reader<'_> {
         self.at += 1;
         let mut text = Vec::new();
         loop {
+            // Plain bytes up to the next quote, backslash or control character, in one copy.
+            let rest = self.bytes.get(self.at..)?;
+            let run = rest
+                .iter()
+                .position(|byte| matches!(byte, b'"' | b'\\' | 0..=0x1f))?;
+            text.extend_from_slice(rest.get(..run)?);
+            self.at += run;
             match self.next()? {
                 b'"' => return String::from_utf8(text).ok(),
                 b'\\' => self.escape(&mut text)?,
-                byte if byte < 0x20 => return None,
-                byte => text.push(byte),
+                _ => return None,
             }
         }
     }
