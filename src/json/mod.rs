@@ -1,14 +1,16 @@
-//! JSON read strictly, for the configuration: a tree that keeps where every value is
-//! ([`tree`]), typed reading that names the field of every error ([`read`]), and the path of a
-//! position ([`path`]).
+//! All of the filter's JSON, without serde: the configuration read strictly (a tree that keeps
+//! where every value is, [`tree`]; typed reading that names the field of every error, [`read`];
+//! the path of a position, [`path`]), the documents it receives as values ([`value`],
+//! [`record`]) and the ones it sends ([`write`]).
 //!
 //! Instead of serde's derived deserializers, whose generated code for each configuration type
 //! and serde_json's deserializer was the largest part of the `.wasm` (docs/performance.md, Size).
 //! The syntax is checked first ([`syntax`]), so a malformed document gets serde_json's message.
 //!
-//! The filter's runtime JSON uses the same tree: [`value`] holds tokens' claims, DPoP proofs,
-//! JWK Sets and introspection answers, and [`write`] writes the bodies it sends. serde and
-//! serde_json are linked only natively (the `edge-auth` tool, token minting, the tests).
+//! The filter's runtime JSON uses the same tree (issue 22): [`value`] holds tokens' claims, DPoP
+//! proofs, JWK Sets and introspection answers, [`record`] reads JOSE headers field by field, and
+//! [`write`] writes the bodies it sends. serde and serde_json are linked only natively (the
+//! `edge-auth` tool, token minting, the tests), and deny.toml bans them from the `.wasm`.
 
 mod path;
 pub mod read;
