@@ -169,6 +169,10 @@ pub fn jwk_set(data: &[u8]) {
         let _ = (keys.len(), skipped.len());
     }
     if let Ok(document) = serde_json::from_slice::<Value>(data) {
+        // `"jwks": null` is no key set at all: the error is then the provider's (which source).
+        if document.is_null() {
+            return;
+        }
         let mut config = base_config();
         config["providers"][0]["jwks"] = document;
         if let Err(err) = Policy::from_json(config.to_string().as_bytes()) {
