@@ -13,7 +13,7 @@ use sha2::{Sha256, Sha384, Sha512};
 
 use crate::error::ConfigError;
 use crate::json::value::{self, describe};
-use crate::json::{Document, FromJson, Node, Value};
+use crate::json::{Document, FromJson, Map, Node, Value};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::ec::ecdsa::P256VerifyingKey;
 use crate::jwt::ed25519::verify::Ed25519VerifyingKey;
@@ -49,9 +49,20 @@ impl Jwk {
     /// The JWK `raw`: an object whose members read are strings (`null` is absent), `kty`
     /// required; errors worded as serde's derived reading worded them (never quoting a value).
     fn from_value(raw: &Value) -> Result<Jwk, String> {
-        let members = raw
-            .as_object()
-            .ok_or_else(|| format!("invalid type: {}, expected struct Jwk", describe(raw)))?;
+        let positional;
+        let members = match raw {
+            Value::Object(members) => members,
+            Value::Array(elements) => {
+                positional = Jwk::by_position(elements)?;
+                &positional
+            }
+            other => {
+                return Err(format!(
+                    "invalid type: {}, expected struct Jwk",
+                    describe(other)
+                ))
+            }
+        };
         let text = |name: &str| -> Result<Option<String>, String> {
             match members.get(name) {
                 None | Some(Value::Null) => Ok(None),
@@ -78,6 +89,29 @@ impl Jwk {
             k: text("k")?,
             d: text("d")?,
         })
+    }
+
+    /// An array read as serde's derive read a struct from one: the fields in their order
+    /// (`["RSA", "kid", ...]`), the missing ones absent. Kept so that a key written as an array
+    /// is refused with the same field named as before (`keys[0].kty`, not `keys[0]`).
+    fn by_position(elements: &[Value]) -> Result<Map<String, Value>, String> {
+        const ORDER: [&str; 11] = [
+            "kty", "kid", "alg", "use", "crv", "n", "e", "x", "y", "k", "d",
+        ];
+        if elements.is_empty() {
+            return Err("invalid length 0, expected struct Jwk with 11 elements".to_string());
+        }
+        if elements.len() > ORDER.len() {
+            return Err(format!(
+                "invalid length {}, expected fewer elements in array",
+                elements.len()
+            ));
+        }
+        Ok(ORDER
+            .iter()
+            .zip(elements)
+            .map(|(name, value)| ((*name).to_string(), value.clone()))
+            .collect())
     }
 }
 
@@ -908,5 +942,23 @@ mod tests {
         assert_eq!(modulus_bits(&[0, 0, 0x80, 0]), 16);
         assert_eq!(modulus_bits(&[0x01]), 1);
         assert_eq!(modulus_bits(&[0, 0]), 0);
+    }
+
+    /// serde's derive read a JWK from an array too; the errors keep naming the same field.
+    #[test]
+    fn a_key_written_as_an_array_is_read_by_position_as_before() {
+        let err = |keys: Value| {
+            KeySet::from_jwks(&document(keys), &[Algorithm::RS256], "j")
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        assert!(err(json!([["x"]])).starts_with("j.keys[0].kty: unsupported key type"));
+        assert!(err(json!([[]])).starts_with("j.keys[0]: not a JWK: invalid length 0"));
+        assert!(err(json!([[null]])).starts_with("j.keys[0]: not a JWK: invalid type: null"));
+        assert!(err(json!([["RSA", 5]])).starts_with("j.keys[0]: not a JWK: invalid type: integer"));
+        let twelve =
+            json!([["RSA", null, null, null, null, null, null, null, null, null, null, null]]);
+        assert!(err(twelve).starts_with("j.keys[0]: not a JWK: invalid length 12"));
     }
 }
