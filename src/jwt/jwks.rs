@@ -13,7 +13,7 @@ use sha2::{Sha256, Sha384, Sha512};
 
 use crate::error::ConfigError;
 use crate::json::value::{self, describe};
-use crate::json::{Document, FromJson, Map, Node, Value};
+use crate::json::{Document, FromJson, Node, Value};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::ec::ecdsa::P256VerifyingKey;
 use crate::jwt::ed25519::verify::Ed25519VerifyingKey;
@@ -29,6 +29,11 @@ const JWK_BASE64: GeneralPurpose = GeneralPurpose::new(
 const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus accepted: verification cost grows with it, and nobody issues bigger.
 const MAX_RSA_BITS: usize = 8192;
+
+/// A JWK's fields in their order (serde's derive read a JWK written as an array by position).
+const JWK_FIELDS: [&str; 11] = [
+    "kty", "kid", "alg", "use", "crv", "n", "e", "x", "y", "k", "d",
+];
 
 /// One JWK as found in a set; unknown members (`x5c`, `key_ops`, ...) are ignored, as RFC 7517 asks.
 struct Jwk {
@@ -49,22 +54,39 @@ impl Jwk {
     /// The JWK `raw`: an object whose members read are strings (`null` is absent), `kty`
     /// required; errors worded as serde's derived reading worded them (never quoting a value).
     fn from_value(raw: &Value) -> Result<Jwk, String> {
-        let positional;
-        let members = match raw {
-            Value::Object(members) => members,
-            Value::Array(elements) => {
-                positional = Jwk::by_position(elements)?;
-                &positional
+        let member = |name: &str| -> Option<&Value> {
+            match raw {
+                Value::Object(members) => members.get(name),
+                Value::Array(elements) => JWK_FIELDS
+                    .iter()
+                    .position(|field| *field == name)
+                    .and_then(|at| elements.get(at)),
+                _ => None,
             }
+        };
+        match raw {
+            Value::Object(_) => {}
+            // serde's derive read a struct from an array too, field by field in order: kept, so
+            // that a key written as one is refused naming the same field (`keys[0].kty`).
+            Value::Array(elements) if elements.is_empty() => {
+                return Err("invalid length 0, expected struct Jwk with 11 elements".to_string())
+            }
+            Value::Array(elements) if elements.len() > JWK_FIELDS.len() => {
+                return Err(format!(
+                    "invalid length {}, expected fewer elements in array",
+                    elements.len()
+                ))
+            }
+            Value::Array(_) => {}
             other => {
                 return Err(format!(
                     "invalid type: {}, expected struct Jwk",
                     describe(other)
                 ))
             }
-        };
+        }
         let text = |name: &str| -> Result<Option<String>, String> {
-            match members.get(name) {
+            match member(name) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(text)) => Ok(Some(text.clone())),
                 Some(other) => Err(format!(
@@ -74,7 +96,7 @@ impl Jwk {
             }
         };
         Ok(Jwk {
-            kty: text("kty")?.ok_or_else(|| match members.get("kty") {
+            kty: text("kty")?.ok_or_else(|| match member("kty") {
                 Some(Value::Null) => "invalid type: null, expected a string".to_string(),
                 _ => "missing field `kty`".to_string(),
             })?,
@@ -89,29 +111,6 @@ impl Jwk {
             k: text("k")?,
             d: text("d")?,
         })
-    }
-
-    /// An array read as serde's derive read a struct from one: the fields in their order
-    /// (`["RSA", "kid", ...]`), the missing ones absent. Kept so that a key written as an array
-    /// is refused with the same field named as before (`keys[0].kty`, not `keys[0]`).
-    fn by_position(elements: &[Value]) -> Result<Map<String, Value>, String> {
-        const ORDER: [&str; 11] = [
-            "kty", "kid", "alg", "use", "crv", "n", "e", "x", "y", "k", "d",
-        ];
-        if elements.is_empty() {
-            return Err("invalid length 0, expected struct Jwk with 11 elements".to_string());
-        }
-        if elements.len() > ORDER.len() {
-            return Err(format!(
-                "invalid length {}, expected fewer elements in array",
-                elements.len()
-            ));
-        }
-        Ok(ORDER
-            .iter()
-            .zip(elements)
-            .map(|(name, value)| ((*name).to_string(), value.clone()))
-            .collect())
     }
 }
 
