@@ -12,6 +12,7 @@ use std::net::IpAddr;
 
 use edge_auth::clients::secret_digest_hex;
 use edge_auth::issuer::{discovery, introspection, remote_keys};
+use edge_auth::json::Value as ClaimValue;
 use edge_auth::jwt::algorithm::Algorithm;
 use edge_auth::jwt::claims::{has_string, ClaimPath, Condition, Test};
 use edge_auth::jwt::jwks::KeySet;
@@ -168,6 +169,10 @@ pub fn jwk_set(data: &[u8]) {
         let _ = (keys.len(), skipped.len());
     }
     if let Ok(document) = serde_json::from_slice::<Value>(data) {
+        // `"jwks": null` is no key set at all: the error is then the provider's (which source).
+        if document.is_null() {
+            return;
+        }
         let mut config = base_config();
         config["providers"][0]["jwks"] = document;
         if let Err(err) = Policy::from_json(config.to_string().as_bytes()) {
@@ -451,12 +456,14 @@ pub fn claim_conditions(data: &[u8]) {
         return;
     };
     assert_eq!(path.text(), path_text);
-    let Ok(Value::Object(claims)) = serde_json::from_str::<Value>(claims) else {
+    // The filter's own reader of claims, as a token's are read.
+    let Some(ClaimValue::Object(claims)) = edge_auth::json::value::from_slice(claims.as_bytes())
+    else {
         return;
     };
-    let operand: Value = serde_json::from_str(operand).unwrap_or(Value::Null);
+    let operand = edge_auth::json::value::from_slice(operand.as_bytes()).unwrap_or_default();
     let list = match &operand {
-        Value::Array(items) => items.clone(),
+        ClaimValue::Array(items) => items.clone(),
         other => vec![other.clone()],
     };
     let found = path.find(&claims);
@@ -496,7 +503,7 @@ pub fn claim_conditions(data: &[u8]) {
             }
         }
     }
-    if let Value::String(wanted) = &operand {
+    if let ClaimValue::String(wanted) = &operand {
         let any = Condition {
             path: path.clone(),
             slot: 0,

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use crate::json::{write, Map, Value};
 
 use crate::request::allowlist::Cidr;
 
@@ -144,7 +144,8 @@ pub fn forwarded_text(value: &str) -> Cow<'_, str> {
     if plain {
         return Cow::Borrowed(value);
     }
-    let json = serde_json::to_string(value).unwrap_or_default();
+    let mut json = String::new();
+    write::string(&mut json, value);
     Cow::Owned(ascii_json(&json))
 }
 
@@ -171,9 +172,7 @@ pub fn claim_text(value: &Value) -> Option<String> {
                 .collect::<Vec<_>>()
                 .join(","),
         ),
-        other => serde_json::to_string(other)
-            .ok()
-            .map(|json| ascii_json(&json)),
+        other => Some(ascii_json(&other.to_string())),
     }
 }
 
@@ -215,7 +214,7 @@ pub fn ascii_json(json: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::json_value as json;
 
     fn text(value: Value) -> Option<String> {
         claim_text(&value)

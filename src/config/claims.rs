@@ -4,10 +4,8 @@
 //! so that identities keep the values the conditions read), and a rule's `providers` and
 //! `audiences`, compiled against the providers.
 
-use serde_json::Value;
-
 use crate::error::ConfigError;
-use crate::json::{Document, FromJson, Node};
+use crate::json::{Document, FromJson, Node, Value};
 use crate::jwt::claims::{ClaimPath, Condition, Test};
 use crate::jwt::provider::Provider;
 

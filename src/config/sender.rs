@@ -7,10 +7,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde_json::Value;
 
 use crate::error::ConfigError;
-use crate::json::{Document, FromJson, Node};
+use crate::json::{Document, FromJson, Node, Value};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::confirmation::SenderConstraint;
 use crate::jwt::dpop::ProofRules;

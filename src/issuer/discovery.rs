@@ -4,20 +4,29 @@
 //! The `issuer` check (OpenID Connect Discovery 1.0, section 4.3) stops a document served for
 //! another realm on the same host from supplying keys: tokens are trusted for one exact `iss`.
 
-use serde::Deserialize;
-
 use crate::issuer::remote_keys::Url;
+use crate::json::record::{Record, Refused};
 
-#[derive(Deserialize)]
+/// The members read; others are ignored, `null` is absent, a repeated or non-string one refused.
 struct Document {
     issuer: Option<String>,
     jwks_uri: Option<String>,
 }
 
+impl Document {
+    fn read(body: &[u8]) -> Result<Document, Refused> {
+        let fields = Record::from_slice(body)?;
+        Ok(Document {
+            issuer: fields.string("issuer")?,
+            jwks_uri: fields.string("jwks_uri")?,
+        })
+    }
+}
+
 /// The JWKS URL a discovery document names, if it is the document of `issuer`.
 pub fn jwks_url(body: &[u8], issuer: &str) -> Result<Url, String> {
-    let document: Document = serde_json::from_slice(body)
-        .map_err(|err| format!("discovery document is not JSON: {err}"))?;
+    let document = Document::read(body)
+        .map_err(|_| "discovery document is not JSON (an object of strings)".to_string())?;
     match document.issuer.as_deref() {
         Some(found) if found == issuer => {}
         Some(found) => {

@@ -16,13 +16,14 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde_json::{Map, Value};
 
 use crate::error::ConfigError;
 use crate::identity::Forward;
 use crate::identity::Identity;
 use crate::issuer::remote_keys::{response_body, Url};
+use crate::json::value::parse_object;
 use crate::json::{Document, FromJson, Node};
+use crate::json::{Map, Value};
 use crate::jwt::provider::Provider;
 use crate::jwt::token::{
     check_audience, identity_from_claims, looks_like_jwt, numeric_date, Rounding, MAX_TOKEN_BYTES,
@@ -322,7 +323,7 @@ pub fn interpret(
         Ok(body) => body,
         Err(why) => return Outcome::Unavailable(format!("introspection: {why}")),
     };
-    let claims: Map<String, Value> = match serde_json::from_slice(&body) {
+    let claims: Map<String, Value> = match parse_object(&body) {
         Ok(claims) => claims,
         Err(err) => {
             return Outcome::Unavailable(format!(
@@ -426,7 +427,7 @@ pub fn confirm(
         Ok(body) => body,
         Err(why) => return Confirmation::Unavailable(format!("introspection: {why}")),
     };
-    let claims: Map<String, Value> = match serde_json::from_slice(&body) {
+    let claims: Map<String, Value> = match parse_object(&body) {
         Ok(claims) => claims,
         Err(err) => {
             return Confirmation::Unavailable(format!(

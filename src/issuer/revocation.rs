@@ -11,8 +11,6 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
-
 use crate::error::ConfigError;
 use crate::identity::Identity;
 use crate::issuer::remote_keys::{Generation, KeyRecord, Schedule, Sync, Url};
@@ -152,29 +150,52 @@ pub fn compile(config: RevocationConfig, field: &str) -> Result<Revocation, Conf
     })
 }
 
-/// The list as the issuer publishes it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The list as the issuer publishes it (unknown members are refused).
 struct RawList {
     version: u64,
-    #[serde(default)]
     revoked_jtis: Vec<RawJti>,
-    #[serde(default)]
     subjects_not_before: Vec<RawSubject>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawList {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["version", "revoked_jtis", "subjects_not_before"])?;
+        Ok(RawList {
+            version: fields.required("version")?,
+            revoked_jtis: fields.or_default("revoked_jtis")?,
+            subjects_not_before: fields.or_default("subjects_not_before")?,
+        })
+    }
+}
+
 struct RawJti {
     jti: String,
     exp: u64,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RawJti {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["jti", "exp"])?;
+        Ok(RawJti {
+            jti: fields.required("jti")?,
+            exp: fields.required("exp")?,
+        })
+    }
+}
+
 struct RawSubject {
     sub: String,
     nbf: u64,
+}
+
+impl FromJson for RawSubject {
+    fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
+        let fields = document.fields(node, &["sub", "nbf"])?;
+        Ok(RawSubject {
+            sub: fields.required("sub")?,
+            nbf: fields.required("nbf")?,
+        })
+    }
 }
 
 /// A parsed revocation list: revoked `jti`s (with the `exp` after which they no longer matter)
@@ -200,7 +221,7 @@ impl RevocationList {
             return Err(format!("list is larger than {MAX_LIST_BYTES} bytes"));
         }
         let raw: RawList =
-            serde_json::from_slice(body).map_err(|err| format!("list is malformed: {err}"))?;
+            crate::json::read(body).map_err(|err| format!("list is malformed: {err}"))?;
         if raw.version != FORMAT_VERSION {
             return Err(format!(
                 "list version {} is not {FORMAT_VERSION}",

@@ -16,6 +16,7 @@ enum Frame {
 
 /// The byte offset of serde_json's `line` and `column` in `json`: serde_json counts lines from
 /// 1 and the column as the bytes read on that line, so this is where it stopped reading.
+#[cfg(test)]
 pub(crate) fn offset_of(json: &[u8], line: usize, column: usize) -> usize {
     let line_start = match line.checked_sub(2) {
         None => 0,

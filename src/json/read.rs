@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use super::value::{self, Value};
 
 use super::path::path_at;
 use super::tree::{Kind, Node, Number};
@@ -249,30 +249,16 @@ impl<T: FromJson> FromJson for BTreeMap<String, T> {
     }
 }
 
-/// Any JSON, as serde_json's `Value` (a repeated key keeps its last value).
+/// Any JSON, as a [`Value`] (a repeated key keeps its last value, as serde_json's did).
 impl FromJson for Value {
     fn from_json(node: &Node, _document: &Document) -> Result<Self, ConfigError> {
         Ok(to_value(node))
     }
 }
 
-/// `node` as a serde_json `Value`.
+/// `node` as a [`Value`].
 pub fn to_value(node: &Node) -> Value {
-    match &node.kind {
-        Kind::Null => Value::Null,
-        Kind::Bool(value) => Value::Bool(*value),
-        Kind::Number(Number::Unsigned(value)) => Value::from(*value),
-        Kind::Number(Number::Negative(value)) => Value::from(*value),
-        Kind::Number(Number::Float(value)) => Value::from(*value),
-        Kind::String(text) => Value::String(text.clone()),
-        Kind::Array(elements) => Value::Array(elements.iter().map(to_value).collect()),
-        Kind::Object(members) => Value::Object(
-            members
-                .iter()
-                .map(|member| (member.key.clone(), to_value(&member.value)))
-                .collect(),
-        ),
-    }
+    value::from_node(node)
 }
 
 /// How a refused value is described (never its text: a string may be a secret).

@@ -1,14 +1,19 @@
 //! A JSON document as a tree that keeps where each value starts and ends, every object member
 //! in document order, duplicates included (serde_json's `Value` keeps neither).
 //!
-//! Only ever given a document serde_json has already accepted ([`super::parse`]), so it needs no
-//! error messages of its own; it still refuses anything malformed (`None`) rather than panic.
+//! It accepts exactly the documents serde_json accepted (RFC 8259, valid UTF-8 strings, no lone
+//! surrogate in an escape, at most 127 arrays and objects open at once, finite numbers) and
+//! refuses anything else with `None`, never a panic nor unbounded recursion: the filter reads
+//! tokens, proofs and issuer answers with it ([`super::value`]).
 
-/// Deepest nesting read; serde_json refuses documents deeper than 128 before this is reached.
-const MAX_DEPTH: usize = 256;
+/// Most arrays and objects open at once in the documents the filter receives: serde_json's
+/// recursion limit (a 128th is refused), so that claims nested deeper stay refused as before.
+pub const MAX_DEPTH: usize = 127;
+/// The same for the configuration, as before (serde_json's syntax check there had no limit).
+pub const CONFIG_DEPTH: usize = 257;
 
 /// A number, classified the way serde_json classifies it.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Number {
     /// A non-negative integer that fits 64 bits.
     Unsigned(u64),
@@ -56,7 +61,16 @@ pub struct Member {
 
 /// The tree of `bytes`, a whole JSON document with optional whitespace around it.
 pub fn parse(bytes: &[u8]) -> Option<Node> {
-    let mut reader = Reader { bytes, at: 0 };
+    parse_nested(bytes, MAX_DEPTH)
+}
+
+/// [`parse`] with at most `max_depth` arrays and objects open at once.
+pub fn parse_nested(bytes: &[u8], max_depth: usize) -> Option<Node> {
+    let mut reader = Reader {
+        bytes,
+        at: 0,
+        max_depth,
+    };
     let node = reader.value(0)?;
     reader.skip_whitespace();
     (reader.at == bytes.len()).then_some(node)
@@ -65,6 +79,7 @@ pub fn parse(bytes: &[u8]) -> Option<Node> {
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
+    max_depth: usize,
 }
 
 impl Reader<'_> {
@@ -90,12 +105,13 @@ impl Reader<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Option<Node> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
         self.skip_whitespace();
         let start = self.at;
-        let kind = match self.peek()? {
+        let byte = self.peek()?;
+        if matches!(byte, b'{' | b'[') && depth >= self.max_depth {
+            return None;
+        }
+        let kind = match byte {
             b'{' => Kind::Object(self.members(depth)?),
             b'[' => Kind::Array(self.elements(depth)?),
             b'"' => Kind::String(self.string()?),
@@ -173,11 +189,17 @@ impl Reader<'_> {
         self.at += 1;
         let mut text = Vec::new();
         loop {
+            // Plain bytes up to the next quote, backslash or control character, in one copy.
+            let rest = self.bytes.get(self.at..)?;
+            let run = rest
+                .iter()
+                .position(|byte| matches!(byte, b'"' | b'\\' | 0..=0x1f))?;
+            text.extend_from_slice(rest.get(..run)?);
+            self.at += run;
             match self.next()? {
                 b'"' => return String::from_utf8(text).ok(),
                 b'\\' => self.escape(&mut text)?,
-                byte if byte < 0x20 => return None,
-                byte => text.push(byte),
+                _ => return None,
             }
         }
     }
@@ -265,8 +287,8 @@ impl Reader<'_> {
                 }
             }
         }
-        // serde_json's own float parser (already linked), not core's: one less copy of its tables.
-        let value = serde_json::from_str::<f64>(text).ok()?;
+        // Core's correctly rounded parser (serde_json's, used before, could differ in the last bit).
+        let value = text.parse::<f64>().ok()?;
         value.is_finite().then_some(Number::Float(value))
     }
 

@@ -18,7 +18,7 @@
 
 use std::fmt;
 
-use serde_json::{Map, Number, Value};
+use crate::json::{Map, Number, Value};
 
 use crate::identity::member_at;
 
@@ -242,7 +242,7 @@ fn same_number(a: &Number, b: &Number) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::json_value as json;
 
     fn claims() -> Map<String, Value> {
         json!({

@@ -10,9 +10,9 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde_json::{Map, Value};
 
 use crate::identity::Confirmation;
+use crate::json::{Map, Value};
 
 /// What a provider or a route demands of a token's binding.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -196,7 +196,7 @@ fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::json_value as json;
 
     fn claims(value: Value) -> Map<String, Value> {
         value.as_object().unwrap().clone()

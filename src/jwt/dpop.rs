@@ -16,10 +16,11 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::Deserialize;
-use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::json::record::{Record, Refused};
+use crate::json::value::object_from_slice;
+use crate::json::{write, Map, Value};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::jwks::{rsa_key_within, JwkSetDocument, KeySet};
 use crate::jwt::token::{numeric_date, Rounding};
@@ -130,15 +131,29 @@ pub struct VerifiedProof {
     pub nonce: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A proof's JOSE header: `alg` required, the others optional (`null` is absent); a field
+/// named twice, or of the wrong type, is malformed (as serde's derived reading refused them).
 struct ProofHeader {
-    #[serde(default)]
     typ: Option<String>,
     alg: String,
-    #[serde(default)]
     jwk: Option<Map<String, Value>>,
-    #[serde(default)]
     crit: Option<Value>,
+}
+
+impl ProofHeader {
+    fn decode(part: &str) -> Result<ProofHeader, ProofError> {
+        let fields =
+            Record::from_slice(&decode_base64(part)?).map_err(|_| ProofError::Malformed)?;
+        let read = || -> Result<ProofHeader, Refused> {
+            Ok(ProofHeader {
+                typ: fields.string("typ")?,
+                alg: fields.required_string("alg")?,
+                jwk: fields.object("jwk")?,
+                crit: fields.value("crit")?,
+            })
+        };
+        read().map_err(|_| ProofError::Malformed)
+    }
 }
 
 /// A proof that passed every check but its signature: see [`check_proof`].
@@ -204,7 +219,7 @@ pub fn check_proof<'p>(
     else {
         return Err(ProofError::Malformed);
     };
-    let header: ProofHeader = decode_json(header_b64)?;
+    let header = ProofHeader::decode(header_b64)?;
     if !header
         .typ
         .as_deref()
@@ -237,7 +252,7 @@ pub fn check_proof<'p>(
         _ => return Err(ProofError::Malformed),
     };
 
-    let claims: Map<String, Value> = decode_json(claims_b64)?;
+    let claims = object_from_slice(&decode_base64(claims_b64)?).ok_or(ProofError::Malformed)?;
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     if text("htm") != Some(target.method) {
         return Err(ProofError::MethodMismatch);
@@ -305,17 +320,17 @@ pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
         "RSA" => &["e", "kty", "n"],
         _ => return None,
     };
-    // serde_json writes strings with the escaping RFC 7638 asks for (RFC 8259, no whitespace),
-    // and the members are listed here already sorted.
+    // Strings written with the escaping RFC 7638 asks for (RFC 8259, no whitespace), and the
+    // members listed here already sorted.
     let mut canonical = String::from("{");
     for (index, name) in required.iter().enumerate() {
         let value = jwk.get(*name).and_then(Value::as_str)?;
         if index > 0 {
             canonical.push(',');
         }
-        canonical.push_str(&serde_json::to_string(name).ok()?);
+        write::string(&mut canonical, name);
         canonical.push(':');
-        canonical.push_str(&serde_json::to_string(value).ok()?);
+        write::string(&mut canonical, value);
     }
     canonical.push('}');
     Some(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
@@ -359,17 +374,16 @@ fn normalize(url: &str) -> Option<String> {
     Some(format!("{scheme}://{authority}{path}"))
 }
 
-fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, ProofError> {
-    let bytes = URL_SAFE_NO_PAD
+fn decode_base64(part: &str) -> Result<Vec<u8>, ProofError> {
+    URL_SAFE_NO_PAD
         .decode(part)
-        .map_err(|_| ProofError::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| ProofError::Malformed)
+        .map_err(|_| ProofError::Malformed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::json_value as json;
 
     #[test]
     fn rfc7638_example_thumbprint() {

@@ -9,11 +9,11 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use hmac::{EagerHash, Hmac, KeyInit, Mac};
-use serde::Deserialize;
 use sha2::{Sha256, Sha384, Sha512};
 
 use crate::error::ConfigError;
-use crate::json::{Document, FromJson, Node};
+use crate::json::value::{self, describe};
+use crate::json::{Document, FromJson, Node, Value};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::ec::ecdsa::P256VerifyingKey;
 use crate::jwt::ed25519::verify::Ed25519VerifyingKey;
@@ -30,36 +30,94 @@ const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus accepted: verification cost grows with it, and nobody issues bigger.
 const MAX_RSA_BITS: usize = 8192;
 
+/// A JWK's fields in their order (serde's derive read a JWK written as an array by position).
+const JWK_FIELDS: [&str; 11] = [
+    "kty", "kid", "alg", "use", "crv", "n", "e", "x", "y", "k", "d",
+];
+
 /// One JWK as found in a set; unknown members (`x5c`, `key_ops`, ...) are ignored, as RFC 7517 asks.
-#[derive(Deserialize)]
 struct Jwk {
     kty: String,
-    #[serde(default)]
     kid: Option<String>,
-    #[serde(default)]
     alg: Option<String>,
-    #[serde(default, rename = "use")]
     usage: Option<String>,
-    #[serde(default)]
     crv: Option<String>,
-    #[serde(default)]
     n: Option<String>,
-    #[serde(default)]
     e: Option<String>,
-    #[serde(default)]
     x: Option<String>,
-    #[serde(default)]
     y: Option<String>,
-    #[serde(default)]
     k: Option<String>,
-    #[serde(default)]
     d: Option<String>,
+}
+
+impl Jwk {
+    /// The JWK `raw`: an object whose members read are strings (`null` is absent), `kty`
+    /// required; errors worded as serde's derived reading worded them (never quoting a value).
+    fn from_value(raw: &Value) -> Result<Jwk, String> {
+        let member = |name: &str| -> Option<&Value> {
+            match raw {
+                Value::Object(members) => members.get(name),
+                Value::Array(elements) => JWK_FIELDS
+                    .iter()
+                    .position(|field| *field == name)
+                    .and_then(|at| elements.get(at)),
+                _ => None,
+            }
+        };
+        match raw {
+            Value::Object(_) => {}
+            // serde's derive read a struct from an array too, field by field in order: kept, so
+            // that a key written as one is refused naming the same field (`keys[0].kty`).
+            Value::Array(elements) if elements.is_empty() => {
+                return Err("invalid length 0, expected struct Jwk with 11 elements".to_string())
+            }
+            Value::Array(elements) if elements.len() > JWK_FIELDS.len() => {
+                return Err(format!(
+                    "invalid length {}, expected fewer elements in array",
+                    elements.len()
+                ))
+            }
+            Value::Array(_) => {}
+            other => {
+                return Err(format!(
+                    "invalid type: {}, expected struct Jwk",
+                    describe(other)
+                ))
+            }
+        }
+        let text = |name: &str| -> Result<Option<String>, String> {
+            match member(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(text)) => Ok(Some(text.clone())),
+                Some(other) => Err(format!(
+                    "invalid type: {}, expected a string",
+                    describe(other)
+                )),
+            }
+        };
+        Ok(Jwk {
+            kty: text("kty")?.ok_or_else(|| match member("kty") {
+                Some(Value::Null) => "invalid type: null, expected a string".to_string(),
+                _ => "missing field `kty`".to_string(),
+            })?,
+            kid: text("kid")?,
+            alg: text("alg")?,
+            usage: text("use")?,
+            crv: text("crv")?,
+            n: text("n")?,
+            e: text("e")?,
+            x: text("x")?,
+            y: text("y")?,
+            k: text("k")?,
+            d: text("d")?,
+        })
+    }
 }
 
 /// A JWK Set document: `{"keys": [...]}`.
 pub struct JwkSetDocument {
     /// The keys, each kept as raw JSON until it is checked one by one.
-    pub keys: Vec<serde_json::Value>,
+    pub keys: Vec<Value>,
 }
 
 impl FromJson for JwkSetDocument {
@@ -175,7 +233,7 @@ impl KeySet {
         let mut keys = Vec::new();
         for (index, raw) in document.keys.iter().enumerate() {
             let key_field = format!("{field}.keys[{index}]");
-            let jwk: Jwk = serde_json::from_value(raw.clone())
+            let jwk = Jwk::from_value(raw)
                 .map_err(|err| ConfigError::new(&key_field, format!("not a JWK: {err}")))?;
             keys.extend(parse_jwk(&jwk, allowed, &key_field)?);
         }
@@ -237,11 +295,10 @@ impl KeySet {
         body: &[u8],
         allowed: &[Algorithm],
     ) -> Result<(KeySet, Vec<String>), String> {
-        let document: serde_json::Value =
-            serde_json::from_slice(body).map_err(|err| format!("body is not JSON: {err}"))?;
+        let document = value::parse(body).map_err(|err| format!("body is not JSON: {err}"))?;
         let raw_keys = document
             .get("keys")
-            .and_then(serde_json::Value::as_array)
+            .and_then(Value::as_array)
             .ok_or_else(|| "body is not a JWK Set (no \"keys\" array)".to_string())?;
         // A JWK Set is public: a symmetric key in it is a secret everyone knows, so fetched keys
         // never verify HMAC (configuration refuses HS* with fetched keys; this is the backstop).
@@ -254,7 +311,7 @@ impl KeySet {
         let mut skipped = Vec::new();
         for (index, raw) in raw_keys.iter().enumerate() {
             let key_field = format!("keys[{index}]");
-            let parsed = serde_json::from_value::<Jwk>(raw.clone())
+            let parsed = Jwk::from_value(raw)
                 .map_err(|err| ConfigError::new(&key_field, format!("not a JWK: {err}")))
                 .and_then(|jwk| {
                     if jwk.kty == "oct" {
@@ -531,10 +588,10 @@ fn modulus_bits(n: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::json_value as json;
     use jwt_simple::prelude::*;
-    use serde_json::json;
 
-    fn document(keys: serde_json::Value) -> JwkSetDocument {
+    fn document(keys: Value) -> JwkSetDocument {
         crate::json::read(json!({ "keys": keys }).to_string().as_bytes()).unwrap()
     }
 
@@ -542,7 +599,7 @@ mod tests {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    fn rsa_jwk(kid: &str) -> serde_json::Value {
+    fn rsa_jwk(kid: &str) -> Value {
         let pair = RS256KeyPair::generate(2048).unwrap();
         let parts = pair.public_key().to_components();
         json!({"kty": "RSA", "kid": kid, "n": b64(&parts.n), "e": b64(&parts.e)})
@@ -708,7 +765,7 @@ mod tests {
     fn jwt_simple_signed_tokens_verify_and_bit_flips_fail() {
         use crate::jwt::mint::SigningKey;
         let mut claims = serde_json::Map::new();
-        claims.insert("sub".into(), json!("alice"));
+        claims.insert("sub".into(), serde_json::json!("alice"));
         for alg in Algorithm::ALL {
             let signer = SigningKey::generate(alg).unwrap().with_kid("k");
             let set =
@@ -735,7 +792,7 @@ mod tests {
     /// JWK, token and whether it must verify.
     #[test]
     fn known_answer_jws_vectors_for_ec_eddsa_and_hmac() {
-        let data: serde_json::Value =
+        let data: Value =
             serde_json::from_str(include_str!("../../tests/data/jws_vectors.json")).unwrap();
         let vectors = data["vectors"].as_array().unwrap();
         assert!(vectors.len() >= 30);
@@ -831,7 +888,7 @@ mod tests {
     #[test]
     fn rsa_exponents_must_be_odd_and_below_2_pow_32() {
         let n = match rsa_jwk("r")["n"].clone() {
-            serde_json::Value::String(n) => n,
+            Value::String(n) => n,
             other => panic!("{other}"),
         };
         let with_e = |e: &[u8]| json!({"kty": "RSA", "kid": "r", "n": n, "e": b64(e)});
@@ -884,5 +941,23 @@ mod tests {
         assert_eq!(modulus_bits(&[0, 0, 0x80, 0]), 16);
         assert_eq!(modulus_bits(&[0x01]), 1);
         assert_eq!(modulus_bits(&[0, 0]), 0);
+    }
+
+    /// serde's derive read a JWK from an array too; the errors keep naming the same field.
+    #[test]
+    fn a_key_written_as_an_array_is_read_by_position_as_before() {
+        let err = |keys: Value| {
+            KeySet::from_jwks(&document(keys), &[Algorithm::RS256], "j")
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        assert!(err(json!([["x"]])).starts_with("j.keys[0].kty: unsupported key type"));
+        assert!(err(json!([[]])).starts_with("j.keys[0]: not a JWK: invalid length 0"));
+        assert!(err(json!([[null]])).starts_with("j.keys[0]: not a JWK: invalid type: null"));
+        assert!(err(json!([["RSA", 5]])).starts_with("j.keys[0]: not a JWK: invalid type: integer"));
+        let twelve =
+            json!([["RSA", null, null, null, null, null, null, null, null, null, null, null]]);
+        assert!(err(twelve).starts_with("j.keys[0]: not a JWK: invalid length 12"));
     }
 }

@@ -9,10 +9,11 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use crate::identity::{claim_text, member_at, Forward, Identity};
+use crate::json::record::{Record, Refused};
+use crate::json::value::object_from_slice;
+use crate::json::{Map, Value};
 use crate::jwt::algorithm::Algorithm;
 use crate::jwt::confirmation::read_confirmation;
 use crate::jwt::jwks::{KeySet, VerificationKey};
@@ -143,15 +144,29 @@ impl TokenError {
     }
 }
 
-#[derive(Deserialize)]
+/// The JOSE header: `alg` required, the others optional (`null` is absent); a field named twice,
+/// or of the wrong type, is malformed (as serde's derived reading refused them).
 struct Header {
     alg: String,
-    #[serde(default)]
     typ: Option<String>,
-    #[serde(default)]
     kid: Option<String>,
-    #[serde(default)]
     crit: Option<Value>,
+}
+
+impl Header {
+    fn decode(part: &str) -> Result<Header, TokenError> {
+        let fields =
+            Record::from_slice(&decode_base64(part)?).map_err(|_| TokenError::Malformed)?;
+        let read = || -> Result<Header, Refused> {
+            Ok(Header {
+                alg: fields.required_string("alg")?,
+                typ: fields.string("typ")?,
+                kid: fields.string("kid")?,
+                crit: fields.value("crit")?,
+            })
+        };
+        read().map_err(|_| TokenError::Malformed)
+    }
 }
 
 /// Where the verification keys of each provider are found: the configuration's inline keys, or
@@ -213,7 +228,7 @@ pub fn verify(
 /// key refetch, never to trust anything).
 pub fn claimed_provider(token: &str, providers: &[Provider]) -> Option<usize> {
     let claims_b64 = token.split('.').nth(1)?;
-    let claims: Map<String, Value> = decode_json(claims_b64).ok()?;
+    let claims = decode_claims(claims_b64).ok()?;
     let issuer = claims.get("iss").and_then(Value::as_str)?;
     Provider::for_issuer(providers, issuer).map(|(index, _)| index)
 }
@@ -259,7 +274,7 @@ pub fn check_before_signature<'t, 'k>(
         return Err(TokenError::Malformed);
     };
 
-    let header: Header = decode_json(header_b64)?;
+    let header = Header::decode(header_b64)?;
     if header.alg.eq_ignore_ascii_case("none") {
         return Err(TokenError::Unsigned);
     }
@@ -272,7 +287,7 @@ pub fn check_before_signature<'t, 'k>(
         _ => return Err(TokenError::Malformed),
     };
 
-    let claims: Map<String, Value> = decode_json(claims_b64)?;
+    let claims = decode_claims(claims_b64)?;
     let issuer = claims
         .get("iss")
         .and_then(Value::as_str)
@@ -371,7 +386,7 @@ fn is_access_token_type(typ: Option<&str>) -> bool {
 pub fn looks_like_jwt(token: &str) -> bool {
     let mut parts = token.split('.');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(header), Some(_), Some(_), None) => decode_json::<Header>(header).is_ok(),
+        (Some(header), Some(_), Some(_), None) => Header::decode(header).is_ok(),
         _ => false,
     }
 }
@@ -461,11 +476,15 @@ pub fn identity_from_claims(
     })
 }
 
-fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TokenError> {
-    let bytes = URL_SAFE_NO_PAD
+fn decode_base64(part: &str) -> Result<Vec<u8>, TokenError> {
+    URL_SAFE_NO_PAD
         .decode(part)
-        .map_err(|_| TokenError::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
+        .map_err(|_| TokenError::Malformed)
+}
+
+/// A claims set: one JSON object (a repeated claim keeps its last value, as serde_json did).
+fn decode_claims(part: &str) -> Result<Map<String, Value>, TokenError> {
+    object_from_slice(&decode_base64(part)?).ok_or(TokenError::Malformed)
 }
 
 /// Checks `exp` (required), `nbf`, `iat` and the lifetime; returns `exp`.

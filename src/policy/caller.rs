@@ -2,10 +2,9 @@
 //! bindings (a template's captured segments granted to the caller), then the allow-lists (source network, web origin, application); and the identity headers it is
 //! forwarded with.
 
-use serde_json::Value;
-
 use crate::clients::Client;
 use crate::identity::{forwarded_text, Identity};
+use crate::json::Value;
 use crate::jwt::claims::has_string;
 use crate::jwt::provider::Provider;
 use crate::policy::deny::Denial;

@@ -15,7 +15,7 @@
 //! parameters: an API key or Basic caller's 403 and 400 carry no challenge, only the body
 //! (which names the missing scopes too).
 
-use serde::Serialize;
+use crate::json::write;
 
 use crate::request::credential::CredentialKind;
 
@@ -116,16 +116,6 @@ pub struct DenyResponse {
     pub headers: Vec<(String, String)>,
     /// JSON body.
     pub body: String,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    error_description: &'a str,
-    /// The scopes the route needs, for `insufficient_scope`: what every caller, whatever its
-    /// scheme, needs to know.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
 }
 
 impl Denial {
@@ -231,15 +221,17 @@ impl Denial {
             | Denial::UseDpopNonce(_)
             | Denial::TooManyRequests { .. } => Vec::new(),
         };
-        let body = serde_json::to_string(&Body {
-            error: code,
-            error_description: &description,
-            scope: match self {
-                Denial::InsufficientScope(scopes) => Some(scopes.join(" ")),
-                _ => None,
-            },
-        })
-        .unwrap_or_default();
+        // `scope`: the scopes the route needs, for `insufficient_scope`: what every caller,
+        // whatever its scheme, needs to know.
+        let scope = match self {
+            Denial::InsufficientScope(scopes) => Some(scopes.join(" ")),
+            _ => None,
+        };
+        let body = write::Object::new()
+            .string("error", code)
+            .string("error_description", &description)
+            .optional_string("scope", scope.as_deref())
+            .finish();
         let mut headers: Vec<(String, String)> = challenges
             .into_iter()
             .map(|value| ("www-authenticate".to_string(), value))

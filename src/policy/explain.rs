@@ -8,8 +8,6 @@
 //! never the reverse), and the filter's [`Untraced`] records nothing, so its step texts are
 //! never even compiled in.
 
-use serde::Serialize;
-
 use crate::jwt::jwks::KeySet;
 use crate::jwt::token::KeyLookup;
 use crate::policy::cache::TokenCache;
@@ -22,7 +20,8 @@ use crate::policy::Policy;
 use crate::request::credential::Request;
 
 /// One check of the decision, in the order it ran.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(serde::Serialize))]
 pub struct Step {
     /// What was checked (`path`, `rule`, `credential`, `token`, `scopes`, ...).
     pub check: &'static str,
@@ -61,8 +60,12 @@ impl Tracer for Trace {
 }
 
 /// What Envoy does with the request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(serde::Serialize))]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    serde(tag = "action", rename_all = "snake_case")
+)]
 pub enum Action {
     /// Forwarded upstream after these changes (removals first).
     Forward {
@@ -85,7 +88,8 @@ pub enum Action {
 }
 
 /// A decision explained: its steps, its outcome, and what the client or upstream gets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(serde::Serialize))]
 pub struct Explanation<'a> {
     /// Every check in the order it ran.
     pub steps: Vec<Step>,

@@ -6,16 +6,15 @@
 //! Reason codes are part of the operator contract (metric labels, access-log values, alerts):
 //! they are lower-case `snake_case` and never renamed.
 
-use serde::Serialize;
-
 use crate::issuer::introspection::Inactive;
 use crate::jwt::token::TokenError;
 use crate::policy::deny::{Denial, Limit};
 use crate::request::credential::{CredentialKind, Request};
 
 /// What became of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(serde::Serialize))]
+#[cfg_attr(not(target_arch = "wasm32"), serde(rename_all = "snake_case"))]
 pub enum Verdict {
     /// A credential passed every check: forwarded with identity headers.
     Allowed,
@@ -53,8 +52,9 @@ impl Verdict {
 }
 
 /// Why a request is (or would be) refused: fine-grained enough to act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(serde::Serialize))]
+#[cfg_attr(not(target_arch = "wasm32"), serde(rename_all = "snake_case"))]
 pub enum Reason {
     /// No credential at all.
     MissingCredential,
@@ -284,19 +284,20 @@ impl Reason {
 }
 
 /// What is reported about one decided request.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(serde::Serialize))]
 pub struct Outcome<'a> {
     /// What became of it; `None` while it waits for the issuer. Named `decision` in metrics,
     /// access logs and JSON.
-    #[serde(rename = "decision")]
+    #[cfg_attr(not(target_arch = "wasm32"), serde(rename = "decision"))]
     pub verdict: Option<Verdict>,
     /// Why it is (or would be) refused.
     pub reason: Option<Reason>,
     /// The kind of credential presented, if one was read.
-    #[serde(serialize_with = "kind_name")]
+    #[cfg_attr(not(target_arch = "wasm32"), serde(serialize_with = "kind_name"))]
     pub credential: Option<CredentialKind>,
     /// Index of the provider the token names or was verified by, if known.
-    #[serde(skip)]
+    #[cfg_attr(not(target_arch = "wasm32"), serde(skip))]
     pub provider_index: Option<usize>,
     /// Name of that provider.
     pub provider: Option<&'a str>,
@@ -366,6 +367,7 @@ impl Outcome<'_> {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn kind_name<S: serde::Serializer>(
     kind: &Option<CredentialKind>,
     serializer: S,

@@ -3,11 +3,10 @@
 //! ([`crate::policy::explain::Trace`]); this leaf sits below the decision so that explaining
 //! depends on deciding, never the reverse.
 
-use serde::Serialize;
-
 /// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(serde::Serialize))]
+#[cfg_attr(not(target_arch = "wasm32"), serde(rename_all = "snake_case"))]
 pub enum Status {
     /// The check passed.
     Passed,

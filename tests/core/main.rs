@@ -32,6 +32,7 @@ mod hostile_input;
 mod introspect_rule;
 mod introspection;
 mod introspection_answers;
+mod json;
 mod key_checks;
 mod log_capture;
 mod operations;

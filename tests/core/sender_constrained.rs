@@ -1001,7 +1001,8 @@ fn oversized_rsa_proof_keys_are_refused_before_any_math() {
     let e_wide = URL_SAFE_NO_PAD.encode([0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     for (n, e) in [(odd_modulus(8192), &e_65537), (odd_modulus(2048), &e_wide)] {
         let jwk = json!({"kty": "RSA", "n": n, "e": e});
-        let jkt = edge_auth::jwt::dpop::jwk_thumbprint(jwk.as_object().unwrap()).unwrap();
+        let own = edge_auth::json::Value::from(jwk.clone());
+        let jkt = edge_auth::jwt::dpop::jwk_thumbprint(own.as_object().unwrap()).unwrap();
         let token = issuer().token(Algorithm::ES256, t, json!({"cnf": {"jkt": jkt}}));
         let header = json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk});
         let claims = Value::Object(claims_of.claims("GET", URL, Some(&token), t));

@@ -421,3 +421,167 @@ fn access_token_type_is_required_only_where_configured() {
     assert!(check(&with_typ(Some("JWT"))).is_ok());
     assert!(check(&with_typ(None)).is_ok());
 }
+
+/// A token of exactly these header and claims texts, signed with the ES256 key.
+fn raw_token(header: &str, claims: &str) -> String {
+    keys()
+        .ec
+        .sign_raw(header.as_bytes(), claims.as_bytes())
+        .unwrap()
+}
+
+const HEADER: &str = r#"{"alg":"ES256","kid":"ec-1"}"#;
+
+fn claims_text(members: &str) -> String {
+    format!(
+        r#"{{"iss":"{ISS}","aud":"edge-api","sub":"alice","iat":{},{members}}}"#,
+        NOW - 60
+    )
+}
+
+/// Issue 22 pins what serde_json did before the filter read tokens with its own JSON reader
+/// (these tests pass on the serde_json code too, but for the array header):
+/// a header field named twice is malformed (serde's derived struct refused it), a claim named
+/// twice keeps its last value (serde_json's map), `null` header fields are absent.
+#[test]
+fn repeated_members_keep_their_meaning() {
+    let exp = NOW + 3600;
+    let claims = claims_text(&format!(r#""exp":{exp}"#));
+    assert!(check(&raw_token(HEADER, &claims)).is_ok());
+    for header in [
+        r#"{"alg":"ES256","alg":"ES256","kid":"ec-1"}"#,
+        r#"{"alg":"ES256","kid":"ec-1","kid":"ec-1"}"#,
+        r#"{"alg":"ES256","kid":"ec-1","typ":"JWT","typ":"JWT"}"#,
+        // serde's derive read a struct from an array too (`["ES256"]` was a header with that
+        // `alg`); no JOSE header is an array (RFC 7515 section 4): refused since issue 22.
+        r#"["ES256"]"#,
+        r#"{"alg":null,"kid":"ec-1"}"#,
+        r#"{"alg":"ES256","kid":7}"#,
+    ] {
+        assert_eq!(
+            check(&raw_token(header, &claims)).err(),
+            Some(TokenError::Malformed),
+            "{header}"
+        );
+    }
+    // Unknown header members may repeat; `null` is an absent `kid` / `crit`.
+    let header = r#"{"alg":"ES256","x":1,"x":2,"kid":null,"crit":null}"#;
+    assert!(check(&raw_token(header, &claims)).is_ok());
+    // The last `exp` counts, whichever comes first.
+    let twice = claims_text(&format!(r#""exp":{},"exp":{exp}"#, NOW - 7200));
+    assert!(check(&raw_token(HEADER, &twice)).is_ok());
+    let twice = claims_text(&format!(r#""exp":{exp},"exp":{}"#, NOW - 7200));
+    assert_eq!(
+        check(&raw_token(HEADER, &twice)).err(),
+        Some(TokenError::Expired)
+    );
+    let sub = claims_text(&format!(r#""exp":{exp},"sub":"mallory""#));
+    assert_eq!(
+        check(&raw_token(HEADER, &sub)).unwrap().subject.as_deref(),
+        Some("mallory")
+    );
+}
+
+/// `exp` as JSON writes numbers: integers, floats, exponents, beyond `u64`; as before.
+#[test]
+fn time_claims_read_every_json_number_as_before() {
+    // No lifetime limit here: only how `exp` is read.
+    let policy = policy_with(json!({"max_lifetime_seconds": null}));
+    let verdict = |exp: &str| {
+        let token = raw_token(HEADER, &claims_text(&format!(r#""exp":{exp}"#)));
+        verify(&token, &policy.providers, &policy.forward, NOW)
+    };
+    assert_eq!(verdict("1.9e9").unwrap().expires_at, 1_900_000_000);
+    assert_eq!(verdict("1800003600.9").unwrap().expires_at, NOW + 3600);
+    assert_eq!(verdict("1.8000036E9").unwrap().expires_at, NOW + 3600);
+    assert_eq!(verdict("18000036E-1").err(), Some(TokenError::Expired));
+    assert_eq!(
+        verdict("18446744073709551615").unwrap().expires_at,
+        u64::MAX
+    );
+    assert_eq!(
+        verdict("18446744073709551616").unwrap().expires_at,
+        u64::MAX,
+        "> u64: a float, saturated"
+    );
+    assert_eq!(verdict("1e300").unwrap().expires_at, u64::MAX);
+    assert_eq!(verdict("-1").err(), Some(TokenError::MissingExpiry));
+    assert_eq!(verdict("-0").err(), Some(TokenError::Expired), "-0 is 0");
+    assert_eq!(
+        verdict("\"1900000000\"").err(),
+        Some(TokenError::MissingExpiry)
+    );
+    for malformed in ["1e400", "01", "1.", ".5", "+1", "NaN", "0x10", "1e"] {
+        assert_eq!(
+            verdict(malformed).err(),
+            Some(TokenError::Malformed),
+            "{malformed}"
+        );
+    }
+}
+
+/// Hostile JSON in a signed token: refused as malformed (never a panic), as serde_json did.
+#[test]
+fn hostile_json_is_malformed_as_before() {
+    let exp = NOW + 3600;
+    let nested = |depth: usize| {
+        claims_text(&format!(
+            r#""exp":{exp},"deep":{}1{}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        ))
+    };
+    // serde_json's recursion limit: 127 arrays and objects open at once, the claims object
+    // itself included.
+    assert!(check(&raw_token(HEADER, &nested(126))).is_ok());
+    assert_eq!(
+        check(&raw_token(HEADER, &nested(127))).err(),
+        Some(TokenError::Malformed)
+    );
+    assert_eq!(
+        check(&raw_token(HEADER, &nested(5_000))).err(),
+        Some(TokenError::Malformed)
+    );
+    for members in [
+        r#""exp":1900000000,"x":"\ud800""#,
+        r#""exp":1900000000,"x":"\udc00\ud800""#,
+        r#""exp":1900000000,"x":"\ud800\u0041""#,
+        r#""exp":1900000000,"x":"\u12""#,
+        "\"exp\":1900000000,\"x\":\"\u{1}\"",
+        r#""exp":1900000000,"x":"\q""#,
+        r#""exp":1900000000,"x":1}"#,
+        r#""exp":1900000000,"x":[1,]"#,
+    ] {
+        let claims = claims_text(members);
+        assert_eq!(
+            check(&raw_token(HEADER, &claims)).err(),
+            Some(TokenError::Malformed),
+            "{members}"
+        );
+    }
+    let good = claims_text(&format!(r#""exp":{exp}"#));
+    for trailing in [" x", "{}", ",", "\u{0}"] {
+        let claims = format!("{good}{trailing}");
+        assert_eq!(
+            check(&raw_token(HEADER, &claims)).err(),
+            Some(TokenError::Malformed),
+            "{trailing:?}"
+        );
+    }
+    assert!(check(&raw_token(HEADER, &format!(" \n{good}\t\r "))).is_ok());
+    // Invalid UTF-8 inside a string.
+    let mut bytes = claims_text(&format!(r#""exp":{exp},"x":"AB""#)).into_bytes();
+    let at = bytes.len() - 3;
+    bytes[at] = 0xff;
+    let token = keys().ec.sign_raw(HEADER.as_bytes(), &bytes).unwrap();
+    assert_eq!(check(&token).err(), Some(TokenError::Malformed));
+    // A surrogate pair and escapes decode.
+    let claims = claims_text(&format!(r#""exp":{exp},"sub":"\ud83d\ude00\u00e9\/""#));
+    assert_eq!(
+        check(&raw_token(HEADER, &claims))
+            .unwrap()
+            .subject
+            .as_deref(),
+        Some("\u{1f600}\u{e9}/")
+    );
+}

@@ -47,7 +47,8 @@ impl DpopClient {
 
     /// `cnf.jkt` for tokens bound to this key.
     pub fn jkt(&self) -> String {
-        jwk_thumbprint(&self.jwk()).unwrap()
+        let jwk = edge_auth::json::Value::from(Value::Object(self.jwk()));
+        jwk_thumbprint(jwk.as_object().unwrap()).unwrap()
     }
 
     /// The header of a good proof.

@@ -10,7 +10,7 @@
 //! 9728 section 3.1) and on the plain well-known path, without any credential; every 401
 //! challenge names the URL in `resource_metadata` ([`crate::policy::sender::challenge`]).
 
-use serde::Serialize;
+use crate::json::write;
 
 use crate::error::ConfigError;
 use crate::jwt::confirmation::SenderConstraint;
@@ -44,16 +44,13 @@ pub struct MetadataReply {
     pub body: String,
 }
 
-#[derive(Serialize)]
+/// The members of the document, written in this order (empty lists and `None` left out).
 struct Document<'a> {
     resource: &'a str,
     authorization_servers: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     scopes_supported: Vec<&'a str>,
     bearer_methods_supported: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     resource_documentation: Option<&'a str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     dpop_signing_alg_values_supported: Vec<&'static str>,
     dpop_bound_access_tokens_required: bool,
     tls_client_certificate_bound_access_tokens: bool,
@@ -136,14 +133,40 @@ impl ResourceMetadata {
                     .all(|p| p.sender_constraint == SenderConstraint::Dpop),
             tls_client_certificate_bound_access_tokens: policy.sender.mtls.is_some(),
         };
-        let body = serde_json::to_string(&document)
-            .map_err(|err| ConfigError::new(field, format!("cannot build the document: {err}")))?;
-        Ok(ResourceMetadata { url, paths, body })
+        Ok(ResourceMetadata {
+            url,
+            paths,
+            body: document.write(),
+        })
     }
 
     /// The JSON document.
     pub fn body(&self) -> &str {
         &self.body
+    }
+}
+
+impl Document<'_> {
+    fn write(&self) -> String {
+        write::Object::new()
+            .string("resource", self.resource)
+            .strings("authorization_servers", &self.authorization_servers)
+            .nonempty_strings("scopes_supported", &self.scopes_supported)
+            .strings("bearer_methods_supported", &self.bearer_methods_supported)
+            .optional_string("resource_documentation", self.resource_documentation)
+            .nonempty_strings(
+                "dpop_signing_alg_values_supported",
+                &self.dpop_signing_alg_values_supported,
+            )
+            .bool(
+                "dpop_bound_access_tokens_required",
+                self.dpop_bound_access_tokens_required,
+            )
+            .bool(
+                "tls_client_certificate_bound_access_tokens",
+                self.tls_client_certificate_bound_access_tokens,
+            )
+            .finish()
     }
 }
 
