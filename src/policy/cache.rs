@@ -323,10 +323,12 @@ impl TokenHasher {
 impl Hasher for TokenHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut words = bytes.chunks_exact(8);
+        // One 8-byte load per word: `copy_from_slice` into a buffer became a call to `memcpy`
+        // per word in the filter's size-optimised build (cache hit +55% instructions).
         for word in &mut words {
-            let mut buffer = [0u8; 8];
-            buffer.copy_from_slice(word);
-            self.add(u64::from_le_bytes(buffer));
+            if let Ok(word) = <&[u8; 8]>::try_from(word) {
+                self.add(u64::from_le_bytes(*word));
+            }
         }
         let mut last = [0u8; 8];
         let rest = words.remainder();
