@@ -9,7 +9,9 @@
 //! The compile steps are `#[inline(never)]`: inlined, LLVM made one 21 KB `compile` of them, and
 //! V8's TurboFan, which compiles every function when the module loads, needs memory that grows
 //! faster than a function's size (Envoy kept 1.6-4.9 MiB more: docs/performance.md, Memory).
-//! They run once per configuration, so the calls cost nothing that matters.
+//! They run once per configuration, so the calls cost nothing that matters. For the same reason
+//! the largest readers fill a default value field by field and `compile` takes fields out of
+//! its `RawConfig`: an error then drops one value, not every field read so far.
 
 mod abuse;
 mod claims;
@@ -22,12 +24,14 @@ use std::collections::BTreeMap;
 
 use crate::clients::{parse_digest_hex, Client, ClientRegistry};
 pub use crate::error::ConfigError;
+use crate::fleet::FleetSettings;
 use crate::identity::{Forward, ForwardedClaim};
 use crate::issuer::{introspection, remote_keys, revocation, Endpoints};
-use crate::json::{Document, FromJson, Node};
+use crate::json::{Document, Fields, FromJson, Node};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::jwks::{JwkSetDocument, KeySet};
 use crate::jwt::provider::Provider;
+use crate::policy::abuse::AbuseLimits;
 use crate::policy::rules::{PathMatch, Route, Rule, Rules};
 use crate::policy::sender::resource_metadata::ResourceMetadata;
 use crate::policy::sender::{CertificateSource, SenderSettings};
@@ -53,6 +57,7 @@ const MAX_TRUSTED_HOPS: usize = 10;
 
 // ---- The JSON schema, mirrored exactly ----
 
+#[derive(Default)]
 struct RawConfig {
     realm: Option<String>,
     providers: Vec<RawProvider>,
@@ -105,29 +110,38 @@ impl FromJson for RawConfig {
                 "fleet",
             ],
         )?;
-        Ok(RawConfig {
-            realm: fields.optional("realm")?,
-            providers: fields.or_default("providers")?,
-            token_headers: fields.optional("token_headers")?,
-            rules: fields.or_default("rules")?,
-            forward: fields.optional("forward")?,
-            allow_cors_preflight: fields.optional("allow_cors_preflight")?,
-            paths: fields.optional("paths")?,
-            token_cache: fields.optional("token_cache")?,
-            api_keys: fields.optional("api_keys")?,
-            query_token: fields.optional("query_token")?,
-            cookie_token: fields.optional("cookie_token")?,
-            app_header: fields.optional("app_header")?,
-            trusted_hops: fields.optional("trusted_hops")?,
-            min_tls_version: fields.optional("min_tls_version")?,
-            dpop: fields.optional("dpop")?,
-            mtls: fields.optional("mtls")?,
-            resource_metadata: fields.optional("resource_metadata")?,
-            mode: fields.optional("mode")?,
-            access_log_fields: fields.optional("access_log_fields")?,
-            abuse: fields.optional("abuse")?,
-            fleet: fields.optional("fleet")?,
-        })
+        let mut raw = RawConfig::default();
+        raw.read(&fields)?;
+        Ok(raw)
+    }
+}
+
+impl RawConfig {
+    /// Reads the fields in place: after an error the caller drops `raw` in one place,
+    /// where a struct literal makes LLVM drop each field read so far after every `?`.
+    fn read(&mut self, fields: &Fields) -> Result<(), ConfigError> {
+        self.realm = fields.optional("realm")?;
+        self.providers = fields.or_default("providers")?;
+        self.token_headers = fields.optional("token_headers")?;
+        self.rules = fields.or_default("rules")?;
+        self.forward = fields.optional("forward")?;
+        self.allow_cors_preflight = fields.optional("allow_cors_preflight")?;
+        self.paths = fields.optional("paths")?;
+        self.token_cache = fields.optional("token_cache")?;
+        self.api_keys = fields.optional("api_keys")?;
+        self.query_token = fields.optional("query_token")?;
+        self.cookie_token = fields.optional("cookie_token")?;
+        self.app_header = fields.optional("app_header")?;
+        self.trusted_hops = fields.optional("trusted_hops")?;
+        self.min_tls_version = fields.optional("min_tls_version")?;
+        self.dpop = fields.optional("dpop")?;
+        self.mtls = fields.optional("mtls")?;
+        self.resource_metadata = fields.optional("resource_metadata")?;
+        self.mode = fields.optional("mode")?;
+        self.access_log_fields = fields.optional("access_log_fields")?;
+        self.abuse = fields.optional("abuse")?;
+        self.fleet = fields.optional("fleet")?;
+        Ok(())
     }
 }
 
@@ -227,6 +241,7 @@ impl FromJson for RawCookieToken {
     }
 }
 
+#[derive(Default)]
 struct RawProvider {
     name: String,
     issuer: String,
@@ -271,25 +286,34 @@ impl FromJson for RawProvider {
                 "claim_conditions",
             ],
         )?;
-        Ok(RawProvider {
-            name: fields.required("name")?,
-            issuer: fields.required("issuer")?,
-            audiences: fields.required("audiences")?,
-            algorithms: fields.required("algorithms")?,
-            jwks: fields.optional("jwks")?,
-            remote_jwks: fields.optional("remote_jwks")?,
-            discovery: fields.optional("discovery")?,
-            introspection: fields.optional("introspection")?,
-            revocation: fields.optional("revocation")?,
-            clock_skew_seconds: fields.optional("clock_skew_seconds")?,
-            max_lifetime_seconds: fields.optional("max_lifetime_seconds")?,
-            claims: fields.optional("claims")?,
-            allowed_cidrs: fields.or_default("allowed_cidrs")?,
-            allowed_origins: fields.or_default("allowed_origins")?,
-            sender_constraint: fields.optional("sender_constraint")?,
-            require_access_token_type: fields.or_default("require_access_token_type")?,
-            claim_conditions: fields.or_default("claim_conditions")?,
-        })
+        let mut raw = RawProvider::default();
+        raw.read(&fields)?;
+        Ok(raw)
+    }
+}
+
+impl RawProvider {
+    /// Reads the fields in place: after an error the caller drops `raw` in one place,
+    /// where a struct literal makes LLVM drop each field read so far after every `?`.
+    fn read(&mut self, fields: &Fields) -> Result<(), ConfigError> {
+        self.name = fields.required("name")?;
+        self.issuer = fields.required("issuer")?;
+        self.audiences = fields.required("audiences")?;
+        self.algorithms = fields.required("algorithms")?;
+        self.jwks = fields.optional("jwks")?;
+        self.remote_jwks = fields.optional("remote_jwks")?;
+        self.discovery = fields.optional("discovery")?;
+        self.introspection = fields.optional("introspection")?;
+        self.revocation = fields.optional("revocation")?;
+        self.clock_skew_seconds = fields.optional("clock_skew_seconds")?;
+        self.max_lifetime_seconds = fields.optional("max_lifetime_seconds")?;
+        self.claims = fields.optional("claims")?;
+        self.allowed_cidrs = fields.or_default("allowed_cidrs")?;
+        self.allowed_origins = fields.or_default("allowed_origins")?;
+        self.sender_constraint = fields.optional("sender_constraint")?;
+        self.require_access_token_type = fields.or_default("require_access_token_type")?;
+        self.claim_conditions = fields.or_default("claim_conditions")?;
+        Ok(())
     }
 }
 
@@ -325,6 +349,7 @@ impl FromJson for RawTokenHeader {
     }
 }
 
+#[derive(Default)]
 struct RawRule {
     path_prefix: Option<String>,
     path_template: Option<String>,
@@ -365,23 +390,31 @@ impl FromJson for RawRule {
                 "introspect",
             ],
         )?;
-        Ok(RawRule {
-            path_prefix: fields.optional("path_prefix")?,
-            path_template: fields.optional("path_template")?,
-            bind: fields.optional("bind")?,
-            methods: fields.optional("methods")?,
-            scopes: fields.or_default("scopes")?,
-            public: fields.or_default("public")?,
-            accept: fields.optional("accept")?,
-            require_app: fields.or_default("require_app")?,
-            sender_constraint: fields.optional("sender_constraint")?,
-            mode: fields.optional("mode")?,
-            providers: fields.optional("providers")?,
-            audiences: fields.optional("audiences")?,
-            claim_conditions: fields.optional("claim_conditions")?,
-            clients_skip_claim_conditions: fields.or_default("clients_skip_claim_conditions")?,
-            introspect: fields.optional("introspect")?,
-        })
+        let mut raw = RawRule::default();
+        raw.read(&fields)?;
+        Ok(raw)
+    }
+}
+
+impl RawRule {
+    /// Reads the fields in place (as [`RawConfig::read`]).
+    fn read(&mut self, fields: &Fields) -> Result<(), ConfigError> {
+        self.path_prefix = fields.optional("path_prefix")?;
+        self.path_template = fields.optional("path_template")?;
+        self.bind = fields.optional("bind")?;
+        self.methods = fields.optional("methods")?;
+        self.scopes = fields.or_default("scopes")?;
+        self.public = fields.or_default("public")?;
+        self.accept = fields.optional("accept")?;
+        self.require_app = fields.or_default("require_app")?;
+        self.sender_constraint = fields.optional("sender_constraint")?;
+        self.mode = fields.optional("mode")?;
+        self.providers = fields.optional("providers")?;
+        self.audiences = fields.optional("audiences")?;
+        self.claim_conditions = fields.optional("claim_conditions")?;
+        self.clients_skip_claim_conditions = fields.or_default("clients_skip_claim_conditions")?;
+        self.introspect = fields.optional("introspect")?;
+        Ok(())
     }
 }
 
@@ -446,18 +479,126 @@ impl Policy {
 
 #[inline(never)]
 fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
+    // Fields are taken out of `raw`, not moved: an error then drops one `RawConfig`, not each
+    // field left (the drops after every `?` made most of this function's code).
     let mut raw = raw;
     let realm = compile_realm(raw.realm.take())?;
     check_credentials_configured(&raw)?;
-    let jwt_enabled = !raw.providers.is_empty();
-    let sender_settings = sender::compile_sender(raw.dpop, raw.mtls)?;
+    let sender_settings = sender::compile_sender(raw.dpop.take(), raw.mtls.take())?;
     let mut claim_table = ClaimTable::default();
-    let (mut providers, endpoints) =
-        compile_providers(raw.providers, &sender_settings, &mut claim_table)?;
-    let token_sources = compile_token_headers(raw.token_headers, jwt_enabled, &sender_settings)?;
-    let query_param = raw.query_token.map(compile_query_param).transpose()?;
-    let cookie_name = raw.cookie_token.map(compile_cookie_name).transpose()?;
-    let (api_key_headers, basic, clients) = match raw.api_keys {
+    let (mut providers, endpoints) = compile_providers(
+        std::mem::take(&mut raw.providers),
+        &sender_settings,
+        &mut claim_table,
+    )?;
+    let (credentials, clients) =
+        compile_credentials(&mut raw, !providers.is_empty(), &sender_settings)?;
+    let app_header = raw
+        .app_header
+        .take()
+        .map(|name| header_name(&name, "app_header"))
+        .transpose()?;
+    let report = report_mode(raw.mode.as_deref(), "mode")?.unwrap_or(false);
+    let paths = compile_paths(raw.paths.take())?;
+    let context = RuleContext {
+        credentials: &credentials,
+        has_app_header: app_header.is_some(),
+        sender_settings: &sender_settings,
+        global_report: report,
+        paths,
+        providers: &providers,
+        endpoints: &endpoints,
+    };
+    let rules = compile_rules(std::mem::take(&mut raw.rules), &context, &mut claim_table)?;
+    claim_table.share(&mut providers);
+    let forward = compile_forward(raw.forward.take(), &credentials, app_header.as_deref())?;
+    let limits = compile_limits(&mut raw, &endpoints, &sender_settings)?;
+    let policy = Policy {
+        uses_peer_certificate: uses_peer_certificate(&sender_settings),
+        sender: sender_settings,
+        resource_metadata: None,
+        uses_source_address: uses_source_address(&clients, &providers),
+        report,
+        access_log_fields: raw.access_log_fields.unwrap_or(false),
+        realm,
+        providers,
+        endpoints,
+        credentials,
+        clients,
+        app_header,
+        trusted_hops: limits.trusted_hops,
+        min_tls_version: limits.min_tls_version,
+        rules,
+        forward,
+        allow_cors_preflight: raw.allow_cors_preflight.unwrap_or(true),
+        paths,
+        token_cache_entries: limits.token_cache_entries,
+        abuse: limits.abuse,
+        fleet: limits.fleet,
+    };
+    with_resource_metadata(policy, raw.resource_metadata.take())
+}
+
+/// The bounds of the request path and the fleet it shares state with.
+struct Limits {
+    token_cache_entries: usize,
+    trusted_hops: usize,
+    min_tls_version: Option<TlsVersion>,
+    abuse: AbuseLimits,
+    fleet: Option<FleetSettings>,
+}
+
+/// `token_cache`, `trusted_hops`, `min_tls_version`, `abuse` and `fleet`.
+#[inline(never)]
+fn compile_limits(
+    raw: &mut RawConfig,
+    endpoints: &[Endpoints],
+    sender_settings: &SenderSettings,
+) -> Result<Limits, ConfigError> {
+    let token_cache_entries = compile_cache_entries(raw.token_cache.take())?;
+    let trusted_hops = compile_trusted_hops(raw.trusted_hops)?;
+    let min_tls_version = raw
+        .min_tls_version
+        .take()
+        .map(compile_min_tls)
+        .transpose()?;
+    check_introspection(endpoints, token_cache_entries)?;
+    let abuse = abuse::compile_abuse(raw.abuse.take())?;
+    let fleet = fleet::compile_fleet(
+        raw.fleet.take(),
+        sender_settings.dpop.is_some(),
+        abuse.lockout.is_some(),
+    )?;
+    Ok(Limits {
+        token_cache_entries,
+        trusted_hops,
+        min_tls_version,
+        abuse,
+        fleet,
+    })
+}
+
+/// Where callers' credentials are read (token headers, query parameter, cookie, API key
+/// headers, Basic) and the API clients.
+#[inline(never)]
+fn compile_credentials(
+    raw: &mut RawConfig,
+    jwt_enabled: bool,
+    sender_settings: &SenderSettings,
+) -> Result<(CredentialSources, ClientRegistry), ConfigError> {
+    let token_sources =
+        compile_token_headers(raw.token_headers.take(), jwt_enabled, sender_settings)?;
+    let query_param = raw
+        .query_token
+        .take()
+        .map(compile_query_param)
+        .transpose()?;
+    let cookie_name = raw
+        .cookie_token
+        .take()
+        .map(compile_cookie_name)
+        .transpose()?;
+    let (api_key_headers, basic, clients) = match raw.api_keys.take() {
         None => (None, false, ClientRegistry::default()),
         Some(api_keys) => compile_api_keys(api_keys, &token_sources)?,
     };
@@ -468,65 +609,31 @@ fn compile(raw: RawConfig) -> Result<Policy, ConfigError> {
         api_key_headers,
         basic,
     };
-    let app_header = raw
-        .app_header
-        .map(|name| header_name(&name, "app_header"))
-        .transpose()?;
-    let report = report_mode(raw.mode.as_deref(), "mode")?.unwrap_or(false);
-    let paths = compile_paths(raw.paths)?;
-    let context = RuleContext {
-        credentials: &credentials,
-        has_app_header: app_header.is_some(),
-        sender_settings: &sender_settings,
-        global_report: report,
-        paths,
-        providers: &providers,
-        endpoints: &endpoints,
-    };
-    let rules = compile_rules(raw.rules, &context, &mut claim_table)?;
-    claim_table.share(&mut providers);
-    let forward = compile_forward(raw.forward, &credentials, app_header.as_deref())?;
-    let token_cache_entries = compile_cache_entries(raw.token_cache)?;
-    let trusted_hops = compile_trusted_hops(raw.trusted_hops)?;
-    let min_tls_version = raw.min_tls_version.map(compile_min_tls).transpose()?;
-    check_introspection(&endpoints, token_cache_entries)?;
-    let abuse = abuse::compile_abuse(raw.abuse)?;
-    let fleet = fleet::compile_fleet(
-        raw.fleet,
-        sender_settings.dpop.is_some(),
-        abuse.lockout.is_some(),
-    )?;
-    let uses_source_address = clients.any_network_list()
+    Ok((credentials, clients))
+}
+
+/// Whether a check reads the caller's address: a network list of a client or a provider.
+fn uses_source_address(clients: &ClientRegistry, providers: &[Provider]) -> bool {
+    clients.any_network_list()
         || providers
             .iter()
-            .any(|p| !p.allowed_cidrs.is_empty() || p.cidrs_claim.is_some());
-    let uses_peer_certificate = sender_settings
+            .any(|p| !p.allowed_cidrs.is_empty() || p.cidrs_claim.is_some())
+}
+
+/// Whether mTLS binding reads the certificate of the connection (not a forwarded header).
+fn uses_peer_certificate(sender_settings: &SenderSettings) -> bool {
+    sender_settings
         .mtls
-        .is_some_and(|mtls| mtls.certificate_source == CertificateSource::Connection);
-    let mut policy = Policy {
-        uses_peer_certificate,
-        sender: sender_settings,
-        resource_metadata: None,
-        uses_source_address,
-        report,
-        access_log_fields: raw.access_log_fields.unwrap_or(false),
-        realm,
-        providers,
-        endpoints,
-        credentials,
-        clients,
-        app_header,
-        trusted_hops,
-        min_tls_version,
-        rules,
-        forward,
-        allow_cors_preflight: raw.allow_cors_preflight.unwrap_or(true),
-        paths,
-        token_cache_entries,
-        abuse,
-        fleet,
-    };
-    if let Some(metadata) = raw.resource_metadata {
+        .is_some_and(|mtls| mtls.certificate_source == CertificateSource::Connection)
+}
+
+/// `resource_metadata`, described from the compiled policy (RFC 9728).
+#[inline(never)]
+fn with_resource_metadata(
+    mut policy: Policy,
+    raw: Option<sender::RawResourceMetadata>,
+) -> Result<Policy, ConfigError> {
+    if let Some(metadata) = raw {
         policy.resource_metadata = Some(ResourceMetadata::for_policy(
             &policy,
             &metadata.resource,

@@ -124,6 +124,7 @@ pub(super) fn compile_sender(
     })
 }
 
+#[inline(never)]
 fn compile_dpop(raw: RawDpop) -> Result<DpopSettings, ConfigError> {
     let algorithms = match raw.algorithms {
         None => DEFAULT_PROOF_ALGORITHMS.to_vec(),
@@ -216,6 +217,7 @@ fn compile_dpop(raw: RawDpop) -> Result<DpopSettings, ConfigError> {
 
 /// `dpop.nonce_lifetime_seconds` and `dpop.nonce_keys`: server nonces on or off, and the
 /// configured keys (none: the workers' random key, one Envoy's own).
+#[inline(never)]
 fn compile_nonces(
     nonce_lifetime_seconds: Option<u64>,
     keys_json: Option<Value>,
@@ -295,6 +297,7 @@ fn compile_nonce_keys(raw: &Value) -> Result<Vec<NonceKey>, ConfigError> {
     Ok(keys)
 }
 
+#[inline(never)]
 fn compile_mtls(raw: RawMtls) -> Result<MtlsSettings, ConfigError> {
     let certificate_source = match raw.certificate_source.as_deref() {
         None | Some("connection") => CertificateSource::Connection,

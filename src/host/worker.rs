@@ -50,70 +50,17 @@ impl Worker {
         configuration: &[u8],
         random: Option<[u8; KEY_BYTES]>,
     ) -> Result<(Worker, Duration), Refused> {
-        let policy = match Policy::from_json(configuration) {
-            Ok(policy) => policy,
-            Err(err) => {
-                log::error!("invalid configuration: {err}");
-                return Err(Refused(err.to_string()));
-            }
-        };
-        log::info!(
-            "configured {} provider(s), {} API client(s), {} rule(s)",
-            policy.providers.len(),
-            policy.clients.len(),
-            policy.rules.len()
-        );
+        let policy = compile_policy(configuration)?;
         let remote = policy
             .endpoints
             .iter()
             .any(|e| e.remote.is_some() || e.revocation.is_some());
         let tick = if remote { TICK } else { METRICS_TICK };
-        if let Some(dpop) = &policy.sender.dpop {
-            create_shards(host, &dpop.replay);
-            // Configured keys hold across the fleet; without them, a random key per Envoy.
-            let random_key = dpop.nonce_lifetime_seconds.is_some() && dpop.nonce_keys.is_empty();
-            if random_key && !create_nonce_key(host, random) {
-                return Err(Refused("no DPoP nonce key".into()));
-            }
-            if random_key {
-                log::info!(
-                    "DPoP server nonces: a random key per Envoy (a fleet needs dpop.nonce_keys)"
-                );
-            } else if !dpop.nonce_keys.is_empty() {
-                log::info!(
-                    "DPoP server nonces: {} configured key(s)",
-                    dpop.nonce_keys.len()
-                );
-            }
-        }
-        for (provider, endpoints) in policy.providers.iter().zip(&policy.endpoints) {
-            if let Some(remote) = &endpoints.remote {
-                create_lease(host, provider, remote);
-            }
-        }
+        create_keys(host, &policy, random)?;
         // Once per plugin, after everything that can fail: which release is running.
         log::info!("edge-auth {} configured", env!("CARGO_PKG_VERSION"));
         create_buckets(host, &policy.abuse);
-        let cache = RefCell::new(TokenCache::new(policy.token_cache_entries));
-        let slots = RefCell::new(policy.providers.iter().map(|_| Slot::default()).collect());
-        let revocations = RefCell::new(
-            policy
-                .providers
-                .iter()
-                .map(|_| RevocationSlot::default())
-                .collect(),
-        );
-        let metrics = Metrics::new(host, &policy);
-        let shared = Rc::new(Shared {
-            policy,
-            cache,
-            slots,
-            revocations,
-            root_id,
-            metrics,
-            started_ms: host.now_ms(),
-            fleet: RefCell::default(),
-        });
+        let shared = share(host, policy, root_id);
         create_revocation_leases(host, &shared);
         let worker = Worker {
             shared,
@@ -196,4 +143,85 @@ impl Worker {
             .try_borrow()
             .map_or(0, |cache| cache.len())
     }
+}
+
+// The configuration steps stay out of line: they run once per VM, and one large function costs
+// Envoy's V8 more memory than the same code in several (docs/performance.md, Memory).
+
+/// The policy of `configuration`, or the refusal, logged with the field it is about.
+#[inline(never)]
+fn compile_policy(configuration: &[u8]) -> Result<Policy, Refused> {
+    let policy = match Policy::from_json(configuration) {
+        Ok(policy) => policy,
+        Err(err) => {
+            log::error!("invalid configuration: {err}");
+            return Err(Refused(err.to_string()));
+        }
+    };
+    log::info!(
+        "configured {} provider(s), {} API client(s), {} rule(s)",
+        policy.providers.len(),
+        policy.clients.len(),
+        policy.rules.len()
+    );
+    Ok(policy)
+}
+
+/// The shared-data keys of DPoP (replay shards, the nonce key) and of fetched key sets.
+#[inline(never)]
+fn create_keys(
+    host: &dyn Host,
+    policy: &Policy,
+    random: Option<[u8; KEY_BYTES]>,
+) -> Result<(), Refused> {
+    if let Some(dpop) = &policy.sender.dpop {
+        create_shards(host, &dpop.replay);
+        // Configured keys hold across the fleet; without them, a random key per Envoy.
+        let random_key = dpop.nonce_lifetime_seconds.is_some() && dpop.nonce_keys.is_empty();
+        if random_key && !create_nonce_key(host, random) {
+            return Err(Refused("no DPoP nonce key".into()));
+        }
+        if random_key {
+            log::info!(
+                "DPoP server nonces: a random key per Envoy (a fleet needs dpop.nonce_keys)"
+            );
+        } else if !dpop.nonce_keys.is_empty() {
+            log::info!(
+                "DPoP server nonces: {} configured key(s)",
+                dpop.nonce_keys.len()
+            );
+        }
+    }
+    for (provider, endpoints) in policy.providers.iter().zip(&policy.endpoints) {
+        if let Some(remote) = &endpoints.remote {
+            create_lease(host, provider, remote);
+        }
+    }
+    Ok(())
+}
+
+/// What this worker's contexts share: the policy, an empty token cache, a key slot and a
+/// revocation slot per provider, the metric ids.
+#[inline(never)]
+fn share(host: &dyn Host, policy: Policy, root_id: u32) -> Rc<Shared> {
+    let cache = RefCell::new(TokenCache::new(policy.token_cache_entries));
+    let slots = RefCell::new(policy.providers.iter().map(|_| Slot::default()).collect());
+    let revocations = RefCell::new(
+        policy
+            .providers
+            .iter()
+            .map(|_| RevocationSlot::default())
+            .collect(),
+    );
+    let metrics = Metrics::new(host, &policy);
+    Rc::new(Shared {
+        policy,
+        cache,
+        slots,
+        revocations,
+        root_id,
+        metrics,
+        started_ms: host.now_ms(),
+        fleet: RefCell::default(),
+    })
 }

@@ -461,6 +461,20 @@ fn member(jwk_field: &Option<String>, field: &str, name: &str) -> Result<Vec<u8>
     Ok(bytes)
 }
 
+/// A P-384 key from a JWK's coordinates, given to `p384` as coordinates rather than as an SEC1
+/// string: `from_sec1_bytes` accepts compressed points too, which links point decompression,
+/// a 9 KB square root that V8 compiles with everything else when the module loads
+/// (docs/performance.md, Memory). `from_coordinates` refuses a coordinate that is not below p
+/// and a point off the curve, `from_affine` the point at infinity: the checks `from_sec1_bytes`
+/// made on an uncompressed point.
+fn p384_key(x: &[u8], y: &[u8]) -> Option<p384::ecdsa::VerifyingKey> {
+    use p384::elliptic_curve::point::AffineCoordinates as _;
+    let x = <&p384::FieldBytes>::try_from(x).ok()?;
+    let y = <&p384::FieldBytes>::try_from(y).ok()?;
+    let point: Option<p384::AffinePoint> = p384::AffinePoint::from_coordinates(x, y).into();
+    p384::ecdsa::VerifyingKey::from_affine(point?).ok()
+}
+
 fn build_verifier(jwk: &Jwk, algorithm: Algorithm, field: &str) -> Result<Verifier, ConfigError> {
     let invalid = |what: &str| ConfigError::new(field, format!("not a valid {what} public key"));
     match algorithm.key_family() {
@@ -513,13 +527,9 @@ fn build_verifier(jwk: &Jwk, algorithm: Algorithm, field: &str) -> Result<Verifi
                     .map(Verifier::ES256)
                     .ok_or_else(|| invalid("P-256"));
             }
-            let mut point = Vec::with_capacity(1 + 2 * size);
-            point.push(0x04);
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
-            p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+            p384_key(&x, &y)
                 .map(Verifier::ES384)
-                .map_err(|_| invalid("P-384"))
+                .ok_or_else(|| invalid("P-384"))
         }
         KeyFamily::Ed25519 => {
             let x = member(&jwk.x, field, "x")?;
@@ -728,6 +738,44 @@ mod tests {
     fn point_not_on_curve_is_refused() {
         let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&[1; 32]), "y": b64(&[1; 32])});
         assert!(KeySet::from_jwks(&document(json!([jwk])), &[Algorithm::ES256], "jwks").is_err());
+    }
+
+    /// P-384 coordinates go to `p384` as coordinates (`p384_key`): each check the SEC1 parser
+    /// made still refuses the key.
+    #[test]
+    fn p384_points_off_the_curve_out_of_range_or_at_infinity_are_refused() {
+        const P: [u8; 48] = [
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+            0xff, 0xff,
+        ];
+        let point = ES384KeyPair::generate()
+            .key_pair()
+            .public_key()
+            .to_bytes_uncompressed();
+        let (x, y) = (&point[1..49], &point[49..]);
+        let mut y_plus_1 = y.to_vec();
+        y_plus_1[47] = y_plus_1[47].wrapping_add(1);
+        let loads = |x: &[u8], y: &[u8]| {
+            let jwk = json!({"kty": "EC", "crv": "P-384", "x": b64(x), "y": b64(y)});
+            KeySet::from_jwks(&document(json!([jwk])), &[Algorithm::ES384], "jwks").is_ok()
+        };
+        assert!(loads(x, y));
+        let refused: [(&[u8], &[u8], &str); 5] = [
+            (x, &y_plus_1, "off the curve"),
+            (
+                &[0; 48],
+                &[0; 48],
+                "(0, 0): the usual encoding of infinity, not a point",
+            ),
+            (&P, y, "x = p"),
+            (x, &P, "y = p"),
+            (&[0xff; 48], y, "x = 2^384 - 1"),
+        ];
+        for (x, y, what) in refused {
+            assert!(!loads(x, y), "{what}");
+        }
     }
 
     #[test]
