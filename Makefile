@@ -151,7 +151,7 @@ $(DEPLOY_STAMP): $(ENVOY_STAMP)
 
 test: build envoy oidc-provider lint test-tools deploy-tools fleet-tools test-simd
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" \
-		EDGE_AUTH_PYTHON="$(abspath $(VENV))/bin/python" cargo test
+		EDGE_AUTH_PYTHON="$(abspath $(VENV))/bin/python" cargo test --workspace
 	$(MAKE) --no-print-directory config-diff CONFIG_DIFF_ARGS="--limit 2000"
 	$(MAKE) --no-print-directory bench-smoke
 
