@@ -119,8 +119,10 @@ impl Fields<'_, '_> {
     #[inline(never)]
     pub fn optional<T: FromJson>(&self, name: &str) -> Result<Option<T>, ConfigError> {
         match self.node(name) {
-            Some(node) => Option::<T>::from_json(node, &self.document),
-            None => Ok(None),
+            Some(node) if !matches!(node.kind, Kind::Null) => {
+                T::from_json(node, &self.document).map(Some)
+            }
+            _ => Ok(None),
         }
     }
 
@@ -224,10 +226,15 @@ impl<T: FromJson> FromJson for Option<T> {
 impl<T: FromJson> FromJson for Vec<T> {
     fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
         match &node.kind {
-            Kind::Array(elements) => elements
-                .iter()
-                .map(|element| T::from_json(element, document))
-                .collect(),
+            // A loop, not `collect`: one small function per element type instead of the
+            // half-dozen iterator adapters a `Result` collect instantiates for each (issue 22).
+            Kind::Array(elements) => {
+                let mut list = Vec::with_capacity(elements.len());
+                for element in elements {
+                    list.push(T::from_json(element, document)?);
+                }
+                Ok(list)
+            }
             _ => Err(document.invalid_type(node, "a sequence")),
         }
     }
