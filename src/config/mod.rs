@@ -20,14 +20,12 @@ mod introspect;
 mod sender;
 mod templates;
 
-use std::collections::BTreeMap;
-
 use crate::clients::{parse_digest_hex, Client, ClientRegistry};
 pub use crate::error::ConfigError;
 use crate::fleet::FleetSettings;
 use crate::identity::{Forward, ForwardedClaim};
 use crate::issuer::{introspection, remote_keys, revocation, Endpoints};
-use crate::json::{Document, Fields, FromJson, Node};
+use crate::json::{Document, Fields, FromJson, Members, Node};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::jwks::{JwkSetDocument, KeySet};
 use crate::jwt::provider::Provider;
@@ -353,7 +351,7 @@ impl FromJson for RawTokenHeader {
 struct RawRule {
     path_prefix: Option<String>,
     path_template: Option<String>,
-    bind: Option<BTreeMap<String, templates::RawBinding>>,
+    bind: Option<Members<templates::RawBinding>>,
     methods: Option<Vec<String>>,
     scopes: Vec<String>,
     public: bool,
@@ -426,7 +424,7 @@ struct RawForward {
     credential_header: Option<String>,
     application_header: Option<String>,
     confirmation_header: Option<String>,
-    claims: BTreeMap<String, String>,
+    claims: Members<String>,
 }
 
 impl FromJson for RawForward {
@@ -1578,7 +1576,7 @@ fn compile_forward(
     let optional = |value: Option<String>, field: &str| {
         value.map(|name| header_name(&name, field)).transpose()
     };
-    let forward = Forward {
+    let mut forward = Forward {
         subject_header: optional(raw.subject_header, "forward.subject_header")?,
         scopes_header: optional(raw.scopes_header, "forward.scopes_header")?,
         provider_header: optional(raw.provider_header, "forward.provider_header")?,
@@ -1586,20 +1584,17 @@ fn compile_forward(
         credential_header: optional(raw.credential_header, "forward.credential_header")?,
         application_header: optional(raw.application_header, "forward.application_header")?,
         confirmation_header: optional(raw.confirmation_header, "forward.confirmation_header")?,
-        claims: raw
-            .claims
-            .into_iter()
-            .map(|(claim, header)| {
-                let field = format!("forward.claims.{claim}");
-                let members = claims::claim_path(&claim, &field)?.members().to_vec();
-                Ok(ForwardedClaim {
-                    header: header_name(&header, &field)?,
-                    path: claim,
-                    members,
-                })
-            })
-            .collect::<Result<Vec<_>, ConfigError>>()?,
+        claims: Vec::with_capacity(raw.claims.0.len()),
     };
+    for (claim, header) in raw.claims.0 {
+        let field = format!("forward.claims.{claim}");
+        let members = claims::claim_path(&claim, &field)?.members().to_vec();
+        forward.claims.push(ForwardedClaim {
+            header: header_name(&header, &field)?,
+            path: claim,
+            members,
+        });
+    }
     let mut credential_headers: Vec<&str> = credentials
         .token_headers
         .iter()

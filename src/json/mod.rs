@@ -24,7 +24,7 @@ pub mod write;
 #[cfg(not(target_arch = "wasm32"))]
 pub use super::json_value;
 use crate::error::ConfigError;
-pub use read::{Document, Fields, FromJson};
+pub use read::{Document, Fields, FromJson, Members};
 pub use tree::Node;
 pub use value::{Map, Number, Value};
 
