@@ -90,10 +90,15 @@ pub(super) fn compile_conditions(
             format!("at most {MAX_CONDITIONS} conditions"),
         ));
     }
-    raw.into_iter()
-        .enumerate()
-        .map(|(index, condition)| compile_condition(condition, &format!("{field}[{index}]"), table))
-        .collect()
+    let mut conditions = Vec::with_capacity(raw.len());
+    for (index, condition) in raw.into_iter().enumerate() {
+        conditions.push(compile_condition(
+            condition,
+            &format!("{field}[{index}]"),
+            table,
+        )?);
+    }
+    Ok(conditions)
 }
 
 /// `<field>`: a claim path (a condition's, or a claim `forward.claims` sends): at most
@@ -138,7 +143,8 @@ fn compile_condition(
     } else if let Some(values) = raw.all_of {
         Test::AllOf(scalar_list(values, &format!("{field}.all_of"))?)
     } else if let Some(value) = raw.equals {
-        Test::Equals(scalar(value, &format!("{field}.equals"))?)
+        scalar(&value, &format!("{field}.equals"))?;
+        Test::Equals(value)
     } else {
         if raw.present != Some(true) {
             return Err(ConfigError::new(
@@ -171,17 +177,16 @@ fn scalar_list(values: Vec<Value>, field: &str) -> Result<Vec<Value>, ConfigErro
             format!("must list 1 to {MAX_VALUES} values"),
         ));
     }
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(index, value)| scalar(value, &format!("{field}[{index}]")))
-        .collect()
+    for (index, value) in values.iter().enumerate() {
+        scalar(value, &format!("{field}[{index}]"))?;
+    }
+    Ok(values)
 }
 
 /// `<field>`: a string, number or boolean, compared exactly.
-fn scalar(value: Value, field: &str) -> Result<Value, ConfigError> {
+fn scalar(value: &Value, field: &str) -> Result<(), ConfigError> {
     match value {
-        Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(value),
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(()),
         _ => Err(ConfigError::new(
             field,
             "must be a string, number or boolean",
@@ -204,21 +209,17 @@ pub(super) fn compile_rule_providers(
             "must name at least one provider (omit it for all)",
         ));
     }
-    names
-        .iter()
-        .enumerate()
-        .map(|(index, name)| {
-            providers
-                .iter()
-                .position(|provider| provider.name == *name)
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        &format!("{field}.providers[{index}]"),
-                        format!("no provider is named {name:?}"),
-                    )
-                })
-        })
-        .collect()
+    let mut indexes = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        let Some(at) = providers.iter().position(|provider| provider.name == *name) else {
+            return Err(ConfigError::new(
+                &format!("{field}.providers[{index}]"),
+                format!("no provider is named {name:?}"),
+            ));
+        };
+        indexes.push(at);
+    }
+    Ok(indexes)
 }
 
 /// `<field>.audiences`: each an audience of a provider the rule accepts (any other could never

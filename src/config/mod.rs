@@ -733,11 +733,13 @@ fn compile_token_headers(
                 "must name at least one header (omit it for `authorization: Bearer`)",
             ));
         }
-        Some(headers) => headers
-            .into_iter()
-            .enumerate()
-            .map(|(index, header)| compile_token_header(index, header))
-            .collect::<Result<Vec<_>, _>>()?,
+        Some(headers) => {
+            let mut sources = Vec::with_capacity(headers.len());
+            for (index, header) in headers.into_iter().enumerate() {
+                sources.push(compile_token_header(index, header)?);
+            }
+            sources
+        }
     };
     for (index, source) in token_sources.iter().enumerate() {
         if token_sources
@@ -816,11 +818,15 @@ fn compile_rules(
     context: &RuleContext,
     claim_table: &mut ClaimTable,
 ) -> Result<Rules, ConfigError> {
-    let rules = raw
-        .into_iter()
-        .enumerate()
-        .map(|(index, rule)| compile_rule(rule, &format!("rules[{index}]"), context, claim_table))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut rules = Vec::with_capacity(raw.len());
+    for (index, rule) in raw.into_iter().enumerate() {
+        rules.push(compile_rule(
+            rule,
+            &format!("rules[{index}]"),
+            context,
+            claim_table,
+        )?);
+    }
     let default_route = Route {
         accept: CredentialKind::ALL
             .into_iter()
@@ -1038,24 +1044,26 @@ fn scope_list(scopes: Vec<String>, field: &str) -> Result<Vec<String>, ConfigErr
 
 #[inline(never)]
 fn cidr_list(list: &[String], field: &str) -> Result<Vec<Cidr>, ConfigError> {
-    list.iter()
-        .enumerate()
-        .map(|(index, text)| {
-            Cidr::parse(text)
-                .map_err(|problem| ConfigError::new(&format!("{field}[{index}]"), problem))
-        })
-        .collect()
+    let mut cidrs = Vec::with_capacity(list.len());
+    for (index, text) in list.iter().enumerate() {
+        match Cidr::parse(text) {
+            Ok(cidr) => cidrs.push(cidr),
+            Err(problem) => return Err(ConfigError::new(&format!("{field}[{index}]"), problem)),
+        }
+    }
+    Ok(cidrs)
 }
 
 #[inline(never)]
 fn origin_list(list: &[String], field: &str) -> Result<Vec<OriginPattern>, ConfigError> {
-    list.iter()
-        .enumerate()
-        .map(|(index, text)| {
-            OriginPattern::parse(text)
-                .map_err(|problem| ConfigError::new(&format!("{field}[{index}]"), problem))
-        })
-        .collect()
+    let mut origins = Vec::with_capacity(list.len());
+    for (index, text) in list.iter().enumerate() {
+        match OriginPattern::parse(text) {
+            Ok(origin) => origins.push(origin),
+            Err(problem) => return Err(ConfigError::new(&format!("{field}[{index}]"), problem)),
+        }
+    }
+    Ok(origins)
 }
 
 /// `providers[i].algorithms`: known, signed algorithms, each once.
@@ -1507,20 +1515,17 @@ fn compile_methods(
             "must list at least one method (omit it for all methods)",
         ));
     }
-    methods
-        .into_iter()
-        .enumerate()
-        .map(|(index, method)| {
-            if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-                return Err(ConfigError::new(
-                    &format!("{field}.methods[{index}]"),
-                    format!("{method:?} is not an HTTP method"),
-                ));
-            }
-            Ok(method.to_ascii_uppercase())
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+    let mut upper = Vec::with_capacity(methods.len());
+    for (index, method) in methods.iter().enumerate() {
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(ConfigError::new(
+                &format!("{field}.methods[{index}]"),
+                format!("{method:?} is not an HTTP method"),
+            ));
+        }
+        upper.push(method.to_ascii_uppercase());
+    }
+    Ok(Some(upper))
 }
 
 /// `rules[i].accept`: configured credential kinds only; every configured one by default.
@@ -1542,26 +1547,24 @@ fn compile_accept(
             "must list at least one credential kind (omit it for all)",
         ));
     }
-    kinds
-        .iter()
-        .enumerate()
-        .map(|(index, name)| {
-            let kind_field = format!("{field}.accept[{index}]");
-            let kind = CredentialKind::from_name(name).ok_or_else(|| {
-                ConfigError::new(
-                    &kind_field,
-                    format!("{name:?} is not one of jwt, api_key, basic"),
-                )
-            })?;
-            if !credentials.offers(kind) {
-                return Err(ConfigError::new(
-                    &kind_field,
-                    format!("{name} credentials are not configured"),
-                ));
-            }
-            Ok(kind)
-        })
-        .collect()
+    let mut accepted = Vec::with_capacity(kinds.len());
+    for (index, name) in kinds.iter().enumerate() {
+        let kind_field = format!("{field}.accept[{index}]");
+        let kind = CredentialKind::from_name(name).ok_or_else(|| {
+            ConfigError::new(
+                &kind_field,
+                format!("{name:?} is not one of jwt, api_key, basic"),
+            )
+        })?;
+        if !credentials.offers(kind) {
+            return Err(ConfigError::new(
+                &kind_field,
+                format!("{name} credentials are not configured"),
+            ));
+        }
+        accepted.push(kind);
+    }
+    Ok(accepted)
 }
 
 #[inline(never)]
