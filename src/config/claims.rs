@@ -5,7 +5,7 @@
 //! `audiences`, compiled against the providers.
 
 use crate::error::ConfigError;
-use crate::json::{Document, FromJson, Node, Value};
+use crate::json::{Document, Fields, FromJson, Node, Value};
 use crate::jwt::claims::{ClaimPath, Condition, Test};
 use crate::jwt::provider::Provider;
 
@@ -16,6 +16,7 @@ const MAX_VALUES: usize = 256;
 /// Longest claim path.
 const MAX_PATH_BYTES: usize = 256;
 
+#[derive(Default)]
 pub(super) struct RawCondition {
     path: String,
     any_of: Option<Vec<Value>>,
@@ -40,15 +41,24 @@ impl FromJson for RawCondition {
                 "space_separated",
             ],
         )?;
-        Ok(RawCondition {
-            path: fields.required("path")?,
-            any_of: fields.optional("any_of")?,
-            all_of: fields.optional("all_of")?,
-            equals: fields.optional("equals")?,
-            present: fields.optional("present")?,
-            not: fields.or_default("not")?,
-            space_separated: fields.or_default("space_separated")?,
-        })
+        let mut raw = RawCondition::default();
+        raw.read(&fields)?;
+        Ok(raw)
+    }
+}
+
+impl RawCondition {
+    /// Reads the fields in place, as `config::RawConfig::read` does: after an error the
+    /// caller drops the whole in one place, not each field read so far after every `?`.
+    fn read(&mut self, fields: &Fields) -> Result<(), ConfigError> {
+        self.path = fields.required("path")?;
+        self.any_of = fields.optional("any_of")?;
+        self.all_of = fields.optional("all_of")?;
+        self.equals = fields.optional("equals")?;
+        self.present = fields.optional("present")?;
+        self.not = fields.or_default("not")?;
+        self.space_separated = fields.or_default("space_separated")?;
+        Ok(())
     }
 }
 

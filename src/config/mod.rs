@@ -180,6 +180,7 @@ impl FromJson for RawApiKeys {
     }
 }
 
+#[derive(Default)]
 struct RawClient {
     id: String,
     secret_sha256: String,
@@ -202,14 +203,23 @@ impl FromJson for RawClient {
                 "allowed_origins",
             ],
         )?;
-        Ok(RawClient {
-            id: fields.required("id")?,
-            secret_sha256: fields.required("secret_sha256")?,
-            apps: fields.or_default("apps")?,
-            scopes: fields.or_default("scopes")?,
-            allowed_cidrs: fields.or_default("allowed_cidrs")?,
-            allowed_origins: fields.or_default("allowed_origins")?,
-        })
+        let mut raw = RawClient::default();
+        raw.read(&fields)?;
+        Ok(raw)
+    }
+}
+
+impl RawClient {
+    /// Reads the fields in place, as `config::RawConfig::read` does: after an error the
+    /// caller drops the whole in one place, not each field read so far after every `?`.
+    fn read(&mut self, fields: &Fields) -> Result<(), ConfigError> {
+        self.id = fields.required("id")?;
+        self.secret_sha256 = fields.required("secret_sha256")?;
+        self.apps = fields.or_default("apps")?;
+        self.scopes = fields.or_default("scopes")?;
+        self.allowed_cidrs = fields.or_default("allowed_cidrs")?;
+        self.allowed_origins = fields.or_default("allowed_origins")?;
+        Ok(())
     }
 }
 
@@ -416,6 +426,7 @@ impl RawRule {
     }
 }
 
+#[derive(Default)]
 struct RawForward {
     subject_header: Option<String>,
     scopes_header: Option<String>,
@@ -442,16 +453,24 @@ impl FromJson for RawForward {
                 "claims",
             ],
         )?;
-        Ok(RawForward {
-            subject_header: fields.optional("subject_header")?,
-            scopes_header: fields.optional("scopes_header")?,
-            provider_header: fields.optional("provider_header")?,
-            client_header: fields.optional("client_header")?,
-            credential_header: fields.optional("credential_header")?,
-            application_header: fields.optional("application_header")?,
-            confirmation_header: fields.optional("confirmation_header")?,
-            claims: fields.or_default("claims")?,
-        })
+        let mut raw = RawForward::default();
+        raw.read(&fields)?;
+        Ok(raw)
+    }
+}
+
+impl RawForward {
+    /// Reads the fields in place (as [`RawConfig::read`]).
+    fn read(&mut self, fields: &Fields) -> Result<(), ConfigError> {
+        self.subject_header = fields.optional("subject_header")?;
+        self.scopes_header = fields.optional("scopes_header")?;
+        self.provider_header = fields.optional("provider_header")?;
+        self.client_header = fields.optional("client_header")?;
+        self.credential_header = fields.optional("credential_header")?;
+        self.application_header = fields.optional("application_header")?;
+        self.confirmation_header = fields.optional("confirmation_header")?;
+        self.claims = fields.or_default("claims")?;
+        Ok(())
     }
 }
 
