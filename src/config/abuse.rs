@@ -3,7 +3,7 @@
 //! [`AbuseLimits`]. Each limit is off unless its object is present.
 
 use crate::error::ConfigError;
-use crate::json::{Document, FromJson, Node};
+use crate::json::{Document, FromJson, Node, Number, Rest};
 use crate::policy::abuse::records::Table;
 use crate::policy::abuse::AbuseLimits;
 use crate::policy::abuse::{budget, lockout};
@@ -13,9 +13,11 @@ use crate::request::source::DEFAULT_IPV6_PREFIX;
 const MAX_WINDOW_SECONDS: u64 = 86_400;
 /// Largest failure limit (per pair, and per source).
 const MAX_FAILURES: u32 = 10_000;
-/// Fastest budget refill, checks per second. Written out in the message below rather than
-/// formatted: `{}` of an f64 alone linked 17 KB of float formatting into the `.wasm`.
-const MAX_RATE: f64 = 1_000_000.0;
+/// Slowest and fastest budget refill, in thousandths of a check per second (0.001 and 10^6 per
+/// second, the range the message below writes out). The rate is read as the exact decimal the
+/// configuration writes ([`crate::json::number`]): the `.wasm` has no float parsing or
+/// formatting (issue 22).
+const RATE_MILLI: std::ops::RangeInclusive<u64> = 1..=1_000_000_000;
 /// Largest budget burst.
 const MAX_BURST: u64 = 1_000_000;
 /// How many times `max_failures` a source may fail, across client ids, when
@@ -61,7 +63,7 @@ impl FromJson for RawLockout {
 }
 
 struct RawBudget {
-    rate: f64,
+    rate: Number,
     burst: u64,
 }
 
@@ -133,23 +135,27 @@ fn compile_lockout(raw: RawLockout) -> Result<lockout::Lockout, ConfigError> {
 }
 
 fn compile_budget(raw: RawBudget) -> Result<budget::SignatureBudget, ConfigError> {
-    if !(raw.rate.is_finite() && raw.rate >= 0.001 && raw.rate <= MAX_RATE) {
+    // Thousandths, exactly: in range when the whole part is, and not above the top with a rest.
+    let rate = raw.rate.scaled(3).filter(|rate| {
+        RATE_MILLI.contains(&rate.whole)
+            && (rate.whole < *RATE_MILLI.end() || rate.rest == Rest::Zero)
+    });
+    let Some(rate) = rate else {
         return Err(ConfigError::new(
             "abuse.signature_budget.rate",
             "must be a number of checks per second between 0.001 and 1000000",
         ));
-    }
+    };
     if !(1..=MAX_BURST).contains(&raw.burst) {
         return Err(ConfigError::new(
             "abuse.signature_budget.burst",
             format!("must be between 1 and {MAX_BURST}"),
         ));
     }
-    // In range by the check above: at most 10^9 thousandths per second.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let rate_milli = (raw.rate * 1000.0).round() as u64;
     Ok(budget::SignatureBudget {
-        rate_milli: rate_milli.max(1),
+        // The nearest thousandth, a half up, as `(rate * 1000.0).round()` was; in the range
+        // (a whole part below its top rounds up to the top at most).
+        rate_milli: rate.round(),
         burst: raw.burst,
         table: Table {
             name: "edge-auth/budget".into(),
@@ -165,18 +171,49 @@ mod tests {
 
     #[test]
     fn the_rate_message_names_the_limit_the_check_uses() {
-        for rate in [0.0, 0.000_9, MAX_RATE * 2.0, f64::NAN] {
-            let error = compile_budget(RawBudget { rate, burst: 5 }).err().unwrap();
-            assert_eq!(error.field(), "abuse.signature_budget.rate");
+        let budget = |rate: &str| {
+            let rate: Number = crate::json::read(rate.as_bytes()).unwrap();
+            compile_budget(RawBudget { rate, burst: 5 })
+        };
+        for rate in [
+            "0",
+            "0.0009",
+            "0.00099999999999999999999",
+            "2000000",
+            "1000000.0000000000000001",
+            "1e7",
+            "-1",
+            "-0.0",
+            "1e300",
+        ] {
+            let error = budget(rate).err().unwrap();
+            assert_eq!(error.field(), "abuse.signature_budget.rate", "{rate}");
             assert_eq!(
                 error.problem(),
-                format!("must be a number of checks per second between 0.001 and {MAX_RATE}"),
+                "must be a number of checks per second between 0.001 and 1000000",
+                "{rate}"
             );
         }
-        assert!(compile_budget(RawBudget {
-            rate: MAX_RATE,
-            burst: 5
-        })
-        .is_ok());
+        assert_eq!(
+            (*RATE_MILLI.start(), *RATE_MILLI.end()),
+            (1, 1_000_000_000),
+            "the range the message writes out"
+        );
+        for (rate, milli) in [
+            ("0.001", 1),
+            ("1e-3", 1),
+            ("0.0015", 2),
+            ("0.00149999", 1),
+            ("2.5", 2500),
+            ("2.0005", 2001),
+            ("7", 7000),
+            ("1000000", 1_000_000_000),
+            ("1e6", 1_000_000_000),
+            ("999999.9994", 999_999_999),
+            ("999999.9999", 1_000_000_000),
+            ("999999.9995", 1_000_000_000),
+        ] {
+            assert_eq!(budget(rate).unwrap().rate_milli, milli, "{rate}");
+        }
     }
 }

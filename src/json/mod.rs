@@ -11,7 +11,10 @@
 //! proofs, JWK Sets and introspection answers, [`record`] reads JOSE headers field by field, and
 //! [`write`] writes the bodies it sends. serde and serde_json are linked only natively (the
 //! `edge-auth` tool, token minting, the tests), and deny.toml bans them from the `.wasm`.
+//! Numbers that are not 64-bit integers keep their text ([`number`]): compared and rounded as
+//! exact decimals, written verbatim, no floating point in the `.wasm`.
 
+pub mod number;
 mod path;
 pub mod read;
 pub mod record;
@@ -24,6 +27,7 @@ pub mod write;
 #[cfg(not(target_arch = "wasm32"))]
 pub use super::json_value;
 use crate::error::ConfigError;
+pub use number::{Rest, Scaled};
 pub use read::{Document, Fields, FromJson, Members};
 pub use tree::Node;
 pub use value::{Map, Number, Value};

@@ -201,12 +201,11 @@ impl FromJson for u8 {
     }
 }
 
-impl FromJson for f64 {
+/// Any number, exactly as written (where serde read an `f64`, whose name the error keeps).
+impl FromJson for value::Number {
     fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
-        match node.kind {
-            Kind::Number(Number::Unsigned(value)) => Ok(value as f64),
-            Kind::Number(Number::Negative(value)) => Ok(value as f64),
-            Kind::Number(Number::Float(value)) => Ok(value),
+        match &node.kind {
+            Kind::Number(number) => Ok(value::Number::from(number.clone())),
             _ => Err(document.invalid_type(node, "f64")),
         }
     }
@@ -423,17 +422,29 @@ mod tests {
 
     #[test]
     fn numbers_are_classified_as_serde_json_does() {
-        let value: Value =
-            crate::json::read(br#"[18446744073709551615, -5, -0, 1e2, 18446744073709551616]"#)
-                .unwrap();
-        assert_eq!(
-            value,
-            serde_json::from_str::<Value>(
-                "[18446744073709551615, -5, -0, 1e2, 18446744073709551616]"
-            )
-            .unwrap()
-        );
+        let text = "[18446744073709551615, -5, -0, 1e2, 18446744073709551616]";
+        let value: Value = crate::json::read(text.as_bytes()).unwrap();
+        let theirs: serde_json::Value = serde_json::from_str(text).unwrap();
+        let (ours, theirs) = (value.as_array().unwrap(), theirs.as_array().unwrap());
+        assert_eq!(ours.len(), theirs.len());
+        for (ours, theirs) in ours.iter().zip(theirs) {
+            assert_eq!(
+                (ours.is_u64(), ours.as_i64(), ours.is_f64(), ours.as_f64()),
+                (
+                    theirs.is_u64(),
+                    theirs.as_i64(),
+                    theirs.is_f64(),
+                    theirs.as_f64()
+                ),
+                "{theirs}"
+            );
+        }
         assert!(value[2].is_f64() && value[3].is_f64() && value[4].is_f64());
+        // Floats keep their text: written back as the document wrote them.
+        assert_eq!(
+            value.to_string(),
+            "[18446744073709551615,-5,-0,1e2,18446744073709551616]"
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! It accepts exactly the documents serde_json accepted (RFC 8259, valid UTF-8 strings, no lone
 //! surrogate in an escape, at most 127 arrays and objects open at once, finite numbers) and
 //! refuses anything else with `None`, never a panic nor unbounded recursion: the filter reads
-//! tokens, proofs and issuer answers with it ([`super::value`]).
+//! tokens, proofs and issuer answers with it ([`super::value`]). Numbers that are not 64-bit
+//! integers keep their text ([`super::number`]).
+
+pub use super::number::Float;
 
 /// Most arrays and objects open at once in the documents the filter receives: serde_json's
 /// recursion limit (a 128th is refused), so that claims nested deeper stay refused as before.
@@ -13,14 +16,15 @@ pub const MAX_DEPTH: usize = 127;
 pub const CONFIG_DEPTH: usize = 257;
 
 /// A number, classified the way serde_json classifies it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Number {
     /// A non-negative integer that fits 64 bits.
     Unsigned(u64),
     /// A negative integer that fits 64 bits.
     Negative(i64),
-    /// Any other number: with a fraction or exponent, `-0`, or out of the integer ranges.
-    Float(f64),
+    /// Any other number: with a fraction or exponent, `-0`, or out of the integer ranges; kept
+    /// as its text ([`Float`]: no floating point).
+    Float(Float),
 }
 
 /// One value of the document.
@@ -287,9 +291,8 @@ impl Reader<'_> {
                 }
             }
         }
-        // Core's correctly rounded parser (serde_json's, used before, could differ in the last bit).
-        let value = text.parse::<f64>().ok()?;
-        value.is_finite().then_some(Number::Float(value))
+        // Refused where core's correctly rounded parser gives an infinity, as before.
+        Float::from_text(text).map(Number::Float)
     }
 
     fn digits(&mut self) -> usize {

@@ -6,11 +6,16 @@
 //! every comparison stays what it was: objects are ordered maps (serde_json's default `Map` is a
 //! `BTreeMap` too) where a repeated member name keeps its last value; numbers are classified
 //! the same way (a non-negative integer that fits 64 bits, a negative one, or a float), and
-//! `1` is not `1.0` for `==` (claim conditions compare numbers by value themselves).
+//! `1` is not `1.0` for `==` (claim conditions compare numbers by value themselves, with
+//! [`Number::same_value`]). A float is kept as its text and compared, rounded and written as
+//! [`super::number`] says: by exact value, and verbatim.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+#[cfg(not(target_arch = "wasm32"))]
+use super::number::Float;
+use super::number::{Rest, Scaled};
 use super::syntax;
 use super::tree::{self, Kind, Node};
 use super::write;
@@ -36,19 +41,16 @@ pub enum Value {
     Object(Map<String, Value>),
 }
 
-/// A JSON number, as serde_json classified it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A JSON number, as serde_json classified it; a float is kept as its text ([`super::number`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Number(tree::Number);
 
-// Only finite floats are ever made (the parser and `from_f64` refuse the others).
-impl Eq for Number {}
-
 impl Number {
-    /// A float as a number; `None` for NaN and the infinities, which JSON cannot write.
+    /// Natively: a float as a number; `None` for NaN and the infinities, which JSON cannot
+    /// write. Its text is serde_json's (`1.0`, `1e-7`).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_f64(value: f64) -> Option<Number> {
-        value
-            .is_finite()
-            .then_some(Number(tree::Number::Float(value)))
+        Float::from_f64(value).map(|float| Number(tree::Number::Float(float)))
     }
 
     /// The number if it is a non-negative integer that fits 64 bits.
@@ -68,17 +70,18 @@ impl Number {
         }
     }
 
-    /// The number as a float (integers beyond 2^53 rounded, as serde_json does).
+    /// Natively: the number as the nearest double.
+    #[cfg(not(target_arch = "wasm32"))]
     #[allow(clippy::cast_precision_loss)]
     pub fn as_f64(&self) -> Option<f64> {
-        Some(match self.0 {
-            tree::Number::Unsigned(value) => value as f64,
-            tree::Number::Negative(value) => value as f64,
-            tree::Number::Float(value) => value,
+        Some(match &self.0 {
+            tree::Number::Unsigned(value) => *value as f64,
+            tree::Number::Negative(value) => *value as f64,
+            tree::Number::Float(float) => float.to_f64(),
         })
     }
 
-    /// Whether it was written as (or is) a float rather than an integer.
+    /// Whether it was written as a float rather than an integer.
     pub fn is_f64(&self) -> bool {
         matches!(self.0, tree::Number::Float(_))
     }
@@ -91,6 +94,38 @@ impl Number {
     /// Whether it is an integer that fits `i64`.
     pub fn is_i64(&self) -> bool {
         self.as_i64().is_some()
+    }
+
+    /// Whether the two are the same number by value: integers exactly, and where either is a
+    /// float, as the exact decimals they spell (`1` = `1.0` = `10e-1`; unlike `==`, which
+    /// tells `1` from `1.0` as serde_json did).
+    pub fn same_value(&self, other: &Number) -> bool {
+        use tree::Number::{Float, Negative, Unsigned};
+        match (&self.0, &other.0) {
+            (Float(a), Float(b)) => a == b,
+            (Float(float), Unsigned(value)) | (Unsigned(value), Float(float)) => {
+                let float = float.decimal();
+                !float.is_negative() && float.magnitude() == Some(*value)
+            }
+            (Float(float), Negative(value)) | (Negative(value), Float(float)) => {
+                let float = float.decimal();
+                float.is_negative() && float.magnitude() == Some(value.unsigned_abs())
+            }
+            (a, b) => a == b,
+        }
+    }
+
+    /// A non-negative number times `10^decimals`, made whole exactly ([`Scaled`]: round it
+    /// as needed); `None` for a negative number (`-0` is zero).
+    pub fn scaled(&self, decimals: u32) -> Option<Scaled> {
+        match &self.0 {
+            tree::Number::Unsigned(value) => Some(Scaled {
+                whole: value.saturating_mul(10u64.saturating_pow(decimals)),
+                rest: Rest::Zero,
+            }),
+            tree::Number::Negative(_) => None,
+            tree::Number::Float(float) => float.decimal().scaled(decimals),
+        }
     }
 }
 
@@ -171,7 +206,8 @@ impl Value {
         self.as_number()?.as_i64()
     }
 
-    /// Any number, as a float.
+    /// Natively: any number, as the nearest double.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn as_f64(&self) -> Option<f64> {
         self.as_number()?.as_f64()
     }
@@ -217,7 +253,7 @@ pub fn from_node(node: &Node) -> Value {
     match &node.kind {
         Kind::Null => Value::Null,
         Kind::Bool(value) => Value::Bool(*value),
-        Kind::Number(number) => Value::Number(Number(*number)),
+        Kind::Number(number) => Value::Number(Number(number.clone())),
         Kind::String(text) => Value::String(text.clone()),
         Kind::Array(elements) => Value::Array(elements.iter().map(from_node).collect()),
         Kind::Object(members) => object(
@@ -323,7 +359,7 @@ impl Value {
             Value::Null => out.push_str("null"),
             Value::Bool(true) => out.push_str("true"),
             Value::Bool(false) => out.push_str("false"),
-            Value::Number(number) => write::number(out, number.0),
+            Value::Number(number) => write::number(out, &number.0),
             Value::String(text) => write::string(out, text),
             Value::Array(elements) => {
                 out.push('[');
@@ -369,8 +405,9 @@ impl From<i64> for Value {
     }
 }
 
+/// Natively (tests): NaN and the infinities become `null`, as serde_json made them.
+#[cfg(not(target_arch = "wasm32"))]
 impl From<f64> for Value {
-    /// NaN and the infinities become `null`, as serde_json made them.
     fn from(value: f64) -> Value {
         Number::from_f64(value).map_or(Value::Null, Value::Number)
     }
@@ -476,5 +513,71 @@ impl serde::Serialize for Value {
 impl<'de> serde::Deserialize<'de> for Value {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
         serde_json::Value::deserialize(deserializer).map(Value::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn number(text: &str) -> Number {
+        from_slice(text.as_bytes())
+            .unwrap()
+            .as_number()
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn numbers_are_the_same_by_exact_value() {
+        for (a, b) in [
+            ("1", "1.0"),
+            ("1", "1e0"),
+            ("100", "1E2"),
+            ("0", "-0"),
+            ("0", "0.0e5"),
+            ("-2", "-2.0"),
+            ("-2", "-20e-1"),
+            ("1.5", "15e-1"),
+            ("18446744073709551615", "1.8446744073709551615e19"),
+            ("-9223372036854775808", "-9223372036854775808.0"),
+            ("7", "7"),
+        ] {
+            assert!(number(a).same_value(&number(b)), "{a} {b}");
+            assert!(number(b).same_value(&number(a)), "{b} {a}");
+        }
+        for (a, b) in [
+            ("1", "1.0000000000000000001"),
+            ("9007199254740993", "9007199254740992.0"),
+            ("1", "-1.0"),
+            ("-1", "1.0"),
+            ("0.1", "0.10000000000000001"),
+            ("18446744073709551615", "18446744073709551616"),
+            ("1", "0.1e300"),
+            ("1", "0.1e-300"),
+            ("2", "3"),
+        ] {
+            assert!(!number(a).same_value(&number(b)), "{a} {b}");
+            assert!(!number(b).same_value(&number(a)), "{b} {a}");
+        }
+        // The doubles could not tell these apart.
+        assert_eq!(
+            number("9007199254740993").as_f64(),
+            number("9007199254740992.0").as_f64()
+        );
+        assert_eq!(
+            number("0.1").as_f64(),
+            number("0.10000000000000001").as_f64()
+        );
+        // `==` tells an integer from a float, as serde_json's did, and floats apart by value.
+        assert_ne!(number("1"), number("1.0"));
+        assert_eq!(number("1.0"), number("1.00"));
+        assert_eq!(number("-0.0"), number("0e7"));
+    }
+
+    #[test]
+    fn floats_are_written_as_the_document_wrote_them() {
+        let text = r#"{"a":1.50,"b":1E3,"c":-0,"d":[0.5e-3,1e-400,12345678901234567890123]}"#;
+        assert_eq!(from_slice(text.as_bytes()).unwrap().to_string(), text);
     }
 }

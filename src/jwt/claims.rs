@@ -10,11 +10,12 @@
 //! `.` in the place of `/`): `resource_access.my~1app.roles` is `roles` in the member `my.app`
 //! of `resource_access`. Any other `~`, and empty segments, are refused.
 //!
-//! Values compare exactly: strings with strings, booleans with booleans, numbers by value (`1`
-//! is `1.0`), never across types (`"1"` is not `1`, `"true"` is not `true`). An array claim is
-//! the list of its elements; any other claim a list of one; a string claim is split on spaces
-//! only where the condition says `space_separated`. A claim that is absent or `null` has no
-//! value: only a negated condition holds for it.
+//! Values compare exactly: strings with strings, booleans with booleans, numbers by exact
+//! decimal value (`1` is `1.0`; [`crate::json::number`]), never across types (`"1"` is not
+//! `1`, `"true"` is not `true`). An array claim is the list of its elements; any other claim
+//! a list of one; a string claim is split on spaces only where the condition says
+//! `space_separated`. A claim that is absent or `null` has no value: only a negated condition
+//! holds for it.
 
 use std::fmt;
 
@@ -225,16 +226,10 @@ fn same(item: Item<'_>, wanted: &Value) -> bool {
     }
 }
 
-/// Numbers by value: integers exactly, and as floating point where either is one (`1` = `1.0`).
+/// Numbers by exact value (`1` = `1.0` = `1e0`; `0.1` is not `0.10000000000000001`, which
+/// were the same double).
 fn same_number(a: &Number, b: &Number) -> bool {
-    if a.is_f64() || b.is_f64() {
-        return a.as_f64().is_some() && a.as_f64() == b.as_f64();
-    }
-    match (a.as_u64(), b.as_u64()) {
-        (Some(a), Some(b)) => a == b,
-        (None, None) => a.as_i64().is_some() && a.as_i64() == b.as_i64(),
-        _ => false,
-    }
+    a.same_value(b)
 }
 
 #[cfg(test)]

@@ -533,20 +533,15 @@ pub enum Rounding {
 }
 
 /// A NumericDate (RFC 7519 §2: seconds since the epoch, possibly fractional) as whole seconds,
-/// rounded as `rounding` says; values past `u64` saturate. `None` for anything but a
-/// non-negative number.
+/// rounded as `rounding` says from the exact decimal the claim spells (no double in between:
+/// `1700000000.99999999999999999` rounds down to 1700000000); values past `u64` saturate.
+/// `None` for anything but a non-negative number (`-0` is zero).
 pub fn numeric_date(value: &Value, rounding: Rounding) -> Option<u64> {
-    if let Some(seconds) = value.as_u64() {
-        return Some(seconds);
-    }
-    let seconds = value.as_f64().filter(|seconds| *seconds >= 0.0)?;
-    let whole = match rounding {
+    let seconds = value.as_number()?.scaled(0)?;
+    Some(match rounding {
         Rounding::Down => seconds.floor(),
         Rounding::Up => seconds.ceil(),
-    };
-    // `as` saturates at u64::MAX, which is what a date beyond it means here.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    Some(whole as u64)
+    })
 }
 
 /// Checks that `aud` names one of the provider's audiences.

@@ -1,6 +1,8 @@
 //! The filter's own JSON (`edge_auth::json`, issue 22) against serde_json, which it replaced:
 //! the syntax check's messages and places, what the reader accepts and reads, how values are
-//! written, the nesting limit, and the header fields serde's derive refused.
+//! written, the nesting limit, and the header fields serde's derive refused. One deliberate
+//! difference: a float is written as the document wrote it, where serde_json wrote the
+//! shortest double (`edge_auth::json::number`).
 
 use edge_auth::json::syntax::{self, SyntaxError};
 /// Where serde_json stopped, as a byte offset (its line and column, converted).
@@ -54,6 +56,49 @@ fn same(a: &edge_auth::json::Value, b: &edge_auth::json::Value) -> bool {
     }
 }
 
+/// The compact text serde_json wrote for `node` (a repeated member keeps its last value,
+/// members in order of name), but with every number as `bytes` wrote it.
+fn numbers_verbatim(node: &edge_auth::json::tree::Node, bytes: &[u8]) -> String {
+    use edge_auth::json::tree::Kind;
+    match &node.kind {
+        Kind::Null => "null".to_string(),
+        Kind::Bool(value) => value.to_string(),
+        Kind::Number(_) => String::from_utf8(bytes[node.start..node.end].to_vec()).unwrap(),
+        Kind::String(text) => serde_json::to_string(text).unwrap(),
+        Kind::Array(elements) => {
+            let elements: Vec<String> = elements
+                .iter()
+                .map(|element| numbers_verbatim(element, bytes))
+                .collect();
+            format!("[{}]", elements.join(","))
+        }
+        Kind::Object(members) => {
+            let members: std::collections::BTreeMap<&str, &edge_auth::json::tree::Node> = members
+                .iter()
+                .map(|member| (member.key.as_str(), &member.value))
+                .collect();
+            let members: Vec<String> = members
+                .iter()
+                .map(|(key, value)| {
+                    let key = serde_json::to_string(key).unwrap();
+                    format!("{key}:{}", numbers_verbatim(value, bytes))
+                })
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+    }
+}
+
+fn has_float(value: &edge_auth::json::Value) -> bool {
+    use edge_auth::json::Value;
+    match value {
+        Value::Number(number) => number.is_f64(),
+        Value::Array(elements) => elements.iter().any(has_float),
+        Value::Object(members) => members.values().any(has_float),
+        _ => false,
+    }
+}
+
 /// Every document one edit away from a few samples: the same verdict, message and place
 /// as serde_json's, and the tree and [`edge_auth::json::Value`] accept exactly what
 /// serde_json's `Value` accepted, with the same content.
@@ -94,21 +139,57 @@ fn every_edit_of_a_document_is_judged_as_serde_json_judged_it() {
             if let (Some(ours), Some(theirs)) = (ours, theirs) {
                 let converted = edge_auth::json::Value::from(theirs.clone());
                 assert!(same(&ours, &converted), "{shown}");
-                // The same text, but for a float exactly halfway between two shortest spellings
-                // (`1844674407370955.25`: `...955.2` or `...955.3`): serde_json writes the even
-                // digit, core the other; both read back as the same number.
-                let (written, expected) = (ours.to_string(), theirs.to_string());
-                if ours == converted && written != expected {
-                    let reread: serde_json::Value = serde_json::from_str(&written).unwrap();
-                    assert_eq!(reread, theirs, "{shown}: {written} / {expected}");
-                } else if ours == converted {
-                    assert_eq!(written, expected, "{shown}");
+                // serde_json's layout, but every number as the document wrote it (a float is no
+                // longer the shortest double: `-1.5e+3` stays `-1.5e+3`, not `-1500.0`); read
+                // back, serde_json finds what it found in the document.
+                let written = ours.to_string();
+                let tree = edge_auth::json::tree::parse(&edit).unwrap();
+                assert_eq!(written, numbers_verbatim(&tree, &edit), "{shown}");
+                let reread: serde_json::Value = serde_json::from_str(&written).unwrap();
+                assert_eq!(reread, theirs, "{shown}: {written}");
+                if !has_float(&ours) {
+                    assert_eq!(
+                        written,
+                        theirs.to_string(),
+                        "{shown}: no float, no difference"
+                    );
                 }
             }
             checked += 1;
         }
     }
     assert!(checked > 5_000, "{checked}");
+}
+
+/// The one place the output differs from serde_json's on purpose: a float (a number with a
+/// fraction or exponent, `-0`, or an integer beyond 64 bits) is written verbatim, which any
+/// JSON reader takes for the same number as the document's (serde_json: the same double).
+#[test]
+fn floats_are_written_as_the_document_wrote_them_not_as_the_shortest_double() {
+    for (text, serde_json_wrote) in [
+        ("1.50", "1.5"),
+        ("1E3", "1000.0"),
+        ("-0", "-0.0"),
+        ("-1.5e+3", "-1500.0"),
+        ("0.5e-3", "0.0005"),
+        ("2.50e-7", "2.5e-7"),
+        ("1e-400", "0.0"),
+        ("0.10000000000000000001", "0.1"),
+        ("18446744073709551616", "1.8446744073709552e+19"),
+        ("1700000000.99999999999999999", "1700000001.0"),
+    ] {
+        let document = format!(r#"{{"claim":{text}}}"#);
+        let ours = edge_auth::json::value::from_slice(document.as_bytes()).unwrap();
+        assert!(ours["claim"].is_f64(), "{text}");
+        assert_eq!(ours.to_string(), document, "{text}");
+        let theirs: serde_json::Value = serde_json::from_str(&document).unwrap();
+        assert_eq!(theirs["claim"].to_string(), serde_json_wrote, "{text}");
+        let reread: serde_json::Value = serde_json::from_str(&ours.to_string()).unwrap();
+        assert_eq!(reread, theirs, "{text}");
+    }
+    // Integers are written as serde_json wrote them, whatever the spelling could be.
+    let ours = edge_auth::json::value::from_slice(b"[0, -7, 18446744073709551615]").unwrap();
+    assert_eq!(ours.to_string(), "[0,-7,18446744073709551615]");
 }
 
 #[test]

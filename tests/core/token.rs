@@ -520,6 +520,80 @@ fn time_claims_read_every_json_number_as_before() {
     }
 }
 
+/// Issue 22: a NumericDate is rounded from the exact decimal the issuer signed, not from the
+/// nearest double (the `.wasm` parses no float). They differ only past a double's 17 digits,
+/// and then toward a token that lives less: `exp` down, `nbf` up, and a negative date is
+/// refused however small (`-1e-400` was the double `-0`, read as 0).
+#[test]
+fn time_claims_round_the_exact_decimal_not_a_double() {
+    let policy = policy_with(json!({"max_lifetime_seconds": null}));
+    let verdict = |members: &str| {
+        let token = raw_token(HEADER, &claims_text(members));
+        verify(&token, &policy.providers, &policy.forward, NOW)
+    };
+    let exp = "1800003600.99999999999999999";
+    assert_eq!(
+        exp.parse::<f64>().unwrap(),
+        (NOW + 3601) as f64,
+        "the double"
+    );
+    assert_eq!(
+        verdict(&format!(r#""exp":{exp}"#)).unwrap().expires_at,
+        NOW + 3600
+    );
+    let nbf = "1800000030.00000000000000001";
+    assert_eq!(nbf.parse::<f64>().unwrap(), (NOW + 30) as f64, "the double");
+    assert_eq!(
+        verdict(&format!(r#""exp":{},"nbf":{nbf}"#, NOW + 3600)).err(),
+        Some(TokenError::NotYetValid),
+        "NOW + 30 and a bit is NOW + 31 once rounded up: beyond the 30 s skew"
+    );
+    assert!(verdict(&format!(r#""exp":{},"nbf":1800000030.0"#, NOW + 3600)).is_ok());
+    assert_eq!(
+        verdict(&format!(r#""exp":{},"nbf":-1e-400"#, NOW + 3600)).err(),
+        Some(TokenError::BadTimeClaim)
+    );
+    assert!(verdict(&format!(r#""exp":{},"nbf":-0.0e5"#, NOW + 3600)).is_ok());
+    assert_eq!(
+        verdict("\"exp\":1e999999999999999999999").err(),
+        Some(TokenError::Malformed),
+        "beyond a double: refused as before"
+    );
+    assert_eq!(
+        verdict("\"exp\":1.7e308").unwrap().expires_at,
+        u64::MAX,
+        "a double's range: saturated as before"
+    );
+}
+
+/// Issue 22: a float claim is forwarded as the issuer wrote it, not as the shortest double
+/// serde_json wrote (`1.50` was `1.5`, `1E3` was `1000.0`); compared by value where claim
+/// conditions compare it.
+#[test]
+fn float_claims_are_forwarded_as_the_issuer_wrote_them() {
+    let policy = policy();
+    for (text, serde_json_wrote) in [
+        ("1.50", "1.5"),
+        ("1E3", "1000.0"),
+        ("-0", "-0.0"),
+        ("0.10000000000000000001", "0.1"),
+        ("123456789012345678901234567890", "1.2345678901234568e+29"),
+        ("[2.50,1]", "[2.5,1]"),
+    ] {
+        let members = format!(r#""exp":{},"tenant":{text}"#, NOW + 3600);
+        let token = raw_token(HEADER, &claims_text(&members));
+        let identity = verify(&token, &policy.providers, &policy.forward, NOW).unwrap();
+        let sent: Vec<&str> = identity
+            .forwarded_claims
+            .iter()
+            .map(|(_, value)| value.as_str())
+            .collect();
+        assert_eq!(sent, [text], "{text}");
+        let theirs: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(theirs.to_string(), serde_json_wrote, "{text}");
+    }
+}
+
 /// Hostile JSON in a signed token: refused as malformed (never a panic), as serde_json did.
 #[test]
 fn hostile_json_is_malformed_as_before() {

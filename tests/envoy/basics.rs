@@ -5,7 +5,7 @@
 use crate::{fixtures, support};
 
 use edge_auth::jwt::algorithm::Algorithm;
-use fixtures::{b64json, issuer, kid, now};
+use fixtures::{b64json, issuer, kid, now, AUDIENCE, ISSUER};
 use serde_json::json;
 use support::{Envoy, Response};
 
@@ -265,6 +265,57 @@ fn array_claims_reach_the_upstream_as_lists_and_spoofed_copies_never_do() {
     );
     let public = envoy.get("/public/info", &[spoof]).upstream();
     assert_eq!(public.header_count("x-auth-groups"), 0);
+}
+
+/// Issue 22: the `.wasm` parses and formats no double. A float claim reaches the upstream as
+/// the issuer wrote it (`2.50` is not rewritten `2.5`), and a claim condition compares it by
+/// exact value, on a first sight and on a cache hit: `25e-1` is 2.5, `2.5000000000000001`
+/// (the same double as 2.5) is not.
+#[test]
+fn float_claims_reach_the_upstream_as_the_issuer_wrote_them_and_compare_by_value() {
+    let mut config = issuer().config();
+    config["forward"]["claims"]["level"] = json!("x-auth-level");
+    config["rules"].as_array_mut().unwrap().insert(
+        0,
+        json!({"path_prefix": "/devices/level", "methods": ["GET"], "scopes": ["devices:read"],
+               "claim_conditions": [{"path": "level", "equals": 2.5}]}),
+    );
+    let envoy = Envoy::start(&config.to_string());
+    let t = now();
+    let token = |level: &str| {
+        let header = format!(r#"{{"alg":"ES256","kid":"{}"}}"#, kid(Algorithm::ES256));
+        let claims = format!(
+            r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","sub":"alice","iat":{},"exp":{},"scope":"devices:read","level":{level}}}"#,
+            t - 60,
+            t + 3600
+        );
+        let key = issuer().key(Algorithm::ES256);
+        bearer(&key.sign_raw(header.as_bytes(), claims.as_bytes()).unwrap())
+    };
+    for (level, status) in [
+        ("2.50", 200),
+        ("25e-1", 200),
+        ("2.5000000000000001", 403),
+        ("2", 403),
+        ("\"2.5\"", 403),
+    ] {
+        let token = token(level);
+        for round in ["first sight", "cache hit"] {
+            let response = envoy.get("/devices/level", &[("authorization", &token)]);
+            assert_eq!(
+                response.status, status,
+                "{level}, {round}: {}",
+                response.body
+            );
+            if status == 200 {
+                let upstream = response.upstream();
+                assert_eq!(upstream.header("x-auth-level"), Some(level), "{round}");
+            }
+        }
+    }
+    let elsewhere = envoy.get("/devices", &[("authorization", &token("1.0E+2"))]);
+    assert_eq!(elsewhere.status, 200, "{}", elsewhere.body);
+    assert_eq!(elsewhere.upstream().header("x-auth-level"), Some("1.0E+2"));
 }
 
 #[test]
