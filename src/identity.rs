@@ -89,16 +89,21 @@ pub struct Forward {
 impl Forward {
     /// Every header name this block writes: the names a client must never set itself.
     pub fn header_names(&self) -> impl Iterator<Item = &str> {
-        self.subject_header
-            .iter()
-            .chain(self.scopes_header.iter())
-            .chain(self.provider_header.iter())
-            .chain(self.client_header.iter())
-            .chain(self.credential_header.iter())
-            .chain(self.application_header.iter())
-            .chain(self.confirmation_header.iter())
-            .map(String::as_str)
-            .chain(self.claims.iter().map(|claim| claim.header.as_str()))
+        // One array flattened, not seven chained iterators: each `chain` nests another
+        // adapter type, and the six nested ones cost 2 KB of code (issue 22).
+        [
+            &self.subject_header,
+            &self.scopes_header,
+            &self.provider_header,
+            &self.client_header,
+            &self.credential_header,
+            &self.application_header,
+            &self.confirmation_header,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .chain(self.claims.iter().map(|claim| claim.header.as_str()))
     }
 }
 

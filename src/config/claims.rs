@@ -5,7 +5,7 @@
 //! `audiences`, compiled against the providers.
 
 use crate::error::ConfigError;
-use crate::json::{Document, FromJson, Node, Value};
+use crate::json::{Document, Fields, FromJson, Node, Value};
 use crate::jwt::claims::{ClaimPath, Condition, Test};
 use crate::jwt::provider::Provider;
 
@@ -16,6 +16,7 @@ const MAX_VALUES: usize = 256;
 /// Longest claim path.
 const MAX_PATH_BYTES: usize = 256;
 
+#[derive(Default)]
 pub(super) struct RawCondition {
     path: String,
     any_of: Option<Vec<Value>>,
@@ -40,15 +41,24 @@ impl FromJson for RawCondition {
                 "space_separated",
             ],
         )?;
-        Ok(RawCondition {
-            path: fields.required("path")?,
-            any_of: fields.optional("any_of")?,
-            all_of: fields.optional("all_of")?,
-            equals: fields.optional("equals")?,
-            present: fields.optional("present")?,
-            not: fields.or_default("not")?,
-            space_separated: fields.or_default("space_separated")?,
-        })
+        let mut raw = RawCondition::default();
+        raw.read(&fields)?;
+        Ok(raw)
+    }
+}
+
+impl RawCondition {
+    /// Reads the fields in place, as `config::RawConfig::read` does: after an error the
+    /// caller drops the whole in one place, not each field read so far after every `?`.
+    fn read(&mut self, fields: &Fields) -> Result<(), ConfigError> {
+        self.path = fields.required("path")?;
+        self.any_of = fields.optional("any_of")?;
+        self.all_of = fields.optional("all_of")?;
+        self.equals = fields.optional("equals")?;
+        self.present = fields.optional("present")?;
+        self.not = fields.or_default("not")?;
+        self.space_separated = fields.or_default("space_separated")?;
+        Ok(())
     }
 }
 
@@ -90,10 +100,15 @@ pub(super) fn compile_conditions(
             format!("at most {MAX_CONDITIONS} conditions"),
         ));
     }
-    raw.into_iter()
-        .enumerate()
-        .map(|(index, condition)| compile_condition(condition, &format!("{field}[{index}]"), table))
-        .collect()
+    let mut conditions = Vec::with_capacity(raw.len());
+    for (index, condition) in raw.into_iter().enumerate() {
+        conditions.push(compile_condition(
+            condition,
+            &format!("{field}[{index}]"),
+            table,
+        )?);
+    }
+    Ok(conditions)
 }
 
 /// `<field>`: a claim path (a condition's, or a claim `forward.claims` sends): at most
@@ -138,7 +153,8 @@ fn compile_condition(
     } else if let Some(values) = raw.all_of {
         Test::AllOf(scalar_list(values, &format!("{field}.all_of"))?)
     } else if let Some(value) = raw.equals {
-        Test::Equals(scalar(value, &format!("{field}.equals"))?)
+        scalar(&value, &format!("{field}.equals"))?;
+        Test::Equals(value)
     } else {
         if raw.present != Some(true) {
             return Err(ConfigError::new(
@@ -171,17 +187,16 @@ fn scalar_list(values: Vec<Value>, field: &str) -> Result<Vec<Value>, ConfigErro
             format!("must list 1 to {MAX_VALUES} values"),
         ));
     }
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(index, value)| scalar(value, &format!("{field}[{index}]")))
-        .collect()
+    for (index, value) in values.iter().enumerate() {
+        scalar(value, &format!("{field}[{index}]"))?;
+    }
+    Ok(values)
 }
 
 /// `<field>`: a string, number or boolean, compared exactly.
-fn scalar(value: Value, field: &str) -> Result<Value, ConfigError> {
+fn scalar(value: &Value, field: &str) -> Result<(), ConfigError> {
     match value {
-        Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(value),
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(()),
         _ => Err(ConfigError::new(
             field,
             "must be a string, number or boolean",
@@ -204,21 +219,17 @@ pub(super) fn compile_rule_providers(
             "must name at least one provider (omit it for all)",
         ));
     }
-    names
-        .iter()
-        .enumerate()
-        .map(|(index, name)| {
-            providers
-                .iter()
-                .position(|provider| provider.name == *name)
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        &format!("{field}.providers[{index}]"),
-                        format!("no provider is named {name:?}"),
-                    )
-                })
-        })
-        .collect()
+    let mut indexes = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        let Some(at) = providers.iter().position(|provider| provider.name == *name) else {
+            return Err(ConfigError::new(
+                &format!("{field}.providers[{index}]"),
+                format!("no provider is named {name:?}"),
+            ));
+        };
+        indexes.push(at);
+    }
+    Ok(indexes)
 }
 
 /// `<field>.audiences`: each an audience of a provider the rule accepts (any other could never

@@ -4,7 +4,7 @@
 
 use crate::error::ConfigError;
 use crate::fleet::{FleetSettings, OnUnavailable};
-use crate::json::{Document, FromJson, Node};
+use crate::json::{Document, Fields, FromJson, Node};
 
 /// The rate limit domain unless configured.
 const DEFAULT_DOMAIN: &str = "edge-auth";
@@ -13,6 +13,7 @@ const DEFAULT_TIMEOUT_MS: u64 = 100;
 /// Longest call timeout.
 const MAX_TIMEOUT_MS: u64 = 5_000;
 
+#[derive(Default)]
 pub(super) struct RawFleet {
     cluster: String,
     domain: Option<String>,
@@ -27,13 +28,22 @@ impl FromJson for RawFleet {
             node,
             &["cluster", "domain", "timeout_ms", "dpop_replay", "lockout"],
         )?;
-        Ok(RawFleet {
-            cluster: fields.required("cluster")?,
-            domain: fields.optional("domain")?,
-            timeout_ms: fields.optional("timeout_ms")?,
-            dpop_replay: fields.optional("dpop_replay")?,
-            lockout: fields.optional("lockout")?,
-        })
+        let mut raw = RawFleet::default();
+        raw.read(&fields)?;
+        Ok(raw)
+    }
+}
+
+impl RawFleet {
+    /// Reads the fields in place, as `config::RawConfig::read` does: after an error the
+    /// caller drops the whole in one place, not each field read so far after every `?`.
+    fn read(&mut self, fields: &Fields) -> Result<(), ConfigError> {
+        self.cluster = fields.required("cluster")?;
+        self.domain = fields.optional("domain")?;
+        self.timeout_ms = fields.optional("timeout_ms")?;
+        self.dpop_replay = fields.optional("dpop_replay")?;
+        self.lockout = fields.optional("lockout")?;
+        Ok(())
     }
 }
 

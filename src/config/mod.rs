@@ -20,14 +20,12 @@ mod introspect;
 mod sender;
 mod templates;
 
-use std::collections::BTreeMap;
-
 use crate::clients::{parse_digest_hex, Client, ClientRegistry};
 pub use crate::error::ConfigError;
 use crate::fleet::FleetSettings;
 use crate::identity::{Forward, ForwardedClaim};
 use crate::issuer::{introspection, remote_keys, revocation, Endpoints};
-use crate::json::{Document, Fields, FromJson, Node};
+use crate::json::{Document, Fields, FromJson, Members, Node};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::jwks::{JwkSetDocument, KeySet};
 use crate::jwt::provider::Provider;
@@ -182,6 +180,7 @@ impl FromJson for RawApiKeys {
     }
 }
 
+#[derive(Default)]
 struct RawClient {
     id: String,
     secret_sha256: String,
@@ -204,14 +203,23 @@ impl FromJson for RawClient {
                 "allowed_origins",
             ],
         )?;
-        Ok(RawClient {
-            id: fields.required("id")?,
-            secret_sha256: fields.required("secret_sha256")?,
-            apps: fields.or_default("apps")?,
-            scopes: fields.or_default("scopes")?,
-            allowed_cidrs: fields.or_default("allowed_cidrs")?,
-            allowed_origins: fields.or_default("allowed_origins")?,
-        })
+        let mut raw = RawClient::default();
+        raw.read(&fields)?;
+        Ok(raw)
+    }
+}
+
+impl RawClient {
+    /// Reads the fields in place, as `config::RawConfig::read` does: after an error the
+    /// caller drops the whole in one place, not each field read so far after every `?`.
+    fn read(&mut self, fields: &Fields) -> Result<(), ConfigError> {
+        self.id = fields.required("id")?;
+        self.secret_sha256 = fields.required("secret_sha256")?;
+        self.apps = fields.or_default("apps")?;
+        self.scopes = fields.or_default("scopes")?;
+        self.allowed_cidrs = fields.or_default("allowed_cidrs")?;
+        self.allowed_origins = fields.or_default("allowed_origins")?;
+        Ok(())
     }
 }
 
@@ -353,7 +361,7 @@ impl FromJson for RawTokenHeader {
 struct RawRule {
     path_prefix: Option<String>,
     path_template: Option<String>,
-    bind: Option<BTreeMap<String, templates::RawBinding>>,
+    bind: Option<Members<templates::RawBinding>>,
     methods: Option<Vec<String>>,
     scopes: Vec<String>,
     public: bool,
@@ -418,6 +426,7 @@ impl RawRule {
     }
 }
 
+#[derive(Default)]
 struct RawForward {
     subject_header: Option<String>,
     scopes_header: Option<String>,
@@ -426,7 +435,7 @@ struct RawForward {
     credential_header: Option<String>,
     application_header: Option<String>,
     confirmation_header: Option<String>,
-    claims: BTreeMap<String, String>,
+    claims: Members<String>,
 }
 
 impl FromJson for RawForward {
@@ -444,16 +453,24 @@ impl FromJson for RawForward {
                 "claims",
             ],
         )?;
-        Ok(RawForward {
-            subject_header: fields.optional("subject_header")?,
-            scopes_header: fields.optional("scopes_header")?,
-            provider_header: fields.optional("provider_header")?,
-            client_header: fields.optional("client_header")?,
-            credential_header: fields.optional("credential_header")?,
-            application_header: fields.optional("application_header")?,
-            confirmation_header: fields.optional("confirmation_header")?,
-            claims: fields.or_default("claims")?,
-        })
+        let mut raw = RawForward::default();
+        raw.read(&fields)?;
+        Ok(raw)
+    }
+}
+
+impl RawForward {
+    /// Reads the fields in place (as [`RawConfig::read`]).
+    fn read(&mut self, fields: &Fields) -> Result<(), ConfigError> {
+        self.subject_header = fields.optional("subject_header")?;
+        self.scopes_header = fields.optional("scopes_header")?;
+        self.provider_header = fields.optional("provider_header")?;
+        self.client_header = fields.optional("client_header")?;
+        self.credential_header = fields.optional("credential_header")?;
+        self.application_header = fields.optional("application_header")?;
+        self.confirmation_header = fields.optional("confirmation_header")?;
+        self.claims = fields.or_default("claims")?;
+        Ok(())
     }
 }
 
@@ -735,11 +752,13 @@ fn compile_token_headers(
                 "must name at least one header (omit it for `authorization: Bearer`)",
             ));
         }
-        Some(headers) => headers
-            .into_iter()
-            .enumerate()
-            .map(|(index, header)| compile_token_header(index, header))
-            .collect::<Result<Vec<_>, _>>()?,
+        Some(headers) => {
+            let mut sources = Vec::with_capacity(headers.len());
+            for (index, header) in headers.into_iter().enumerate() {
+                sources.push(compile_token_header(index, header)?);
+            }
+            sources
+        }
     };
     for (index, source) in token_sources.iter().enumerate() {
         if token_sources
@@ -818,11 +837,15 @@ fn compile_rules(
     context: &RuleContext,
     claim_table: &mut ClaimTable,
 ) -> Result<Rules, ConfigError> {
-    let rules = raw
-        .into_iter()
-        .enumerate()
-        .map(|(index, rule)| compile_rule(rule, &format!("rules[{index}]"), context, claim_table))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut rules = Vec::with_capacity(raw.len());
+    for (index, rule) in raw.into_iter().enumerate() {
+        rules.push(compile_rule(
+            rule,
+            &format!("rules[{index}]"),
+            context,
+            claim_table,
+        )?);
+    }
     let default_route = Route {
         accept: CredentialKind::ALL
             .into_iter()
@@ -1040,24 +1063,26 @@ fn scope_list(scopes: Vec<String>, field: &str) -> Result<Vec<String>, ConfigErr
 
 #[inline(never)]
 fn cidr_list(list: &[String], field: &str) -> Result<Vec<Cidr>, ConfigError> {
-    list.iter()
-        .enumerate()
-        .map(|(index, text)| {
-            Cidr::parse(text)
-                .map_err(|problem| ConfigError::new(&format!("{field}[{index}]"), problem))
-        })
-        .collect()
+    let mut cidrs = Vec::with_capacity(list.len());
+    for (index, text) in list.iter().enumerate() {
+        match Cidr::parse(text) {
+            Ok(cidr) => cidrs.push(cidr),
+            Err(problem) => return Err(ConfigError::new(&format!("{field}[{index}]"), problem)),
+        }
+    }
+    Ok(cidrs)
 }
 
 #[inline(never)]
 fn origin_list(list: &[String], field: &str) -> Result<Vec<OriginPattern>, ConfigError> {
-    list.iter()
-        .enumerate()
-        .map(|(index, text)| {
-            OriginPattern::parse(text)
-                .map_err(|problem| ConfigError::new(&format!("{field}[{index}]"), problem))
-        })
-        .collect()
+    let mut origins = Vec::with_capacity(list.len());
+    for (index, text) in list.iter().enumerate() {
+        match OriginPattern::parse(text) {
+            Ok(origin) => origins.push(origin),
+            Err(problem) => return Err(ConfigError::new(&format!("{field}[{index}]"), problem)),
+        }
+    }
+    Ok(origins)
 }
 
 /// `providers[i].algorithms`: known, signed algorithms, each once.
@@ -1509,20 +1534,17 @@ fn compile_methods(
             "must list at least one method (omit it for all methods)",
         ));
     }
-    methods
-        .into_iter()
-        .enumerate()
-        .map(|(index, method)| {
-            if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-                return Err(ConfigError::new(
-                    &format!("{field}.methods[{index}]"),
-                    format!("{method:?} is not an HTTP method"),
-                ));
-            }
-            Ok(method.to_ascii_uppercase())
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+    let mut upper = Vec::with_capacity(methods.len());
+    for (index, method) in methods.iter().enumerate() {
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(ConfigError::new(
+                &format!("{field}.methods[{index}]"),
+                format!("{method:?} is not an HTTP method"),
+            ));
+        }
+        upper.push(method.to_ascii_uppercase());
+    }
+    Ok(Some(upper))
 }
 
 /// `rules[i].accept`: configured credential kinds only; every configured one by default.
@@ -1544,26 +1566,24 @@ fn compile_accept(
             "must list at least one credential kind (omit it for all)",
         ));
     }
-    kinds
-        .iter()
-        .enumerate()
-        .map(|(index, name)| {
-            let kind_field = format!("{field}.accept[{index}]");
-            let kind = CredentialKind::from_name(name).ok_or_else(|| {
-                ConfigError::new(
-                    &kind_field,
-                    format!("{name:?} is not one of jwt, api_key, basic"),
-                )
-            })?;
-            if !credentials.offers(kind) {
-                return Err(ConfigError::new(
-                    &kind_field,
-                    format!("{name} credentials are not configured"),
-                ));
-            }
-            Ok(kind)
-        })
-        .collect()
+    let mut accepted = Vec::with_capacity(kinds.len());
+    for (index, name) in kinds.iter().enumerate() {
+        let kind_field = format!("{field}.accept[{index}]");
+        let kind = CredentialKind::from_name(name).ok_or_else(|| {
+            ConfigError::new(
+                &kind_field,
+                format!("{name:?} is not one of jwt, api_key, basic"),
+            )
+        })?;
+        if !credentials.offers(kind) {
+            return Err(ConfigError::new(
+                &kind_field,
+                format!("{name} credentials are not configured"),
+            ));
+        }
+        accepted.push(kind);
+    }
+    Ok(accepted)
 }
 
 #[inline(never)]
@@ -1578,7 +1598,7 @@ fn compile_forward(
     let optional = |value: Option<String>, field: &str| {
         value.map(|name| header_name(&name, field)).transpose()
     };
-    let forward = Forward {
+    let mut forward = Forward {
         subject_header: optional(raw.subject_header, "forward.subject_header")?,
         scopes_header: optional(raw.scopes_header, "forward.scopes_header")?,
         provider_header: optional(raw.provider_header, "forward.provider_header")?,
@@ -1586,20 +1606,17 @@ fn compile_forward(
         credential_header: optional(raw.credential_header, "forward.credential_header")?,
         application_header: optional(raw.application_header, "forward.application_header")?,
         confirmation_header: optional(raw.confirmation_header, "forward.confirmation_header")?,
-        claims: raw
-            .claims
-            .into_iter()
-            .map(|(claim, header)| {
-                let field = format!("forward.claims.{claim}");
-                let members = claims::claim_path(&claim, &field)?.members().to_vec();
-                Ok(ForwardedClaim {
-                    header: header_name(&header, &field)?,
-                    path: claim,
-                    members,
-                })
-            })
-            .collect::<Result<Vec<_>, ConfigError>>()?,
+        claims: Vec::with_capacity(raw.claims.0.len()),
     };
+    for (claim, header) in raw.claims.0 {
+        let field = format!("forward.claims.{claim}");
+        let members = claims::claim_path(&claim, &field)?.members().to_vec();
+        forward.claims.push(ForwardedClaim {
+            header: header_name(&header, &field)?,
+            path: claim,
+            members,
+        });
+    }
     let mut credential_headers: Vec<&str> = credentials
         .token_headers
         .iter()

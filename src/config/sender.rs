@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::error::ConfigError;
-use crate::json::{Document, FromJson, Node, Value};
+use crate::json::{Document, Fields, FromJson, Node, Value};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::confirmation::SenderConstraint;
 use crate::jwt::dpop::ProofRules;
@@ -46,6 +46,7 @@ const NONCE_KEY_HINT: &str = "edge-auth keygen --nonce-key makes one";
 const DEFAULT_PROOF_ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::EdDSA];
 
 /// `dpop`: DPoP-bound tokens and their proofs.
+#[derive(Default)]
 pub(super) struct RawDpop {
     algorithms: Option<Vec<String>>,
     max_age_seconds: Option<u64>,
@@ -71,15 +72,24 @@ impl FromJson for RawDpop {
                 "nonce_keys",
             ],
         )?;
-        Ok(RawDpop {
-            algorithms: fields.optional("algorithms")?,
-            max_age_seconds: fields.optional("max_age_seconds")?,
-            clock_skew_seconds: fields.optional("clock_skew_seconds")?,
-            replay_cache_entries: fields.optional("replay_cache_entries")?,
-            external_origin: fields.optional("external_origin")?,
-            nonce_lifetime_seconds: fields.optional("nonce_lifetime_seconds")?,
-            nonce_keys: fields.optional("nonce_keys")?,
-        })
+        let mut raw = RawDpop::default();
+        raw.read(&fields)?;
+        Ok(raw)
+    }
+}
+
+impl RawDpop {
+    /// Reads the fields in place, as `config::RawConfig::read` does: after an error the
+    /// caller drops the whole in one place, not each field read so far after every `?`.
+    fn read(&mut self, fields: &Fields) -> Result<(), ConfigError> {
+        self.algorithms = fields.optional("algorithms")?;
+        self.max_age_seconds = fields.optional("max_age_seconds")?;
+        self.clock_skew_seconds = fields.optional("clock_skew_seconds")?;
+        self.replay_cache_entries = fields.optional("replay_cache_entries")?;
+        self.external_origin = fields.optional("external_origin")?;
+        self.nonce_lifetime_seconds = fields.optional("nonce_lifetime_seconds")?;
+        self.nonce_keys = fields.optional("nonce_keys")?;
+        Ok(())
     }
 }
 

@@ -2,11 +2,9 @@
 //! [`PathTemplate`] and the [`Binding`]s of its route (claim paths given slots in the shared
 //! [`ClaimTable`], so that cached identities keep the values a binding reads).
 
-use std::collections::BTreeMap;
-
 use super::claims::ClaimTable;
 use crate::error::ConfigError;
-use crate::json::{Document, FromJson, Node};
+use crate::json::{Document, FromJson, Members, Node};
 use crate::jwt::claims::ClaimPath;
 use crate::policy::templates::{Binding, BindingSource, PathTemplate};
 use crate::request::path::LetterCase;
@@ -51,7 +49,7 @@ pub(super) fn compile_template(
 /// `header_name` validates and lower-cases a header name; `accepts_tokens`: whether the rule
 /// accepts `jwt` (a claim binding needs one).
 pub(super) fn compile_bindings(
-    raw: BTreeMap<String, RawBinding>,
+    Members(raw): Members<RawBinding>,
     field: &str,
     template: &PathTemplate,
     accepts_tokens: bool,
@@ -64,20 +62,20 @@ pub(super) fn compile_bindings(
             "must bind at least one variable (omit it for none)",
         ));
     }
-    raw.into_iter()
-        .map(|(variable, binding)| {
-            let at = format!("{field}.bind.{variable}");
-            let segment = template.variable_index(&variable).ok_or_else(|| {
-                ConfigError::new(&at, format!("path_template has no variable {{{variable}}}"))
-            })?;
-            let source = compile_source(binding, &at, accepts_tokens, &header_name, table)?;
-            Ok(Binding {
-                variable,
-                segment,
-                source,
-            })
-        })
-        .collect()
+    let mut bindings = Vec::with_capacity(raw.len());
+    for (variable, binding) in raw {
+        let at = format!("{field}.bind.{variable}");
+        let segment = template.variable_index(&variable).ok_or_else(|| {
+            ConfigError::new(&at, format!("path_template has no variable {{{variable}}}"))
+        })?;
+        let source = compile_source(binding, &at, accepts_tokens, &header_name, table)?;
+        bindings.push(Binding {
+            variable,
+            segment,
+            source,
+        });
+    }
+    Ok(bindings)
 }
 
 /// One binding's source at `field`.

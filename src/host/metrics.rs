@@ -56,6 +56,14 @@ pub(crate) enum FleetResult {
 /// A refusal series: report mode, reason, credential slot, provider slot.
 type RefusalKey = (bool, Reason, usize, usize);
 
+/// One refusal series: its metric id once defined, and the refusals not yet added to it. One
+/// map for both (they were two, each a hash table compiled for its own value type: issue 22).
+#[derive(Default)]
+struct RefusalSeries {
+    id: Option<u32>,
+    pending: u64,
+}
+
 /// One worker's metric ids, and the request counts not yet added to them.
 pub(crate) struct Metrics {
     /// Provider names as label values, same index as the policy's providers.
@@ -64,10 +72,9 @@ pub(crate) struct Metrics {
     requests: Vec<Cell<Option<u32>>>,
     /// Requests counted since the last flush, same slots as `requests`.
     pending_requests: Vec<Cell<u64>>,
-    /// `edge_auth_denied_total` / `edge_auth_would_deny_total`, defined on first use.
-    refusals: RefCell<HashMap<RefusalKey, u32>>,
-    /// Refusals counted since the last flush.
-    pending_refusals: RefCell<HashMap<RefusalKey, u64>>,
+    /// `edge_auth_denied_total` / `edge_auth_would_deny_total`, defined on first use, and the
+    /// refusals counted since the last flush.
+    refusals: RefCell<HashMap<RefusalKey, RefusalSeries>>,
     /// Set once the plugin is done: nothing flushes any more, so counts go out at once.
     closed: Cell<bool>,
     cache: [Option<u32>; 3],
@@ -155,7 +162,6 @@ impl Metrics {
             requests: (0..slots).map(|_| Cell::new(None)).collect(),
             pending_requests: (0..slots).map(|_| Cell::new(0)).collect(),
             refusals: RefCell::new(HashMap::new()),
-            pending_refusals: RefCell::new(HashMap::new()),
             closed: Cell::new(false),
             cache,
             keys,
@@ -221,10 +227,10 @@ impl Metrics {
             matches!(verdict, Verdict::Denied | Verdict::WouldDeny),
         ) {
             let key = (verdict == Verdict::WouldDeny, reason, kind, provider);
-            match self.pending_refusals.try_borrow_mut() {
-                Ok(mut pending) => {
-                    let count = pending.entry(key).or_default();
-                    *count = count.saturating_add(1);
+            match self.refusals.try_borrow_mut() {
+                Ok(mut refusals) => {
+                    let series = refusals.entry(key).or_default();
+                    series.pending = series.pending.saturating_add(1);
                 }
                 // Not reached (no borrow outlives a call here); counted at once regardless.
                 Err(_) => self.add_refusal(host, key, 1),
@@ -259,8 +265,12 @@ impl Metrics {
                 increment(host, id, i64::try_from(count).unwrap_or(i64::MAX));
             }
         }
-        let refusals: Vec<(RefusalKey, u64)> = match self.pending_refusals.try_borrow_mut() {
-            Ok(mut pending) => pending.drain().collect(),
+        let refusals: Vec<(RefusalKey, u64)> = match self.refusals.try_borrow_mut() {
+            Ok(mut refusals) => refusals
+                .iter_mut()
+                .filter(|(_, series)| series.pending > 0)
+                .map(|(key, series)| (*key, std::mem::take(&mut series.pending)))
+                .collect(),
             Err(_) => Vec::new(), // not reached; added by the next flush
         };
         for (key, count) in refusals {
@@ -299,7 +309,7 @@ impl Metrics {
             .refusals
             .try_borrow()
             .ok()
-            .and_then(|refusals| refusals.get(&key).copied());
+            .and_then(|refusals| refusals.get(&key).and_then(|series| series.id));
         let id = known.or_else(|| {
             let name = format!(
                 "{}.reason.{}.credential.{}.provider.{}",
@@ -314,7 +324,7 @@ impl Metrics {
             );
             let id = define(host, MetricKind::Counter, &name)?;
             if let Ok(mut refusals) = self.refusals.try_borrow_mut() {
-                refusals.insert(key, id);
+                refusals.entry(key).or_default().id = Some(id);
             }
             Some(id)
         });

@@ -22,7 +22,7 @@ use crate::identity::Forward;
 use crate::identity::Identity;
 use crate::issuer::remote_keys::{response_body, Url};
 use crate::json::value::parse_object;
-use crate::json::{Document, FromJson, Node};
+use crate::json::{Document, Fields, FromJson, Node};
 use crate::json::{Map, Value};
 use crate::jwt::provider::Provider;
 use crate::jwt::token::{
@@ -53,6 +53,7 @@ pub fn too_long(token: &str) -> bool {
 }
 
 /// `providers[i].introspection`, as written.
+#[derive(Default)]
 pub struct IntrospectionConfig {
     cluster: String,
     path: String,
@@ -81,17 +82,26 @@ impl FromJson for IntrospectionConfig {
                 "tokens",
             ],
         )?;
-        Ok(IntrospectionConfig {
-            cluster: fields.required("cluster")?,
-            path: fields.required("path")?,
-            authority: fields.optional("authority")?,
-            client_id: fields.required("client_id")?,
-            client_secret: fields.required("client_secret")?,
-            cache_seconds: fields.optional("cache_seconds")?,
-            negative_cache_seconds: fields.optional("negative_cache_seconds")?,
-            timeout_ms: fields.optional("timeout_ms")?,
-            tokens: fields.optional("tokens")?,
-        })
+        let mut raw = IntrospectionConfig::default();
+        raw.read(&fields)?;
+        Ok(raw)
+    }
+}
+
+impl IntrospectionConfig {
+    /// Reads the fields in place, as `config::RawConfig::read` does: after an error the
+    /// caller drops the whole in one place, not each field read so far after every `?`.
+    fn read(&mut self, fields: &Fields) -> Result<(), ConfigError> {
+        self.cluster = fields.required("cluster")?;
+        self.path = fields.required("path")?;
+        self.authority = fields.optional("authority")?;
+        self.client_id = fields.required("client_id")?;
+        self.client_secret = fields.required("client_secret")?;
+        self.cache_seconds = fields.optional("cache_seconds")?;
+        self.negative_cache_seconds = fields.optional("negative_cache_seconds")?;
+        self.timeout_ms = fields.optional("timeout_ms")?;
+        self.tokens = fields.optional("tokens")?;
+        Ok(())
     }
 }
 

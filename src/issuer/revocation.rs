@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use crate::error::ConfigError;
 use crate::identity::Identity;
 use crate::issuer::remote_keys::{Generation, KeyRecord, Schedule, Sync, Url};
-use crate::json::{Document, FromJson, Node};
+use crate::json::{Document, Fields, FromJson, Node};
 
 /// Default interval between scheduled fetches of a list.
 pub const DEFAULT_REFRESH_SECONDS: u64 = 60;
@@ -34,6 +34,7 @@ pub const MAX_ID_BYTES: usize = 1024;
 pub const FORMAT_VERSION: u64 = 1;
 
 /// `providers[i].revocation`, as written.
+#[derive(Default)]
 pub struct RevocationConfig {
     cluster: String,
     uri: String,
@@ -56,14 +57,23 @@ impl FromJson for RevocationConfig {
                 "on_unavailable",
             ],
         )?;
-        Ok(RevocationConfig {
-            cluster: fields.required("cluster")?,
-            uri: fields.required("uri")?,
-            refresh_seconds: fields.optional("refresh_seconds")?,
-            timeout_ms: fields.optional("timeout_ms")?,
-            max_entries: fields.optional("max_entries")?,
-            on_unavailable: fields.optional("on_unavailable")?,
-        })
+        let mut raw = RevocationConfig::default();
+        raw.read(&fields)?;
+        Ok(raw)
+    }
+}
+
+impl RevocationConfig {
+    /// Reads the fields in place, as `config::RawConfig::read` does: after an error the
+    /// caller drops the whole in one place, not each field read so far after every `?`.
+    fn read(&mut self, fields: &Fields) -> Result<(), ConfigError> {
+        self.cluster = fields.required("cluster")?;
+        self.uri = fields.required("uri")?;
+        self.refresh_seconds = fields.optional("refresh_seconds")?;
+        self.timeout_ms = fields.optional("timeout_ms")?;
+        self.max_entries = fields.optional("max_entries")?;
+        self.on_unavailable = fields.optional("on_unavailable")?;
+        Ok(())
     }
 }
 

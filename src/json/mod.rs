@@ -28,7 +28,7 @@ pub mod write;
 pub use super::json_value;
 use crate::error::ConfigError;
 pub use number::{Rest, Scaled};
-pub use read::{Document, Fields, FromJson};
+pub use read::{Document, Fields, FromJson, Members};
 pub use tree::Node;
 pub use value::{Map, Number, Value};
 

@@ -5,12 +5,10 @@
 //! refused scalar or key, before a refused list or object, after the object a field is missing
 //! from), through the same [`path_at`], so every error names the field exactly as before.
 
-use std::collections::BTreeMap;
-
 use super::value::{self, Value};
 
 use super::path::path_at;
-use super::tree::{Kind, Node, Number};
+use super::tree::{Kind, Member, Node, Number};
 use crate::error::ConfigError;
 
 /// The bytes of the document, for the paths of errors.
@@ -119,8 +117,10 @@ impl Fields<'_, '_> {
     #[inline(never)]
     pub fn optional<T: FromJson>(&self, name: &str) -> Result<Option<T>, ConfigError> {
         match self.node(name) {
-            Some(node) => Option::<T>::from_json(node, &self.document),
-            None => Ok(None),
+            Some(node) if !matches!(node.kind, Kind::Null) => {
+                T::from_json(node, &self.document).map(Some)
+            }
+            _ => Ok(None),
         }
     }
 
@@ -223,29 +223,72 @@ impl<T: FromJson> FromJson for Option<T> {
 impl<T: FromJson> FromJson for Vec<T> {
     fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
         match &node.kind {
-            Kind::Array(elements) => elements
-                .iter()
-                .map(|element| T::from_json(element, document))
-                .collect(),
+            // A loop, not `collect`: one small function per element type instead of the
+            // half-dozen iterator adapters a `Result` collect instantiates for each (issue 22).
+            Kind::Array(elements) => {
+                let mut list = Vec::with_capacity(elements.len());
+                for element in elements {
+                    list.push(T::from_json(element, document)?);
+                }
+                Ok(list)
+            }
             _ => Err(document.invalid_type(node, "a sequence")),
         }
     }
 }
 
-/// An object of any keys; a repeated key keeps its last value (as serde's maps do).
-impl<T: FromJson> FromJson for BTreeMap<String, T> {
+/// An object of any keys, as its members in key order; a repeated key keeps its place and its
+/// last value. What serde read into a `BTreeMap<String, T>`, without a B-tree (its insertion,
+/// splitting and draining code) compiled for each `T` of the configuration (issue 22).
+#[derive(Debug)]
+pub struct Members<T>(pub Vec<(String, T)>);
+
+/// No members (what an absent field reads as, with [`Fields::or_default`]).
+impl<T> Default for Members<T> {
+    fn default() -> Self {
+        Members(Vec::new())
+    }
+}
+
+impl<T: FromJson> FromJson for Members<T> {
     fn from_json(node: &Node, document: &Document) -> Result<Self, ConfigError> {
-        match &node.kind {
-            Kind::Object(members) => {
-                let mut map = BTreeMap::new();
-                for member in members {
-                    map.insert(member.key.clone(), T::from_json(&member.value, document)?);
-                }
-                Ok(map)
+        let Kind::Object(members) = &node.kind else {
+            return Err(document.invalid_type(node, "a map"));
+        };
+        // Every value is read, in document order (so is the first error), before the order of
+        // the keys drops the ones a later member repeats.
+        let mut values = Vec::with_capacity(members.len());
+        for member in members {
+            values.push(Some(T::from_json(&member.value, document)?));
+        }
+        let mut list = Vec::with_capacity(members.len());
+        for index in key_order(members) {
+            if let (Some(member), Some(value)) = (
+                members.get(index),
+                values.get_mut(index).and_then(Option::take),
+            ) {
+                list.push((member.key.clone(), value));
             }
-            _ => Err(document.invalid_type(node, "a map")),
+        }
+        Ok(Members(list))
+    }
+}
+
+/// The indices of `members` in key order, each key once, at its last member.
+fn key_order(members: &[Member]) -> Vec<usize> {
+    let key = |index: usize| members.get(index).map(|member| member.key.as_str());
+    let mut order: Vec<usize> = Vec::with_capacity(members.len());
+    for index in 0..members.len() {
+        match order.binary_search_by(|&earlier| key(earlier).cmp(&key(index))) {
+            Ok(place) => {
+                if let Some(slot) = order.get_mut(place) {
+                    *slot = index;
+                }
+            }
+            Err(place) => order.insert(place, index),
         }
     }
+    order
 }
 
 /// Any JSON, as a [`Value`] (a repeated key keeps its last value, as serde_json's did).
@@ -288,6 +331,7 @@ fn unknown_field(key: &str, names: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     struct Pair {
         name: String,
@@ -306,8 +350,16 @@ mod tests {
         }
     }
 
+    /// `json` read as an object of any keys, as a map.
+    fn read_map<T: FromJson>(json: &[u8]) -> Result<BTreeMap<String, T>, ConfigError> {
+        let Members(members) = crate::json::read::<Members<T>>(json)?;
+        let keys: Vec<&str> = members.iter().map(|(key, _)| key.as_str()).collect();
+        assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "{keys:?}");
+        Ok(members.into_iter().collect())
+    }
+
     fn error(json: &str) -> ConfigError {
-        match crate::json::read::<BTreeMap<String, Pair>>(json.as_bytes()) {
+        match read_map::<Pair>(json.as_bytes()) {
             Ok(_) => panic!("accepted: {json}"),
             Err(err) => err,
         }
@@ -316,7 +368,7 @@ mod tests {
     #[test]
     fn fields_are_read_by_name_with_defaults() {
         let map: BTreeMap<String, Pair> =
-            crate::json::read(br#"{"a": {"name": "x", "count": null}, "b": {"tags": ["t"], "name": "y", "count": 3}}"#)
+            read_map(br#"{"a": {"name": "x", "count": null}, "b": {"tags": ["t"], "name": "y", "count": 3}}"#)
                 .unwrap();
         assert_eq!(map["a"].name, "x");
         assert_eq!(map["a"].count, None);
@@ -362,7 +414,7 @@ mod tests {
     #[test]
     fn an_object_may_be_written_as_a_list_of_its_fields() {
         // serde's derived deserializers accepted this; so does the reader, with the same paths.
-        let map: BTreeMap<String, Pair> = crate::json::read(br#"{"a": ["x", 2]}"#).unwrap();
+        let map: BTreeMap<String, Pair> = read_map(br#"{"a": ["x", 2]}"#).unwrap();
         assert_eq!((map["a"].name.as_str(), map["a"].count), ("x", Some(2)));
         assert_eq!(error(r#"{"a": []}"#).field(), "a");
         assert_eq!(error(r#"{"a": ["x", 1, [], 4]}"#).field(), "a[3]");
@@ -397,8 +449,30 @@ mod tests {
 
     #[test]
     fn a_repeated_key_of_a_map_keeps_its_last_value() {
-        let map: BTreeMap<String, String> = crate::json::read(br#"{"k": "a", "k": "b"}"#).unwrap();
+        let map: BTreeMap<String, String> = read_map(br#"{"k": "a", "k": "b"}"#).unwrap();
         assert_eq!(map["k"], "b");
+    }
+
+    #[test]
+    fn members_are_in_key_order_each_key_once_with_its_last_value() {
+        let Members(members) = crate::json::read::<Members<u64>>(
+            br#"{"m": 1, "b": 2, "z": 3, "b": 4, "a": 5, "m": 6, "": 7, "b": 8}"#,
+        )
+        .unwrap();
+        let expected = [("", 7), ("a", 5), ("b", 8), ("m", 6), ("z", 3)];
+        let got: Vec<(&str, u64)> = members.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(got, expected);
+        // Every value is read, a repeated one too: the first bad one in the document is named.
+        let err = crate::json::read::<Members<u64>>(br#"{"b": 1, "a": -1, "b": "x"}"#).unwrap_err();
+        assert_eq!(err.field(), "a");
+        let err = crate::json::read::<Members<u64>>(br#"{"b": "x", "b": 1}"#).unwrap_err();
+        assert_eq!(err.field(), "b");
+        assert_eq!(
+            crate::json::read::<Members<u64>>(b"[]")
+                .unwrap_err()
+                .problem(),
+            "invalid type: sequence, expected a map"
+        );
     }
 
     #[test]

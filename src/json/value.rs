@@ -256,7 +256,7 @@ pub fn from_node(node: &Node) -> Value {
         Kind::Number(number) => Value::Number(Number(number.clone())),
         Kind::String(text) => Value::String(text.clone()),
         Kind::Array(elements) => Value::Array(elements.iter().map(from_node).collect()),
-        Kind::Object(members) => Value::Object(
+        Kind::Object(members) => object(
             members
                 .iter()
                 .map(|member| (member.key.clone(), from_node(&member.value)))
@@ -273,13 +273,20 @@ fn into_value(node: Node) -> Value {
         Kind::Number(number) => Value::Number(Number(number)),
         Kind::String(text) => Value::String(text),
         Kind::Array(elements) => Value::Array(elements.into_iter().map(into_value).collect()),
-        Kind::Object(members) => Value::Object(
+        Kind::Object(members) => object(
             members
                 .into_iter()
                 .map(|member| (member.key, into_value(member.value)))
                 .collect(),
         ),
     }
+}
+
+/// An object of `members`, a repeated name keeping its last value. One function for both
+/// readers: `BTreeMap`'s `collect` sorts, and its sort is compiled again for every iterator
+/// type it is given (about 4 KB each, issue 22).
+fn object(members: Vec<(String, Value)>) -> Value {
+    Value::Object(members.into_iter().collect())
 }
 
 /// `bytes` as a value, or why not: serde_json's syntax message and position, or what else

@@ -55,28 +55,26 @@ impl fmt::Display for PathError {
 impl ClaimPath {
     /// Parses `text` (see the module doc for the syntax).
     pub fn parse(text: &str) -> Result<ClaimPath, PathError> {
-        let segments = text
-            .split('.')
-            .map(|segment| {
-                if segment.is_empty() {
-                    return Err(PathError::EmptySegment);
+        let mut segments = Vec::new();
+        for segment in text.split('.') {
+            if segment.is_empty() {
+                return Err(PathError::EmptySegment);
+            }
+            let mut name = String::with_capacity(segment.len());
+            let mut chars = segment.chars();
+            while let Some(ch) = chars.next() {
+                if ch != '~' {
+                    name.push(ch);
+                    continue;
                 }
-                let mut name = String::with_capacity(segment.len());
-                let mut chars = segment.chars();
-                while let Some(ch) = chars.next() {
-                    if ch != '~' {
-                        name.push(ch);
-                        continue;
-                    }
-                    match chars.next() {
-                        Some('0') => name.push('~'),
-                        Some('1') => name.push('.'),
-                        _ => return Err(PathError::BadEscape),
-                    }
+                match chars.next() {
+                    Some('0') => name.push('~'),
+                    Some('1') => name.push('.'),
+                    _ => return Err(PathError::BadEscape),
                 }
-                Ok(name)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            }
+            segments.push(name);
+        }
         Ok(ClaimPath {
             text: text.to_string(),
             segments,

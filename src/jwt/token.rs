@@ -400,18 +400,34 @@ pub fn identity_from_claims(
     forward: &Forward,
     expires_at: u64,
 ) -> Result<Identity, TokenError> {
-    let allowed_cidrs = match provider
+    let mut allowed_cidrs = Vec::new();
+    if let Some(value) = provider
         .cidrs_claim
         .as_ref()
         .and_then(|name| claims.get(name))
     {
-        None => Vec::new(),
-        Some(value) => string_list(value)
-            .iter()
-            .map(|text| Cidr::parse(text))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| TokenError::BadNetworkClaim)?,
+        for text in string_list(value) {
+            allowed_cidrs.push(Cidr::parse(&text).map_err(|_| TokenError::BadNetworkClaim)?);
+        }
+    }
+    // The token's audiences this provider accepts, in the token's order.
+    let mut audiences = Vec::new();
+    let mut accept = |aud: &str| {
+        if provider.audiences.iter().any(|known| known == aud) {
+            audiences.push(aud.to_string());
+        }
     };
+    match claims.get("aud") {
+        Some(Value::String(aud)) => accept(aud),
+        Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).for_each(accept),
+        _ => {}
+    }
+    let mut forwarded_claims = Vec::new();
+    for (index, claim) in forward.claims.iter().enumerate() {
+        if let Some(value) = member_at(claims, &claim.members).and_then(claim_text) {
+            forwarded_claims.push((index, value));
+        }
+    }
     let client_id = ["client_id", "azp"]
         .iter()
         .find_map(|name| claims.get(*name).and_then(Value::as_str))
@@ -437,33 +453,13 @@ pub fn identity_from_claims(
             .and_then(|name| claims.get(name))
             .map(string_list)
             .unwrap_or_default(),
-        audiences: match claims.get("aud") {
-            Some(Value::String(aud)) => vec![aud.clone()],
-            Some(Value::Array(auds)) => auds
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-            _ => Vec::new(),
-        }
-        .into_iter()
-        .filter(|aud| provider.audiences.contains(aud))
-        .collect(),
+        audiences,
         claim_values: provider
             .condition_claims
             .iter()
             .map(|path| path.keep(claims))
             .collect(),
-        forwarded_claims: forward
-            .claims
-            .iter()
-            .enumerate()
-            .filter_map(|(index, claim)| {
-                member_at(claims, &claim.members)
-                    .and_then(claim_text)
-                    .map(|value| (index, value))
-            })
-            .collect(),
+        forwarded_claims,
         expires_at,
         token_id: claims
             .get("jti")
@@ -566,19 +562,21 @@ pub fn check_audience(claims: &Map<String, Value>, provider: &Provider) -> Resul
 /// A claim holding a space-separated string or an array of strings, as a list: the string is
 /// split on SP (U+0020) only, as RFC 6749 §3.3 separates scopes, never on other whitespace.
 fn string_list(value: &Value) -> Vec<String> {
+    let mut list = Vec::new();
     match value {
-        Value::String(text) => text
-            .split(' ')
-            .filter(|item| !item.is_empty())
-            .map(str::to_string)
-            .collect(),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
+        Value::String(text) => {
+            for item in text.split(' ').filter(|item| !item.is_empty()) {
+                list.push(item.to_string());
+            }
+        }
+        Value::Array(items) => {
+            for item in items.iter().filter_map(Value::as_str) {
+                list.push(item.to_string());
+            }
+        }
+        _ => {}
     }
+    list
 }
 
 /// A scope claim as granted scopes: [`string_list`], keeping only RFC 6749 scope-tokens

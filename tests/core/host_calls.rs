@@ -223,6 +223,13 @@ fn request_counts_reach_the_metrics_at_the_tick_and_when_the_plugin_is_done() {
     host.tick(&worker);
     assert_eq!((metric(ALLOWED), metric(refused)), (Some(3), Some(1)));
     assert_eq!(metric("edge_auth_token_cache_hits_total"), Some(2));
+    // A series defined at one tick takes later counts at the next, each count once.
+    get(&host, &worker, 8, &[]);
+    get(&host, &worker, 9, &[]);
+    host.tick(&worker);
+    assert_eq!(metric(refused), Some(3));
+    host.tick(&worker);
+    assert_eq!(metric(refused), Some(3), "nothing pending, nothing added");
     // The plugin ends between two ticks: what is pending goes out then.
     get(&host, &worker, 6, &[("authorization", &token)]);
     worker.on_done(&host);

@@ -192,12 +192,15 @@ impl Table {
                 return Ok(result);
             }
             if entries.len() > self.per_bucket {
-                let touched: Vec<u64> = entries.iter().map(|entry| entry.touched_ms).collect();
-                let kept = newest_first(&touched, self.per_bucket);
-                entries = kept
-                    .iter()
-                    .filter_map(|&at| entries.get(at).copied())
-                    .collect();
+                let mut touched = Vec::with_capacity(entries.len());
+                for entry in &entries {
+                    touched.push(entry.touched_ms);
+                }
+                let mut kept = Vec::with_capacity(self.per_bucket);
+                for at in newest_first(&touched, self.per_bucket) {
+                    kept.extend(entries.get(at).copied());
+                }
+                entries = kept;
             }
             match store.set(&key, &encode(&entries), cas) {
                 Ok(()) => return Ok(result),
@@ -234,17 +237,20 @@ fn decode<V: EntryValue>(bytes: &[u8]) -> Vec<Entry<V>> {
     if version != RECORD_VERSION || body.len() % size != 0 {
         return Vec::new();
     }
-    body.chunks_exact(size)
-        .filter_map(|chunk| {
-            let (header, value) = chunk.split_at(ENTRY_HEADER);
-            let (key, touched) = header.split_at(8);
-            Some(Entry {
-                key: u64::from_be_bytes(key.try_into().ok()?),
-                touched_ms: u64::from_be_bytes(touched.try_into().ok()?),
-                value: V::decode(value)?,
-            })
-        })
-        .collect()
+    let mut entries = Vec::with_capacity(body.len() / size);
+    for chunk in body.chunks_exact(size) {
+        let (header, value) = chunk.split_at(ENTRY_HEADER);
+        if let (Some(key), Some(touched_ms), Some(value)) =
+            (read_u64(header, 0), read_u64(header, 8), V::decode(value))
+        {
+            entries.push(Entry {
+                key,
+                touched_ms,
+                value,
+            });
+        }
+    }
+    entries
 }
 
 fn encode<V: EntryValue>(entries: &[Entry<V>]) -> Vec<u8> {
