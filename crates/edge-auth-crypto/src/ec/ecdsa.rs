@@ -7,8 +7,9 @@
 //! A check is `R = u1·G + u2·Q` with `u1 = e/s`, `u2 = r/s` (mod `n`), accepted when `R` is
 //! not infinity and its x-coordinate is `r` modulo `n`. Both products come from precomputed
 //! tables ([`super::table`]): the generator's, shared, and the key's, built with an issuer's
-//! key set. The cost per check is one inversion modulo `n` and about 100 mixed additions, no
-//! doubling. A key without its table (used once) pays 256 doublings for `u2·Q` instead.
+//! key set. The cost per check is one inversion modulo `n` and about 100 mixed additions (154
+//! for P-384), no doubling. A key without its table (used once) pays 256 doublings (384) for
+//! `u2·Q` instead.
 //!
 //! What is refused, as RustCrypto `p256` and `p384` refuse it (the differential tests hold
 //! them together): a signature that is not exactly 64 or 96 bytes (`r || s`, big-endian), `r`
@@ -65,7 +66,8 @@ impl P256VerifyingKey {
 ///
 /// The generic type itself, so that its check is compiled by the crate that uses it, the
 /// filter, built for size (opt-level "s"): the P-384 code at opt-level 3 was about 22 KB of the
-/// `.wasm` and no faster in V8 than at "s" (bench/ecprobe, docs/performance.md). Only the
+/// `.wasm` against about 15 KB, and no faster in V8 (bench/ecprobe, one run each way: 295–308
+/// against 291–342 µs per check, RustCrypto `p384` 2.3–2.9 ms; docs/performance.md). Only the
 /// curve's own functions (its field product, sum and difference) are compiled here, at 3.
 pub type P384VerifyingKey = Key<P384>;
 
