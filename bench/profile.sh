@@ -2,7 +2,8 @@
 # `make profile`: where the time goes, as repeatable figures.
 #  1. callgrind instruction counts per request-path operation of the edge-auth core (native,
 #     bench/profile), measured inside profile::run only (setup excluded);
-#  2. ES256 verify with p256 0.13, p256 0.14 and edge-auth's own verifier (crates/edge-auth-crypto/src/ec/), and EdDSA
+#  2. ES256 verify with p256 0.13, p256 0.14 and edge-auth's own verifier (crates/edge-auth-crypto/src/ec/), ES384
+#     with p384 0.14 and edge-auth's own (the same code, P-384), and EdDSA
 #     with ed25519-compact and edge-auth's own (crates/edge-auth-crypto/src/ed25519/), natively and in wasm under
 #     node/V8 with TurboFan only, as Envoy runs it (bench/ecprobe);
 #  3. RSA-2048 verify, edge-auth's verifier (crates/edge-auth-crypto/src/rsa.rs) against its previous version in the
@@ -17,7 +18,7 @@ cargo build -q --release --manifest-path profile/Cargo.toml
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 printf '%-14s %14s\n' operation "instructions"
-for op in hit-RS256 scope-ES256 claims-ES256 verify-RS256 fresh-RS256 forged-RS256 verify-ES256 forged-ES256 verify-EdDSA forged-EdDSA verify-HS256 forged-HS256; do
+for op in hit-RS256 scope-ES256 claims-ES256 verify-RS256 fresh-RS256 forged-RS256 verify-ES256 forged-ES256 verify-ES384 forged-ES384 verify-EdDSA forged-EdDSA verify-HS256 forged-HS256; do
   valgrind --tool=callgrind --toggle-collect='profile::run*' --callgrind-out-file="$out/$op" \
     profile/target/release/profile "$op" "$N" >/dev/null 2>"$out/$op.err" \
     || { cat "$out/$op.err" >&2; exit 1; }

@@ -15,7 +15,7 @@ use crate::error::ConfigError;
 use crate::json::value::{self, describe};
 use crate::json::{Document, FromJson, Node, Value};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
-use crate::jwt::ec::ecdsa::P256VerifyingKey;
+use crate::jwt::ec::ecdsa::{P256VerifyingKey, P384VerifyingKey};
 use crate::jwt::ed25519::verify::Ed25519VerifyingKey;
 use crate::jwt::rsa::{RsaHash, RsaPadding, RsaPublicKey};
 
@@ -133,16 +133,16 @@ impl FromJson for JwkSetDocument {
 ///
 /// Signatures are checked directly with the primitive crates, not through jwt-simple's
 /// `verify_token` (which re-parses the token that `token` has already parsed and checked): RSA
-/// with edge-auth's own [`crate::jwt::rsa`], P-256 with its own [`crate::jwt::ec`] (with a table
-/// of multiples per issuer key: [`KeySet::with_tables`]), Ed25519 with its own
-/// [`crate::jwt::ed25519`] (tables likewise), P-384 with RustCrypto `p384` 0.14 (one major
-/// version newer than jwt-simple's, faster in wasm), HMAC with RustCrypto `hmac` over `sha2`
-/// 0.11, the SHA-2 that `p384` links anyway.
+/// with edge-auth's own [`crate::jwt::rsa`], P-256 and P-384 with its own [`crate::jwt::ec`] (one
+/// ECDSA code for both curves, with a table of multiples per issuer key:
+/// [`KeySet::with_tables`]), Ed25519 with its own [`crate::jwt::ed25519`] (tables likewise),
+/// HMAC with RustCrypto `hmac` over `sha2` 0.11, the one SHA-2 in the module. (P-384 was
+/// RustCrypto `p384` 0.14 until issue 22: about 22 KB of the `.wasm`.)
 #[derive(Clone)]
 enum Verifier {
     Rsa(RsaPublicKey, RsaHash, RsaPadding),
     ES256(P256VerifyingKey),
-    ES384(p384::ecdsa::VerifyingKey),
+    ES384(P384VerifyingKey),
     EdDSA(Ed25519VerifyingKey),
     Hmac(HmacSecret),
 }
@@ -165,7 +165,7 @@ impl HmacSecret {
 }
 
 /// Whether `signature` is the HMAC of `message` under `secret`, compared in constant time
-/// (`hmac`'s `verify_slice` compares through `subtle`).
+/// (`hmac`'s `verify_slice` compares through `digest`'s `ctutils`).
 fn hmac_matches<D: EagerHash>(secret: &[u8], message: &[u8], signature: &[u8]) -> bool
 where
     Hmac<D>: KeyInit + Mac,
@@ -205,14 +205,12 @@ impl VerificationKey {
     /// Whether `signature` (the decoded third part of a compact JWS) signs `signing_input`
     /// (its first two parts with the dot). The token's `alg` must be this key's algorithm.
     pub fn verify(&self, signing_input: &[u8], signature: &[u8]) -> bool {
-        use p384::ecdsa::signature::Verifier as _;
         match &self.verifier {
             Verifier::Rsa(key, hash, padding) => {
                 key.verify(*hash, *padding, signing_input, signature)
             }
             Verifier::ES256(key) => key.verify(signing_input, signature),
-            Verifier::ES384(key) => p384::ecdsa::Signature::from_slice(signature)
-                .is_ok_and(|sig| key.verify(signing_input, &sig).is_ok()),
+            Verifier::ES384(key) => key.verify(signing_input, signature),
             Verifier::EdDSA(key) => key.verify(signing_input, signature),
             Verifier::Hmac(secret) => secret.verify(signing_input, signature),
         }
@@ -246,9 +244,9 @@ impl KeySet {
         Ok(KeySet { keys })
     }
 
-    /// The same keys, ES256 and EdDSA ones with their tables of multiples built (52 KiB and
-    /// 95.6 KiB each, ten to fifteen checks' worth of work once, each check then about a third of
-    /// the cost), RS256/384/512 ones with the constants of a check in Montgomery form (under
+    /// The same keys, ES256, ES384 and EdDSA ones with their tables of multiples built (52 KiB,
+    /// 115.5 KiB and 95.6 KiB each, ten to fifteen checks' worth of work once, each check then
+    /// about a third of the cost), RS256/384/512 ones with the constants of a check in Montgomery form (under
     /// 1 KiB, about one check's worth of work once, each check then one product of 18
     /// cheaper): for an issuer's keys, which verify many tokens. A key used once (a DPoP
     /// proof's) is cheaper without.
@@ -259,6 +257,10 @@ impl KeySet {
             .map(|key| match key.verifier {
                 Verifier::ES256(p256) => VerificationKey {
                     verifier: Verifier::ES256(p256.with_table()),
+                    ..key
+                },
+                Verifier::ES384(p384) => VerificationKey {
+                    verifier: Verifier::ES384(p384.with_table()),
                     ..key
                 },
                 Verifier::EdDSA(ed25519) => VerificationKey {
@@ -279,8 +281,8 @@ impl KeySet {
         KeySet { keys }
     }
 
-    /// Parses a JWK Set fetched from an issuer, skipping each key that cannot be used; ES256
-    /// and EdDSA keys get their tables ([`KeySet::with_tables`]).
+    /// Parses a JWK Set fetched from an issuer, skipping each key that cannot be used; ES256,
+    /// ES384 and EdDSA keys get their tables ([`KeySet::with_tables`]).
     ///
     /// Unlike [`KeySet::from_jwks`] (inline configuration, where a bad key is the operator's
     /// mistake and refuses the whole configuration), an issuer may publish keys edge-auth does
@@ -461,20 +463,6 @@ fn member(jwk_field: &Option<String>, field: &str, name: &str) -> Result<Vec<u8>
     Ok(bytes)
 }
 
-/// A P-384 key from a JWK's coordinates, given to `p384` as coordinates rather than as an SEC1
-/// string: `from_sec1_bytes` accepts compressed points too, which links point decompression,
-/// a 9 KB square root that V8 compiles with everything else when the module loads
-/// (docs/performance.md, Memory). `from_coordinates` refuses a coordinate that is not below p
-/// and a point off the curve, `from_affine` the point at infinity: the checks `from_sec1_bytes`
-/// made on an uncompressed point.
-fn p384_key(x: &[u8], y: &[u8]) -> Option<p384::ecdsa::VerifyingKey> {
-    use p384::elliptic_curve::point::AffineCoordinates as _;
-    let x = <&p384::FieldBytes>::try_from(x).ok()?;
-    let y = <&p384::FieldBytes>::try_from(y).ok()?;
-    let point: Option<p384::AffinePoint> = p384::AffinePoint::from_coordinates(x, y).into();
-    p384::ecdsa::VerifyingKey::from_affine(point?).ok()
-}
-
 fn build_verifier(jwk: &Jwk, algorithm: Algorithm, field: &str) -> Result<Verifier, ConfigError> {
     let invalid = |what: &str| ConfigError::new(field, format!("not a valid {what} public key"));
     match algorithm.key_family() {
@@ -527,7 +515,7 @@ fn build_verifier(jwk: &Jwk, algorithm: Algorithm, field: &str) -> Result<Verifi
                     .map(Verifier::ES256)
                     .ok_or_else(|| invalid("P-256"));
             }
-            p384_key(&x, &y)
+            P384VerifyingKey::from_coordinates(&x, &y)
                 .map(Verifier::ES384)
                 .ok_or_else(|| invalid("P-384"))
         }
@@ -740,8 +728,9 @@ mod tests {
         assert!(KeySet::from_jwks(&document(json!([jwk])), &[Algorithm::ES256], "jwks").is_err());
     }
 
-    /// P-384 coordinates go to `p384` as coordinates (`p384_key`): each check the SEC1 parser
-    /// made still refuses the key.
+    /// P-384 keys are read from their coordinates, never from an SEC1 string (no compressed
+    /// point, no point decompression linked): each check the SEC1 parser of `p384` made still
+    /// refuses the key.
     #[test]
     fn p384_points_off_the_curve_out_of_range_or_at_infinity_are_refused() {
         const P: [u8; 48] = [
@@ -863,22 +852,22 @@ mod tests {
     }
 
     #[test]
-    fn issuer_es256_keys_get_tables_and_one_off_keys_do_not() {
+    fn issuer_es256_and_es384_keys_get_tables_and_one_off_keys_do_not() {
         use crate::jwt::mint::SigningKey;
-        let jwk = SigningKey::generate(Algorithm::ES256)
-            .unwrap()
-            .public_jwk("k");
-        let has_table = |set: &KeySet| match &set.keys[0].verifier {
-            Verifier::ES256(key) => key.has_table(),
-            _ => panic!("not an ES256 key"),
-        };
-        let parsed =
-            KeySet::from_jwks(&document(json!([jwk.clone()])), &[Algorithm::ES256], "j").unwrap();
-        assert!(!has_table(&parsed));
-        assert!(has_table(&parsed.with_tables()));
-        let body = json!({ "keys": [jwk] }).to_string();
-        let (fetched, _) = KeySet::from_fetched_jwks(body.as_bytes(), &[Algorithm::ES256]).unwrap();
-        assert!(has_table(&fetched));
+        for alg in [Algorithm::ES256, Algorithm::ES384] {
+            let jwk = SigningKey::generate(alg).unwrap().public_jwk("k");
+            let has_table = |set: &KeySet| match &set.keys[0].verifier {
+                Verifier::ES256(key) if alg == Algorithm::ES256 => key.has_table(),
+                Verifier::ES384(key) if alg == Algorithm::ES384 => key.has_table(),
+                _ => panic!("not an {alg} key"),
+            };
+            let parsed = KeySet::from_jwks(&document(json!([jwk.clone()])), &[alg], "j").unwrap();
+            assert!(!has_table(&parsed), "{alg}");
+            assert!(has_table(&parsed.with_tables()), "{alg}");
+            let body = json!({ "keys": [jwk] }).to_string();
+            let (fetched, _) = KeySet::from_fetched_jwks(body.as_bytes(), &[alg]).unwrap();
+            assert!(has_table(&fetched), "{alg}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Generates tests/data/es256_edge_vectors.json: ES256 cases that random signatures never reach,
-for the differential tests of crates/edge-auth-crypto/src/ec/ (tests/core/es256.rs), in the spirit of Wycheproof.
+"""Generates tests/data/es256_edge_vectors.json (and, with `p384`, es384_edge_vectors.json):
+ES256/ES384 cases that random signatures never reach, for the differential tests of
+crates/edge-auth-crypto/src/ec/ (tests/core/es256.rs, es384.rs), in the spirit of Wycheproof.
 
 Run once at authoring time (needs Python `cryptography`); the output is committed. The curve
 arithmetic below is plain affine Python (independent of both verifiers under test); every
@@ -15,16 +16,34 @@ vector's expected answer is also checked here against OpenSSL through `cryptogra
 import hashlib
 import json
 import secrets
+import sys
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
-P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
-N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
-G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
-     0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
+CURVES = {
+    "p256": dict(
+        P=0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF,
+        N=0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+        B=0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
+        G=(0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+           0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5),
+        size=32, curve=ec.SECP256R1(), hash=hashes.SHA256(), digest=hashlib.sha256,
+        message=b"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4KFIpID49IG4ifQ",
+        out="tests/data/es256_edge_vectors.json"),
+    "p384": dict(
+        P=2**384 - 2**128 - 2**96 + 2**32 - 1,
+        N=0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973,
+        B=0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
+        G=(0xAA87CA22BE8B05378EB1C71EF320AD746E1D3B628BA79B9859F741E082542A385502F25DBF55296C3A545E3872760AB7,
+           0x3617DE4A96262C6F5D9E98BF9292DC29F8F41DBD289A147CE9DA3113B5F0B8C00A60B1CE1D7E819D7A431D7C90EA0E5F),
+        size=48, curve=ec.SECP384R1(), hash=hashes.SHA384(), digest=hashlib.sha384,
+        message=b"eyJhbGciOiJFUzM4NCJ9.eyJzdWIiOiJ4KFIpID49IG4ifQ",
+        out="tests/data/es384_edge_vectors.json"),
+}
+CURVE = CURVES[sys.argv[1] if len(sys.argv) > 1 else "p256"]
+P, N, B, G = CURVE["P"], CURVE["N"], CURVE["B"], CURVE["G"]
 
 
 def add(a, b):
@@ -56,21 +75,21 @@ def neg(point):
 
 
 def sqrt(a):
-    # p = 3 mod 4
+    # p = 3 mod 4 (both curves)
     root = pow(a, (P + 1) // 4, P)
     return root if root * root % P == a % P else None
 
 
-def hex32(n):
-    return n.to_bytes(32, "big").hex()
+def to_hex(n):
+    return n.to_bytes(CURVE["size"], "big").hex()
 
 
 def openssl_verifies(q, message, r, s):
     if r <= 0 or s <= 0 or r >= N or s >= N:
         return False
-    key = ec.EllipticCurvePublicNumbers(q[0], q[1], ec.SECP256R1()).public_key()
+    key = ec.EllipticCurvePublicNumbers(q[0], q[1], CURVE["curve"]).public_key()
     try:
-        key.verify(utils.encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))
+        key.verify(utils.encode_dss_signature(r, s), message, ec.ECDSA(CURVE["hash"]))
         return True
     except InvalidSignature:
         return False
@@ -81,11 +100,11 @@ def main():
 
     def push(comment, q, message, r, s, valid):
         assert openssl_verifies(q, message, r, s) == valid, comment
-        vectors.append({"comment": comment, "x": hex32(q[0]), "y": hex32(q[1]),
-                        "message": message.hex(), "signature": hex32(r) + hex32(s), "valid": valid})
+        vectors.append({"comment": comment, "x": to_hex(q[0]), "y": to_hex(q[1]),
+                        "message": message.hex(), "signature": to_hex(r) + to_hex(s), "valid": valid})
 
-    message = b"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4KFIpID49IG4ifQ"
-    e = int.from_bytes(hashlib.sha256(message).digest(), "big") % N
+    message = CURVE["message"]
+    e = int.from_bytes(CURVE["digest"](message).digest(), "big") % N
     # x(R) in [n, p): R = (n + t, y) for the first t that gives a point.
     t = 1
     while sqrt((pow(N + t, 3, P) - 3 * (N + t) + B) % P) is None:
@@ -121,8 +140,9 @@ def main():
             r = mul(k, G)[0] % N
             s = pow(k, -1, N) * (e + r * d) % N
             push(f"{name}: nonce {k if k < 3 else 'n-1'}", Q, message, r, s, True)
-    with open("tests/data/es256_edge_vectors.json", "w") as f:
-        json.dump({"generator": "tests/data/gen_es256_edge_vectors.py", "vectors": vectors}, f, indent=1)
+    with open(CURVE["out"], "w") as f:
+        generator = "tests/data/gen_es256_edge_vectors.py" + (" p384" if CURVE["size"] == 48 else "")
+        json.dump({"generator": generator, "vectors": vectors}, f, indent=1)
         f.write("\n")
     print(f"{len(vectors)} vectors")
 

@@ -54,6 +54,44 @@ fn valid_tokens_of_every_algorithm_reach_the_upstream_with_identity() {
     }
 }
 
+/// ES384 is checked by edge-auth's own P-384 code, which the filter crate compiles for size
+/// (crates/edge-auth-crypto/src/ec/ecdsa.rs): in Envoy's V8 a good token passes, and a flipped
+/// signature bit, another key's signature under the same `kid` and an ES256 signature do not.
+#[test]
+fn es384_tokens_verify_in_envoy_and_forged_ones_do_not() {
+    use edge_auth::jwt::mint::SigningKey;
+    let key = SigningKey::generate(Algorithm::ES384)
+        .unwrap()
+        .with_kid("p384");
+    let stranger = SigningKey::generate(Algorithm::ES384)
+        .unwrap()
+        .with_kid("p384");
+    let mut config = issuer().config();
+    config["providers"][0]["algorithms"] = json!(["ES384"]);
+    config["providers"][0]["jwks"] = json!({"keys": [key.public_jwk("p384")]});
+    let envoy = Envoy::start(&config.to_string());
+    let claims = issuer().claims(now(), json!({}));
+    let good = key.sign(&claims).unwrap();
+    let response = envoy.get("/devices/7", &[("authorization", &bearer(&good))]);
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.upstream().header("x-auth-subject"), Some("alice"));
+    let (input, signature) = good.rsplit_once('.').unwrap();
+    let mut flipped: Vec<char> = signature.chars().collect();
+    flipped[40] = if flipped[40] == 'A' { 'B' } else { 'A' };
+    let flipped = format!("{input}.{}", flipped.into_iter().collect::<String>());
+    let es256_signature = issuer().token(Algorithm::ES256, now(), json!({}));
+    let es256_signature = es256_signature.rsplit_once('.').unwrap().1;
+    let cases = [
+        ("flipped signature bit", flipped),
+        ("another key's signature", stranger.sign(&claims).unwrap()),
+        ("an ES256 signature", format!("{input}.{es256_signature}")),
+    ];
+    for (what, token) in cases {
+        let response = envoy.get("/devices/7", &[("authorization", &bearer(&token))]);
+        assert_invalid_token(&response, what);
+    }
+}
+
 #[test]
 fn bad_tokens_are_401_invalid_token() {
     let envoy = start();

@@ -1,7 +1,9 @@
 //! Verifies one ES256 JWS (from tests/data/jws_vectors.json) with p256 0.13, 0.14 and edge-auth's
 //! own verifier and prints the median microseconds per verify over batches, after checking all
 //! accept it and reject a flipped bit. The key is parsed once for the "prepared" figures, as
-//! the filter does (edge-auth builds its key table then).
+//! the filter does (edge-auth builds its key table then). The same for ES384 (p384 0.14 against
+//! edge-auth's own P-384) and EdDSA (ed25519-compact against edge-auth's own), on inputs signed
+//! here.
 
 use std::time::Instant;
 
@@ -90,7 +92,47 @@ fn main() {
         );
     }
     println!("edge-auth key preparation (its table, and the generator's the first time): {own_key_us:.0} us");
+    es384();
     eddsa();
+}
+
+/// ES384: p384 0.14 (what edge-auth verified with until issue 22, its key prepared once as the
+/// filter did) against edge-auth's own P-384, with and without the key's table, on a JWS
+/// signing input signed here with a fixed key.
+fn es384() {
+    use edge_auth::jwt::verifiers::P384VerifyingKey;
+    use p384::ecdsa::signature::{Signer, Verifier};
+    let signing = p384::ecdsa::SigningKey::from_slice(&[7; 48]).unwrap();
+    let signature: p384::ecdsa::Signature = signing.sign(MESSAGE.as_bytes());
+    let sig = signature.to_bytes().to_vec();
+    let mut bad = sig.clone();
+    bad[10] ^= 1;
+    let key = *signing.verifying_key();
+    let point = key.to_sec1_point(false);
+    let (x, y) = (&point.as_bytes()[1..49], &point.as_bytes()[49..]);
+    let reference = |sig: &[u8]| {
+        p384::ecdsa::Signature::from_slice(sig)
+            .is_ok_and(|sig| key.verify(MESSAGE.as_bytes(), &sig).is_ok())
+    };
+    assert!(reference(&sig) && !reference(&bad));
+    let start = Instant::now();
+    let own = P384VerifyingKey::from_coordinates(x, y).unwrap().with_table();
+    let own_key_us = start.elapsed().as_secs_f64() * 1e6;
+    let one_off = P384VerifyingKey::from_coordinates(x, y).unwrap();
+    assert!(own.verify(MESSAGE.as_bytes(), &sig) && !own.verify(MESSAGE.as_bytes(), &bad));
+    assert!(one_off.verify(MESSAGE.as_bytes(), &sig) && !one_off.verify(MESSAGE.as_bytes(), &bad));
+    for round in 0..3 {
+        let a = median_us(&|| reference(&sig));
+        let b = median_us(&|| own.verify(MESSAGE.as_bytes(), &sig));
+        let c = median_us(&|| {
+            P384VerifyingKey::from_coordinates(x, y)
+                .is_some_and(|key| key.verify(MESSAGE.as_bytes(), &sig))
+        });
+        println!(
+            "ES384 round {round}: p384 0.14 (prepared key) {a:.0} us; edge-auth {b:.0} us per verify (key without table, parsed for one check: {c:.0} us)"
+        );
+    }
+    println!("edge-auth ES384 key preparation (its table, and the generator's the first time): {own_key_us:.0} us");
 }
 
 /// The same for EdDSA: ed25519-compact (what edge-auth used until its own verifier) against
