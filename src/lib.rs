@@ -17,12 +17,13 @@
 //!
 //! [`config`] parses the JSON once and compiles it into the [`policy::Policy`] the request path
 //! reads. Dependencies point one way: `request` ← `jwt` ← `issuer` ← [`fleet`] ← `policy` ←
-//! `config` ← `host`, with the leaves [`error`], [`json`] (the configuration's strict JSON
+//! `config` ← `host`, with the leaves [`base64`], [`error`], [`json`] (the configuration's strict JSON
 //! reading) and [`identity`] below them all and [`clients`]
 //! beside `jwt`. [`fleet`] is the wire format of the rate limit service the Envoys of a fleet
 //! share (used DPoP proofs, failed secrets). Everything except [`host`] is host-independent; all of it but the glue of [`host`]
 //! (wasm only) is tested natively, the host's callbacks against a fake host.
 
+pub mod base64;
 pub mod error;
 pub mod identity;
 pub mod json;

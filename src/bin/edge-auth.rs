@@ -310,13 +310,9 @@ fn keygen(args: &[String]) -> Result<(), String> {
 
 /// `keygen --nonce-key`: one key for `dpop.nonce_keys`, from the operating system's randomness.
 fn nonce_key() -> Result<(), String> {
-    use base64::Engine;
     let mut key = [0u8; NonceKey::BYTES];
     getrandom::getrandom(&mut key).map_err(|e| format!("no randomness from the system: {e}"))?;
-    println!(
-        "{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
-    );
+    println!("{}", edge_auth::base64::encode_url(&key));
     Ok(())
 }
 

@@ -5,9 +5,6 @@
 //! `dpop.nonce_keys` are secrets: they are read as plain JSON (not through serde's typed errors,
 //! which quote the value they refused) and no error about them repeats any of their text.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
 use crate::error::ConfigError;
 use crate::json::{Document, Fields, FromJson, Node, Value};
 use crate::jwt::algorithm::{Algorithm, KeyFamily};
@@ -279,7 +276,7 @@ fn compile_nonce_keys(raw: &Value) -> Result<Vec<NonceKey>, ConfigError> {
         let field = format!("{field}[{index}]");
         let key = entry
             .as_str()
-            .and_then(|text| URL_SAFE_NO_PAD.decode(text).ok())
+            .and_then(crate::base64::decode_url)
             .and_then(|bytes| NonceKey::from_bytes(&bytes))
             .ok_or_else(|| {
                 ConfigError::new(

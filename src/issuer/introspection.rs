@@ -14,9 +14,6 @@
 //! to be active and not contradict the token (its `iss`, `sub`, `client_id` and `exp`, where it
 //! names them, are the token's).
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-
 use crate::error::ConfigError;
 use crate::identity::Forward;
 use crate::identity::Identity;
@@ -190,7 +187,10 @@ pub fn compile(
         cluster: raw.cluster,
         authority,
         path: raw.path,
-        authorization: format!("Basic {}", STANDARD.encode(credentials)),
+        authorization: format!(
+            "Basic {}",
+            crate::base64::encode_standard(credentials.as_bytes())
+        ),
         cache_seconds,
         negative_cache_seconds,
         timeout_ms,

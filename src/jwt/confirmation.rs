@@ -8,9 +8,6 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
 use crate::identity::Confirmation;
 use crate::json::{Map, Value};
 
@@ -154,7 +151,7 @@ pub fn confirmation_from_claims(
 /// Only hex digits, exactly 64 of them ([`crate::clients::parse_digest_hex`]).
 pub fn certificate_thumbprint_from_hex(hex: &str) -> Option<String> {
     let digest = crate::clients::parse_digest_hex(hex.trim())?;
-    Some(URL_SAFE_NO_PAD.encode(digest))
+    Some(crate::base64::encode_url(&digest))
 }
 
 /// The certificate hash (`Hash=`, hex SHA-256 of the DER) in an `X-Forwarded-Client-Cert`

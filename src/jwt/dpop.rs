@@ -14,8 +14,6 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::json::record::{Record, Refused};
@@ -247,8 +245,8 @@ pub fn check_proof<'p>(
             return Err(ProofError::BadKey);
         }
     }
-    let signature = match URL_SAFE_NO_PAD.decode(signature_b64) {
-        Ok(bytes) if !bytes.is_empty() => bytes,
+    let signature = match crate::base64::decode_url(signature_b64) {
+        Some(bytes) if !bytes.is_empty() => bytes,
         _ => return Err(ProofError::Malformed),
     };
 
@@ -333,12 +331,14 @@ pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
         write::string(&mut canonical, value);
     }
     canonical.push('}');
-    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
+    Some(crate::base64::encode_url(&Sha256::digest(
+        canonical.as_bytes(),
+    )))
 }
 
 /// `ath`: base64url of the SHA-256 of the access token's ASCII.
 pub fn access_token_hash(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+    crate::base64::encode_url(&Sha256::digest(token.as_bytes()))
 }
 
 /// Whether the proof's `htu` names `expected` (which has no query or fragment): query and
@@ -375,9 +375,7 @@ fn normalize(url: &str) -> Option<String> {
 }
 
 fn decode_base64(part: &str) -> Result<Vec<u8>, ProofError> {
-    URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| ProofError::Malformed)
+    crate::base64::decode_url(part).ok_or(ProofError::Malformed)
 }
 
 #[cfg(test)]

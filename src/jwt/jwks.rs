@@ -5,9 +5,6 @@
 //! provider's algorithm allow-list and the key's own family decide what may verify what (so an
 //! RSA public key can never serve as an HMAC secret).
 
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use base64::Engine;
 use hmac::{EagerHash, Hmac, KeyInit, Mac};
 use sha2::{Sha256, Sha384, Sha512};
 
@@ -18,12 +15,6 @@ use crate::jwt::algorithm::{Algorithm, KeyFamily};
 use crate::jwt::ec::ecdsa::{P256VerifyingKey, P384VerifyingKey};
 use crate::jwt::ed25519::verify::Ed25519VerifyingKey;
 use crate::jwt::rsa::{RsaHash, RsaPadding, RsaPublicKey};
-
-/// Base64url as JWK members use it; padding tolerated, since some issuers emit it.
-const JWK_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// Smallest RSA modulus accepted (NIST SP 800-131A); smaller keys are forgeable in practice.
 const MIN_RSA_BITS: usize = 2048;
@@ -454,9 +445,9 @@ fn member(jwk_field: &Option<String>, field: &str, name: &str) -> Result<Vec<u8>
     let text = jwk_field
         .as_deref()
         .ok_or_else(|| ConfigError::new(&path, "missing"))?;
-    let bytes = JWK_BASE64
-        .decode(text)
-        .map_err(|_| ConfigError::new(&path, "not valid base64url"))?;
+    // Base64url as JWK members use it; padding tolerated, since some issuers emit it.
+    let bytes = crate::base64::decode_url_padding_optional(text)
+        .ok_or_else(|| ConfigError::new(&path, "not valid base64url"))?;
     if bytes.is_empty() {
         return Err(ConfigError::new(&path, "empty"));
     }
@@ -568,8 +559,11 @@ pub(crate) fn rsa_exponent_accepted(e: &[u8]) -> bool {
 /// an exponent [`rsa_exponent_accepted`]: a bound checked before any key is built (DPoP
 /// proofs, whose keys the clients choose).
 pub(crate) fn rsa_key_within(n: &str, e: &str, max_bits: usize) -> bool {
-    match (JWK_BASE64.decode(n), JWK_BASE64.decode(e)) {
-        (Ok(n), Ok(e)) => modulus_bits(&n) <= max_bits && rsa_exponent_accepted(&e),
+    match (
+        crate::base64::decode_url_padding_optional(n),
+        crate::base64::decode_url_padding_optional(e),
+    ) {
+        (Some(n), Some(e)) => modulus_bits(&n) <= max_bits && rsa_exponent_accepted(&e),
         _ => false,
     }
 }
@@ -587,6 +581,7 @@ fn modulus_bits(n: &[u8]) -> usize {
 mod tests {
     use super::*;
     use crate::json::json_value as json;
+    use base64::Engine;
     use jwt_simple::prelude::*;
 
     fn document(keys: Value) -> JwkSetDocument {

@@ -4,8 +4,6 @@
 //! Keys are generated or loaded per [`Algorithm`] and can print their public JWK, so that a
 //! demo JWKS and the tokens it verifies always come from the same key material.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -40,7 +38,7 @@ pub enum SigningKey {
 }
 
 fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    crate::base64::encode_url(bytes)
 }
 
 fn rsa_jwk(parts: RSAPublicKeyComponents) -> Value {
@@ -77,9 +75,8 @@ impl SigningKey {
     pub fn from_text(algorithm: Algorithm, text: &str) -> Result<SigningKey, String> {
         let err = |e: jwt_simple::Error| format!("not a {algorithm} private key: {e}");
         let secret = || {
-            URL_SAFE_NO_PAD
-                .decode(text.trim())
-                .map_err(|_| format!("not a base64url {algorithm} secret"))
+            crate::base64::decode_url(text.trim())
+                .ok_or_else(|| format!("not a base64url {algorithm} secret"))
         };
         Ok(match algorithm {
             Algorithm::RS256 => SigningKey::RS256(RS256KeyPair::from_pem(text).map_err(err)?),

@@ -7,9 +7,6 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
 use crate::identity::{claim_text, member_at, Forward, Identity};
 use crate::json::record::{Record, Refused};
 use crate::json::value::object_from_slice;
@@ -282,8 +279,8 @@ pub fn check_before_signature<'t, 'k>(
     if header.crit.is_some() {
         return Err(TokenError::CriticalExtension);
     }
-    let signature = match URL_SAFE_NO_PAD.decode(signature_b64) {
-        Ok(bytes) if !bytes.is_empty() => bytes,
+    let signature = match crate::base64::decode_url(signature_b64) {
+        Some(bytes) if !bytes.is_empty() => bytes,
         _ => return Err(TokenError::Malformed),
     };
 
@@ -473,9 +470,7 @@ pub fn identity_from_claims(
 }
 
 fn decode_base64(part: &str) -> Result<Vec<u8>, TokenError> {
-    URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| TokenError::Malformed)
+    crate::base64::decode_url(part).ok_or(TokenError::Malformed)
 }
 
 /// A claims set: one JSON object (a repeated claim keeps its last value, as serde_json did).

@@ -14,18 +14,8 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use base64::Engine;
-
 use crate::request::cookie_token::{self, CookieToken};
 use crate::request::query_token::{self, QueryToken};
-
-/// Base64 as HTTP Basic uses it (RFC 7617); padding tolerated.
-const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// An HTTP request, reduced to what the decision needs. Header names are compared
 /// case-insensitively; Envoy hands them over lower-cased.
@@ -551,9 +541,9 @@ fn read_basic(request: &Request) -> Result<Option<Presented<'static, '_>>, Crede
         return Ok(None);
     }
     let encoded = value.get(6..).unwrap_or_default().trim();
-    let decoded = BASIC_BASE64
-        .decode(encoded)
-        .map_err(|_| CredentialError::MalformedBasic)?;
+    // Base64 as HTTP Basic uses it (RFC 7617); padding tolerated.
+    let decoded = crate::base64::decode_standard_padding_optional(encoded)
+        .ok_or(CredentialError::MalformedBasic)?;
     let text = String::from_utf8(decoded).map_err(|_| CredentialError::MalformedBasic)?;
     let (id, secret) = text
         .split_once(':')
@@ -571,6 +561,7 @@ fn read_basic(request: &Request) -> Result<Option<Presented<'static, '_>>, Crede
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     fn request(headers: &[(&str, &str)]) -> Request {
         Request {

@@ -11,8 +11,6 @@
 //! `verify_truncated_left` compares through `subtle`, the crate `clients` uses, and every key is
 //! tried, so the time taken does not say which key matched.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -35,12 +33,12 @@ pub fn issue(key: &NonceKey, now: u64, lifetime_seconds: u64) -> String {
                 .unwrap_or_default(),
         );
     }
-    URL_SAFE_NO_PAD.encode(bytes)
+    crate::base64::encode_url(&bytes)
 }
 
 /// Whether `nonce` was issued with any of `keys` in the current window or the one before.
 pub fn accepts(keys: &[NonceKey], nonce: &str, now: u64, lifetime_seconds: u64) -> bool {
-    let Ok(bytes) = URL_SAFE_NO_PAD.decode(nonce) else {
+    let Some(bytes) = crate::base64::decode_url(nonce) else {
         return false;
     };
     if bytes.len() != WINDOW_BYTES + MAC_BYTES {
@@ -73,6 +71,8 @@ fn mac(key: &NonceKey, window: u64) -> Option<Hmac<Sha256>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
 
     fn key(byte: u8) -> NonceKey {
         NonceKey::from_bytes(&[byte; 32]).unwrap()
