@@ -277,10 +277,21 @@ class DpopClient:
 # Envoy configurations
 
 
+HANDED_OUT = set()
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free now and not handed out before in this run: the kernel picks a random free
+    port for each bind to 0, and with two ports per Envoy for 20-36 Envoys, bound only when
+    each starts, the same port came back twice often enough to fail a run (seen: "cannot bind
+    '127.0.0.1:37651': Address already in use")."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in HANDED_OUT:
+            HANDED_OUT.add(port)
+            return port
 
 
 def ratelimit_cluster(port):
