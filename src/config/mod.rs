@@ -1061,28 +1061,29 @@ fn scope_list(scopes: Vec<String>, field: &str) -> Result<Vec<String>, ConfigErr
     Ok(scopes)
 }
 
-#[inline(never)]
 fn cidr_list(list: &[String], field: &str) -> Result<Vec<Cidr>, ConfigError> {
-    let mut cidrs = Vec::with_capacity(list.len());
-    for (index, text) in list.iter().enumerate() {
-        match Cidr::parse(text) {
-            Ok(cidr) => cidrs.push(cidr),
-            Err(problem) => return Err(ConfigError::new(&format!("{field}[{index}]"), problem)),
-        }
-    }
-    Ok(cidrs)
+    parsed_list(list, field, Cidr::parse)
 }
 
-#[inline(never)]
 fn origin_list(list: &[String], field: &str) -> Result<Vec<OriginPattern>, ConfigError> {
-    let mut origins = Vec::with_capacity(list.len());
+    parsed_list(list, field, OriginPattern::parse)
+}
+
+/// Each entry of a list of strings parsed by `parse`; the first refused names `field[index]`.
+#[inline(never)]
+fn parsed_list<T>(
+    list: &[String],
+    field: &str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, ConfigError> {
+    let mut parsed = Vec::with_capacity(list.len());
     for (index, text) in list.iter().enumerate() {
-        match OriginPattern::parse(text) {
-            Ok(origin) => origins.push(origin),
+        match parse(text) {
+            Ok(entry) => parsed.push(entry),
             Err(problem) => return Err(ConfigError::new(&format!("{field}[{index}]"), problem)),
         }
     }
-    Ok(origins)
+    Ok(parsed)
 }
 
 /// `providers[i].algorithms`: known, signed algorithms, each once.
